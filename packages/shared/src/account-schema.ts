@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { ACCOUNT_ID, PROVIDER_NAME } from './job-schema.js';
+import { TIERS } from './tiers.js';
+
+/**
+ * One rate-limit window: at most `max` requests (or `tokens` model tokens) in any sliding
+ * window of `durationMs`. A domain may have several at once (per second, minute, day).
+ */
+export const RATE_WINDOW = z.union([
+  z.object({ max: z.number().int().positive(), durationMs: z.number().int().positive() }).strict(),
+  z.object({ tokens: z.number().int().positive(), durationMs: z.number().int().positive() }).strict(),
+]);
+export type RateWindow = z.infer<typeof RATE_WINDOW>;
+
+const PROVIDER_KEY = z.union([
+  z.string().min(1),
+  z
+    .object({
+      key: z.string().min(1),
+      limits: z.array(RATE_WINDOW).min(1).max(8).optional(),
+    })
+    .strict(),
+]);
+
+/** An account as the worker needs it. Secrets (`hfToken`, provider keys) stay in process memory. */
+export const ACCOUNT_CONFIG = z
+  .object({
+    id: ACCOUNT_ID,
+    tier: z.enum(TIERS),
+    hfToken: z.string().regex(/^hf_[A-Za-z0-9_]+$/, 'a Hugging Face token starting with "hf_"'),
+    /** Organisation to bill (`X-HF-Bill-To`) on router calls; its credits are pooled. */
+    billTo: z.string().min(1).max(96).optional(),
+    /** Seats of a team or enterprise organisation (credits are $2 per seat, pooled). */
+    seats: z.number().int().positive().optional(),
+    /** One request window overriding the tier's starting rate and ceiling. */
+    limit: z
+      .object({ max: z.number().int().positive(), durationMs: z.number().int().positive() })
+      .strict()
+      .optional(),
+    /** Several windows at once; the first request window is the one learned and shown. */
+    limits: z.array(RATE_WINDOW).min(1).max(8).optional(),
+    /** The user's own keys for partner providers, used in direct mode after HF credits run out. */
+    providerKeys: z.record(PROVIDER_NAME, PROVIDER_KEY).optional(),
+    /** Providers to fail over to, in order, when the job's own provider has no key. */
+    fallbackProviders: z.array(PROVIDER_NAME).max(16).optional(),
+    /** Estimated HF spend per month after which hfq switches to provider keys. Default: tier credits. */
+    monthlyBudgetUsd: z.number().nonnegative().optional(),
+    /** Cap on estimated spend through provider keys per month; reaching it holds the account. */
+    providerBudgetUsd: z.number().nonnegative().optional(),
+    /** With HF credits gone and no usable key: hold the queue (default) or fail the jobs. */
+    onNoKey: z.enum(['hold', 'fail']).optional(),
+    /** Real upstream 429s a job may receive before it fails. Default 50. */
+    max429s: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((a) => !(a.limit && a.limits), { message: 'set "limit" or "limits", not both', path: ['limits'] })
+  .refine((a) => !a.billTo || a.tier === 'team' || a.tier === 'enterprise', {
+    message: 'billTo needs a team or enterprise tier',
+    path: ['billTo'],
+  });
+export type AccountConfig = z.infer<typeof ACCOUNT_CONFIG>;
+export type AccountConfigInput = z.input<typeof ACCOUNT_CONFIG>;
+
+export const ACCOUNTS = z
+  .array(ACCOUNT_CONFIG)
+  .min(1)
+  .refine((list) => new Set(list.map((a) => a.id)).size === list.length, 'account ids must be unique');
+
+/** Provider key of an account in one shape, whatever form the config used. */
+export function providerKeyOf(
+  account: AccountConfig,
+  provider: string,
+): { key: string; limits: RateWindow[] | undefined } | undefined {
+  const entry = account.providerKeys?.[provider];
+  if (entry === undefined) return undefined;
+  return typeof entry === 'string'
+    ? { key: entry, limits: undefined }
+    : { key: entry.key, limits: entry.limits };
+}

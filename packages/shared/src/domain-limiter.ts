@@ -1,0 +1,287 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { RateWindow } from './account-schema.js';
+import { stateKey } from './queue-names.js';
+
+/**
+ * The precise limiter of a rate-limit domain (decision 2): never more than N requests in any
+ * sliding window W, summed over every worker process, with Redis TIME as the clock. It also
+ * holds the domain's learned rate (decision 4) and its 429 pause (decision 5). The atomic parts
+ * are Lua scripts beside this file; see their headers for the contract.
+ */
+
+const ACQUIRE = readFileSync(new URL('./lua/acquire-permit.lua', import.meta.url), 'utf8');
+const THROTTLE = readFileSync(new URL('./lua/record-throttle.lua', import.meta.url), 'utf8');
+
+/** A commit that must wait this little more keeps its slot; a longer wait (a pause) reserves anew. */
+const COMMIT_RETRY_MS = 20;
+
+type ScriptRedis = Redis & {
+  hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
+  hfqRecordThrottle(...args: (string | number)[]): Promise<number[]>;
+};
+
+export interface LimiterOptions {
+  /** Extra share of each window kept free for the time between admission and arrival upstream. @defaultValue 0.015 */
+  marginRatio?: number;
+  /** Longest wait to hold a reserved slot for inside a worker; longer waits return `wait`. @defaultValue 10000 */
+  maxReserveMs?: number;
+  /** Additive increase per clean window, as a share of the ceiling. @defaultValue 0.02 */
+  increaseRatio?: number;
+  /** Time after a cut before the learned rate may rise again. @defaultValue 10000 */
+  quietMs?: number;
+  /** Multiplicative decrease per congestion episode. @defaultValue 0.7 */
+  beta?: number;
+  /** Backoff base and cap when a 429 names no wait. @defaultValue 1000 and 60000 */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** Randomness for jitter. @defaultValue Math.random */
+  random?: () => number;
+  /** Append every admission's Redis time to `<domain>:audit` (diagnostics and tests). @defaultValue false */
+  audit?: boolean;
+}
+
+export interface DomainRef {
+  /** Non-secret id of the domain (a hash of the credential, see `credentialId`). */
+  id: string;
+  windows: readonly RateWindow[];
+}
+
+export interface AcquireInput {
+  domain: DomainRef;
+  /** Credit gate of the account or organisation (see `credit-state.ts`); checked before admission. */
+  gateKey: string;
+  /** Spend ledger hash and the field and budget to compare, when a budget applies. */
+  ledgerKey: string;
+  ledgerField?: string;
+  budgetUsd?: number;
+  /** Caller's clock, for the credit gate. */
+  appNowMs: number;
+  /** Estimated model tokens, for token windows. @defaultValue 1 */
+  tokens?: number;
+  signal?: AbortSignal;
+}
+
+export type AcquireResult =
+  | { kind: 'admitted'; sentAt: number; uid: string; primaryLimit: number; waitedMs: number }
+  | { kind: 'wait'; waitMs: number; waitedMs: number }
+  | { kind: 'gate'; reason: string; untilMs: number }
+  | { kind: 'budget'; spentUsd: number };
+
+export interface ThrottleOutcome {
+  pauseMs: number;
+  episodes: number;
+  rate: number;
+  newEpisode: boolean;
+}
+
+export interface DomainState {
+  rate: number | undefined;
+  override: number | undefined;
+  pausedUntil: number;
+  episodes: number;
+  recent429s: number;
+}
+
+function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: number } {
+  for (const w of windows) if ('max' in w) return w;
+  return { max: 1_000_000, durationMs: 1_000 };
+}
+
+export class DomainLimiter {
+  private readonly redis: ScriptRedis;
+  private readonly options: Required<LimiterOptions>;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    options: LimiterOptions = {},
+  ) {
+    this.options = {
+      marginRatio: 0.015,
+      maxReserveMs: 10_000,
+      increaseRatio: 0.02,
+      quietMs: 10_000,
+      beta: 0.7,
+      backoffBaseMs: 1_000,
+      backoffCapMs: 60_000,
+      random: Math.random,
+      audit: false,
+      ...options,
+    };
+    defineScripts(redis);
+    this.redis = redis as unknown as ScriptRedis;
+  }
+
+  keys(domainId: string) {
+    const base = stateKey(this.prefix, 'domain', domainId);
+    return { state: base, log429: `${base}:429`, window: (i: number) => `${base}:w${i}` };
+  }
+
+  /**
+   * Take a permit: resolves when the request may be sent now (`admitted`), or when it should
+   * not wait inside the worker (`wait`: a long pause), or when the gate or budget says no.
+   */
+  async acquire(input: AcquireInput): Promise<AcquireResult> {
+    const { domain } = input;
+    const keys = this.keys(domain.id);
+    const uid = randomUUID();
+    const primary = primaryOf(domain.windows);
+    const step = Math.max(1, primary.max * this.options.increaseRatio);
+    const windowArgs: (string | number)[] = [];
+    for (const w of domain.windows) {
+      if ('max' in w) windowArgs.push('r', w.max, w.durationMs, 1);
+      else windowArgs.push('t', w.tokens, w.durationMs, Math.max(1, Math.round(input.tokens ?? 1)));
+    }
+    const windowKeys = domain.windows.map((_, i) => keys.window(i));
+    let mode: 'reserve' | 'commit' = 'reserve';
+    let waitedMs = 0;
+    for (;;) {
+      const reply = await this.redis.hfqAcquirePermit(
+        3 + windowKeys.length,
+        keys.state,
+        input.gateKey,
+        input.ledgerKey,
+        ...windowKeys,
+        mode,
+        input.appNowMs,
+        uid,
+        this.options.marginRatio,
+        mode === 'reserve' ? (input.ledgerField ?? '') : '',
+        input.budgetUsd ?? '',
+        this.options.maxReserveMs,
+        step,
+        this.options.quietMs,
+        this.options.audit ? '1' : '',
+        domain.windows.length,
+        ...windowArgs,
+      );
+      const code = Number(reply[0]);
+      if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
+      if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
+      const waitMs = Number(reply[1]);
+      if (waitMs === 0) {
+        return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
+      }
+      if (waitMs > this.options.maxReserveMs) return { kind: 'wait', waitMs, waitedMs };
+      await sleep(waitMs, input.signal);
+      waitedMs += waitMs;
+      // A reserved slot is committed when it comes; if it could not be (a pause began, the log
+      // filled), reserve again, so requests released together keep their spacing.
+      mode = mode === 'reserve' || waitMs <= COMMIT_RETRY_MS ? 'commit' : 'reserve';
+    }
+  }
+
+  /** A 429 reached this domain: pause it for `askedDelayMs` (or backoff) and lower the rate once per episode. */
+  async recordThrottle(
+    domain: DomainRef,
+    sentAt: number,
+    askedDelayMs: number | undefined,
+  ): Promise<ThrottleOutcome> {
+    const keys = this.keys(domain.id);
+    const primary = primaryOf(domain.windows);
+    const primaryIndex = domain.windows.findIndex((w) => 'max' in w);
+    const reply = await this.redis.hfqRecordThrottle(
+      keys.state,
+      keys.log429,
+      keys.window(Math.max(0, primaryIndex)),
+      sentAt,
+      askedDelayMs ?? -1,
+      this.options.random(),
+      this.options.backoffBaseMs,
+      this.options.backoffCapMs,
+      this.options.beta,
+      primary.max,
+      primary.durationMs,
+      this.options.marginRatio,
+      randomUUID(),
+    );
+    return {
+      pauseMs: Number(reply[0]),
+      episodes: Number(reply[1]),
+      rate: Number(reply[2]) / 1000,
+      newEpisode: Number(reply[3]) === 1,
+    };
+  }
+
+  /**
+   * A request left later than its admission (a slow first call, a busy event loop): move its
+   * entry in every window log to the real send time, so the requests admitted after it keep
+   * their distance from when it really reached the upstream (decision 2).
+   */
+  async recordLateSend(domain: DomainRef, uid: string, sentAt: number, tokens = 1): Promise<void> {
+    const keys = this.keys(domain.id);
+    // No MULTI: each ZADD XX only moves an entry of its own window and stands alone. Under load a
+    // third of sends are late, and an ioredis transaction cost each a Pipeline object (one closure
+    // per defined script) and two more commands (bench:load).
+    await Promise.all(
+      domain.windows.map((w, i) => {
+        const member = 'max' in w ? uid : `${uid}:${Math.max(1, Math.round(tokens))}`;
+        return this.redis.zadd(keys.window(i), 'XX', sentAt, member);
+      }),
+    );
+  }
+
+  /** Set the learned rate directly (from upstream rate headers), capped at the ceiling. */
+  async setRate(domain: DomainRef, rate: number): Promise<void> {
+    const ceiling = primaryOf(domain.windows).max;
+    await this.redis.hset(this.keys(domain.id).state, 'rate', String(Math.max(1, Math.min(ceiling, rate))));
+  }
+
+  /** Change a domain's primary limit at run time: every worker applies it on its next permit. */
+  async setOverride(domainId: string, limit: number | undefined): Promise<void> {
+    const key = this.keys(domainId).state;
+    if (limit === undefined) await this.redis.hdel(key, 'override');
+    else await this.redis.hset(key, 'override', String(limit), 'rate', String(limit));
+  }
+
+  /** Admission times recorded with `audit: true`, in Redis ms. */
+  async auditLog(domainId: string): Promise<number[]> {
+    return (await this.redis.lrange(`${this.keys(domainId).state}:audit`, 0, -1)).map(Number);
+  }
+
+  async state(domainId: string): Promise<DomainState> {
+    const keys = this.keys(domainId);
+    const [[, fields], [, count]] = (await this.redis
+      .multi()
+      .hmget(keys.state, 'rate', 'override', 'pausedUntil', 'episodes')
+      .zcount(keys.log429, Date.now() - 300_000, '+inf')
+      .exec()) as [[unknown, (string | null)[]], [unknown, number]];
+    const num = (v: string | null | undefined) => (v == null ? undefined : Number(v));
+    return {
+      rate: num(fields[0]),
+      override: num(fields[1]),
+      pausedUntil: num(fields[2]) ?? 0,
+      episodes: num(fields[3]) ?? 0,
+      recent429s: count,
+    };
+  }
+}
+
+function defineScripts(redis: Redis): void {
+  const r = redis as unknown as Partial<ScriptRedis>;
+  if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
+  if (typeof r.hfqRecordThrottle !== 'function') {
+    redis.defineCommand('hfqRecordThrottle', { lua: THROTTLE, numberOfKeys: 3 });
+  }
+}
+
+/** Wait `ms`, or less if `signal` aborts (then reject with its reason). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,342 @@
+import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
+import { DEFAULT_PREFIX } from './queue-names.js';
+import { parseOrThrow, ValidationError } from './validation.js';
+
+/** A bad or missing environment variable. The message names the variable, the value and what was expected. */
+export class ConfigError extends Error {
+  readonly code = 'HFQ_CONFIG';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const SECRET_VARIABLES = new Set(['HF_TOKEN', 'HFQ_PROVIDER_KEYS', 'HFQ_BOARD_PASSWORD']);
+
+/** Shows a bad value in an error, unless the variable holds a secret. */
+function shown(variable: string, value: string): string {
+  return SECRET_VARIABLES.has(variable) ? '(value hidden)' : JSON.stringify(value);
+}
+
+export function readString(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+export function readInt(
+  env: Env,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `got ${shown(name, raw)}, expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function readNumber(env: Env, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ConfigError(name, `got ${shown(name, raw)}, expected a number ≥ 0`);
+  }
+  return value;
+}
+
+/** `together=abc,cerebras=def` → `{ together: 'abc', cerebras: 'def' }`. */
+export function readPairs(env: Env, name: string): Record<string, string> | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const pairs: Record<string, string> = {};
+  for (const part of raw.split(',')) {
+    const eq = part.indexOf('=');
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (eq <= 0 || value === '' || !/^[a-z0-9][a-z0-9-]*$/.test(key)) {
+      throw new ConfigError(name, `expected "name=value" pairs separated by commas, such as "together=…"`);
+    }
+    pairs[key] = value;
+  }
+  return pairs;
+}
+
+function readList(env: Env, name: string): string[] | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `50/1s`, `500/1m,10000/1d`, `200000tok/1m` → rate windows. */
+export function parseLimits(variable: string, raw: string): RateWindow[] {
+  return raw.split(',').map((part) => {
+    const match = /^\s*(\d+)(tok)?\s*\/\s*(\d+)?\s*(ms|s|m|h|d)\s*$/.exec(part);
+    if (!match) {
+      throw new ConfigError(
+        variable,
+        `got ${JSON.stringify(part)}, expected "N/1s", "N/1m", "N/1d" or "Ntok/1m"`,
+      );
+    }
+    const [, n, tok, count, unit] = match;
+    const durationMs = Number(count ?? 1) * (DURATION_UNITS[unit as string] as number);
+    const amount = Number(n);
+    if (amount <= 0 || durationMs <= 0)
+      throw new ConfigError(variable, `limit and duration must be positive`);
+    return tok ? { tokens: amount, durationMs } : { max: amount, durationMs };
+  });
+}
+
+export interface UpstreamUrls {
+  routerUrl?: string;
+  hubUrl?: string;
+  providerUrls?: Record<string, string>;
+}
+
+/** Everything a worker process or the CLI needs, read once from the environment at start-up. */
+export interface HfqConfig {
+  redisUrl: string;
+  prefix: string;
+  accounts: AccountConfig[];
+  concurrency: number;
+  upstream: UpstreamUrls;
+  boardPort: number;
+  /** Interface the board listens on (`HFQ_BOARD_HOST`). */
+  boardHost: string;
+  boardUser: string | undefined;
+  boardPassword: string | undefined;
+  /** `false` only with `HFQ_BOARD_AUTH=off` on a loopback `HFQ_BOARD_HOST`. */
+  boardAuth: boolean;
+  /** `HFQ_BOARD_READ_ONLY=true`: every write to the board's API answers 405. */
+  boardReadOnly: boolean;
+  metricsPort: number;
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+/**
+ * Every environment variable hfq's config reads (the simulator's `SIM_*` are its own). The
+ * compose file test checks that each variable a service sets is one of these.
+ */
+export const KNOWN_VARIABLES = [
+  'REDIS_URL',
+  'HFQ_PREFIX',
+  'LOG_LEVEL',
+  'HFQ_ACCOUNTS_FILE',
+  'HFQ_ACCOUNT',
+  'HF_TOKEN',
+  'HFQ_TIER',
+  'HFQ_BILL_TO',
+  'HFQ_SEATS',
+  'HFQ_LIMITS',
+  'HFQ_PROVIDER_KEYS',
+  'HFQ_FALLBACK_PROVIDERS',
+  'HFQ_MONTHLY_BUDGET_USD',
+  'HFQ_PROVIDER_BUDGET_USD',
+  'HFQ_ON_NO_KEY',
+  'HFQ_MAX_429S',
+  'HFQ_CONCURRENCY',
+  'HF_ROUTER_URL',
+  'HF_HUB_URL',
+  'HFQ_PROVIDER_URLS',
+  'HFQ_BOARD_PORT',
+  'HFQ_BOARD_HOST',
+  'HFQ_BOARD_USER',
+  'HFQ_BOARD_PASSWORD',
+  'HFQ_BOARD_AUTH',
+  'HFQ_BOARD_READ_ONLY',
+  'HFQ_METRICS_PORT',
+  'HFQ_SHUTDOWN_GRACE_MS',
+  'HFQ_LOCK_DURATION_MS',
+  'HFQ_STALLED_INTERVAL_MS',
+  'HFQ_LIMITER_AUDIT',
+] as const;
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(name, `got ${JSON.stringify(raw)}, expected true or false`);
+}
+
+/** Board bind address and auth: auth may be off only on a loopback interface. */
+function boardAccess(env: Env): { boardHost: string; boardAuth: boolean; boardReadOnly: boolean } {
+  const boardHost = readString(env, 'HFQ_BOARD_HOST', '0.0.0.0');
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(boardHost)) {
+    throw new ConfigError(
+      'HFQ_BOARD_HOST',
+      `got ${JSON.stringify(boardHost)}, expected an IP address or host name`,
+    );
+  }
+  const auth = readString(env, 'HFQ_BOARD_AUTH', 'basic');
+  if (auth !== 'basic' && auth !== 'on' && auth !== 'off') {
+    throw new ConfigError(
+      'HFQ_BOARD_AUTH',
+      `got ${JSON.stringify(auth)}, expected "basic" (or "on") or "off"`,
+    );
+  }
+  if (auth === 'off' && !LOOPBACK_HOSTS.has(boardHost)) {
+    throw new ConfigError(
+      'HFQ_BOARD_AUTH',
+      `"off" is accepted only with HFQ_BOARD_HOST=127.0.0.1 (or ::1, localhost); HFQ_BOARD_HOST is ${JSON.stringify(boardHost)}`,
+    );
+  }
+  return {
+    boardHost,
+    boardAuth: auth !== 'off',
+    boardReadOnly: readBoolean(env, 'HFQ_BOARD_READ_ONLY', false),
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function readUrl(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    const url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw new ConfigError(name, `got ${JSON.stringify(raw)}, expected an http(s) URL`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function accountsFromEnv(env: Env, readFile: (path: string) => string): AccountConfig[] {
+  const file = env.HFQ_ACCOUNTS_FILE;
+  if (file) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFile(file));
+    } catch (err) {
+      throw new ConfigError(
+        'HFQ_ACCOUNTS_FILE',
+        `cannot read ${JSON.stringify(file)} as JSON (${(err as Error).message})`,
+      );
+    }
+    try {
+      return parseOrThrow(ACCOUNTS, raw, 'accounts file');
+    } catch (err) {
+      if (err instanceof ValidationError) throw new ConfigError('HFQ_ACCOUNTS_FILE', err.message);
+      throw err;
+    }
+  }
+  const id = env.HFQ_ACCOUNT;
+  if (!id)
+    throw new ConfigError('HFQ_ACCOUNT', 'missing: set HFQ_ACCOUNT (with HF_TOKEN) or HFQ_ACCOUNTS_FILE');
+  if (!env.HF_TOKEN)
+    throw new ConfigError('HF_TOKEN', 'missing: the account needs a Hugging Face token (hf_…)');
+  const limits = env.HFQ_LIMITS ? parseLimits('HFQ_LIMITS', env.HFQ_LIMITS) : undefined;
+  const candidate = {
+    id,
+    tier: readString(env, 'HFQ_TIER', 'free'),
+    hfToken: env.HF_TOKEN,
+    billTo: env.HFQ_BILL_TO || undefined,
+    seats: env.HFQ_SEATS ? readInt(env, 'HFQ_SEATS', 1, 1) : undefined,
+    limits,
+    providerKeys: readPairs(env, 'HFQ_PROVIDER_KEYS'),
+    fallbackProviders: readList(env, 'HFQ_FALLBACK_PROVIDERS'),
+    monthlyBudgetUsd: readNumber(env, 'HFQ_MONTHLY_BUDGET_USD'),
+    providerBudgetUsd: readNumber(env, 'HFQ_PROVIDER_BUDGET_USD'),
+    onNoKey: env.HFQ_ON_NO_KEY || undefined,
+    max429s: env.HFQ_MAX_429S ? readInt(env, 'HFQ_MAX_429S', 50, 1) : undefined,
+  };
+  const parsed = ACCOUNTS.safeParse([candidate]);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = String(issue?.path[1] ?? '');
+  const variable = ACCOUNT_FIELD_VARIABLES[field] ?? 'HFQ_ACCOUNT';
+  throw new ConfigError(variable, issue?.message ?? 'invalid account');
+}
+
+const ACCOUNT_FIELD_VARIABLES: Record<string, string> = {
+  id: 'HFQ_ACCOUNT',
+  tier: 'HFQ_TIER',
+  hfToken: 'HF_TOKEN',
+  billTo: 'HFQ_BILL_TO',
+  seats: 'HFQ_SEATS',
+  limits: 'HFQ_LIMITS',
+  providerKeys: 'HFQ_PROVIDER_KEYS',
+  fallbackProviders: 'HFQ_FALLBACK_PROVIDERS',
+  monthlyBudgetUsd: 'HFQ_MONTHLY_BUDGET_USD',
+  providerBudgetUsd: 'HFQ_PROVIDER_BUDGET_USD',
+  onNoKey: 'HFQ_ON_NO_KEY',
+  max429s: 'HFQ_MAX_429S',
+};
+
+/** The connection part of the config, for commands that need no account (status, enqueue). */
+export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: string; logLevel: string } {
+  const redisUrl = readString(env, 'REDIS_URL', 'redis://127.0.0.1:6379');
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError(
+      'REDIS_URL',
+      `got ${JSON.stringify(redisUrl)}, expected redis://host:port or rediss://…`,
+    );
+  }
+  const prefix = readString(env, 'HFQ_PREFIX', DEFAULT_PREFIX);
+  if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix)) {
+    throw new ConfigError('HFQ_PREFIX', `got ${JSON.stringify(prefix)}, expected letters, digits, "_{}.-"`);
+  }
+  const logLevel = readString(env, 'LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      'LOG_LEVEL',
+      `got ${JSON.stringify(logLevel)}, expected one of ${LOG_LEVELS.join(', ')}`,
+    );
+  }
+  return { redisUrl, prefix, logLevel };
+}
+
+/**
+ * The whole configuration from environment variables, validated once at start-up.
+ * Pure but for `readFile`, which reads `HFQ_ACCOUNTS_FILE`.
+ */
+export function loadConfig(env: Env, readFile: (path: string) => string): HfqConfig {
+  const connection = loadConnectionConfig(env);
+  const providerUrls = readPairs(env, 'HFQ_PROVIDER_URLS');
+  for (const url of Object.values(providerUrls ?? {}))
+    readUrl({ HFQ_PROVIDER_URLS: url }, 'HFQ_PROVIDER_URLS');
+  const boardUser = env.HFQ_BOARD_USER || undefined;
+  const boardPassword = env.HFQ_BOARD_PASSWORD || undefined;
+  if ((boardUser === undefined) !== (boardPassword === undefined)) {
+    throw new ConfigError(
+      boardUser ? 'HFQ_BOARD_PASSWORD' : 'HFQ_BOARD_USER',
+      'set both HFQ_BOARD_USER and HFQ_BOARD_PASSWORD',
+    );
+  }
+  return {
+    ...connection,
+    accounts: accountsFromEnv(env, readFile),
+    concurrency: readInt(env, 'HFQ_CONCURRENCY', 16, 1, 1024),
+    upstream: {
+      routerUrl: readUrl(env, 'HF_ROUTER_URL'),
+      hubUrl: readUrl(env, 'HF_HUB_URL'),
+      providerUrls,
+    },
+    boardPort: readInt(env, 'HFQ_BOARD_PORT', 3000, 0, 65535),
+    boardUser,
+    boardPassword,
+    ...boardAccess(env),
+    metricsPort: readInt(env, 'HFQ_METRICS_PORT', 9464, 0, 65535),
+    shutdownGraceMs: readInt(env, 'HFQ_SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),
+    logLevel: connection.logLevel,
+  };
+}

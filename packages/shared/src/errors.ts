@@ -1,0 +1,139 @@
+import { MODEL_NOT_SUPPORTED, mentionsCredits } from './upstream-texts.js';
+
+/**
+ * How hfq reacts to a failure. One class per reaction, each with a stable `code`:
+ * - `throttle`: the rate-limit domain pauses; the job keeps its place; no attempt used.
+ * - `credits`: HF credits are gone; the account fails over to a provider key, same job.
+ * - `hold`: the account cannot go on (revoked token, refused billTo); its queue holds.
+ * - `retry`: transient (5xx, timeout, connection); retried with backoff, consuming attempts.
+ * - `fail`: the request itself is wrong (4xx, bad input); fails at once.
+ */
+export type RetryClass = 'throttle' | 'credits' | 'hold' | 'retry' | 'fail';
+
+export interface UpstreamErrorInfo {
+  status?: number | undefined;
+  requestId?: string | undefined;
+  /** The upstream's message, trimmed; never a secret (tokens are scrubbed before it is stored). */
+  upstreamMessage?: string | undefined;
+  provider?: string | undefined;
+}
+
+export class HfqError extends Error {
+  constructor(
+    readonly code: string,
+    readonly retryClass: RetryClass,
+    message: string,
+    readonly info: UpstreamErrorInfo = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ThrottledError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_THROTTLED', 'throttle', message, info);
+  }
+}
+export class CreditsExhaustedError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_CREDITS_EXHAUSTED', 'credits', message, info);
+  }
+}
+export class AccountHeldError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_ACCOUNT_HELD', 'hold', message, info);
+  }
+}
+export class TransientUpstreamError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_UPSTREAM_TRANSIENT', 'retry', message, info);
+  }
+}
+export class PermanentUpstreamError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_UPSTREAM_REJECTED', 'fail', message, info);
+  }
+}
+export class ModelNotSupportedError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_MODEL_NOT_SUPPORTED', 'fail', message, info);
+  }
+}
+export class MalformedOutputError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_MALFORMED_OUTPUT', 'fail', message, info);
+  }
+}
+
+/** What the upstream answered, as hfq's custom fetch captured it (headers are not on the client's errors). */
+export interface UpstreamAnswer {
+  status: number;
+  body: string;
+  requestId?: string | undefined;
+  provider?: string | undefined;
+  /** Which route answered: the HF router, or a provider's own API through a provider key. */
+  route: 'hf-router' | 'provider-key';
+}
+
+/**
+ * Classify an upstream HTTP answer that was not a success. Status and body together:
+ * quota exhaustion can come back as 429 with credit wording, and a 402 is always credits.
+ */
+export function classifyUpstream(answer: UpstreamAnswer): HfqError {
+  const { status, route } = answer;
+  const info: UpstreamErrorInfo = {
+    status,
+    requestId: answer.requestId,
+    upstreamMessage: upstreamMessage(answer.body),
+    provider: answer.provider,
+  };
+  const where = route === 'hf-router' ? 'Hugging Face router' : `provider ${answer.provider ?? ''}`.trim();
+  const summary = `${where} answered ${status}${info.upstreamMessage ? `: ${info.upstreamMessage}` : ''}${
+    info.requestId ? ` (request id ${info.requestId})` : ''
+  }`;
+  if (
+    status === 402 ||
+    ((status === 429 || (status >= 400 && status < 500)) && mentionsCredits(answer.body))
+  ) {
+    return new CreditsExhaustedError(summary, info);
+  }
+  if (status === 429) return new ThrottledError(summary, info);
+  if (route === 'hf-router' && (status === 401 || status === 403)) return new AccountHeldError(summary, info);
+  if (status === 400 && MODEL_NOT_SUPPORTED.test(answer.body))
+    return new ModelNotSupportedError(summary, info);
+  if (status === 408 || status === 425 || status >= 500) return new TransientUpstreamError(summary, info);
+  return new PermanentUpstreamError(summary, info);
+}
+
+/** The upstream's own message from a JSON `{ error }`/`{ detail }`/`{ message }` body, else the text, trimmed. */
+export function upstreamMessage(body: string): string | undefined {
+  const text = body.trim();
+  if (text === '') return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    const found = pickMessage(parsed);
+    if (found) return trimMessage(found);
+  } catch {
+    // not JSON: fall through to the text itself
+  }
+  if (/^\s*<(!doctype|html)/i.test(text)) return 'an HTML page instead of JSON';
+  return trimMessage(text);
+}
+
+function pickMessage(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    for (const key of ['error', 'detail', 'message', 'error_type']) {
+      const found = pickMessage(record[key]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function trimMessage(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 500 ? `${flat.slice(0, 500)}…` : flat;
+}

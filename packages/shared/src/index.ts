@@ -1,0 +1,112 @@
+export {
+  ACCOUNT_CONFIG,
+  ACCOUNTS,
+  type AccountConfig,
+  type AccountConfigInput,
+  providerKeyOf,
+  RATE_WINDOW,
+  type RateWindow,
+} from './account-schema.js';
+export {
+  type CreditScope,
+  CreditState,
+  creditScope,
+  type GateStatus,
+  LEDGER_FIELDS,
+  ledgerMonth,
+  nextMonthlyReset,
+  type SpendByRoute,
+} from './credit-state.js';
+export {
+  type AcquireInput,
+  type AcquireResult,
+  DomainLimiter,
+  type DomainRef,
+  type DomainState,
+  type LimiterOptions,
+  sleep,
+  type ThrottleOutcome,
+} from './domain-limiter.js';
+export {
+  ConfigError,
+  type Env,
+  type HfqConfig,
+  KNOWN_VARIABLES,
+  loadConfig,
+  loadConnectionConfig,
+  parseLimits,
+  readInt,
+  readPairs,
+  readString,
+  type UpstreamUrls,
+} from './env-config.js';
+export {
+  AccountHeldError,
+  CreditsExhaustedError,
+  classifyUpstream,
+  HfqError,
+  MalformedOutputError,
+  ModelNotSupportedError,
+  PermanentUpstreamError,
+  type RetryClass,
+  ThrottledError,
+  TransientUpstreamError,
+  type UpstreamAnswer,
+  type UpstreamErrorInfo,
+  upstreamMessage,
+} from './errors.js';
+export {
+  BATCH_CHILD,
+  BATCH_ID,
+  BATCH_JOB_DATA,
+  type BatchChild,
+  type BatchJobData,
+  JOB,
+  JOB_DATA,
+  JOB_SCHEMA_VERSION,
+  type Job,
+  type JobData,
+  type JobProgressState,
+  TASKS,
+  type Task,
+} from './job-schema.js';
+export * as LIMITS from './limits.js';
+export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS } from './logger.js';
+export {
+  accountOfQueue,
+  accountQueueName,
+  BATCH_FIELDS,
+  batchQueueName,
+  batchStateKey,
+  DEFAULT_PREFIX,
+  stateKey,
+} from './queue-names.js';
+export { parseStatedLimit } from './rate-headers.js';
+export {
+  type ConnectionInput,
+  createProducerConnection,
+  createWorkerConnection,
+  redisOptions,
+  whenReady,
+} from './redis.js';
+export {
+  type BinaryOutput,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_BACKOFF,
+  DEFAULT_RETENTION,
+  type InferenceResult,
+} from './result.js';
+export {
+  fullJitterBackoff,
+  type HeaderLookup,
+  parseBodyReset,
+  parseProviderReset,
+  parseRateLimitReset,
+  parseRetryAfter,
+  type ThrottleDelay,
+  throttleDelay,
+} from './retry-after.js';
+export { credentialId, scrubSecrets } from './secrets.js';
+export { TIER_TABLE, TIERS, type Tier, type TierInfo, tierMonthlyCreditsUsd } from './tiers.js';
+export { MODEL_NOT_SUPPORTED, mentionsCredits, REQUEST_TOO_LARGE } from './upstream-texts.js';
+export { parseOrThrow, ValidationError } from './validation.js';

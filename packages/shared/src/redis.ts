@@ -1,0 +1,82 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Redis connections. Workers and queue events block, so they retry forever
+ * (`maxRetriesPerRequest: null`, required by BullMQ); producers fail fast so a caller
+ * learns that Redis is down instead of hanging.
+ */
+
+export type ConnectionInput = string | RedisOptions;
+
+function toOptions(input: ConnectionInput): RedisOptions {
+  if (typeof input !== 'string') return { ...input };
+  const url = new URL(input);
+  const options: RedisOptions = {
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 6379,
+    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
+  };
+  if (url.username) options.username = decodeURIComponent(url.username);
+  if (url.password) options.password = decodeURIComponent(url.password);
+  if (url.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+/** Reconnect with capped backoff: 50 ms, 100 ms, … up to 2 s, for ever. */
+function retryStrategy(times: number): number {
+  return Math.min(50 * 2 ** Math.min(times, 6), 2_000);
+}
+
+/** A connection for BullMQ workers, queue events and hfq's own worker-side state. */
+export function createWorkerConnection(input: ConnectionInput, name?: string): Redis {
+  return new Redis({
+    ...toOptions(input),
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy,
+    ...(name ? { connectionName: name } : {}),
+  });
+}
+
+/** A connection for producers: commands fail within about a second when Redis is unreachable. */
+export function createProducerConnection(input: ConnectionInput, name?: string): Redis {
+  return new Redis({
+    ...toOptions(input),
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 2_000,
+    retryStrategy,
+    ...(name ? { connectionName: name } : {}),
+  });
+}
+
+/** Plain connection options for BullMQ objects that make their own connections. */
+export function redisOptions(input: ConnectionInput): RedisOptions {
+  return toOptions(input);
+}
+
+/** Resolves once the connection is ready (needed before commands when the offline queue is off). */
+export async function whenReady(redis: Redis, timeoutMs = 5_000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis not reachable within ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new Error('Redis connection closed'));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('end', onEnd);
+    };
+    redis.on('ready', onReady);
+    redis.on('end', onEnd);
+  });
+}

@@ -1,0 +1,115 @@
+import {
+  classifyUpstream,
+  fullJitterBackoff,
+  parseBodyReset,
+  parseProviderReset,
+  parseRateLimitReset,
+  parseRetryAfter,
+  parseStatedLimit,
+  scrubSecrets,
+  throttleDelay,
+} from '@hfq/shared';
+import { describe, expect, it } from 'vitest';
+
+const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
+const headers = (h: Record<string, string>) => (name: string) => h[name.toLowerCase()];
+
+describe('Retry-After', () => {
+  it('reads delta-seconds and HTTP dates', () => {
+    expect(parseRetryAfter('2', NOW)).toBe(2000);
+    expect(parseRetryAfter('0.5', NOW)).toBe(500);
+    expect(parseRetryAfter(new Date(NOW + 7000).toUTCString(), NOW)).toBe(7000);
+  });
+  it('ignores invalid values and clamps absurd ones', () => {
+    expect(parseRetryAfter('-5', NOW)).toBeUndefined();
+    expect(parseRetryAfter('soon', NOW)).toBeUndefined();
+    expect(parseRetryAfter('', NOW)).toBeUndefined();
+    expect(parseRetryAfter('1e9', NOW)).toBeUndefined();
+    expect(parseRetryAfter('99999999', NOW, 60_000)).toBe(60_000);
+    expect(parseRetryAfter(new Date(NOW - 5000).toUTCString(), NOW)).toBe(0);
+  });
+});
+
+describe('other wait sources', () => {
+  it('reads RateLimit t=', () => {
+    expect(parseRateLimitReset('"api";r=0;t=55')).toBe(55_000);
+  });
+  it('reads provider reset headers, fractional and as durations', () => {
+    expect(parseProviderReset(headers({ 'x-ratelimit-reset-tokens-minute': '12.5' }), NOW)).toBe(12_500);
+    expect(parseProviderReset(headers({ 'x-ratelimit-reset': '3', 'x-ratelimit-remaining': '0' }), NOW)).toBe(
+      3000,
+    );
+    expect(parseProviderReset(headers({ 'x-ratelimit-reset-requests': '1m30s' }), NOW)).toBe(90_000);
+  });
+  it('reads a quota reset named in the body', () => {
+    expect(parseBodyReset('Your rate limit resets in ~30s.', NOW)).toBe(30_000);
+    expect(parseBodyReset('You reached free usage limit (reset hourly).', NOW)).toBe(3_600_000);
+  });
+  it('prefers Retry-After, then falls back to full-jitter backoff', () => {
+    const get = headers({ 'retry-after': '3', ratelimit: '"x";r=0;t=9' });
+    expect(throttleDelay({ get, body: '', nowMs: NOW, episodes: 1, random: () => 0.5 })).toEqual({
+      delayMs: 3000,
+      source: 'retry-after',
+    });
+    const none = throttleDelay({
+      get: () => undefined,
+      body: '{}',
+      nowMs: NOW,
+      episodes: 3,
+      random: () => 0.5,
+    });
+    expect(none).toEqual({ delayMs: 2000, source: 'backoff' });
+  });
+  it('full jitter stays within [0, min(cap, base·2^(n-1))]', () => {
+    expect(fullJitterBackoff(1, () => 0.999, 1000, 60_000)).toBeLessThanOrEqual(1000);
+    expect(fullJitterBackoff(50, () => 1, 1000, 60_000)).toBe(60_000);
+    expect(fullJitterBackoff(Number.NaN, () => Number.NaN, 1000, 60_000)).toBe(500);
+  });
+  it('reads stated limits', () => {
+    expect(parseStatedLimit(headers({ 'ratelimit-policy': '"fixed window";"api";q=1000;w=300' }))).toEqual({
+      max: 1000,
+      durationMs: 300_000,
+    });
+    expect(parseStatedLimit(headers({ 'x-ratelimit-limit': '40' }))).toEqual({ max: 40, durationMs: 1000 });
+  });
+});
+
+describe('classification', () => {
+  const base = { requestId: 'req-1', route: 'hf-router' as const };
+  it('sorts answers by status and body', () => {
+    expect(
+      classifyUpstream({ ...base, status: 429, body: '{"error":"Rate limit reached"}' }).retryClass,
+    ).toBe('throttle');
+    expect(
+      classifyUpstream({
+        ...base,
+        status: 402,
+        body: '{"error":"You have exceeded your monthly included credits for Inference Providers."}',
+      }).retryClass,
+    ).toBe('credits');
+    expect(
+      classifyUpstream({
+        ...base,
+        status: 429,
+        body: '{"error":"You have no remaining credits. Purchase pre-paid credits"}',
+      }).retryClass,
+    ).toBe('credits');
+    expect(
+      classifyUpstream({ ...base, status: 401, body: '{"error":"Invalid credentials"}' }).retryClass,
+    ).toBe('hold');
+    expect(
+      classifyUpstream({ ...base, status: 503, body: 'Service Temporarily Unavailable' }).retryClass,
+    ).toBe('retry');
+    const notFound = classifyUpstream({ ...base, status: 404, body: '{"error":"Not Found"}' });
+    expect(notFound.retryClass).toBe('fail');
+    expect(notFound.message).toContain('404');
+    expect(notFound.message).toContain('req-1');
+    expect(notFound.message).toContain('Not Found');
+  });
+  it('scrubs secrets from texts', () => {
+    expect(scrubSecrets('token hf_abcdefghijklmnop and key tg-123456', ['tg-123456'])).toBe(
+      'token [redacted] and key [redacted]',
+    );
+    expect(scrubSecrets('Authorization: Bearer abc.def')).toBe('Authorization: Bearer [redacted]');
+  });
+});
