@@ -1,0 +1,19 @@
+export { type BatchOptions, type BatchSpec, DEFAULT_BATCH_PRIORITY } from './batch.js';
+export type { FeedResult as BatchEnqueued } from './batch-feed.js';
+export { Batch, type BatchProgress } from './batch-handle.js';
+export { type BatchBase, COALESCING_TASKS } from './batch-items.js';
+export {
+  BatchInputError,
+  type BatchItemResult,
+  BatchTimeoutError,
+  type ReadOptions as BatchReadOptions,
+} from './batch-results.js';
+export { JobFailedError, JobHandle, ResultTimeoutError } from './job-handle.js';
+export {
+  createProducer,
+  type EnqueueOptions,
+  type InferenceResult,
+  Producer,
+  type ProducerOptions,
+  prepareJob,
+} from './producer.js';

@@ -1,0 +1,60 @@
+import type { InferenceResult } from '@hfq/shared';
+import { Job, type Queue, type QueueEvents } from 'bullmq';
+
+/** A job failed for good; `reason` is the worker's `failedReason` (status, request id, upstream message). */
+export class JobFailedError extends Error {
+  readonly code = 'HFQ_JOB_FAILED';
+  constructor(
+    readonly jobId: string,
+    readonly reason: string,
+  ) {
+    super(`job ${jobId} failed: ${reason}`);
+    this.name = 'JobFailedError';
+  }
+}
+
+export class ResultTimeoutError extends Error {
+  readonly code = 'HFQ_RESULT_TIMEOUT';
+  constructor(
+    readonly jobId: string,
+    timeoutMs: number,
+  ) {
+    super(`job ${jobId} did not finish within ${timeoutMs} ms (it is still queued or running)`);
+    this.name = 'ResultTimeoutError';
+  }
+}
+
+/** A handle on one enqueued job. */
+export class JobHandle {
+  constructor(
+    readonly id: string,
+    readonly account: string,
+    private readonly queue: Queue,
+    private readonly events: () => QueueEvents,
+  ) {}
+
+  /** The job's state in BullMQ (`waiting`, `active`, `delayed`, `completed`, `failed`, … or `unknown` once removed). */
+  async state(): Promise<string> {
+    return this.queue.getJobState(this.id);
+  }
+
+  /**
+   * Wait for the result. Rejects with `JobFailedError` if the job fails, `ResultTimeoutError` after `timeoutMs`.
+   * @param options.timeoutMs - @defaultValue no limit
+   */
+  async result(options: { timeoutMs?: number } = {}): Promise<InferenceResult> {
+    const events = this.events();
+    await events.waitUntilReady();
+    const job = await Job.fromId(this.queue, this.id);
+    if (!job)
+      throw new JobFailedError(this.id, 'the job is not in Redis (removed by retention, or never added)');
+    try {
+      return (await job.waitUntilFinished(events, options.timeoutMs)) as InferenceResult;
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (/timed out before finishing/i.test(message))
+        throw new ResultTimeoutError(this.id, options.timeoutMs ?? 0);
+      throw new JobFailedError(this.id, message);
+    }
+  }
+}

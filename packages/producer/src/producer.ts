@@ -1,0 +1,234 @@
+import {
+  accountQueueName,
+  type ConnectionInput,
+  createProducerConnection,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_BACKOFF,
+  DEFAULT_PREFIX,
+  DEFAULT_RETENTION,
+  type InferenceResult,
+  JOB,
+  JOB_SCHEMA_VERSION,
+  type Job,
+  type JobData,
+  parseOrThrow,
+  redisOptions,
+  ValidationError,
+} from '@hfq/shared';
+import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
+import type { Batch } from './batch-handle.js';
+import { whenReady } from './batch-results.js';
+import { JobHandle } from './job-handle.js';
+
+export interface ProducerOptions {
+  /** Redis URL or ioredis options. */
+  connection: ConnectionInput;
+  /** BullMQ key prefix shared with the workers. @defaultValue `'hfq'` */
+  prefix?: string;
+}
+
+export interface EnqueueOptions {
+  /** Makes the enqueue idempotent while the job is retained: a second add with the same id adds nothing. */
+  jobId?: string;
+  /** BullMQ priority (1 is highest). Single jobs without one run before batch items. */
+  priority?: number;
+  /** Start no sooner than this many ms from now. */
+  delayMs?: number;
+  /** Fail instead of starting when this many ms have passed since the enqueue. */
+  deadlineMs?: number;
+}
+
+const JOB_ID = /^(?!\d+$)[A-Za-z0-9_.-]{1,128}$/;
+
+/** Validated job data and options for one add: nothing reaches Redis before this passes. */
+export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = Date.now()) {
+  const parsed = parseOrThrow(JOB, job, 'job');
+  if (options.jobId !== undefined && !JOB_ID.test(options.jobId)) {
+    throw new ValidationError('enqueue options', [
+      {
+        path: 'jobId',
+        message: 'letters, digits, "_", "." or "-" (not only digits), at most 128 characters',
+      },
+    ]);
+  }
+  for (const field of ['priority', 'delayMs', 'deadlineMs'] as const) {
+    const value = options[field];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 2 ** 31)) {
+      throw new ValidationError('enqueue options', [{ path: field, message: 'a whole number ≥ 0' }]);
+    }
+  }
+  const data: JobData = { v: JOB_SCHEMA_VERSION, job: parsed };
+  if (options.deadlineMs !== undefined) data.deadlineAt = nowMs + options.deadlineMs;
+  const opts: JobsOptions = {
+    attempts: DEFAULT_ATTEMPTS,
+    backoff: { ...DEFAULT_BACKOFF },
+    removeOnComplete: { ...DEFAULT_RETENTION.removeOnComplete },
+    removeOnFail: { ...DEFAULT_RETENTION.removeOnFail },
+  };
+  if (options.jobId !== undefined) opts.jobId = options.jobId;
+  if (options.priority !== undefined) opts.priority = options.priority;
+  if (options.delayMs !== undefined) opts.delay = options.delayMs;
+  return { data, opts, name: parsed.task, account: parsed.account };
+}
+
+export class Producer {
+  private readonly prefix: string;
+  private readonly connection: Redis;
+  private readonly queues = new Map<string, Queue>();
+  private readonly events = new Map<string, QueueEvents>();
+  private batchClient: BatchClient | undefined;
+  private closed = false;
+
+  constructor(private readonly options: ProducerOptions) {
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.connection = createProducerConnection(options.connection, `${this.prefix}:hfq-producer`);
+    // Errors surface on the commands that fail; the event only keeps Node from crashing on it.
+    this.connection.on('error', () => {});
+  }
+
+  /** Validate, then add one job to its account's queue. */
+  async enqueue(job: Job | unknown, options: EnqueueOptions = {}): Promise<JobHandle> {
+    const prepared = prepareJob(job, options);
+    // The queue is made once the connection is ready (inside whileConnected), like enqueueMany's.
+    const added = await this.whileConnected(() =>
+      this.queue(prepared.account).add(prepared.name, prepared.data, prepared.opts),
+    );
+    const queue = this.queue(prepared.account);
+    return new JobHandle(added.id as string, prepared.account, queue, () =>
+      this.queueEvents(prepared.account),
+    );
+  }
+
+  /** Validate every job first (nothing is added if one is invalid), then one `addBulk` per account queue. */
+  async enqueueMany(jobs: ReadonlyArray<Job | { job: Job; options?: EnqueueOptions }>): Promise<JobHandle[]> {
+    const prepared = jobs.map((entry, index) => {
+      const isWrapped = typeof entry === 'object' && entry !== null && 'job' in entry && !('task' in entry);
+      try {
+        return isWrapped
+          ? prepareJob((entry as { job: Job }).job, (entry as { options?: EnqueueOptions }).options)
+          : prepareJob(entry);
+      } catch (err) {
+        if (err instanceof ValidationError) {
+          throw new ValidationError(
+            `job at index ${index}`,
+            err.issues.map((i) => ({ path: `${index}.${i.path}`, message: i.message })),
+          );
+        }
+        throw err;
+      }
+    });
+    const byAccount = new Map<string, { index: number; item: (typeof prepared)[number] }[]>();
+    prepared.forEach((item, index) => {
+      const list = byAccount.get(item.account) ?? [];
+      list.push({ index, item });
+      byAccount.set(item.account, list);
+    });
+    const handles: JobHandle[] = new Array(prepared.length);
+    await this.whileConnected(() =>
+      Promise.all(
+        [...byAccount].map(async ([account, list]) => {
+          const queue = this.queue(account);
+          const added = await queue.addBulk(
+            list.map(({ item }) => ({ name: item.name, data: item.data, opts: item.opts })),
+          );
+          added.forEach((job, i) => {
+            const entry = list[i];
+            if (entry)
+              handles[entry.index] = new JobHandle(job.id as string, account, queue, () =>
+                this.queueEvents(account),
+              );
+          });
+        }),
+      ),
+    );
+    return handles;
+  }
+
+  /**
+   * Fault test (issue 7): fail fast, with an error that says so, while Redis is down. BullMQ waits
+   * for a connection that is not ready with no time limit, so an enqueue while Redis was down hung
+   * (and added the job whenever Redis came back); and a command caught by the drop itself failed
+   * with ioredis' "Stream isn't writeable and enableOfflineQueue options is false".
+   */
+  private async whileConnected<T>(op: () => Promise<T>): Promise<T> {
+    await whenReady(this.connection);
+    try {
+      return await op();
+    } catch (err) {
+      const status = this.connection.status;
+      if (status === 'ready') throw err;
+      throw new Error(`Redis not reachable (connection ${status}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Enqueue a batch (a BullMQ flow, see batch.ts): validates, creates the batch and starts adding
+   * its items in chunks; `batch.enqueued()` resolves once all are in, `batch.results()` reads them.
+   */
+  enqueueBatch(spec: BatchSpec, options: BatchOptions = {}): Promise<Batch> {
+    return this.batches().enqueue(spec, options);
+  }
+
+  /** A handle on a batch enqueued earlier, by this or another process. */
+  batch(batchId: string): Promise<Batch> {
+    return this.batches().open(batchId);
+  }
+
+  private batches(): BatchClient {
+    if (this.closed) throw new Error('producer is closed');
+    this.batchClient ??= new BatchClient({
+      connection: this.connection,
+      connectionOptions: redisOptions(this.options.connection),
+      prefix: this.prefix,
+      queue: (account) => this.queue(account),
+    });
+    return this.batchClient;
+  }
+
+  /** The BullMQ queue of an account (created on first use; closed with the producer). */
+  queue(account: string): Queue {
+    if (this.closed) throw new Error('producer is closed');
+    let queue = this.queues.get(account);
+    if (!queue) {
+      queue = new Queue(accountQueueName(account), { connection: this.connection, prefix: this.prefix });
+      queue.on('error', () => {});
+      // Each pending handle.result() listens for the queue closing.
+      queue.setMaxListeners(0);
+      this.queues.set(account, queue);
+    }
+    return queue;
+  }
+
+  private queueEvents(account: string): QueueEvents {
+    if (this.closed) throw new Error('producer is closed');
+    let events = this.events.get(account);
+    if (!events) {
+      // BullMQ owns this connection (blocking reads), so `close()` ends it.
+      const connection = { ...redisOptions(this.options.connection), maxRetriesPerRequest: null };
+      events = new QueueEvents(accountQueueName(account), { connection, prefix: this.prefix });
+      events.on('error', () => {});
+      this.events.set(account, events);
+    }
+    return events;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Batches first: their input finishes being added while the queues are still open.
+    await this.batchClient?.close();
+    this.closed = true;
+    await Promise.all([...this.events.values()].map((e) => e.close()));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+}
+
+export function createProducer(options: ProducerOptions): Producer {
+  return new Producer(options);
+}
+
+export type { InferenceResult };
