@@ -1,0 +1,35 @@
+import type {
+  AccountConfig,
+  CreditScope,
+  CreditState,
+  DomainLimiter,
+  Logger,
+  UpstreamUrls,
+} from '@hfq/shared';
+import type { Queue } from 'bullmq';
+import type { PriceTable } from './cost.js';
+import type { RouteSelection } from './route-selection.js';
+import type { SpendRecorder } from './spend-recorder.js';
+import type { WorkerEvents } from './worker-events.js';
+
+/** Everything the processor of one account needs; built once per account by `AccountRuntime`. */
+export interface AccountContext {
+  account: AccountConfig;
+  scope: CreditScope;
+  queue: Queue;
+  routes: RouteSelection;
+  limiter: DomainLimiter;
+  credits: CreditState;
+  spend: SpendRecorder;
+  logger: Logger;
+  upstream: UpstreamUrls;
+  now: () => number;
+  random: () => number;
+  prices: PriceTable;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  maxBinaryBytes: number;
+  events: WorkerEvents;
+  /** Pause the account's queue: nothing fails, nothing is lost; resumes when the cause clears. */
+  hold: (reason: string) => Promise<void>;
+}

@@ -1,0 +1,192 @@
+import {
+  type AccountConfig,
+  accountQueueName,
+  creditScope,
+  stateKey,
+  tierMonthlyCreditsUsd,
+} from '@hfq/shared';
+import { type Job as BullJob, DelayedError, Queue, RateLimitError, Worker } from 'bullmq';
+import type { Redis, RedisOptions } from 'ioredis';
+import { BatchRuntime } from './batch-runtime.js';
+import { type AccountContext, processJob } from './process-job.js';
+import { RouteSelection } from './route-selection.js';
+import { isShutdownAbort } from './shutdown.js';
+
+/** What every account of a worker process shares: the processor's context less the per-account parts. */
+export interface RuntimeOptions
+  extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hold'> {
+  prefix: string;
+  redis: Redis;
+  connectionOptions: RedisOptions;
+  concurrency: number;
+  holdCheckMs: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  maxStalledCount: number;
+}
+
+/** Key marking that hfq (not an operator) paused an account's queue, with the reason. */
+export function holdKey(prefix: string, accountId: string): string {
+  return stateKey(prefix, 'hold', accountId);
+}
+
+/** One account: its queue, its BullMQ worker, and the supervisor that lifts a hold when its cause clears. */
+export class AccountRuntime {
+  readonly queue: Queue;
+  readonly worker: Worker;
+  /** Batches (issue 6): the `batch-<account>` queue's processor and per-item progress of batch children. */
+  readonly batches: BatchRuntime;
+  private readonly supervisor: NodeJS.Timeout;
+  private lastHoldReason: string | undefined;
+
+  private constructor(
+    readonly account: AccountConfig,
+    readonly routes: RouteSelection,
+    private readonly options: RuntimeOptions,
+  ) {
+    const name = accountQueueName(account.id);
+    this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
+    this.queue.on('error', (err) =>
+      options.logger.error({ account: account.id, err: err.message }, 'queue error'),
+    );
+    const ctx: AccountContext = {
+      account,
+      scope: creditScope(account),
+      queue: this.queue,
+      routes,
+      limiter: options.limiter,
+      credits: options.credits,
+      spend: options.spend,
+      logger: options.logger,
+      upstream: options.upstream,
+      now: options.now,
+      random: options.random,
+      prices: options.prices,
+      timeoutMs: options.timeoutMs,
+      maxBodyBytes: options.maxBodyBytes,
+      maxBinaryBytes: options.maxBinaryBytes,
+      events: options.events,
+      hold: (reason) => this.hold(reason),
+    };
+    const processor = async (job: BullJob, token?: string, signal?: AbortSignal) => {
+      const started = performance.now();
+      const report = (outcome: 'completed' | 'failed' | 'requeued') =>
+        options.events.emit('job', {
+          account: account.id,
+          outcome,
+          durationMs: Math.round(performance.now() - started),
+        });
+      // Graceful shutdown (shutdown.ts) aborted this run: whatever it threw, hand the job back to
+      // the head of its queue. BullMQ moves a RateLimitError's job from active to wait, lock
+      // released: no attempt used, no stall counted (and a batch child is not counted as failed).
+      const run = () =>
+        processJob(ctx, job, token, signal ?? new AbortController().signal).catch((err: unknown) => {
+          throw isShutdownAbort(signal) ? new RateLimitError() : err;
+        });
+      try {
+        const result = await this.batches.track(job, run);
+        report('completed');
+        return result;
+      } catch (err) {
+        report(err instanceof RateLimitError || err instanceof DelayedError ? 'requeued' : 'failed');
+        throw err;
+      }
+    };
+    this.batches = new BatchRuntime({
+      account: account.id,
+      prefix: options.prefix,
+      redis: options.redis,
+      connectionOptions: options.connectionOptions,
+      logger: options.logger,
+      lockDurationMs: options.lockDurationMs,
+      stalledIntervalMs: options.stalledIntervalMs,
+    });
+    this.worker = new Worker(name, processor, {
+      connection: { ...options.connectionOptions, maxRetriesPerRequest: null },
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      autorun: false,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount,
+    });
+    this.worker.on('error', (err) =>
+      options.logger.error({ account: account.id, err: err.message }, 'worker error'),
+    );
+    this.worker.on('failed', (job, err) => {
+      options.logger.warn(
+        { account: account.id, jobId: job?.id, attemptsMade: job?.attemptsMade, reason: err.message },
+        'job failed',
+      );
+    });
+    this.supervisor = setInterval(() => void this.liftHoldIfClear().catch(() => {}), options.holdCheckMs);
+    this.supervisor.unref();
+  }
+
+  static async start(account: AccountConfig, options: RuntimeOptions): Promise<AccountRuntime> {
+    const routes = await RouteSelection.create(account, options.upstream);
+    const runtime = new AccountRuntime(account, routes, options);
+    // BullMQ's own limiter keeps surplus jobs waiting in Redis (visible in Bull Board) and gives
+    // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
+    const primary = routes.routerDomain.windows.find((w) => 'max' in w) ?? { max: 1000, durationMs: 1000 };
+    await runtime.queue.setGlobalRateLimit(primary.max, primary.durationMs);
+    void runtime.worker
+      .run()
+      .catch((err: Error) => options.logger.error({ err: err.message }, 'worker stopped'));
+    await runtime.worker.waitUntilReady();
+    await runtime.batches.start();
+    return runtime;
+  }
+
+  /** Pause the account's queue (every worker, every machine): nothing fails, nothing is lost. */
+  async hold(reason: string): Promise<void> {
+    const { redis, prefix, logger } = this.options;
+    await redis.set(holdKey(prefix, this.account.id), reason);
+    await this.queue.pause();
+    if (this.lastHoldReason !== reason) {
+      this.options.events.emit('hold', { account: this.account.id, held: true, reason });
+      this.lastHoldReason = reason;
+      logger.error(
+        { account: this.account.id, reason },
+        'account held: its queue is paused until the cause clears',
+      );
+    }
+  }
+
+  /** Resume a queue hfq paused once the router or a provider key can take work again. */
+  async liftHoldIfClear(): Promise<boolean> {
+    const { redis, prefix, now, logger } = this.options;
+    const reason = await redis.get(holdKey(prefix, this.account.id));
+    if (reason === null) return false;
+    if (!(await this.canRun(now()))) return false;
+    await redis.del(holdKey(prefix, this.account.id));
+    await this.queue.resume();
+    this.lastHoldReason = undefined;
+    this.options.events.emit('hold', { account: this.account.id, held: false });
+    logger.info({ account: this.account.id, scope: creditScope(this.account) }, 'hold lifted: queue resumed');
+    return true;
+  }
+
+  private async canRun(nowMs: number): Promise<boolean> {
+    const { credits } = this.options;
+    const account = this.account;
+    const scope = creditScope(account);
+    const spent = await credits.spend(scope, nowMs);
+    const budget = account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+    if ((await credits.status(scope, nowMs)).state === 'ok' && spent.hfRouterUsd < budget) return true;
+    if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
+      return false;
+    for (const provider of this.routes.providerDomains()) {
+      if ((await credits.status(`key:${provider.domain.id}`, nowMs)).state === 'ok') return true;
+    }
+    return false;
+  }
+
+  /** Stop taking jobs and wait for the active ones (graceful), then stop the supervisor. */
+  async close(): Promise<void> {
+    clearInterval(this.supervisor);
+    await this.worker.close();
+    await this.batches.close();
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,151 @@
+import {
+  ACCOUNTS,
+  type AccountConfigInput,
+  accountQueueName,
+  type ConnectionInput,
+  CreditState,
+  createProducerConnection,
+  creditScope,
+  DEFAULT_PREFIX,
+  DomainLimiter,
+  type GateStatus,
+  parseOrThrow,
+  type SpendByRoute,
+  TIER_TABLE,
+  tierMonthlyCreditsUsd,
+  whenReady,
+} from '@hfq/shared';
+import { Queue } from 'bullmq';
+import { holdKey } from './account-runtime.js';
+import { RouteSelection } from './route-selection.js';
+
+/** What `hfq status`, `hfq credits status` and the status page show per account. */
+export interface AccountStatus {
+  account: string;
+  tier: string;
+  scope: string;
+  counts: Record<string, number>;
+  paused: boolean;
+  holdReason: string | undefined;
+  configuredRate: { max: number; durationMs: number };
+  learnedRate: number | undefined;
+  pausedForMs: number;
+  recent429s: number;
+  credits: GateStatus;
+  route: 'hf-router' | 'provider-key' | 'holding';
+  spend: SpendByRoute;
+  budgetUsd: number;
+  providerBudgetUsd: number | undefined;
+}
+
+export interface AdminOptions {
+  connection: ConnectionInput;
+  prefix?: string;
+  accounts: AccountConfigInput[];
+  now?: () => number;
+}
+
+/** Operator actions and views: status, credits status and reset (the library side of the CLI). */
+export class Admin {
+  private readonly redis;
+  private readonly credits: CreditState;
+  private readonly limiter: DomainLimiter;
+  private readonly prefix: string;
+  private readonly accounts;
+  private readonly now: () => number;
+
+  constructor(options: AdminOptions) {
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.accounts = parseOrThrow(ACCOUNTS, options.accounts, 'accounts');
+    this.redis = createProducerConnection(options.connection, `${this.prefix}:hfq-admin`);
+    this.redis.on('error', () => {});
+    this.credits = new CreditState(this.redis, this.prefix);
+    this.limiter = new DomainLimiter(this.redis, this.prefix);
+    this.now = options.now ?? Date.now;
+  }
+
+  async status(): Promise<AccountStatus[]> {
+    await whenReady(this.redis);
+    const nowMs = this.now();
+    return Promise.all(
+      this.accounts.map(async (account) => {
+        const routes = await RouteSelection.create(account, {});
+        const queue = new Queue(accountQueueName(account.id), {
+          connection: this.redis,
+          prefix: this.prefix,
+        });
+        try {
+          const scope = creditScope(account);
+          const [counts, paused, holdReason, domain, credits, spend] = await Promise.all([
+            queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
+            queue.isPaused(),
+            this.redis.get(holdKey(this.prefix, account.id)),
+            this.limiter.state(routes.routerDomain.id),
+            this.credits.status(scope, nowMs),
+            this.credits.spend(scope, nowMs),
+          ]);
+          const primary =
+            routes.routerDomain.windows.find((w) => 'max' in w) ?? TIER_TABLE[account.tier].inference;
+          const budgetUsd = account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+          const route =
+            holdReason !== null
+              ? 'holding'
+              : credits.state === 'ok' && spend.hfRouterUsd < budgetUsd
+                ? 'hf-router'
+                : 'provider-key';
+          return {
+            account: account.id,
+            tier: account.tier,
+            scope,
+            counts,
+            paused,
+            holdReason: holdReason ?? undefined,
+            configuredRate: { max: domain.override ?? primary.max, durationMs: primary.durationMs },
+            learnedRate: domain.rate,
+            pausedForMs: Math.max(0, domain.pausedUntil - Date.now()),
+            recent429s: domain.recent429s,
+            credits,
+            route,
+            spend,
+            budgetUsd,
+            providerBudgetUsd: account.providerBudgetUsd,
+          } satisfies AccountStatus;
+        } finally {
+          await queue.close();
+        }
+      }),
+    );
+  }
+
+  /**
+   * Operator's reset after buying credits or fixing a token: opens the account's (or its
+   * organisation's) credit gate and its provider keys' gates, and resumes a held queue.
+   */
+  async resetCredits(accountId: string): Promise<{ scope: string; resumed: boolean }> {
+    const account = this.accounts.find((a) => a.id === accountId);
+    if (!account) throw new Error(`unknown account "${accountId}"`);
+    await whenReady(this.redis);
+    const scope = creditScope(account);
+    await this.credits.reset(scope);
+    const routes = await RouteSelection.create(account, {});
+    for (const provider of routes.providerDomains()) await this.credits.reset(`key:${provider.domain.id}`);
+    let resumed = false;
+    for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
+      if ((await this.redis.del(holdKey(this.prefix, other.id))) > 0) {
+        const queue = new Queue(accountQueueName(other.id), { connection: this.redis, prefix: this.prefix });
+        await queue.resume();
+        await queue.close();
+        resumed = true;
+      }
+    }
+    return { scope, resumed };
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+export function createAdmin(options: AdminOptions): Admin {
+  return new Admin(options);
+}

@@ -1,0 +1,127 @@
+import { type DomainRef, type JobData, LEDGER_FIELDS, tierMonthlyCreditsUsd } from '@hfq/shared';
+import { RateLimitError } from 'bullmq';
+import type { AccountContext } from './account-context.js';
+import { estimateTokens } from './cost.js';
+import type { CallRoute } from './inference-call.js';
+import type { ProviderRoute } from './route-selection.js';
+
+/**
+ * Where a job's next request goes, with its permit: the HF router while the account's credits
+ * and budget last (the credit gate is checked inside the permit script), else the first usable
+ * provider key (decision 6).
+ */
+
+/** Re-queue the job at the head of its queue after `ms`, consuming no attempt (decision 3). */
+export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
+  await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
+  throw new RateLimitError();
+}
+
+export type Target =
+  /** No route: `account` when no key can take any work (hold the queue), `job` when none serves this job's model. */
+  | { kind: 'none'; scope: 'account' | 'job'; reason: string }
+  | {
+      kind: 'go';
+      route: CallRoute;
+      domain: DomainRef;
+      provider: string | undefined;
+      permit: { sentAt: number; waitedMs: number; uid: string };
+    };
+
+/** The router while the account's credits last, else the first usable provider key. Waits for the permit. */
+export async function chooseTarget(
+  ctx: AccountContext,
+  job: JobData['job'],
+  excluded: Set<string>,
+  signal?: AbortSignal,
+): Promise<Target> {
+  const { account } = ctx;
+  const nowMs = ctx.now();
+  const budgetUsd = account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+  const router = await ctx.limiter.acquire({
+    domain: ctx.routes.routerDomain,
+    gateKey: ctx.credits.gateKey(ctx.scope),
+    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
+    ledgerField: LEDGER_FIELDS.hfRouterUsd,
+    budgetUsd,
+    appNowMs: nowMs,
+    tokens: estimateTokens(job),
+    signal,
+  });
+  if (router.kind === 'admitted') {
+    return {
+      kind: 'go',
+      route: {
+        route: 'hf-router',
+        credential: account.hfToken,
+        provider: job.provider,
+        billTo: account.billTo,
+      },
+      domain: ctx.routes.routerDomain,
+      provider: job.provider,
+      permit: router,
+    };
+  }
+  if (router.kind === 'wait') return requeueAfter(ctx, router.waitMs);
+  const why =
+    router.kind === 'budget'
+      ? `estimated HF spend $${router.spentUsd.toFixed(4)} reached the monthly budget $${budgetUsd}`
+      : `HF router closed: ${router.reason}`;
+
+  const candidates = await ctx.routes.candidates(job, excluded);
+  for (const candidate of candidates) {
+    const permit = await acquireProvider(ctx, candidate, job, nowMs, signal);
+    if (permit.kind === 'admitted') {
+      return {
+        kind: 'go',
+        route: {
+          route: 'provider-key',
+          credential: candidate.key,
+          provider: candidate.provider,
+          billTo: undefined,
+        },
+        domain: candidate.domain,
+        provider: candidate.provider,
+        permit,
+      };
+    }
+    if (permit.kind === 'wait') return requeueAfter(ctx, permit.waitMs);
+    if (permit.kind === 'budget') {
+      return {
+        kind: 'none',
+        scope: 'account',
+        reason: `${why}; provider-key spend reached providerBudgetUsd $${account.providerBudgetUsd}`,
+      };
+    }
+    excluded.add(candidate.provider);
+  }
+  const keys = Object.keys(account.providerKeys ?? {});
+  // Keys exist and none was refused, but none serves this model: only this job has to wait.
+  const scope = candidates.length === 0 && keys.some((k) => !excluded.has(k)) ? 'job' : 'account';
+  return {
+    kind: 'none',
+    scope,
+    reason: `${why}; no usable provider key for ${job.model} (${job.task})${
+      keys.length ? `: tried ${keys.join(', ')}` : ': the account has none'
+    }`,
+  };
+}
+
+function acquireProvider(
+  ctx: AccountContext,
+  candidate: ProviderRoute,
+  job: JobData['job'],
+  nowMs: number,
+  signal?: AbortSignal,
+) {
+  return ctx.limiter.acquire({
+    domain: candidate.domain,
+    gateKey: ctx.credits.gateKey(`key:${candidate.domain.id}`),
+    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
+    ledgerField: LEDGER_FIELDS.providerKeyUsd,
+    ...(ctx.account.providerBudgetUsd !== undefined ? { budgetUsd: ctx.account.providerBudgetUsd } : {}),
+    appNowMs: nowMs,
+    tokens: estimateTokens(job),
+    signal,
+  });
+}

@@ -1,0 +1,12 @@
+export { AccountRuntime, holdKey } from './account-runtime.js';
+export { type AccountStatus, Admin, type AdminOptions, createAdmin } from './admin.js';
+export { type BoardServer, type BoardServerOptions, createBoardServer } from './board/board-server.js';
+export { DEFAULT_PRICES, estimateCost, estimateTokens, type PriceTable } from './cost.js';
+export { forgetModelMapping, hasModelMapping } from './mapping-cache.js';
+export { createHealthServer, type HealthServer, type HealthServerOptions } from './metrics/health-server.js';
+export { WorkerMetrics, type WorkerMetricsOptions } from './metrics/metrics.js';
+export { DEFAULT_PROVIDER_KEY_LIMITS } from './route-selection.js';
+export { SHUTDOWN_ABORT_REASON, type ShutdownOutcome, shutdownGracefully } from './shutdown.js';
+export { rewriteUrl } from './upstream-fetch.js';
+export { createWorker, type HfqWorker, type WorkerOptions } from './worker.js';
+export { type WorkerEventMap, WorkerEvents } from './worker-events.js';

@@ -1,0 +1,203 @@
+import {
+  type InferenceResult,
+  JOB_DATA,
+  type JobData,
+  parseOrThrow,
+  scrubSecrets,
+  ValidationError,
+} from '@hfq/shared';
+import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
+import type { AccountContext } from './account-context.js';
+import { shouldPreSplit, shouldSplitOnError, splitBatchChild } from './batch-split.js';
+import { chooseTarget, requeueAfter } from './choose-target.js';
+import { estimateCost, estimateTokens } from './cost.js';
+import { closeGate } from './credit-gates.js';
+import { handle429 } from './handle-429.js';
+import { CallFailure, callInference } from './inference-call.js';
+import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
+import { applyStatedLimit } from './stated-limit.js';
+import { createUpstreamFetch } from './upstream-fetch.js';
+
+const DEFAULT_MAX_429S = 50;
+/** A request leaving this much later than its permit has its send time corrected in the limiter. */
+const LATE_SEND_MS = 3;
+/** A job whose model no provider key serves waits this long before looking again (no attempt used). */
+const NO_KEY_FOR_MODEL_RECHECK_MS = 5 * 60_000;
+
+/** The job data, validated: a foreign or corrupted job fails at once with the reason, never retried. */
+function readJobData(raw: unknown): JobData {
+  try {
+    return parseOrThrow(JOB_DATA, raw, 'job data');
+  } catch (err) {
+    if (err instanceof ValidationError) throw new UnrecoverableError(err.message.slice(0, 2000));
+    throw err;
+  }
+}
+
+function fail(ctx: AccountContext, message: string): never {
+  throw new UnrecoverableError(scrubSecrets(message, ctx.routes.secrets()));
+}
+
+function retry(ctx: AccountContext, message: string): never {
+  throw new Error(scrubSecrets(message, ctx.routes.secrets()));
+}
+
+/**
+ * Run one job: take a permit, call the upstream, and react to the answer by class. 429s pause
+ * the domain (`handle-429.ts`); exhausted credits fail over to a provider key in the same run;
+ * only real failures consume attempts.
+ */
+export async function processJob(
+  ctx: AccountContext,
+  bullJob: BullJob,
+  token: string | undefined,
+  signal: AbortSignal,
+): Promise<InferenceResult> {
+  const data = readJobData(bullJob.data);
+  const job = data.job;
+  if (job.account !== ctx.account.id)
+    fail(ctx, `job is for account "${job.account}", queue is "${ctx.account.id}"`);
+  if (data.deadlineAt !== undefined && ctx.now() > data.deadlineAt) {
+    fail(ctx, `deadline passed ${ctx.now() - data.deadlineAt} ms before the job could start`);
+  }
+  // Batches (issue 6): a coalesced child as large as one the upstream refused splits before calling.
+  if (shouldPreSplit(ctx, data)) return splitBatchChild(ctx, bullJob, data);
+  const state = { upstream429s: data.state?.upstream429s ?? 0, throttledMs: data.state?.throttledMs ?? 0 };
+  const excluded = new Set<string>();
+  const max429s = ctx.account.max429s ?? DEFAULT_MAX_429S;
+
+  // The Hub mapping lookup happens before the permit, not between permit and send (decision 2).
+  if (!(job.task === 'chat-completion' && (job.provider === undefined || job.provider === 'auto'))) {
+    await warmModelMapping(
+      job.model,
+      ctx.account.hfToken,
+      createUpstreamFetch(ctx.upstream, ctx.maxBodyBytes).fetch,
+    );
+  }
+  for (;;) {
+    // The signal ends a permit wait at once when a graceful shutdown aborts the run (shutdown.ts).
+    const target = await chooseTarget(ctx, job, excluded, signal);
+    if (target.kind === 'none') {
+      if ((ctx.account.onNoKey ?? 'hold') === 'fail') fail(ctx, target.reason);
+      if (target.scope === 'job') {
+        // The account has keys, but none for this model: this job waits; the others go on.
+        ctx.logger.warn(
+          { account: ctx.account.id, jobId: bullJob.id, reason: target.reason },
+          'job waits: no key serves its model',
+        );
+        await bullJob.moveToDelayed(ctx.now() + NO_KEY_FOR_MODEL_RECHECK_MS, token);
+        throw new DelayedError();
+      }
+      await ctx.hold(target.reason);
+      throw new RateLimitError();
+    }
+    const { route, domain, permit } = target;
+    state.throttledMs += permit.waitedMs;
+
+    const admittedAt = performance.now();
+    let lateSend: Promise<void> | undefined;
+    try {
+      const outcome = await callInference(job, route, {
+        upstream: ctx.upstream,
+        signal,
+        timeoutMs: ctx.timeoutMs,
+        maxBodyBytes: ctx.maxBodyBytes,
+        maxBinaryBytes: ctx.maxBinaryBytes,
+        onSend: (atMs) => {
+          const lateMs = Math.round(atMs - admittedAt);
+          if (lateMs > LATE_SEND_MS && lateSend === undefined) {
+            lateSend = ctx.limiter
+              .recordLateSend(domain, permit.uid, permit.sentAt + lateMs, estimateTokens(job))
+              .catch(() => {});
+          }
+        },
+      });
+      await lateSend;
+      const provider = outcome.provider;
+      ctx.events.emit('upstream', {
+        account: ctx.account.id,
+        route: route.route,
+        provider,
+        status: 200,
+        latencyMs: outcome.latencyMs,
+      });
+      const costUsd = estimateCost(ctx.prices, job, provider, outcome.output);
+      ctx.spend.record(ctx.scope, route.route, costUsd);
+      await applyStatedLimit(ctx, domain, outcome.headers);
+      return {
+        output: outcome.output,
+        provider,
+        route: route.route,
+        attempts: bullJob.attemptsMade + 1,
+        throttledMs: state.throttledMs,
+        latencyMs: outcome.latencyMs,
+        costUsd,
+      };
+    } catch (err) {
+      await lateSend;
+      if (!(err instanceof CallFailure)) throw err;
+      const error = err.error;
+      ctx.events.emit('upstream', {
+        account: ctx.account.id,
+        route: route.route,
+        provider: error.info.provider ?? target.provider ?? 'auto',
+        status: error.info.status ?? 0,
+        latencyMs: 0,
+      });
+      switch (error.retryClass) {
+        case 'throttle': {
+          state.upstream429s += 1;
+          const { pauseMs, newEpisode } = await handle429({
+            limiter: ctx.limiter,
+            domain,
+            sentAt: permit.sentAt,
+            response: err.response,
+            body: err.body,
+            nowMs: ctx.now(),
+            random: ctx.random,
+            logger: ctx.logger,
+            account: ctx.account.id,
+            route: route.route,
+          });
+          ctx.events.emit('throttle', {
+            account: ctx.account.id,
+            route: route.route,
+            domain: domain.id,
+            pauseMs,
+            newEpisode,
+          });
+          if (state.upstream429s > max429s) {
+            fail(
+              ctx,
+              `gave up after ${state.upstream429s} upstream 429s (max429s ${max429s}); last: ${error.message}`,
+            );
+          }
+          state.throttledMs += pauseMs;
+          await bullJob.updateData({ ...data, state });
+          return requeueAfter(ctx, pauseMs);
+        }
+        case 'credits':
+        case 'hold':
+          await closeGate(ctx, route, target.provider, error, excluded);
+          continue; // same job, same run: fail over without consuming an attempt
+        case 'fail':
+          // Batches (issue 6): a coalesced child refused as too large splits into halves, each its own request.
+          if (shouldSplitOnError(ctx, data, error)) return splitBatchChild(ctx, bullJob, data);
+          if (error.code === 'HFQ_MODEL_NOT_SUPPORTED') {
+            await forgetModelMapping(job.model);
+            ctx.routes.forgetMapping(job.model);
+            if (route.route === 'provider-key' && target.provider) {
+              excluded.add(target.provider);
+              continue;
+            }
+          }
+          fail(ctx, error.message);
+          break;
+        default:
+          retry(ctx, error.message);
+      }
+    }
+  }
+}
+
+export type { AccountContext } from './account-context.js';

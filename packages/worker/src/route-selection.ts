@@ -1,0 +1,151 @@
+import {
+  type AccountConfig,
+  credentialId,
+  type DomainRef,
+  type Job,
+  providerKeyOf,
+  type RateWindow,
+  TIER_TABLE,
+  type UpstreamUrls,
+} from '@hfq/shared';
+import { rewriteUrl } from './upstream-fetch.js';
+
+/**
+ * Where a job's request goes (decision 6): the HF router with the account's token, or, once HF
+ * credits are gone, a provider's own API with the user's key, in direct mode with an explicit
+ * provider. Each credential is its own rate-limit domain, named by a hash, never the credential.
+ */
+
+/** Limit of a provider key when its config names none. */
+export const DEFAULT_PROVIDER_KEY_LIMITS: RateWindow[] = [{ max: 10, durationMs: 1_000 }];
+
+export interface ProviderRoute {
+  provider: string;
+  key: string;
+  domain: DomainRef;
+}
+
+/** HF task ids of jobs as the Hub's provider mapping names them. */
+const MAPPING_TASK: Record<Job['task'], string> = {
+  'chat-completion': 'conversational',
+  'feature-extraction': 'feature-extraction',
+  'sentence-similarity': 'sentence-similarity',
+  'text-classification': 'text-classification',
+  'text-generation': 'text-generation',
+  'text-to-image': 'text-to-image',
+  summarization: 'summarization',
+  translation: 'translation',
+};
+
+const MAPPING_TTL_MS = 10 * 60_000;
+
+export class RouteSelection {
+  readonly routerDomain: DomainRef;
+  private readonly providers = new Map<string, ProviderRoute>();
+  private readonly mappings = new Map<
+    string,
+    { at: number; served: Promise<Map<string, string> | undefined> }
+  >();
+
+  private constructor(
+    readonly account: AccountConfig,
+    private readonly upstream: UpstreamUrls,
+    routerDomainId: string,
+  ) {
+    const windows = account.limits ?? [account.limit ?? TIER_TABLE[account.tier].inference];
+    this.routerDomain = { id: routerDomainId, windows };
+  }
+
+  static async create(account: AccountConfig, upstream: UpstreamUrls): Promise<RouteSelection> {
+    const selection = new RouteSelection(account, upstream, await credentialId(account.hfToken));
+    for (const provider of Object.keys(account.providerKeys ?? {})) {
+      const entry = providerKeyOf(account, provider);
+      if (!entry) continue;
+      selection.providers.set(provider, {
+        provider,
+        key: entry.key,
+        domain: { id: await credentialId(entry.key), windows: entry.limits ?? DEFAULT_PROVIDER_KEY_LIMITS },
+      });
+    }
+    return selection;
+  }
+
+  /** Every secret of the account, for scrubbing texts that leave the worker. */
+  secrets(): string[] {
+    return [this.account.hfToken, ...[...this.providers.values()].map((p) => p.key)];
+  }
+
+  providerDomains(): ProviderRoute[] {
+    return [...this.providers.values()];
+  }
+
+  /**
+   * Provider keys to try for a job, in order: the job's own provider if the account has its key,
+   * then `fallbackProviders`; only providers the Hub's mapping says serve the model for the task.
+   */
+  async candidates(job: Job, exclude: ReadonlySet<string>): Promise<ProviderRoute[]> {
+    const order = [
+      ...(job.provider && job.provider !== 'auto' ? [job.provider] : []),
+      ...(this.account.fallbackProviders ?? []),
+      ...this.providers.keys(),
+    ];
+    const unique = [...new Set(order)].filter((p) => this.providers.has(p) && !exclude.has(p));
+    if (unique.length === 0) return [];
+    const served = await this.servedBy(job);
+    const wanted = MAPPING_TASK[job.task];
+    return unique
+      .filter((p) => served === undefined || served.get(p) === wanted)
+      .map((p) => this.providers.get(p) as ProviderRoute);
+  }
+
+  /** Drop the cached Hub mapping of a model (a provider said it does not serve it). */
+  forgetMapping(model: string): void {
+    this.mappings.delete(model);
+  }
+
+  /** Provider → task of the model, from the Hub; undefined when the Hub cannot say (then every key is tried). */
+  private servedBy(job: Job): Promise<Map<string, string> | undefined> {
+    const cached = this.mappings.get(job.model);
+    if (cached && Date.now() - cached.at < MAPPING_TTL_MS) return cached.served;
+    const served = this.fetchMapping(job.model);
+    this.mappings.set(job.model, { at: Date.now(), served });
+    return served;
+  }
+
+  private async fetchMapping(model: string): Promise<Map<string, string> | undefined> {
+    const url = rewriteUrl(
+      `https://huggingface.co/api/models/${model}?expand[]=inferenceProviderMapping`,
+      this.upstream,
+    );
+    try {
+      const response = await fetch(url, {
+        headers: { Authorization: `Bearer ${this.account.hfToken}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) {
+        if (response.status === 404) return new Map();
+        this.mappings.delete(model);
+        return undefined;
+      }
+      const body = (await response.json()) as { inferenceProviderMapping?: unknown };
+      const mapping = body.inferenceProviderMapping;
+      const served = new Map<string, string>();
+      if (Array.isArray(mapping)) {
+        for (const entry of mapping as { provider?: string; task?: string; status?: string }[]) {
+          if (entry.provider && entry.task && entry.status !== 'error')
+            served.set(entry.provider, entry.task);
+        }
+      } else if (mapping && typeof mapping === 'object') {
+        for (const [provider, entry] of Object.entries(
+          mapping as Record<string, { task?: string; status?: string }>,
+        )) {
+          if (entry?.task && entry.status !== 'error') served.set(provider, entry.task);
+        }
+      }
+      return served;
+    } catch {
+      this.mappings.delete(model);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { type DomainRef, parseStatedLimit } from '@hfq/shared';
+import type { AccountContext } from './account-context.js';
+
+/** Rate headers on a success set the learned rate directly (decision 4). */
+export async function applyStatedLimit(
+  ctx: AccountContext,
+  domain: DomainRef,
+  headers: Headers | undefined,
+): Promise<void> {
+  if (!headers) return;
+  const stated = parseStatedLimit((name) => headers.get(name));
+  if (!stated) return;
+  const primary = domain.windows.find((w) => 'max' in w);
+  if (!primary) return;
+  const rate = (stated.max * primary.durationMs) / stated.durationMs;
+  const key = `${domain.id}:${rate}`;
+  if (appliedRates.has(key)) return;
+  appliedRates.add(key);
+  await ctx.limiter.setRate(domain, rate);
+  ctx.logger.info(
+    { account: ctx.account.id, domain: domain.id, learnedRate: rate },
+    'learned rate set from rate headers',
+  );
+}
+const appliedRates = new Set<string>();

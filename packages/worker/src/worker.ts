@@ -1,0 +1,137 @@
+import {
+  ACCOUNTS,
+  type AccountConfigInput,
+  type ConnectionInput,
+  CreditState,
+  createLogger,
+  createWorkerConnection,
+  DEFAULT_PREFIX,
+  DomainLimiter,
+  LIMITS,
+  type LimiterOptions,
+  type Logger,
+  parseOrThrow,
+  redisOptions,
+  type UpstreamUrls,
+} from '@hfq/shared';
+import { setLogger } from '@huggingface/inference';
+import { AccountRuntime } from './account-runtime.js';
+import { DEFAULT_PRICES, type PriceTable } from './cost.js';
+import { SpendRecorder } from './spend-recorder.js';
+import { WorkerEvents } from './worker-events.js';
+
+export interface WorkerOptions {
+  /** Redis URL or ioredis options. */
+  connection: ConnectionInput;
+  /** BullMQ key prefix, shared with producers. @defaultValue `'hfq'` */
+  prefix?: string;
+  /** The accounts this process serves: one queue and one BullMQ worker each. */
+  accounts: AccountConfigInput[];
+  /** Jobs run at once per account in this process. @defaultValue 16 */
+  concurrency?: number;
+  /** Where the upstream is. @defaultValue the real Hugging Face and providers */
+  upstream?: UpstreamUrls;
+  /** Structured logger. @defaultValue a pino logger on stdout at `LOG_LEVEL` or info */
+  logger?: Logger;
+  /** Clock for credit resets and deadlines. @defaultValue Date.now */
+  now?: () => number;
+  /** Randomness for jitter. @defaultValue Math.random */
+  random?: () => number;
+  /** Tuning of the precise limiter (margin, learned-rate steps, backoff). */
+  limiter?: LimiterOptions;
+  /** Price table for spend estimates. @defaultValue `DEFAULT_PRICES` */
+  prices?: PriceTable;
+  /** Per-request upstream timeout, ms. @defaultValue 120000 */
+  timeoutMs?: number;
+  /** How often a held account checks whether it may resume, ms. @defaultValue 5000 */
+  holdCheckMs?: number;
+  /** BullMQ lock duration, ms. @defaultValue 30000 */
+  lockDurationMs?: number;
+  /** BullMQ stalled-job check interval, ms. @defaultValue 30000 */
+  stalledIntervalMs?: number;
+  /** Times a job may stall (its worker died) before it fails. @defaultValue 1 */
+  maxStalledCount?: number;
+}
+
+export interface HfqWorker {
+  readonly runtimes: ReadonlyMap<string, AccountRuntime>;
+  /** Upstream answers, throttles, credit events and job outcomes, for metrics. */
+  readonly events: WorkerEvents;
+  /** Graceful: finishes in-flight jobs, takes no new ones, closes connections. */
+  close(): Promise<void>;
+}
+
+export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
+  const accounts = parseOrThrow(ACCOUNTS, options.accounts, 'accounts');
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const logger =
+    options.logger ?? createLogger({ name: 'hfq-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  setLogger({
+    debug: (...args: unknown[]) => logger.debug({ hfClient: true }, args.map(String).join(' ')),
+    info: (...args: unknown[]) => logger.debug({ hfClient: true }, args.map(String).join(' ')),
+    warn: (...args: unknown[]) => logger.warn({ hfClient: true }, args.map(String).join(' ')),
+    error: (...args: unknown[]) => logger.error({ hfClient: true }, args.map(String).join(' ')),
+    log: (...args: unknown[]) => logger.debug({ hfClient: true }, args.map(String).join(' ')),
+  });
+  const now = options.now ?? Date.now;
+  const redis = createWorkerConnection(options.connection, `${prefix}:hfq-worker-state`);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const credits = new CreditState(redis, prefix);
+  const spend = new SpendRecorder(credits, now);
+  const limiter = new DomainLimiter(redis, prefix, {
+    random: options.random ?? Math.random,
+    ...options.limiter,
+  });
+  const runtimes = new Map<string, AccountRuntime>();
+  const events = new WorkerEvents();
+  try {
+    for (const account of accounts) {
+      const runtime = await AccountRuntime.start(account, {
+        prefix,
+        redis,
+        connectionOptions: redisOptions(options.connection),
+        limiter,
+        credits,
+        spend,
+        logger,
+        upstream: options.upstream ?? {},
+        concurrency: options.concurrency ?? 16,
+        now,
+        random: options.random ?? Math.random,
+        prices: options.prices ?? DEFAULT_PRICES,
+        timeoutMs: options.timeoutMs ?? 120_000,
+        maxBodyBytes: 32 * 1024 * 1024,
+        maxBinaryBytes: LIMITS.MAX_BINARY_OUTPUT_BYTES,
+        holdCheckMs: options.holdCheckMs ?? 5_000,
+        lockDurationMs: options.lockDurationMs ?? 30_000,
+        stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
+        maxStalledCount: options.maxStalledCount ?? 1,
+        events,
+      });
+      runtimes.set(account.id, runtime);
+      logger.info(
+        { account: account.id, tier: account.tier, domain: runtime.routes.routerDomain.id },
+        'account worker started',
+      );
+    }
+  } catch (err) {
+    await Promise.all([...runtimes.values()].map((r) => r.close()));
+    await spend.close();
+    redis.disconnect();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    runtimes,
+    events,
+    close() {
+      closing ??= (async () => {
+        await Promise.all([...runtimes.values()].map((r) => r.close()));
+        await spend.close();
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      return closing;
+    },
+  };
+}
