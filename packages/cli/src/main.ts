@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { ConfigError, ValidationError } from '@hfq/shared';
+import { runWorker, WORKER_HELP } from './commands/worker.js';
+
+const HELP = `hfq — a distributed job queue for batched Hugging Face inference under rate limits
+
+Usage: hfq <command> [options]
+
+Commands:
+  worker    run a worker process (configured by environment variables)
+  board     serve Bull Board for every account queue, and hfq's status view
+  sim       run the Hugging Face simulator (for tests and local stacks)
+  demo      run the demo: local Redis, simulator, two worker processes, a few hundred jobs
+  status    per-account counts, learned rate, credits and spend
+  credits   credits status | credits reset <account>
+  enqueue   enqueue a JSONL file of jobs
+
+Run "hfq <command> --help" for a command's options.`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  switch (command) {
+    case 'worker':
+      if (wantsHelp) return void console.log(WORKER_HELP);
+      return runWorker(process.env);
+    case 'board': {
+      const { runBoard, BOARD_HELP } = await import('./commands/board.js');
+      if (wantsHelp) return void console.log(BOARD_HELP);
+      return runBoard(process.env);
+    }
+    case 'sim': {
+      const { runSim, SIM_HELP } = await import('./commands/sim.js');
+      if (wantsHelp) return void console.log(SIM_HELP);
+      return runSim(process.env);
+    }
+    case 'demo': {
+      const { runDemo, DEMO_HELP } = await import('./commands/demo.js');
+      if (wantsHelp) return void console.log(DEMO_HELP);
+      return runDemo(process.env, rest);
+    }
+    case 'status': {
+      const { runStatus, STATUS_HELP } = await import('./commands/status.js');
+      if (wantsHelp) return void console.log(STATUS_HELP);
+      return runStatus(process.env, rest);
+    }
+    case 'credits': {
+      const { runCredits, CREDITS_HELP } = await import('./commands/credits.js');
+      if (wantsHelp) return void console.log(CREDITS_HELP);
+      return runCredits(process.env, rest);
+    }
+    case 'enqueue': {
+      const { runEnqueue, ENQUEUE_HELP } = await import('./commands/enqueue.js');
+      if (wantsHelp) return void console.log(ENQUEUE_HELP);
+      return runEnqueue(process.env, rest);
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      console.log(HELP);
+      return;
+    default:
+      console.error(`hfq: unknown command "${command}"\n\n${HELP}`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof ValidationError) {
+    console.error(`hfq: configuration error: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(`hfq: ${(err as Error)?.stack ?? String(err)}`);
+  process.exit(1);
+});
