@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { createProducer } from '@hfq/producer';
+import { batchQueueName, createLogger } from '@hfq/shared';
+import { expectedEmbedding, startSim } from '@hfq/sim';
+import { createWorker } from '@hfq/worker';
+import { Job, Queue } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
+import { upstreamOf } from './support/stack.js';
+
+/**
+ * A producer killed while its stream is still being read (issue 6): the seal it kept delayed
+ * runs out, the batch is marked abandoned, and it completes with the items that were added.
+ */
+
+const TOKEN = 'hf_test_abandon_0123456789abcdef';
+
+/** A producer process that adds two items of a stream that never ends, prints the batch id, then waits. */
+const PRODUCER_SCRIPT = `
+import { createProducer } from '@hfq/producer';
+const producer = createProducer({ connection: process.env.REDIS_URL, prefix: process.env.HFQ_PREFIX });
+async function* input() {
+  yield 'first item';
+  yield 'second item';
+  await new Promise(() => {});
+}
+const batch = await producer.enqueueBatch(
+  { account: 'acme', task: 'feature-extraction', model: 'sentence-transformers/all-MiniLM-L6-v2', items: input() },
+  { flushMs: 10, sealTimeoutMs: 1000 },
+);
+console.log('batch ' + batch.id);
+`;
+
+describe('abandoned batch', () => {
+  it('completes with the items added when its producer dies before sealing', async () => {
+    const sim = await startSim({ latency: { baseMs: 5 } });
+    sim.setToken(TOKEN, { label: 'abandon' });
+    const prefix = testPrefix('babandon');
+    const admin = adminRedis();
+    const worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 100, durationMs: 1000 } }],
+      upstream: upstreamOf(sim),
+      concurrency: 2,
+      logger: createLogger({ name: 'abandon-test', level: 'silent' }),
+    });
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    const queue = new Queue(batchQueueName('acme'), { connection: admin, prefix });
+    const child = spawn(
+      process.execPath,
+      ['--conditions=hfq-source', '--import', 'tsx', '--input-type=module', '--eval', PRODUCER_SCRIPT],
+      {
+        cwd: ROOT,
+        env: { ...process.env, REDIS_URL: redisUrl(), HFQ_PREFIX: prefix },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const lines = createInterface({ input: child.stdout });
+      const batchId = await new Promise<string>((resolve, reject) => {
+        lines.on('line', (line) => line.startsWith('batch ') && resolve(line.slice('batch '.length)));
+        child.once('exit', (code) => reject(new Error(`producer exited (${code}) before enqueuing`)));
+      });
+      const batch = await producer.batch(batchId);
+      // Both items are in and done while the input still waits: the parent must still wait too.
+      for (let p = await batch.progress(); p.ok < 2; p = await batch.progress())
+        await new Promise((r) => setTimeout(r, 20));
+      expect(await queue.getJobState(batchId)).toBe('waiting-children');
+
+      child.kill('SIGKILL');
+      const results = await batch.results({ timeoutMs: 15_000 });
+      expect(results).toEqual([
+        { ok: true, output: expectedEmbedding('first item') },
+        { ok: true, output: expectedEmbedding('second item') },
+      ]);
+      for (
+        let s = await queue.getJobState(batchId);
+        s !== 'completed';
+        s = await queue.getJobState(batchId)
+      ) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const parent = await Job.fromId(queue, batchId);
+      expect(parent?.returnvalue).toMatchObject({ total: 2, ok: 2, failed: 0, sealed: 'abandoned' });
+    } finally {
+      child.kill('SIGKILL');
+      await queue.close();
+      await producer.close();
+      await worker.close();
+      await sim.close();
+      await expectNoClientsLeft(admin, prefix);
+      await admin.quit();
+    }
+  });
+});

@@ -1,0 +1,109 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '@hfq/shared';
+import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
+import { createWorker, type HfqWorker } from '@hfq/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HfqProcess } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
+import { upstreamOf } from './support/stack.js';
+
+const TOKEN = 'hf_test_cli_0123456789abcdef';
+const line = (i: number) =>
+  JSON.stringify({
+    task: 'feature-extraction',
+    model: 'sentence-transformers/all-MiniLM-L6-v2',
+    inputs: `line ${i}`,
+  });
+
+describe('hfq enqueue', () => {
+  const prefix = testPrefix('cli');
+  const dir = mkdtempSync(join(tmpdir(), 'hfq-cli-'));
+  let sim: Sim;
+  let worker: HfqWorker;
+
+  beforeAll(async () => {
+    sim = await startSim();
+    sim.setToken(TOKEN, { label: 'acme' });
+    worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts: [{ id: 'acme', tier: 'enterprise', hfToken: TOKEN, limit: { max: 5000, durationMs: 1000 } }],
+      upstream: upstreamOf(sim),
+      concurrency: 32,
+      logger: createLogger({ level: 'silent' }),
+    });
+  });
+
+  afterAll(async () => {
+    await worker.close();
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+    const admin = adminRedis();
+    await expectNoClientsLeft(admin, prefix);
+    await admin.quit();
+  });
+
+  const env = () => ({ REDIS_URL: redisUrl(), HFQ_PREFIX: prefix });
+
+  it('round-trips a 10,000-line JSONL file with results in input order', async () => {
+    const input = join(dir, 'jobs.jsonl');
+    const output = join(dir, 'results.jsonl');
+    writeFileSync(input, `${Array.from({ length: 10_000 }, (_, i) => line(i + 1)).join('\n')}\n`);
+    const proc = HfqProcess.start(['enqueue', input, '--account', 'acme', '--wait', '--out', output], env());
+    const exit = await proc.exited;
+    expect(exit.code, proc.lines.slice(-5).join('\n')).toBe(0);
+    const results = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results).toHaveLength(10_000);
+    results.forEach((r, i) => {
+      expect(r.line).toBe(i + 1);
+      expect(r.ok).toBe(true);
+      expect(r.output).toEqual(expectedEmbedding(`line ${i + 1}`));
+    });
+    // Progress was reported as plain lines (not a terminal).
+    expect(proc.lines.some((l) => /done \d+/.test(l))).toBe(true);
+
+    // Running the same file again adds nothing: job ids come from the file and line numbers.
+    const again = HfqProcess.start(['enqueue', input, '--account', 'acme'], env());
+    expect((await again.exited).code).toBe(0);
+    const admin = adminRedis();
+    const counts = await admin.zcard(`${prefix}:account-acme:completed`);
+    await admin.quit();
+    expect(counts).toBe(10_000);
+  });
+
+  it('rejects a file with a bad line, naming the line and the field, and enqueues nothing', async () => {
+    const input = join(dir, 'bad.jsonl');
+    writeFileSync(
+      input,
+      [
+        line(1),
+        line(2),
+        JSON.stringify({ task: 'feature-extraction', model: 'm/x', inputs: 42 }),
+        line(4),
+      ].join('\n'),
+    );
+    const badPrefix = testPrefix('clibad');
+    const proc = HfqProcess.start(['enqueue', input, '--account', 'acme'], {
+      ...env(),
+      HFQ_PREFIX: badPrefix,
+    });
+    const exit = await proc.exited;
+    expect(exit.code).not.toBe(0);
+    expect(proc.lines.join('\n')).toMatch(/line 3: inputs/);
+    const admin = adminRedis();
+    expect(await keysUnder(admin, badPrefix)).toEqual([]);
+    await admin.quit();
+
+    const skipping = HfqProcess.start(
+      ['enqueue', input, '--account', 'acme', '--skip-invalid', '--wait'],
+      env(),
+    );
+    expect((await skipping.exited).code).toBe(0);
+    expect(skipping.lines.join('\n')).toMatch(/line 3: inputs/);
+  });
+});

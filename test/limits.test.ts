@@ -1,0 +1,191 @@
+import { createProducer } from '@hfq/producer';
+import { createLogger, credentialId, DomainLimiter, type Job } from '@hfq/shared';
+import { maxInWindow, type Sim, startSim } from '@hfq/sim';
+import { createWorker } from '@hfq/worker';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type HfqProcess, startWorkerProcess } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
+import { upstreamOf, workerEnv } from './support/stack.js';
+
+const TOKEN = 'hf_test_limits_0123456789abcdef';
+const embed = (i: number): Job => ({
+  account: 'acme',
+  task: 'feature-extraction',
+  model: 'sentence-transformers/all-MiniLM-L6-v2',
+  inputs: `text ${i}`,
+});
+
+let sim: Sim;
+let prefix: string;
+let processes: HfqProcess[] = [];
+const cleanups: (() => void | Promise<void>)[] = [];
+
+beforeEach(async () => {
+  prefix = testPrefix('lim');
+  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 20, maxMs: 60, perItemMs: 0 } });
+});
+
+afterEach(async () => {
+  await Promise.all(processes.map((p) => p.stop()));
+  processes = [];
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+  await sim.close();
+  const admin = adminRedis();
+  await expectNoClientsLeft(admin, prefix);
+  await admin.quit();
+});
+
+async function twoWorkerProcesses(account: Record<string, unknown>, extra: Record<string, string> = {}) {
+  const stack = workerEnv(sim, {
+    redisUrl: redisUrl(),
+    prefix,
+    accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, ...account }],
+    concurrency: 8,
+    extra: { HFQ_LIMITER_AUDIT: '1', ...extra },
+  });
+  cleanups.push(stack.cleanup);
+  processes = await Promise.all([startWorkerProcess(stack.env), startWorkerProcess(stack.env)]);
+}
+
+async function runJobs(count: number) {
+  const producer = createProducer({ connection: redisUrl(), prefix });
+  try {
+    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embed(i)));
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
+    const jobs = await producer.queue('acme').getJobs(['completed', 'failed']);
+    return { results, jobs };
+  } finally {
+    await producer.close();
+  }
+}
+
+describe('pacing across two worker processes', () => {
+  it('never admits more than N in any sliding window, draws no 429, and runs at ≥ 97% of N/W', async () => {
+    sim.setToken(TOKEN, {
+      label: 'acme',
+      limits: [{ algorithm: 'sliding-window', limit: 20, windowMs: 1000 }],
+    });
+    await twoWorkerProcesses({ limit: { max: 20, durationMs: 1000 } });
+    const { results } = await runJobs(120);
+    expect(results).toHaveLength(120);
+
+    const admin = adminRedis();
+    const limiter = new DomainLimiter(admin, prefix);
+    const admissions = await limiter.auditLog(await credentialId(TOKEN));
+    await admin.quit();
+    const routerLog = sim.requests({ route: 'router' });
+    expect(routerLog.filter((r) => r.status === 429)).toEqual([]);
+    expect(routerLog).toHaveLength(120);
+    expect(admissions).toHaveLength(120);
+    expect(maxInWindow(admissions, 1000)).toBeLessThanOrEqual(20);
+    expect(sim.stats().byStatus['429'] ?? 0).toBe(0);
+    expect(sim.maxInWindow(1000, { route: 'router' }).arrivals).toBeLessThanOrEqual(20);
+    const sorted = [...admissions].sort((a, b) => a - b);
+    const elapsedMs = (sorted.at(-1) as number) - (sorted[0] as number);
+    // 120 admissions need at least 119 intervals of W/N = 50 ms at the full rate.
+    expect((119 * 50) / elapsedMs).toBeGreaterThanOrEqual(0.97);
+  });
+
+  it('pauses the whole domain for Retry-After: 2 and the throttled job keeps its attempts', async () => {
+    sim.setToken(TOKEN, { label: 'acme' });
+    await twoWorkerProcesses({ limit: { max: 30, durationMs: 1000 } });
+    sim.script(TOKEN, [{ status: 200 }, { status: 200 }, { status: 429, retryAfter: 2 }]);
+    const { results, jobs } = await runJobs(40);
+    expect(results).toHaveLength(40);
+    const log = sim.requests({ tokenLabel: 'acme', route: 'router' });
+    const throttled = log.find((r) => r.status === 429);
+    expect(throttled).toBeDefined();
+    const t429 = (throttled as { t: number }).t;
+    const during = log.filter((r) => r.t > t429 + 200 && r.t < t429 + 2000);
+    expect(during).toEqual([]);
+    expect(log.some((r) => r.t >= t429 + 2000)).toBe(true);
+    // Nothing counted against any job: every one completed on its first attempt.
+    // BullMQ counts the successful run itself: 1 means no run before it failed.
+    expect(jobs.map((j) => j.attemptsMade)).toEqual(jobs.map(() => 1));
+    expect(results.filter((r) => r.throttledMs >= 1000).length).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('in one process', () => {
+  const logger = createLogger({ level: 'silent' });
+
+  async function inProcessWorker(account: Record<string, unknown>) {
+    const worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, ...account }],
+      upstream: upstreamOf(sim),
+      concurrency: 4,
+      logger,
+    });
+    cleanups.push(() => worker.close());
+    return worker;
+  }
+
+  it('fails a job after more real 429s than max429s, with a clear reason', async () => {
+    sim.setToken(TOKEN, { label: 'acme' });
+    await inProcessWorker({ limit: { max: 50, durationMs: 1000 }, max429s: 2 });
+    sim.script(TOKEN, [
+      { status: 429, retryAfter: 0 },
+      { status: 429, retryAfter: 0 },
+      { status: 429, retryAfter: 0 },
+    ]);
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    cleanups.push(() => producer.close());
+    const handle = await producer.enqueue(embed(1));
+    await expect(handle.result({ timeoutMs: 30_000 })).rejects.toThrow(
+      /gave up after 3 upstream 429s \(max429s 2\)/,
+    );
+    const job = await producer.queue('acme').getJob(handle.id);
+    expect(job?.attemptsMade).toBe(1);
+  });
+
+  it('never fails a job that only waited: long pacing and repeated pauses use no attempt', async () => {
+    sim.setToken(TOKEN, { label: 'acme' });
+    await inProcessWorker({ limit: { max: 4, durationMs: 1000 } });
+    sim.script(
+      TOKEN,
+      Array.from({ length: 6 }, () => ({ status: 429, retryAfter: 1 })),
+    );
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    cleanups.push(() => producer.close());
+    const handles = await producer.enqueueMany(Array.from({ length: 12 }, (_, i) => embed(i)));
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(results).toHaveLength(12);
+    const jobs = await producer.queue('acme').getJobs(['completed']);
+    expect(jobs).toHaveLength(12);
+    expect(jobs.map((j) => j.attemptsMade)).toEqual(jobs.map(() => 1));
+    // Several jobs were started more than their attempt limit allows, and none failed for it.
+    expect(Math.max(...jobs.map((j) => j.attemptsStarted))).toBeGreaterThan(1);
+  });
+
+  it('keeps the learned rate across a restart of every worker', async () => {
+    // The upstream allows 6/s; the configured ceiling is 20/s, so hfq learns a lower rate.
+    sim.setToken(TOKEN, {
+      label: 'acme',
+      limits: [{ algorithm: 'sliding-window', limit: 6, windowMs: 1000 }],
+    });
+    const first = await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    cleanups.push(() => producer.close());
+    let handles = await producer.enqueueMany(Array.from({ length: 40 }, (_, i) => embed(i)));
+    await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    await first.close();
+
+    const admin = adminRedis();
+    cleanups.push(() => void admin.quit());
+    const domain = await credentialId(TOKEN);
+    const stored = (await new DomainLimiter(admin, prefix).state(domain)).rate as number;
+    expect(stored).toBeLessThan(20);
+
+    sim.resetStats();
+    await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
+    handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embed(100 + i)));
+    await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    const times = sim.requests({ route: 'router', tokenLabel: 'acme' }).map((r) => r.t);
+    const start = Math.min(...times);
+    const firstWindow = times.filter((t) => t < start + 1000).length;
+    expect(firstWindow).toBeLessThanOrEqual(Math.floor(stored));
+    expect(firstWindow).toBeGreaterThanOrEqual(Math.floor(stored) - 1);
+  });
+});

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { expect, inject } from 'vitest';
+
+/** The run's Redis (see global-setup.ts). */
+export function redisUrl(): string {
+  return inject('redisUrl');
+}
+
+/** A BullMQ/hfq key prefix of the test's own, so tests never see each other's keys. */
+export function testPrefix(label = 't'): string {
+  return `${label}${randomBytes(4).toString('hex')}`;
+}
+
+/** A plain connection for assertions; close it in the test. */
+export function adminRedis(url = redisUrl()): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false });
+}
+
+/**
+ * Fails the test if any Redis client still connected is named under the prefix: a worker, queue
+ * or connection the test left open. BullMQ and hfq name their connections `<prefix>:…`.
+ */
+export async function expectNoClientsLeft(admin: Redis, prefix: string, waitMs = 2_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let left: string[] = [];
+  for (;;) {
+    const list = (await admin.client('LIST')) as string;
+    left = list
+      .split('\n')
+      .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1] ?? '')
+      .filter((name) => name.startsWith(`${prefix}:`));
+    if (left.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(left, `connections left open under prefix ${prefix}`).toEqual([]);
+}
+
+/** Keys under a prefix: for secrets scans and leak checks (SCAN, never KEYS). */
+export async function keysUnder(admin: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}
