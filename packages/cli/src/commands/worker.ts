@@ -53,6 +53,9 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const stalledIntervalMs = env.HFQ_STALLED_INTERVAL_MS
     ? readInt(env, 'HFQ_STALLED_INTERVAL_MS', 30_000, 1_000)
     : undefined;
+  const maxStalledCount = env.HFQ_MAX_STALLED_COUNT
+    ? readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0)
+    : undefined;
   const worker = await createWorker({
     connection: config.redisUrl,
     prefix: config.prefix,
@@ -62,6 +65,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     logger,
     ...(lockDurationMs !== undefined ? { lockDurationMs } : {}),
     ...(stalledIntervalMs !== undefined ? { stalledIntervalMs } : {}),
+    ...(maxStalledCount !== undefined ? { maxStalledCount } : {}),
     // Diagnostics: keep every admission's Redis time in `<domain>:audit` (tests of the limit use it).
     ...(env.HFQ_LIMITER_AUDIT === '1' ? { limiter: { audit: true } } : {}),
   });
