@@ -114,6 +114,11 @@ export class DomainLimiter {
     this.redis = redis as unknown as ScriptRedis;
   }
 
+  /** Additive increase of the learned rate per clean window, in requests. */
+  private increaseStep(ceiling: number): number {
+    return Math.max(1, ceiling * this.options.increaseRatio);
+  }
+
   keys(domainId: string) {
     const base = stateKey(this.prefix, 'domain', domainId);
     return { state: base, log429: `${base}:429`, window: (i: number) => `${base}:w${i}` };
@@ -128,7 +133,7 @@ export class DomainLimiter {
     const keys = this.keys(domain.id);
     const uid = randomUUID();
     const primary = primaryOf(domain.windows);
-    const step = Math.max(1, primary.max * this.options.increaseRatio);
+    const step = this.increaseStep(primary.max);
     const windowArgs: (string | number)[] = [];
     for (const w of domain.windows) {
       if ('max' in w) windowArgs.push('r', w.max, w.durationMs, 1);
@@ -196,6 +201,7 @@ export class DomainLimiter {
       primary.durationMs,
       this.options.marginRatio,
       randomUUID(),
+      this.increaseStep(primary.max),
     );
     return {
       pauseMs: Number(reply[0]),

@@ -1,4 +1,4 @@
-import { DomainLimiter, type DomainRef } from '@hfq/shared';
+import { DomainLimiter, type DomainRef, type LimiterOptions } from '@hfq/shared';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl, testPrefix } from '../../../test/support/redis.js';
@@ -20,10 +20,10 @@ afterEach(async () => {
   await Promise.all(connections.splice(0).map((c) => c.quit()));
 });
 
-function limiterOn(prefix: string) {
+function limiterOn(prefix: string, options: LimiterOptions = {}) {
   const redis = new Redis(redisUrl());
   connections.push(redis);
-  return new DomainLimiter(redis, prefix);
+  return new DomainLimiter(redis, prefix, options);
 }
 
 describe('DomainLimiter', () => {
@@ -74,5 +74,45 @@ describe('DomainLimiter', () => {
     expect(state.episodes).toBe(1);
     expect(state.rate).toBeLessThan(50);
     expect(state.recent429s).toBe(64);
+  });
+
+  it('steps back just below an edge found by probing, and cuts by beta when a 429 follows no raise', async () => {
+    const prefix = testPrefix();
+    // One step is 1 request; a clean window of 200 ms raises the rate once, with no quiet time.
+    const domain: DomainRef = { id: 'd3', windows: [{ max: 50, durationMs: 200 }] };
+    const limiter = limiterOn(prefix, { quietMs: 0 });
+    const gate = { gateKey: `${prefix}:g`, ledgerKey: `${prefix}:l`, appNowMs: 0 };
+    const burst = async (n: number) => {
+      let last = 0;
+      for (let i = 0; i < n; i++) {
+        const permit = await limiter.acquire({ domain, ...gate });
+        if (permit.kind !== 'admitted') throw new Error(`unexpected ${permit.kind}`);
+        last = permit.sentAt;
+      }
+      return last;
+    };
+
+    // First episode, never raised: the hidden limit (9 sends in the window) is learned in one step.
+    await limiter.recordThrottle(domain, await burst(10), 0);
+    const learned = (await limiter.state('d3')).rate as number;
+    expect(learned).toBe(9);
+
+    // Clean windows raise it by a step each; a 429 then is the probe finding the edge.
+    await new Promise((r) => setTimeout(r, 450));
+    await burst(1);
+    await new Promise((r) => setTimeout(r, 250));
+    const probed = await burst(12);
+    const raised = (await limiter.state('d3')).rate as number;
+    expect(raised).toBeGreaterThan(learned);
+    const probe = await limiter.recordThrottle(domain, probed, 0);
+    expect(probe.newEpisode).toBe(true);
+    // Not raised * 0.7: just below the edge (one step down, or what the window let through).
+    expect(probe.rate).toBeGreaterThan(raised * 0.7);
+    expect(probe.rate).toBeLessThanOrEqual(raised - 1);
+
+    // A 429 right after, with no raise in between: the edge moved, so cut by beta.
+    const again = await limiter.recordThrottle(domain, await burst(1), 0);
+    expect(again.newEpisode).toBe(true);
+    expect(again.rate).toBeCloseTo(probe.rate * 0.7, 2);
   });
 });

@@ -53,9 +53,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const stalledIntervalMs = env.HFQ_STALLED_INTERVAL_MS
     ? readInt(env, 'HFQ_STALLED_INTERVAL_MS', 30_000, 1_000)
     : undefined;
-  const maxStalledCount = env.HFQ_MAX_STALLED_COUNT
-    ? readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0)
-    : undefined;
+  const maxStalledCount = env.HFQ_MAX_STALLED_COUNT ? readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0) : undefined;
   const worker = await createWorker({
     connection: config.redisUrl,
     prefix: config.prefix,
