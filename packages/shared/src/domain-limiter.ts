@@ -22,6 +22,9 @@ type ScriptRedis = Redis & {
   hfqRecordThrottle(...args: (string | number)[]): Promise<number[]>;
 };
 
+/** Sends this close to their permit never need their stamp moved, whatever the window. */
+const MIN_LATE_SEND_MS = 3;
+
 export interface LimiterOptions {
   /** Extra share of each window kept free for the time between admission and arrival upstream. @defaultValue 0.015 */
   marginRatio?: number;
@@ -227,6 +230,19 @@ export class DomainLimiter {
         return this.redis.zadd(keys.window(i), 'XX', sentAt, member);
       }),
     );
+  }
+
+  /**
+   * How much later than its permit a request may leave before `recordLateSend` must move its
+   * stamp: a quarter of the margin of the domain's shortest window (3 ms at least). Every send is
+   * at or after its stamp, so sends at most this late fall in any window W of real time only if
+   * their stamps fall in W plus this much, which the limiter's span (W plus the whole margin)
+   * already counted. The rest of the margin covers what the worker cannot see: the permit's reply
+   * reaching it, and the network to the upstream (bench:limits 1b counted 51 in a window at half).
+   */
+  lateSendToleranceMs(domain: DomainRef): number {
+    const shortest = Math.min(...domain.windows.map((w) => w.durationMs));
+    return Math.max(MIN_LATE_SEND_MS, Math.floor((shortest * this.options.marginRatio) / 4));
   }
 
   /** Set the learned rate directly (from upstream rate headers), capped at the ceiling. */

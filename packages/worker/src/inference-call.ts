@@ -82,7 +82,17 @@ function clientFor(route: CallRoute): InferenceClient {
 export async function callInference(job: Job, route: CallRoute, options: CallOptions): Promise<CallOutcome> {
   const { fetch, captured } = createUpstreamFetch(options.upstream, options.maxBodyBytes, options.onSend);
   const client = clientFor(route);
-  const signal = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
+  // One controller and one timer per call: AbortSignal.any over AbortSignal.timeout cost every
+  // request two transferable signals and a composite (bench:load).
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('upstream request timed out', 'TimeoutError')),
+    options.timeoutMs,
+  );
+  const onAbort = () => controller.abort(options.signal.reason);
+  if (options.signal.aborted) onAbort();
+  else options.signal.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
   const requestOptions = { signal, fetch };
   const provider = route.provider as 'auto' | undefined;
   const started = performance.now();
@@ -97,6 +107,9 @@ export async function callInference(job: Job, route: CallRoute, options: CallOpt
     };
   } catch (err) {
     throw toFailure(err, captured.last, route, signal);
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -19,8 +19,6 @@ import { applyStatedLimit } from './stated-limit.js';
 import { createUpstreamFetch } from './upstream-fetch.js';
 
 const DEFAULT_MAX_429S = 50;
-/** A request leaving this much later than its permit has its send time corrected in the limiter. */
-const LATE_SEND_MS = 3;
 /** A job whose model no provider key serves waits this long before looking again (no attempt used). */
 const NO_KEY_FOR_MODEL_RECHECK_MS = 5 * 60_000;
 
@@ -95,6 +93,8 @@ export async function processJob(
     state.throttledMs += permit.waitedMs;
 
     const admittedAt = performance.now();
+    // A request leaving later than this after its permit has its send time corrected in the limiter.
+    const lateSendMs = ctx.limiter.lateSendToleranceMs(domain);
     let lateSend: Promise<void> | undefined;
     try {
       const outcome = await callInference(job, route, {
@@ -105,7 +105,7 @@ export async function processJob(
         maxBinaryBytes: ctx.maxBinaryBytes,
         onSend: (atMs) => {
           const lateMs = Math.round(atMs - admittedAt);
-          if (lateMs > LATE_SEND_MS && lateSend === undefined) {
+          if (lateMs > lateSendMs && lateSend === undefined) {
             lateSend = ctx.limiter
               .recordLateSend(domain, permit.uid, permit.sentAt + lateMs, estimateTokens(job))
               .catch(() => {});
