@@ -138,7 +138,8 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       expect(login?.status()).toBe(200);
       await expect(page.title()).resolves.toBe('hfq');
 
-      await page.getByRole('link', { name: 'account-acme' }).click();
+      // The sidebar's link: the overview lists every queue as a card with the same name once it loads.
+      await page.locator('#bull-board-sidebar').getByRole('link', { name: 'account-acme' }).click();
       await page.getByRole('link', { name: /completed/i }).click();
       const card = page.locator(`text=#${completedId}`).first();
       await card.waitFor({ state: 'visible', timeout: 15_000 });
