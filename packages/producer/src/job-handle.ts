@@ -30,7 +30,7 @@ export class JobHandle {
     readonly id: string,
     readonly account: string,
     private readonly queue: Queue,
-    private readonly events: () => QueueEvents,
+    private readonly events: () => Promise<QueueEvents>,
   ) {}
 
   /** The job's state in BullMQ (`waiting`, `active`, `delayed`, `completed`, `failed`, … or `unknown` once removed). */
@@ -43,7 +43,7 @@ export class JobHandle {
    * @param options.timeoutMs - @defaultValue no limit
    */
   async result(options: { timeoutMs?: number } = {}): Promise<InferenceResult> {
-    const events = this.events();
+    const events = await this.events();
     await events.waitUntilReady();
     const job = await Job.fromId(this.queue, this.id);
     if (!job)

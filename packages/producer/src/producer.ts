@@ -22,6 +22,9 @@ import type { Batch } from './batch-handle.js';
 import { whenReady } from './batch-results.js';
 import { JobHandle } from './job-handle.js';
 
+/** ioredis and socket errors that mean the connection is gone, whatever its status says yet. */
+const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT/;
+
 export interface ProducerOptions {
   /** Redis URL or ioredis options. */
   connection: ConnectionInput;
@@ -77,7 +80,7 @@ export class Producer {
   private readonly prefix: string;
   private readonly connection: Redis;
   private readonly queues = new Map<string, Queue>();
-  private readonly events = new Map<string, QueueEvents>();
+  private readonly events = new Map<string, Promise<QueueEvents>>();
   private batchClient: BatchClient | undefined;
   private closed = false;
 
@@ -158,7 +161,8 @@ export class Producer {
       return await op();
     } catch (err) {
       const status = this.connection.status;
-      if (status === 'ready') throw err;
+      // A dropped socket can fail a command before ioredis has noticed the close (status still 'ready').
+      if (status === 'ready' && !CONNECTION_LOST.test((err as Error)?.message ?? '')) throw err;
       throw new Error(`Redis not reachable (connection ${status}): ${(err as Error).message}`, {
         cause: err,
       });
@@ -203,14 +207,29 @@ export class Producer {
     return queue;
   }
 
-  private queueEvents(account: string): QueueEvents {
-    if (this.closed) throw new Error('producer is closed');
+  /**
+   * The account's event reader, made once. It reads from the Redis time at which it was made, not
+   * from `$`: QueueEvents sends its first blocking read some time after it is ready, and a job that
+   * finished in between (after `result()` found it unfinished) would never be reported.
+   */
+  private queueEvents(account: string): Promise<QueueEvents> {
+    if (this.closed) return Promise.reject(new Error('producer is closed'));
     let events = this.events.get(account);
     if (!events) {
-      // BullMQ owns this connection (blocking reads), so `close()` ends it.
-      const connection = { ...redisOptions(this.options.connection), maxRetriesPerRequest: null };
-      events = new QueueEvents(accountQueueName(account), { connection, prefix: this.prefix });
-      events.on('error', () => {});
+      events = this.whileConnected(() => this.connection.time()).then(([seconds, micros]) => {
+        const lastEventId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1}-0`;
+        // BullMQ owns this connection (blocking reads), so `close()` ends it.
+        const connection = { ...redisOptions(this.options.connection), maxRetriesPerRequest: null };
+        const reader = new QueueEvents(accountQueueName(account), {
+          connection,
+          prefix: this.prefix,
+          lastEventId,
+        });
+        reader.on('error', () => {});
+        return reader;
+      });
+      // A failed start is not cached: the next result() tries again.
+      events.catch(() => this.events.delete(account));
       this.events.set(account, events);
     }
     return events;
@@ -221,7 +240,9 @@ export class Producer {
     // Batches first: their input finishes being added while the queues are still open.
     await this.batchClient?.close();
     this.closed = true;
-    await Promise.all([...this.events.values()].map((e) => e.close()));
+    await Promise.all(
+      [...this.events.values()].map((e) => e.then((reader) => reader.close()).catch(() => {})),
+    );
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
