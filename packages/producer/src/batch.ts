@@ -10,7 +10,7 @@ import {
   LIMITS,
   ValidationError,
 } from '@hfq/shared';
-import { FlowProducer, Queue } from 'bullmq';
+import { FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';
 import { Batch } from './batch-handle.js';
@@ -27,7 +27,6 @@ import { ChildWatcher, whenReady } from './batch-results.js';
 
 /** Default priority of batch children. Single jobs without a priority run before any of them. */
 export const DEFAULT_BATCH_PRIORITY = 1_000;
-const MAX_PRIORITY = 2_097_152;
 
 export interface BatchSpec extends BatchBase {
   /** The items (one per task input, see `batch-items.ts`): an array, an iterable or an async iterable, read once. */
@@ -252,7 +251,7 @@ function checkOptions(spec: BatchSpec, options: BatchOptions) {
   };
   const settings = {
     coalesce: whole(spec.coalesce, 'coalesce', 1, LIMITS.MAX_INPUT_ITEMS, 1),
-    priority: whole(options.priority, 'priority', 1, MAX_PRIORITY, DEFAULT_BATCH_PRIORITY),
+    priority: whole(options.priority, 'priority', 1, PRIORITY_LIMIT, DEFAULT_BATCH_PRIORITY),
     chunkSize: whole(options.chunkSize, 'chunkSize', 1, 10_000, 1_000),
     flushMs: whole(options.flushMs, 'flushMs', 0, 60_000, 50),
     sealTimeoutMs: whole(options.sealTimeoutMs, 'sealTimeoutMs', 1_000, 7 * 24 * 3600_000, 600_000),

@@ -15,7 +15,7 @@ import {
   redisOptions,
   ValidationError,
 } from '@hfq/shared';
-import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
@@ -56,10 +56,14 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
       },
     ]);
   }
-  for (const field of ['priority', 'delayMs', 'deadlineMs'] as const) {
+  // BullMQ refuses a priority above PRIORITY_LIMIT only inside addBulk, after other accounts' jobs may be in.
+  const bounds = { priority: PRIORITY_LIMIT, delayMs: 2 ** 31, deadlineMs: 2 ** 31 } as const;
+  for (const [field, max] of Object.entries(bounds) as [keyof typeof bounds, number][]) {
     const value = options[field];
-    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > 2 ** 31)) {
-      throw new ValidationError('enqueue options', [{ path: field, message: 'a whole number ≥ 0' }]);
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > max)) {
+      throw new ValidationError('enqueue options', [
+        { path: field, message: `a whole number from 0 to ${max}` },
+      ]);
     }
   }
   const data: JobData = { v: JOB_SCHEMA_VERSION, job: parsed };

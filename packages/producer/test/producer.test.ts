@@ -1,5 +1,6 @@
 import { createProducer, type Producer } from '@hfq/producer';
 import { ValidationError } from '@hfq/shared';
+import { PRIORITY_LIMIT } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -74,5 +75,15 @@ describe('producer', () => {
     await expect(producer.enqueue(job, { jobId: '12345' })).rejects.toThrow(/jobId/);
     await expect(producer.enqueue(job, { jobId: 'a:b' })).rejects.toThrow(/jobId/);
     await expect(producer.enqueue(job, { delayMs: -1 })).rejects.toThrow(/delayMs/);
+  });
+
+  it('refuses a priority BullMQ would refuse, before any account of an enqueueMany is added', async () => {
+    const other = { ...job, account: 'other' };
+    const error = await producer
+      .enqueueMany([{ job: other }, { job, options: { priority: PRIORITY_LIMIT + 1 } }])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues[0]?.path).toBe('1.priority');
+    expect(await keysUnder(admin, prefix)).toEqual([]);
   });
 });
