@@ -1,7 +1,7 @@
 import { createProducer } from '@hfq/producer';
 import { createLogger, credentialId, DomainLimiter, type Job } from '@hfq/shared';
 import { maxInWindow, type Sim, startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
+import { createAdmin, createWorker } from '@hfq/worker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type HfqProcess, startWorkerProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
@@ -157,6 +157,44 @@ describe('in one process', () => {
     expect(jobs.map((j) => j.attemptsMade)).toEqual(jobs.map(() => 1));
     // Several jobs were started more than their attempt limit allows, and none failed for it.
     expect(Math.max(...jobs.map((j) => j.attemptsStarted))).toBeGreaterThan(1);
+  });
+
+  it('applies an operator limit change on the running worker, without a restart, and goes back', async () => {
+    sim.setToken(TOKEN, { label: 'acme' });
+    const accounts = [
+      { id: 'acme', tier: 'pro' as const, hfToken: TOKEN, limit: { max: 20, durationMs: 1000 } },
+    ];
+    const worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts,
+      upstream: upstreamOf(sim),
+      concurrency: 8,
+      logger,
+      limiter: { audit: true },
+    });
+    cleanups.push(() => worker.close());
+    const admin = createAdmin({ connection: redisUrl(), prefix, accounts });
+    cleanups.push(() => admin.close());
+    const redis = adminRedis();
+    cleanups.push(() => void redis.quit());
+    const audit = () => new DomainLimiter(redis, prefix).auditLog(domain);
+    const domain = await credentialId(TOKEN);
+
+    expect(await admin.setLimit('acme', 5)).toEqual({ max: 5, durationMs: 1000 });
+    expect((await admin.status())[0]?.configuredRate.max).toBe(5);
+    await runJobs(15);
+    const lowered = await audit();
+    expect(lowered).toHaveLength(15);
+    expect(maxInWindow(lowered, 1000)).toBeLessThanOrEqual(5);
+
+    expect(await admin.setLimit('acme', undefined)).toEqual({ max: 20, durationMs: 1000 });
+    expect((await admin.status())[0]?.configuredRate.max).toBe(20);
+    await runJobs(40);
+    const restored = (await audit()).slice(lowered.length);
+    expect(restored).toHaveLength(40);
+    expect(maxInWindow(restored, 1000)).toBeGreaterThan(5);
+    expect(maxInWindow(restored, 1000)).toBeLessThanOrEqual(20);
   });
 
   it('keeps the learned rate across a restart of every worker', async () => {

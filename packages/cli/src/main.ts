@@ -13,6 +13,7 @@ Commands:
   demo      run the demo: local Redis, simulator, two worker processes, a few hundred jobs
   status    per-account counts, learned rate, credits and spend
   credits   credits status | credits reset <account>
+  limit     limit <account> <max|default>: change an account's rate limit on every worker, now
   enqueue   enqueue a JSONL file of jobs
 
 Run "hfq <command> --help" for a command's options.`;
@@ -48,6 +49,11 @@ async function main(argv: string[]): Promise<void> {
       const { runCredits, CREDITS_HELP } = await import('./commands/credits.js');
       if (wantsHelp) return void console.log(CREDITS_HELP);
       return runCredits(process.env, rest);
+    }
+    case 'limit': {
+      const { runLimit, LIMIT_HELP } = await import('./commands/limit.js');
+      if (wantsHelp) return void console.log(LIMIT_HELP);
+      return runLimit(process.env, rest);
     }
     case 'enqueue': {
       const { runEnqueue, ENQUEUE_HELP } = await import('./commands/enqueue.js');

@@ -254,7 +254,8 @@ export class DomainLimiter {
   /** Change a domain's primary limit at run time: every worker applies it on its next permit. */
   async setOverride(domainId: string, limit: number | undefined): Promise<void> {
     const key = this.keys(domainId).state;
-    if (limit === undefined) await this.redis.hdel(key, 'override');
+    // Back to the configured limit: the learned rate restarts from it too.
+    if (limit === undefined) await this.redis.hdel(key, 'override', 'rate');
     else await this.redis.hset(key, 'override', String(limit), 'rate', String(limit));
   }
 

@@ -128,8 +128,10 @@ export class AccountRuntime {
     const runtime = new AccountRuntime(account, routes, options);
     // BullMQ's own limiter keeps surplus jobs waiting in Redis (visible in Bull Board) and gives
     // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
+    // An operator's `hfq limit` (Admin.setLimit) outlives worker restarts.
     const primary = routes.routerDomain.windows.find((w) => 'max' in w) ?? { max: 1000, durationMs: 1000 };
-    await runtime.queue.setGlobalRateLimit(primary.max, primary.durationMs);
+    const { override } = await options.limiter.state(routes.routerDomain.id);
+    await runtime.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
     void runtime.worker
       .run()
       .catch((err: Error) => options.logger.error({ err: err.message }, 'worker stopped'));

@@ -141,6 +141,31 @@ export class Admin {
     return { scope, resumed };
   }
 
+  /**
+   * Change an account's router request limit (its primary window's `max`) at run time: every
+   * worker applies it on its next permit, and the learned rate restarts from it. `undefined`
+   * goes back to the configured limit.
+   */
+  async setLimit(accountId: string, max: number | undefined): Promise<{ max: number; durationMs: number }> {
+    const account = this.accounts.find((a) => a.id === accountId);
+    if (!account) throw new Error(`unknown account "${accountId}"`);
+    if (max !== undefined && !(Number.isInteger(max) && max >= 1))
+      throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
+    await whenReady(this.redis);
+    const routes = await RouteSelection.create(account, {});
+    const primary = routes.routerDomain.windows.find((w) => 'max' in w);
+    if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
+    await this.limiter.setOverride(routes.routerDomain.id, max);
+    // BullMQ's coarse limiter must not hold jobs back below a raised limit.
+    const queue = new Queue(accountQueueName(account.id), { connection: this.redis, prefix: this.prefix });
+    try {
+      await queue.setGlobalRateLimit(max ?? primary.max, primary.durationMs);
+    } finally {
+      await queue.close();
+    }
+    return { max: max ?? primary.max, durationMs: primary.durationMs };
+  }
+
   async close(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
