@@ -97,14 +97,13 @@ export {
   type InferenceResult,
 } from './result.js';
 export {
-  fullJitterBackoff,
   type HeaderLookup,
   parseBodyReset,
   parseProviderReset,
   parseRateLimitReset,
   parseRetryAfter,
+  statedThrottleDelay,
   type ThrottleDelay,
-  throttleDelay,
 } from './retry-after.js';
 export { credentialId, scrubSecrets } from './secrets.js';
 export { TIER_TABLE, TIERS, type Tier, type TierInfo, tierMonthlyCreditsUsd } from './tiers.js';

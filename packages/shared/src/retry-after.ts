@@ -103,23 +103,20 @@ export function parseBodyReset(body: string, nowMs: number, maxMs = MAX_QUOTA_DE
 
 export interface ThrottleDelay {
   delayMs: number;
-  source: 'retry-after' | 'ratelimit' | 'provider-reset' | 'body' | 'backoff';
+  source: 'retry-after' | 'ratelimit' | 'provider-reset' | 'body';
 }
 
 /**
- * The wait after a 429, in order of trust: Retry-After, RateLimit `t=`, provider reset headers,
- * a quota reset named in the body, else exponential backoff with full jitter on the domain's
- * consecutive congestion episodes.
+ * The wait a 429 names, in order of trust: Retry-After, RateLimit `t=`, provider reset headers,
+ * a quota reset named in the body. `undefined` when it names none: the domain limiter then backs
+ * off with full jitter on the domain's consecutive congestion episodes (record-throttle.lua).
  */
-export function throttleDelay(input: {
+export function statedThrottleDelay(input: {
   get: HeaderLookup;
   body: string;
   nowMs: number;
-  episodes: number;
-  random: () => number;
-  baseMs?: number;
   maxMs?: number;
-}): ThrottleDelay {
+}): ThrottleDelay | undefined {
   const maxMs = input.maxMs ?? MAX_THROTTLE_DELAY_MS;
   const fromRetryAfter = parseRetryAfter(safeGet(input.get, 'retry-after'), input.nowMs, maxMs);
   if (fromRetryAfter !== undefined) return { delayMs: fromRetryAfter, source: 'retry-after' };
@@ -129,24 +126,7 @@ export function throttleDelay(input: {
   if (fromProvider !== undefined) return { delayMs: fromProvider, source: 'provider-reset' };
   const fromBody = parseBodyReset(input.body, input.nowMs);
   if (fromBody !== undefined) return { delayMs: fromBody, source: 'body' };
-  return {
-    delayMs: fullJitterBackoff(input.episodes, input.random, input.baseMs ?? 1000, Math.min(maxMs, 60_000)),
-    source: 'backoff',
-  };
-}
-
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(n-1))], n ≥ 1. */
-export function fullJitterBackoff(
-  attempt: number,
-  random: () => number,
-  baseMs: number,
-  capMs: number,
-): number {
-  const n = Number.isFinite(attempt) ? Math.max(1, Math.min(Math.floor(attempt), 40)) : 1;
-  const ceiling = Math.min(capMs, baseMs * 2 ** (n - 1));
-  const r = random();
-  const unit = Number.isFinite(r) ? Math.min(1, Math.max(0, r)) : 0.5;
-  return Math.round(ceiling * unit);
+  return undefined;
 }
 
 function clamp(ms: number, maxMs: number): number | undefined {

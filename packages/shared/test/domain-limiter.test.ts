@@ -115,4 +115,21 @@ describe('DomainLimiter', () => {
     expect(again.newEpisode).toBe(true);
     expect(again.rate).toBeCloseTo(probe.rate * 0.7, 2);
   });
+
+  it('backs off with full jitter on consecutive episodes when the upstream names no wait, up to the cap', async () => {
+    const prefix = testPrefix();
+    const domain: DomainRef = { id: 'd4', windows: [{ max: 50, durationMs: 1000 }] };
+    // random 0.5: each pause is half of min(cap, base·2^(episodes-1)).
+    const limiter = limiterOn(prefix, { random: () => 0.5, backoffBaseMs: 100, backoffCapMs: 300 });
+    const gate = { gateKey: `${prefix}:g`, ledgerKey: `${prefix}:l`, appNowMs: 0 };
+    const pauses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const permit = await limiter.acquire({ domain, ...gate });
+      if (permit.kind !== 'admitted') throw new Error(`unexpected ${permit.kind}`);
+      const outcome = await limiter.recordThrottle(domain, permit.sentAt, undefined);
+      expect(outcome.newEpisode).toBe(true);
+      pauses.push(outcome.pauseMs);
+    }
+    expect(pauses).toEqual([50, 100, 150, 150]);
+  });
 });

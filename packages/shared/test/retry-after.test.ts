@@ -1,13 +1,12 @@
 import {
   classifyUpstream,
-  fullJitterBackoff,
   parseBodyReset,
   parseProviderReset,
   parseRateLimitReset,
   parseRetryAfter,
   parseStatedLimit,
   scrubSecrets,
-  throttleDelay,
+  statedThrottleDelay,
 } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
 
@@ -45,25 +44,13 @@ describe('other wait sources', () => {
     expect(parseBodyReset('Your rate limit resets in ~30s.', NOW)).toBe(30_000);
     expect(parseBodyReset('You reached free usage limit (reset hourly).', NOW)).toBe(3_600_000);
   });
-  it('prefers Retry-After, then falls back to full-jitter backoff', () => {
+  it('prefers Retry-After, and names no wait when the answer has none (the limiter backs off)', () => {
     const get = headers({ 'retry-after': '3', ratelimit: '"x";r=0;t=9' });
-    expect(throttleDelay({ get, body: '', nowMs: NOW, episodes: 1, random: () => 0.5 })).toEqual({
+    expect(statedThrottleDelay({ get, body: '', nowMs: NOW })).toEqual({
       delayMs: 3000,
       source: 'retry-after',
     });
-    const none = throttleDelay({
-      get: () => undefined,
-      body: '{}',
-      nowMs: NOW,
-      episodes: 3,
-      random: () => 0.5,
-    });
-    expect(none).toEqual({ delayMs: 2000, source: 'backoff' });
-  });
-  it('full jitter stays within [0, min(cap, base·2^(n-1))]', () => {
-    expect(fullJitterBackoff(1, () => 0.999, 1000, 60_000)).toBeLessThanOrEqual(1000);
-    expect(fullJitterBackoff(50, () => 1, 1000, 60_000)).toBe(60_000);
-    expect(fullJitterBackoff(Number.NaN, () => Number.NaN, 1000, 60_000)).toBe(500);
+    expect(statedThrottleDelay({ get: () => undefined, body: '{}', nowMs: NOW })).toBeUndefined();
   });
   it('reads stated limits', () => {
     expect(parseStatedLimit(headers({ 'ratelimit-policy': '"fixed window";"api";q=1000;w=300' }))).toEqual({

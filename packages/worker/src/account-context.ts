@@ -24,7 +24,6 @@ export interface AccountContext {
   logger: Logger;
   upstream: UpstreamUrls;
   now: () => number;
-  random: () => number;
   prices: PriceTable;
   timeoutMs: number;
   maxBodyBytes: number;

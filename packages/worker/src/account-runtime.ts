@@ -60,7 +60,6 @@ export class AccountRuntime {
       logger: options.logger,
       upstream: options.upstream,
       now: options.now,
-      random: options.random,
       prices: options.prices,
       timeoutMs: options.timeoutMs,
       maxBodyBytes: options.maxBodyBytes,

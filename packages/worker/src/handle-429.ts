@@ -3,7 +3,7 @@ import {
   type DomainRef,
   type HeaderLookup,
   type Logger,
-  throttleDelay,
+  statedThrottleDelay,
 } from '@hfq/shared';
 import type { CapturedResponse } from './upstream-fetch.js';
 
@@ -22,23 +22,15 @@ export async function handle429(input: {
   response: CapturedResponse | undefined;
   body: string;
   nowMs: number;
-  random: () => number;
   logger: Logger;
   account: string;
   route: string;
 }): Promise<{ pauseMs: number; newEpisode: boolean }> {
   const headers = input.response?.headers;
   const get: HeaderLookup = (name) => headers?.get(name);
-  // Episodes are counted in Redis; the backoff branch is computed there (asked = undefined).
-  const stated = throttleDelay({
-    get,
-    body: input.body,
-    nowMs: input.nowMs,
-    episodes: 1,
-    random: input.random,
-  });
-  const asked = stated.source === 'backoff' ? undefined : stated.delayMs;
-  const outcome = await input.limiter.recordThrottle(input.domain, input.sentAt, asked);
+  // No stated wait: the limiter backs off on the domain's episodes, which it counts in Redis.
+  const stated = statedThrottleDelay({ get, body: input.body, nowMs: input.nowMs });
+  const outcome = await input.limiter.recordThrottle(input.domain, input.sentAt, stated?.delayMs);
   if (outcome.newEpisode) {
     input.logger.warn(
       {
@@ -46,7 +38,7 @@ export async function handle429(input: {
         route: input.route,
         domain: input.domain.id,
         delayMs: outcome.pauseMs,
-        delaySource: stated.source,
+        delaySource: stated?.source ?? 'backoff',
         learnedRate: Number(outcome.rate.toFixed(2)),
         episodes: outcome.episodes,
       },

@@ -154,7 +154,6 @@ export async function processJob(
             response: err.response,
             body: err.body,
             nowMs: ctx.now(),
-            random: ctx.random,
             logger: ctx.logger,
             account: ctx.account.id,
             route: route.route,

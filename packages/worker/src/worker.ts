@@ -97,7 +97,6 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         upstream: options.upstream ?? {},
         concurrency: options.concurrency ?? 16,
         now,
-        random: options.random ?? Math.random,
         prices: options.prices ?? DEFAULT_PRICES,
         timeoutMs: options.timeoutMs ?? 120_000,
         maxBodyBytes: 32 * 1024 * 1024,
