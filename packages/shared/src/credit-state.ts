@@ -13,6 +13,11 @@ export function creditScope(account: { id: string; billTo?: string | undefined }
   return account.billTo ? `org:${account.billTo}` : `account:${account.id}`;
 }
 
+/** A provider key's own credit scope: the key refused (402/401) closes only its gate. */
+export function keyScope(domainId: string): CreditScope {
+  return `key:${domainId}`;
+}
+
 /** First instant of the next month, UTC: when Hugging Face resets monthly credits. */
 export function nextMonthlyReset(nowMs: number): number {
   const now = new Date(nowMs);

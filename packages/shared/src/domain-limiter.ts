@@ -87,9 +87,17 @@ export interface DomainState {
   recent429s: number;
 }
 
-function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: number } {
+/** A domain's primary window: its first request window (the learned rate and overrides apply to it). */
+export function primaryWindow(
+  windows: readonly RateWindow[],
+): { max: number; durationMs: number } | undefined {
   for (const w of windows) if ('max' in w) return w;
-  return { max: 1_000_000, durationMs: 1_000 };
+  return undefined;
+}
+
+/** A domain with only token windows is paced by them alone: its request window never binds. */
+function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: number } {
+  return primaryWindow(windows) ?? { max: 1_000_000, durationMs: 1_000 };
 }
 
 export class DomainLimiter {

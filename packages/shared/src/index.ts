@@ -12,6 +12,7 @@ export {
   CreditState,
   creditScope,
   type GateStatus,
+  keyScope,
   LEDGER_FIELDS,
   ledgerMonth,
   nextMonthlyReset,
@@ -24,6 +25,7 @@ export {
   type DomainRef,
   type DomainState,
   type LimiterOptions,
+  primaryWindow,
   sleep,
   type ThrottleOutcome,
 } from './domain-limiter.js';
@@ -106,6 +108,13 @@ export {
   type ThrottleDelay,
 } from './retry-after.js';
 export { credentialId, scrubSecrets } from './secrets.js';
-export { TIER_TABLE, TIERS, type Tier, type TierInfo, tierMonthlyCreditsUsd } from './tiers.js';
+export {
+  accountBudgetUsd,
+  TIER_TABLE,
+  TIERS,
+  type Tier,
+  type TierInfo,
+  tierMonthlyCreditsUsd,
+} from './tiers.js';
 export { MODEL_NOT_SUPPORTED, mentionsCredits, REQUEST_TOO_LARGE } from './upstream-texts.js';
 export { parseOrThrow, ValidationError } from './validation.js';

@@ -51,3 +51,12 @@ export function tierMonthlyCreditsUsd(tier: Tier, seats = 1): number {
   const info = TIER_TABLE[tier];
   return info.creditsPerSeat ? info.monthlyCreditsUsd * Math.max(1, seats) : info.monthlyCreditsUsd;
 }
+
+/** The estimated HF spend at which an account switches to its provider keys: its own budget, else its tier's credits. */
+export function accountBudgetUsd(account: {
+  tier: Tier;
+  seats?: number | undefined;
+  monthlyBudgetUsd?: number | undefined;
+}): number {
+  return account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+}

@@ -1,9 +1,11 @@
 import {
   type AccountConfig,
+  accountBudgetUsd,
   accountQueueName,
   creditScope,
+  keyScope,
+  primaryWindow,
   stateKey,
-  tierMonthlyCreditsUsd,
 } from '@hfq/shared';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, Worker } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
@@ -128,7 +130,7 @@ export class AccountRuntime {
     // BullMQ's own limiter keeps surplus jobs waiting in Redis (visible in Bull Board) and gives
     // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
     // An operator's `hfq limit` (Admin.setLimit) outlives worker restarts.
-    const primary = routes.routerDomain.windows.find((w) => 'max' in w) ?? { max: 1000, durationMs: 1000 };
+    const primary = primaryWindow(routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
     const { override } = await options.limiter.state(routes.routerDomain.id);
     await runtime.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
     void runtime.worker
@@ -172,13 +174,12 @@ export class AccountRuntime {
     const { credits } = this.options;
     const account = this.account;
     const scope = creditScope(account);
-    const spent = await credits.spend(scope, nowMs);
-    const budget = account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
-    if ((await credits.status(scope, nowMs)).state === 'ok' && spent.hfRouterUsd < budget) return true;
+    const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
+    if (gate.state === 'ok' && spent.hfRouterUsd < accountBudgetUsd(account)) return true;
     if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
       return false;
     for (const provider of this.routes.providerDomains()) {
-      if ((await credits.status(`key:${provider.domain.id}`, nowMs)).state === 'ok') return true;
+      if ((await credits.status(keyScope(provider.domain.id), nowMs)).state === 'ok') return true;
     }
     return false;
   }

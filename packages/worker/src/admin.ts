@@ -1,6 +1,7 @@
 import {
   ACCOUNTS,
   type AccountConfigInput,
+  accountBudgetUsd,
   accountQueueName,
   type ConnectionInput,
   CreditState,
@@ -9,10 +10,11 @@ import {
   DEFAULT_PREFIX,
   DomainLimiter,
   type GateStatus,
+  keyScope,
   parseOrThrow,
+  primaryWindow,
   type SpendByRoute,
   TIER_TABLE,
-  tierMonthlyCreditsUsd,
   whenReady,
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
@@ -84,9 +86,8 @@ export class Admin {
             this.credits.status(scope, nowMs),
             this.credits.spend(scope, nowMs),
           ]);
-          const primary =
-            routes.routerDomain.windows.find((w) => 'max' in w) ?? TIER_TABLE[account.tier].inference;
-          const budgetUsd = account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+          const primary = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
+          const budgetUsd = accountBudgetUsd(account);
           const route =
             holdReason !== null
               ? 'holding'
@@ -128,7 +129,7 @@ export class Admin {
     const scope = creditScope(account);
     await this.credits.reset(scope);
     const routes = await RouteSelection.create(account, {});
-    for (const provider of routes.providerDomains()) await this.credits.reset(`key:${provider.domain.id}`);
+    for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
     let resumed = false;
     for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
       if ((await this.redis.del(holdKey(this.prefix, other.id))) > 0) {
@@ -153,7 +154,7 @@ export class Admin {
       throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
     await whenReady(this.redis);
     const routes = await RouteSelection.create(account, {});
-    const primary = routes.routerDomain.windows.find((w) => 'max' in w);
+    const primary = primaryWindow(routes.routerDomain.windows);
     if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
     await this.limiter.setOverride(routes.routerDomain.id, max);
     // BullMQ's coarse limiter must not hold jobs back below a raised limit.

@@ -1,4 +1,4 @@
-import { type DomainRef, type JobData, LEDGER_FIELDS, tierMonthlyCreditsUsd } from '@hfq/shared';
+import { accountBudgetUsd, type DomainRef, type JobData, keyScope, LEDGER_FIELDS } from '@hfq/shared';
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import { estimateTokens } from './cost.js';
@@ -37,7 +37,7 @@ export async function chooseTarget(
 ): Promise<Target> {
   const { account } = ctx;
   const nowMs = ctx.now();
-  const budgetUsd = account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+  const budgetUsd = accountBudgetUsd(account);
   const router = await ctx.limiter.acquire({
     domain: ctx.routes.routerDomain,
     gateKey: ctx.credits.gateKey(ctx.scope),
@@ -116,7 +116,7 @@ function acquireProvider(
 ) {
   return ctx.limiter.acquire({
     domain: candidate.domain,
-    gateKey: ctx.credits.gateKey(`key:${candidate.domain.id}`),
+    gateKey: ctx.credits.gateKey(keyScope(candidate.domain.id)),
     ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
     ledgerField: LEDGER_FIELDS.providerKeyUsd,
     ...(ctx.account.providerBudgetUsd !== undefined ? { budgetUsd: ctx.account.providerBudgetUsd } : {}),

@@ -1,4 +1,4 @@
-import { type HfqError, scrubSecrets } from '@hfq/shared';
+import { type DomainRef, type HfqError, keyScope, scrubSecrets } from '@hfq/shared';
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
 
@@ -7,19 +7,16 @@ export async function closeGate(
   ctx: AccountContext,
   route: CallRoute,
   provider: string | undefined,
+  domain: DomainRef,
   error: HfqError,
   excluded: Set<string>,
 ): Promise<void> {
   const nowMs = ctx.now();
   const reason = scrubSecrets(error.message, ctx.routes.secrets());
   if (route.route === 'provider-key') {
-    const candidate = ctx.routes.providerDomains().find((p) => p.provider === provider);
-    if (candidate) await ctx.credits.markExhausted(`key:${candidate.domain.id}`, reason, nowMs);
-    ctx.events.emit('credits', {
-      account: ctx.account.id,
-      scope: `key:${candidate?.domain.id ?? '?'}`,
-      event: 'key-refused',
-    });
+    // A provider-key request's domain is its key's: only that key's gate closes.
+    await ctx.credits.markExhausted(keyScope(domain.id), reason, nowMs);
+    ctx.events.emit('credits', { account: ctx.account.id, scope: keyScope(domain.id), event: 'key-refused' });
     if (provider) excluded.add(provider);
     ctx.logger.warn(
       { account: ctx.account.id, provider, status: error.info.status },

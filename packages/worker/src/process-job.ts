@@ -177,7 +177,7 @@ export async function processJob(
         }
         case 'credits':
         case 'hold':
-          await closeGate(ctx, route, target.provider, error, excluded);
+          await closeGate(ctx, route, target.provider, domain, error, excluded);
           continue; // same job, same run: fail over without consuming an attempt
         case 'fail':
           // Batches (issue 6): a coalesced child refused as too large splits into halves, each its own request.

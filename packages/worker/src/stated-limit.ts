@@ -1,4 +1,4 @@
-import { type DomainRef, parseStatedLimit } from '@hfq/shared';
+import { type DomainRef, parseStatedLimit, primaryWindow } from '@hfq/shared';
 import type { AccountContext } from './account-context.js';
 
 /** Rate headers on a success set the learned rate directly (decision 4). */
@@ -10,7 +10,7 @@ export async function applyStatedLimit(
   if (!headers) return;
   const stated = parseStatedLimit((name) => headers.get(name));
   if (!stated) return;
-  const primary = domain.windows.find((w) => 'max' in w);
+  const primary = primaryWindow(domain.windows);
   if (!primary) return;
   const rate = (stated.max * primary.durationMs) / stated.durationMs;
   const key = `${domain.id}:${rate}`;

@@ -1,4 +1,4 @@
-import { CreditState, DomainLimiter, type GateStatus } from '@hfq/shared';
+import { CreditState, DomainLimiter, type GateStatus, keyScope, primaryWindow } from '@hfq/shared';
 import type { Redis } from 'ioredis';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AccountStatus, Admin } from '../admin.js';
@@ -248,10 +248,10 @@ export class WorkerMetrics {
 
       for (const provider of runtime?.routes.providerDomains() ?? []) {
         const labels = { account: s.account, route: 'provider-key', domain: provider.domain.id };
-        const primary = provider.domain.windows.find((w) => 'max' in w);
+        const primary = primaryWindow(provider.domain.windows);
         const [state, gate] = await Promise.all([
           this.limiter.state(provider.domain.id),
-          this.credits.status(`key:${provider.domain.id}`, now),
+          this.credits.status(keyScope(provider.domain.id), now),
         ]);
         if (primary && 'max' in primary) {
           const max = state.override ?? primary.max;
@@ -260,7 +260,7 @@ export class WorkerMetrics {
         }
         this.pauseRemaining.set(labels, Math.max(0, state.pausedUntil - now) / 1000);
         this.recent429s.set(labels, state.recent429s);
-        this.setCredits(s.account, `key:${provider.domain.id}`, gate.state);
+        this.setCredits(s.account, keyScope(provider.domain.id), gate.state);
       }
     }
   }
