@@ -125,6 +125,13 @@ export interface HfqConfig {
   boardReadOnly: boolean;
   metricsPort: number;
   shutdownGraceMs: number;
+  /** BullMQ's lock on a running job: how soon a dead worker's job is re-delivered. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  /** Times a job may stall (its worker died) before it fails. */
+  maxStalledCount: number;
+  /** `HFQ_LIMITER_AUDIT`: keep every admission's Redis time in `<domain>:audit` (diagnostics). */
+  limiterAudit: boolean;
   logLevel: string;
 }
 
@@ -312,9 +319,16 @@ export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: stri
  */
 export function loadConfig(env: Env, readFile: (path: string) => string): HfqConfig {
   const connection = loadConnectionConfig(env);
-  const providerUrls = readPairs(env, 'HFQ_PROVIDER_URLS');
-  for (const url of Object.values(providerUrls ?? {}))
-    readUrl({ HFQ_PROVIDER_URLS: url }, 'HFQ_PROVIDER_URLS');
+  const pairs = readPairs(env, 'HFQ_PROVIDER_URLS');
+  // Each checked and normalised like HF_ROUTER_URL (no trailing slash).
+  const providerUrls =
+    pairs &&
+    Object.fromEntries(
+      Object.entries(pairs).map(([provider, url]) => [
+        provider,
+        readUrl({ HFQ_PROVIDER_URLS: url }, 'HFQ_PROVIDER_URLS') as string,
+      ]),
+    );
   const boardUser = env.HFQ_BOARD_USER || undefined;
   const boardPassword = env.HFQ_BOARD_PASSWORD || undefined;
   if ((boardUser === undefined) !== (boardPassword === undefined)) {
@@ -338,6 +352,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string): HfqCon
     ...boardAccess(env),
     metricsPort: readInt(env, 'HFQ_METRICS_PORT', 9464, 0, 65535),
     shutdownGraceMs: readInt(env, 'HFQ_SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000),
-    logLevel: connection.logLevel,
+    lockDurationMs: readInt(env, 'HFQ_LOCK_DURATION_MS', 30_000, 1_000),
+    stalledIntervalMs: readInt(env, 'HFQ_STALLED_INTERVAL_MS', 30_000, 1_000),
+    maxStalledCount: readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0),
+    limiterAudit: readBoolean(env, 'HFQ_LIMITER_AUDIT', false),
   };
 }

@@ -88,7 +88,28 @@ describe('configuration from the environment', () => {
     });
   });
 
+  it('normalises provider URLs like the router URL, and reads the worker-only settings', () => {
+    const config = loadConfig(
+      {
+        HFQ_ACCOUNT: 'a',
+        HF_TOKEN: 'hf_x',
+        HF_ROUTER_URL: 'http://sim:1/',
+        HFQ_PROVIDER_URLS: 'together=http://sim:2/,cerebras=http://sim:3',
+        HFQ_MAX_STALLED_COUNT: '0',
+        HFQ_LIMITER_AUDIT: 'true',
+      },
+      readFile,
+    );
+    expect(config.upstream).toMatchObject({
+      routerUrl: 'http://sim:1',
+      providerUrls: { together: 'http://sim:2', cerebras: 'http://sim:3' },
+    });
+    expect(config).toMatchObject({ maxStalledCount: 0, limiterAudit: true, lockDurationMs: 30_000 });
+  });
+
   it.each([
+    [{ HFQ_ACCOUNT: 'a', HF_TOKEN: 'hf_x', HFQ_LIMITER_AUDIT: 'maybe' }, 'HFQ_LIMITER_AUDIT'],
+    [{ HFQ_ACCOUNT: 'a', HF_TOKEN: 'hf_x', HFQ_PROVIDER_URLS: 'together=ftp://x' }, 'HFQ_PROVIDER_URLS'],
     [{ HFQ_ACCOUNT: 'a' }, 'HF_TOKEN'],
     [{ HF_TOKEN: 'hf_x' }, 'HFQ_ACCOUNT'],
     [{ HFQ_ACCOUNT: 'a', HF_TOKEN: 'hf_x', HFQ_TIER: 'gold' }, 'HFQ_TIER'],

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, createLogger, type HfqConfig, type Logger, loadConfig, readInt } from '@hfq/shared';
+import { ConfigError, createLogger, type HfqConfig, type Logger } from '@hfq/shared';
 import {
   createHealthServer,
   createWorker,
@@ -7,6 +6,8 @@ import {
   type HfqWorker,
   shutdownGracefully,
 } from '@hfq/worker';
+
+import { operatorConfig } from './shared-config.js';
 
 export const WORKER_HELP = `hfq worker — run a worker process for the configured accounts
 
@@ -45,15 +46,8 @@ async function startHealth(worker: HfqWorker, config: HfqConfig): Promise<Health
 }
 
 export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
-  const config = loadConfig(env, (path) => readFileSync(path, 'utf8'));
+  const config = operatorConfig(env);
   const logger = createLogger({ name: 'hfq-worker', level: config.logLevel });
-  const lockDurationMs = env.HFQ_LOCK_DURATION_MS
-    ? readInt(env, 'HFQ_LOCK_DURATION_MS', 30_000, 1_000)
-    : undefined;
-  const stalledIntervalMs = env.HFQ_STALLED_INTERVAL_MS
-    ? readInt(env, 'HFQ_STALLED_INTERVAL_MS', 30_000, 1_000)
-    : undefined;
-  const maxStalledCount = env.HFQ_MAX_STALLED_COUNT ? readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0) : undefined;
   const worker = await createWorker({
     connection: config.redisUrl,
     prefix: config.prefix,
@@ -61,11 +55,11 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     concurrency: config.concurrency,
     upstream: config.upstream,
     logger,
-    ...(lockDurationMs !== undefined ? { lockDurationMs } : {}),
-    ...(stalledIntervalMs !== undefined ? { stalledIntervalMs } : {}),
-    ...(maxStalledCount !== undefined ? { maxStalledCount } : {}),
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
     // Diagnostics: keep every admission's Redis time in `<domain>:audit` (tests of the limit use it).
-    ...(env.HFQ_LIMITER_AUDIT === '1' ? { limiter: { audit: true } } : {}),
+    ...(config.limiterAudit ? { limiter: { audit: true } } : {}),
   });
   let health: HealthServer;
   try {
