@@ -23,6 +23,8 @@ export interface AccountContext {
   spend: SpendRecorder;
   logger: Logger;
   upstream: UpstreamUrls;
+  /** The fetch for Hub lookups (the model mapping): made once per account, it records nothing. */
+  hubFetch: typeof fetch;
   now: () => number;
   prices: PriceTable;
   timeoutMs: number;

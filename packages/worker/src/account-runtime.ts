@@ -13,10 +13,11 @@ import { BatchRuntime } from './batch-runtime.js';
 import { type AccountContext, processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
 import { isShutdownAbort } from './shutdown.js';
+import { createUpstreamFetch } from './upstream-fetch.js';
 
 /** What every account of a worker process shares: the processor's context less the per-account parts. */
 export interface RuntimeOptions
-  extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hold'> {
+  extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hubFetch' | 'hold'> {
   prefix: string;
   redis: Redis;
   connectionOptions: RedisOptions;
@@ -61,6 +62,7 @@ export class AccountRuntime {
       spend: options.spend,
       logger: options.logger,
       upstream: options.upstream,
+      hubFetch: createUpstreamFetch(options.upstream, options.maxBodyBytes).fetch,
       now: options.now,
       prices: options.prices,
       timeoutMs: options.timeoutMs,

@@ -1,7 +1,6 @@
 import { accountBudgetUsd, type DomainRef, type JobData, keyScope, LEDGER_FIELDS } from '@hfq/shared';
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
-import { estimateTokens } from './cost.js';
 import type { CallRoute } from './inference-call.js';
 import type { ProviderRoute } from './route-selection.js';
 
@@ -32,6 +31,8 @@ export type Target =
 export async function chooseTarget(
   ctx: AccountContext,
   job: JobData['job'],
+  /** The job's estimated token cost (`estimateTokens`), for token windows. */
+  tokens: number,
   excluded: Set<string>,
   signal?: AbortSignal,
 ): Promise<Target> {
@@ -45,7 +46,7 @@ export async function chooseTarget(
     ledgerField: LEDGER_FIELDS.hfRouterUsd,
     budgetUsd,
     appNowMs: nowMs,
-    tokens: estimateTokens(job),
+    tokens,
     signal,
   });
   if (router.kind === 'admitted') {
@@ -70,7 +71,7 @@ export async function chooseTarget(
 
   const candidates = await ctx.routes.candidates(job, excluded);
   for (const candidate of candidates) {
-    const permit = await acquireProvider(ctx, candidate, job, nowMs, signal);
+    const permit = await acquireProvider(ctx, candidate, tokens, nowMs, signal);
     if (permit.kind === 'admitted') {
       return {
         kind: 'go',
@@ -110,7 +111,7 @@ export async function chooseTarget(
 function acquireProvider(
   ctx: AccountContext,
   candidate: ProviderRoute,
-  job: JobData['job'],
+  tokens: number,
   nowMs: number,
   signal?: AbortSignal,
 ) {
@@ -121,7 +122,7 @@ function acquireProvider(
     ledgerField: LEDGER_FIELDS.providerKeyUsd,
     ...(ctx.account.providerBudgetUsd !== undefined ? { budgetUsd: ctx.account.providerBudgetUsd } : {}),
     appNowMs: nowMs,
-    tokens: estimateTokens(job),
+    tokens,
     signal,
   });
 }

@@ -16,7 +16,6 @@ import { handle429 } from './handle-429.js';
 import { CallFailure, callInference } from './inference-call.js';
 import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
 import { applyStatedLimit } from './stated-limit.js';
-import { createUpstreamFetch } from './upstream-fetch.js';
 
 const DEFAULT_MAX_429S = 50;
 /** A job whose model no provider key serves waits this long before looking again (no attempt used). */
@@ -62,19 +61,16 @@ export async function processJob(
   if (shouldPreSplit(ctx, data)) return splitBatchChild(ctx, bullJob, data);
   const state = { upstream429s: data.state?.upstream429s ?? 0, throttledMs: data.state?.throttledMs ?? 0 };
   const excluded = new Set<string>();
+  const tokens = estimateTokens(job);
   const max429s = ctx.account.max429s ?? DEFAULT_MAX_429S;
 
   // The Hub mapping lookup happens before the permit, not between permit and send (decision 2).
   if (!(job.task === 'chat-completion' && (job.provider === undefined || job.provider === 'auto'))) {
-    await warmModelMapping(
-      job.model,
-      ctx.account.hfToken,
-      createUpstreamFetch(ctx.upstream, ctx.maxBodyBytes).fetch,
-    );
+    await warmModelMapping(job.model, ctx.account.hfToken, ctx.hubFetch);
   }
   for (;;) {
     // The signal ends a permit wait at once when a graceful shutdown aborts the run (shutdown.ts).
-    const target = await chooseTarget(ctx, job, excluded, signal);
+    const target = await chooseTarget(ctx, job, tokens, excluded, signal);
     if (target.kind === 'none') {
       if ((ctx.account.onNoKey ?? 'hold') === 'fail') fail(ctx, target.reason);
       if (target.scope === 'job') {
@@ -107,7 +103,7 @@ export async function processJob(
           const lateMs = Math.round(atMs - admittedAt);
           if (lateMs > lateSendMs && lateSend === undefined) {
             lateSend = ctx.limiter
-              .recordLateSend(domain, permit.uid, permit.sentAt + lateMs, estimateTokens(job))
+              .recordLateSend(domain, permit.uid, permit.sentAt + lateMs, tokens)
               .catch(() => {});
           }
         },
