@@ -55,6 +55,8 @@ export class Admin {
   private readonly prefix: string;
   private readonly accounts;
   private readonly now: () => number;
+  /** Per account, made on first use and kept: status runs on every scrape and status page. */
+  private readonly perAccount = new Map<string, Promise<{ queue: Queue; routes: RouteSelection }>>();
 
   constructor(options: AdminOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -71,51 +73,55 @@ export class Admin {
     const nowMs = this.now();
     return Promise.all(
       this.accounts.map(async (account) => {
-        const routes = await RouteSelection.create(account, {});
-        const queue = new Queue(accountQueueName(account.id), {
-          connection: this.redis,
-          prefix: this.prefix,
-        });
-        try {
-          const scope = creditScope(account);
-          const [counts, paused, holdReason, domain, credits, spend] = await Promise.all([
-            queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
-            queue.isPaused(),
-            this.redis.get(holdKey(this.prefix, account.id)),
-            this.limiter.state(routes.routerDomain.id),
-            this.credits.status(scope, nowMs),
-            this.credits.spend(scope, nowMs),
-          ]);
-          const primary = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
-          const budgetUsd = accountBudgetUsd(account);
-          const route =
-            holdReason !== null
-              ? 'holding'
-              : credits.state === 'ok' && spend.hfRouterUsd < budgetUsd
-                ? 'hf-router'
-                : 'provider-key';
-          return {
-            account: account.id,
-            tier: account.tier,
-            scope,
-            counts,
-            paused,
-            holdReason: holdReason ?? undefined,
-            configuredRate: { max: domain.override ?? primary.max, durationMs: primary.durationMs },
-            learnedRate: domain.rate,
-            pausedForMs: Math.max(0, domain.pausedUntil - Date.now()),
-            recent429s: domain.recent429s,
-            credits,
-            route,
-            spend,
-            budgetUsd,
-            providerBudgetUsd: account.providerBudgetUsd,
-          } satisfies AccountStatus;
-        } finally {
-          await queue.close();
-        }
+        const { queue, routes } = await this.of(account);
+        const scope = creditScope(account);
+        const [counts, paused, holdReason, domain, credits, spend] = await Promise.all([
+          queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
+          queue.isPaused(),
+          this.redis.get(holdKey(this.prefix, account.id)),
+          this.limiter.state(routes.routerDomain.id),
+          this.credits.status(scope, nowMs),
+          this.credits.spend(scope, nowMs),
+        ]);
+        const primary = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
+        const budgetUsd = accountBudgetUsd(account);
+        const route =
+          holdReason !== null
+            ? 'holding'
+            : credits.state === 'ok' && spend.hfRouterUsd < budgetUsd
+              ? 'hf-router'
+              : 'provider-key';
+        return {
+          account: account.id,
+          tier: account.tier,
+          scope,
+          counts,
+          paused,
+          holdReason: holdReason ?? undefined,
+          configuredRate: { max: domain.override ?? primary.max, durationMs: primary.durationMs },
+          learnedRate: domain.rate,
+          pausedForMs: Math.max(0, domain.pausedUntil - Date.now()),
+          recent429s: domain.recent429s,
+          credits,
+          route,
+          spend,
+          budgetUsd,
+          providerBudgetUsd: account.providerBudgetUsd,
+        } satisfies AccountStatus;
       }),
     );
+  }
+
+  private of(account: (typeof this.accounts)[number]) {
+    let entry = this.perAccount.get(account.id);
+    if (!entry) {
+      entry = RouteSelection.create(account, {}).then((routes) => ({
+        routes,
+        queue: new Queue(accountQueueName(account.id), { connection: this.redis, prefix: this.prefix }),
+      }));
+      this.perAccount.set(account.id, entry);
+    }
+    return entry;
   }
 
   /**
@@ -128,14 +134,12 @@ export class Admin {
     await whenReady(this.redis);
     const scope = creditScope(account);
     await this.credits.reset(scope);
-    const routes = await RouteSelection.create(account, {});
+    const { routes } = await this.of(account);
     for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
     let resumed = false;
     for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
       if ((await this.redis.del(holdKey(this.prefix, other.id))) > 0) {
-        const queue = new Queue(accountQueueName(other.id), { connection: this.redis, prefix: this.prefix });
-        await queue.resume();
-        await queue.close();
+        await (await this.of(other)).queue.resume();
         resumed = true;
       }
     }
@@ -153,21 +157,18 @@ export class Admin {
     if (max !== undefined && !(Number.isInteger(max) && max >= 1))
       throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
     await whenReady(this.redis);
-    const routes = await RouteSelection.create(account, {});
+    const { routes, queue } = await this.of(account);
     const primary = primaryWindow(routes.routerDomain.windows);
     if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
     await this.limiter.setOverride(routes.routerDomain.id, max);
     // BullMQ's coarse limiter must not hold jobs back below a raised limit.
-    const queue = new Queue(accountQueueName(account.id), { connection: this.redis, prefix: this.prefix });
-    try {
-      await queue.setGlobalRateLimit(max ?? primary.max, primary.durationMs);
-    } finally {
-      await queue.close();
-    }
+    await queue.setGlobalRateLimit(max ?? primary.max, primary.durationMs);
     return { max: max ?? primary.max, durationMs: primary.durationMs };
   }
 
   async close(): Promise<void> {
+    const entries = await Promise.allSettled(this.perAccount.values());
+    await Promise.all(entries.map((e) => (e.status === 'fulfilled' ? e.value.queue.close() : undefined)));
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -19,7 +19,8 @@ export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promis
     const rows = [
       ['account', 'scope', 'credits', 'since', 'HF spend / budget', 'key spend / cap', 'requests HF / keys'],
     ];
-    for (const s of await admin.status()) {
+    const statuses = await admin.status();
+    for (const s of statuses) {
       const state =
         s.credits.state === 'ok'
           ? 'ok'
@@ -37,7 +38,7 @@ export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promis
       ]);
     }
     console.log(table(rows));
-    for (const s of await admin.status()) {
+    for (const s of statuses) {
       if (s.credits.state !== 'ok') console.log(`\n${s.account}: ${s.credits.reason}`);
       if (s.holdReason) console.log(`${s.account} held: ${s.holdReason}`);
     }

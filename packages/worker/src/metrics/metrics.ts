@@ -245,15 +245,20 @@ export class WorkerMetrics {
         this.budget.set({ account: s.account, route: 'provider-key' }, s.providerBudgetUsd);
       for (const [state, count] of Object.entries(s.counts))
         this.queueJobs.set({ account: s.account, state }, count);
-
-      for (const provider of runtime?.routes.providerDomains() ?? []) {
+    }
+    // Every provider key's state at once: one pipelined round trip, not one per key.
+    const providers = statuses.flatMap((s) =>
+      (worker.runtimes.get(s.account)?.routes.providerDomains() ?? []).map((provider) => ({ s, provider })),
+    );
+    await Promise.all(
+      providers.map(async ({ s, provider }) => {
         const labels = { account: s.account, route: 'provider-key', domain: provider.domain.id };
         const primary = primaryWindow(provider.domain.windows);
         const [state, gate] = await Promise.all([
           this.limiter.state(provider.domain.id),
           this.credits.status(keyScope(provider.domain.id), now),
         ]);
-        if (primary && 'max' in primary) {
+        if (primary) {
           const max = state.override ?? primary.max;
           this.configuredRate.set(labels, (max * 1000) / primary.durationMs);
           this.learnedRate.set(labels, ((state.rate ?? max) * 1000) / primary.durationMs);
@@ -261,8 +266,8 @@ export class WorkerMetrics {
         this.pauseRemaining.set(labels, Math.max(0, state.pausedUntil - now) / 1000);
         this.recent429s.set(labels, state.recent429s);
         this.setCredits(s.account, keyScope(provider.domain.id), gate.state);
-      }
-    }
+      }),
+    );
   }
 
   private setCredits(account: string, scope: string, current: GateStatus['state']): void {
