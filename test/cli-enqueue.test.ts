@@ -99,11 +99,21 @@ describe('hfq enqueue', () => {
     expect(await keysUnder(admin, badPrefix)).toEqual([]);
     await admin.quit();
 
+    const output = join(dir, 'skipped.jsonl');
     const skipping = HfqProcess.start(
-      ['enqueue', input, '--account', 'acme', '--skip-invalid', '--wait'],
+      ['enqueue', input, '--account', 'acme', '--skip-invalid', '--wait', '--out', output],
       env(),
     );
     expect((await skipping.exited).code).toBe(0);
     expect(skipping.lines.join('\n')).toMatch(/line 3: inputs/);
+    const results = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results.map((r) => [r.line, r.ok])).toEqual([
+      [1, true],
+      [2, true],
+      [4, true],
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import {
   startSim,
 } from '@hfq/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { http, metricsPortOf, sampleSum } from './ops-support.js';
 import { type HfqProcess, startWorkerProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
 import { expectNoSecrets, workerEnv } from './support/stack.js';
@@ -153,9 +154,16 @@ describe('two worker processes, two accounts, the simulator over HTTP', () => {
           .getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
         expect(counts).toEqual({ completed: 120, failed: 0, waiting: 0, active: 0, delayed: 0 });
       }
-      // Both processes took work.
-      const served = workers.map((w) => w.lines.length);
+      // Both processes took work: each counts the jobs it completed on its own /metrics.
+      const served = await Promise.all(
+        workers.map(async (w) =>
+          sampleSum((await http(`http://127.0.0.1:${metricsPortOf(w)}/metrics`)).text, 'hfq_jobs_total', {
+            outcome: 'completed',
+          }),
+        ),
+      );
       expect(served.every((n) => n > 0)).toBe(true);
+      expect(served.reduce((a, b) => a + b, 0)).toBe(jobs.length);
       expect(sim.stats().byToken.alpha?.total).toBeGreaterThanOrEqual(120);
 
       // Secrets: not in Redis (job data, results, hfq state), not in any log line, not in results.

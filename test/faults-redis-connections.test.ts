@@ -201,8 +201,16 @@ describe('fault 5: Redis connections killed or half-open', () => {
 
       proxy.pause();
       const pausedAt = await completedOf(prefix);
-      // Long enough for the stuck worker's locks to expire and the other worker to take its jobs over.
-      await new Promise((r) => setTimeout(r, 6_000));
+      const pauseStarted = Date.now();
+      // Until the stuck worker's locks expire and the other worker completes one of its jobs.
+      const watch = accountQueue(admin, prefix, 'acme');
+      await waitFor(
+        async () => (await watch.getCompleted()).some((j) => j.stalledCounter > 0),
+        'the direct worker to take over a job of the stuck one',
+        30_000,
+        200,
+      ).finally(() => watch.close());
+      const pausedForS = ((Date.now() - pauseStarted) / 1000).toFixed(1);
       const duringPause = (await completedOf(prefix)) - pausedAt;
       const acceptedBeforeCut = proxy.accepted;
       proxy.cut();
@@ -234,7 +242,7 @@ describe('fault 5: Redis connections killed or half-open', () => {
         ),
       ];
       reportFault({
-        fault: '5c half-open 6 s (> 2 s lock), then cut',
+        fault: `5c half-open ${pausedForS} s (> 2 s lock), then cut`,
         enqueued: JOBS + more.length,
         completed: counts.completed,
         failed: counts.failed,

@@ -96,6 +96,8 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
     cleanup = stack.cleanup;
     board = await startBoardProcess({ ...stack.env, HFQ_BOARD_USER: USER, HFQ_BOARD_PASSWORD: PASSWORD });
     mkdirSync(SHOTS, { recursive: true });
+    // A screenshot left by an earlier run must not pass for this run's.
+    for (const shot of ['board.png', 'status.png']) rmSync(join(SHOTS, shot), { force: true });
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { type Sim, startSim } from '@hfq/sim';
 import { createHealthServer, createWorker } from '@hfq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpawnedRedis } from '../packages/cli/src/local-redis.js';
-import { chatJob, http, metricsPortOf, silentLogger, until } from './ops-support.js';
+import { chatJob, http, metricsPortOf, sample, silentLogger, until } from './ops-support.js';
 import { type HfqProcess, startWorkerProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
@@ -21,20 +21,6 @@ const ACCOUNTS: AccountConfigInput[] = [
   },
 ];
 const JOBS = 20;
-
-/** Value of one sample of the exposition text: `name{labels…}`, labels matched as a subset. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const match = /^([^{\s]+)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const have = Object.fromEntries(
-      [...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
-  }
-  return undefined;
-}
 
 describe('worker process: /metrics, /healthz, /readyz', () => {
   const prefix = testPrefix('metrics');

@@ -65,3 +65,27 @@ export function metricsPortOf(proc: HfqProcess): number {
   if (typeof ready?.metricsPort !== 'number') throw new Error('no metricsPort in the "worker ready" line');
   return ready.metricsPort;
 }
+
+/** Values of every sample `name{labels…}` of the exposition text, labels matched as a subset. */
+function samples(text: string, name: string, labels: Record<string, string>): number[] {
+  const values: number[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^([^{\s]+)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = Object.fromEntries(
+      [...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    );
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) values.push(Number(match[3]));
+  }
+  return values;
+}
+
+/** The first matching sample's value. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  return samples(text, name, labels)[0];
+}
+
+/** The sum of the matching samples (a counter over every account, say). */
+export function sampleSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  return samples(text, name, labels).reduce((a, b) => a + b, 0);
+}
