@@ -1,12 +1,4 @@
-import {
-  BATCH_CHILD,
-  BATCH_FIELDS,
-  type BatchChild,
-  batchStateKey,
-  JOB,
-  type Job,
-  whenReady as waitForRedis,
-} from '@hfq/shared';
+import { BATCH_CHILD, BATCH_FIELDS, type BatchChild, batchStateKey, JOB, type Job, sleep } from '@hfq/shared';
 import { Job as BullJob, type Queue, QueueEvents } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { splitOutput } from './batch-items.js';
@@ -187,7 +179,7 @@ export async function* readBatch(
           return;
         }
         if (Date.now() >= deadline) throw timeout();
-        await sleep(Math.min(pollMs, deadline - Date.now()));
+        await sleep(Math.max(0, Math.min(pollMs, deadline - Date.now())));
         pollMs = Math.min(pollMs * 2, 500);
         continue;
       }
@@ -358,23 +350,4 @@ function parsed(value: unknown): unknown {
   } catch {
     return value;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
-/** How long an enqueue waits for a (re)connecting Redis before it fails. */
-const REDIS_READY_TIMEOUT_MS = 5_000;
-
-/**
- * Resolves once the connection can take commands (producer connections do not queue them offline).
- * Fault test (issue 7): it waited for 'ready' with no time limit, so an enqueue while Redis was
- * down hung (and a BullMQ Queue made on a connection that is not ready does the same): it now
- * fails after `REDIS_READY_TIMEOUT_MS` with "Redis not reachable within … ms".
- */
-export async function whenReady(redis: Redis): Promise<void> {
-  if (redis.status === 'ready') return;
-  if (redis.status === 'end' || redis.status === 'close') throw new Error('the Redis connection is closed');
-  await waitForRedis(redis, REDIS_READY_TIMEOUT_MS);
 }

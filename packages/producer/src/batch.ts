@@ -9,13 +9,14 @@ import {
   JOB_SCHEMA_VERSION,
   LIMITS,
   ValidationError,
+  whenReady,
 } from '@hfq/shared';
 import { FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';
 import { Batch } from './batch-handle.js';
 import { type BatchBase, COALESCING_TASKS, itemJob, validateBase } from './batch-items.js';
-import { ChildWatcher, whenReady } from './batch-results.js';
+import { ChildWatcher } from './batch-results.js';
 
 /**
  * Batches (issue 6, design decision 9): one BullMQ flow per batch. The parent job lives in the

@@ -14,12 +14,12 @@ import {
   parseOrThrow,
   redisOptions,
   ValidationError,
+  whenReady,
 } from '@hfq/shared';
 import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
-import { whenReady } from './batch-results.js';
 import { JobHandle } from './job-handle.js';
 
 /** ioredis and socket errors that mean the connection is gone, whatever its status says yet. */

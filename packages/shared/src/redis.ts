@@ -58,6 +58,7 @@ export function redisOptions(input: ConnectionInput): RedisOptions {
 /** Resolves once the connection is ready (needed before commands when the offline queue is off). */
 export async function whenReady(redis: Redis, timeoutMs = 5_000): Promise<void> {
   if (redis.status === 'ready') return;
+  if (redis.status === 'end') throw new Error('Redis connection closed');
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();

@@ -15,10 +15,10 @@ import {
   type Logger,
   parseOrThrow,
   scrubSecrets,
+  whenReady,
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
 import express from 'express';
-import type { Redis } from 'ioredis';
 import { createAdmin } from '../admin.js';
 import { type BasicCredentials, basicAuth } from './basic-auth.js';
 import { scrubDeep, scrubJsonResponses } from './redaction.js';
@@ -69,22 +69,6 @@ const BOARD_CSP = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
-
-/** The board's connection fails fast once up (an answer beats a hung page), so wait for it to be up first. */
-function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      redis.off('ready', onReady);
-      reject(new Error(`Redis did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onReady = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    redis.once('ready', onReady);
-  });
-}
 
 /**
  * Bull Board for every account queue, behind basic auth, plus hfq's status view (`/status`,
@@ -200,6 +184,7 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
 
   let server: Server;
   try {
+    // The board's connection fails fast once up (an answer beats a hung page): wait for it first.
     await whenReady(redis, 10_000);
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(options.port ?? 3000, host, (err?: Error) => (err ? reject(err) : resolve(s)));
