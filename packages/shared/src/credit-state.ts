@@ -43,6 +43,14 @@ export interface SpendByRoute {
   providerKeyRequests: number;
 }
 
+/** Ledger field names (the budget check in acquire-permit.lua compares one of them). */
+export const LEDGER_FIELDS = {
+  hfRouterUsd: 'usd:hf-router',
+  providerKeyUsd: 'usd:provider-key',
+  hfRouterRequests: 'requests:hf-router',
+  providerKeyRequests: 'requests:provider-key',
+} as const;
+
 export class CreditState {
   constructor(
     private readonly redis: Redis,
@@ -115,18 +123,10 @@ export class CreditState {
     const n = (name: string) => Number(fields[name] ?? 0);
     return {
       month: ledgerMonth(nowMs),
-      hfRouterUsd: n('usd:hf-router'),
-      providerKeyUsd: n('usd:provider-key'),
-      hfRouterRequests: n('requests:hf-router'),
-      providerKeyRequests: n('requests:provider-key'),
+      hfRouterUsd: n(LEDGER_FIELDS.hfRouterUsd),
+      providerKeyUsd: n(LEDGER_FIELDS.providerKeyUsd),
+      hfRouterRequests: n(LEDGER_FIELDS.hfRouterRequests),
+      providerKeyRequests: n(LEDGER_FIELDS.providerKeyRequests),
     };
   }
 }
-
-/** Ledger field names (the budget check in acquire-permit.lua compares one of them). */
-export const LEDGER_FIELDS = {
-  hfRouterUsd: 'usd:hf-router',
-  providerKeyUsd: 'usd:provider-key',
-  hfRouterRequests: 'requests:hf-router',
-  providerKeyRequests: 'requests:provider-key',
-} as const;

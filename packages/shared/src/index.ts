@@ -75,7 +75,6 @@ export {
 export * as LIMITS from './limits.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS } from './logger.js';
 export {
-  accountOfQueue,
   accountQueueName,
   BATCH_FIELDS,
   batchQueueName,

@@ -6,11 +6,6 @@ export function accountQueueName(accountId: string): string {
   return `account-${accountId}`;
 }
 
-/** The account id of a queue made by `accountQueueName`, or undefined for other queues. */
-export function accountOfQueue(queueName: string): string | undefined {
-  return queueName.startsWith('account-') ? queueName.slice('account-'.length) : undefined;
-}
-
 /** The batch queue of an account: batch parent jobs and their seal jobs (issue 6). */
 export function batchQueueName(accountId: string): string {
   return `batch-${accountId}`;

@@ -37,10 +37,6 @@ export class CreditLedger {
     this.accounts.delete(account);
   }
 
-  resetWhere(predicate: (account: string) => boolean): void {
-    for (const account of this.accounts.keys()) if (predicate(account)) this.accounts.delete(account);
-  }
-
   /** Take the cost of a request from `account` if the balance covers it; `null` if it does not. */
   reserve(account: string, label: string, credits: CreditConfig, items: number): Reservation | null {
     const state = this.open(account, label, credits);

@@ -38,8 +38,4 @@ export class ScriptBook {
   next(key: string): ScriptStep | undefined {
     return this.queues.get(key)?.shift() ?? this.queues.get(ANY_CALLER)?.shift();
   }
-
-  clear(): void {
-    this.queues.clear();
-  }
 }

@@ -85,10 +85,6 @@ export class SimState {
     });
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   close(): void {
     this.closed = true;
     for (const [timer, resolve] of this.timers) {

@@ -9,8 +9,9 @@ import {
 } from '@hfq/shared';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, Worker } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
+import type { AccountContext } from './account-context.js';
 import { BatchRuntime } from './batch-runtime.js';
-import { type AccountContext, processJob } from './process-job.js';
+import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
 import { isShutdownAbort } from './shutdown.js';
 import { createUpstreamFetch } from './upstream-fetch.js';

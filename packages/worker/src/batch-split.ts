@@ -7,7 +7,7 @@ import {
   REQUEST_TOO_LARGE,
 } from '@hfq/shared';
 import { type Job as BullJob, type JobsOptions, UnrecoverableError } from 'bullmq';
-import type { AccountContext } from './process-job.js';
+import type { AccountContext } from './account-context.js';
 
 /**
  * Coalesced batch children that are too large for the upstream (issue 6). A child that carries

@@ -2,7 +2,7 @@ export { AccountRuntime, holdKey } from './account-runtime.js';
 export { type AccountStatus, Admin, type AdminOptions, createAdmin } from './admin.js';
 export { type BoardServer, type BoardServerOptions, createBoardServer } from './board/board-server.js';
 export { DEFAULT_PRICES, estimateCost, estimateTokens, type PriceTable } from './cost.js';
-export { forgetModelMapping, hasModelMapping } from './mapping-cache.js';
+export { forgetModelMapping } from './mapping-cache.js';
 export { createHealthServer, type HealthServer, type HealthServerOptions } from './metrics/health-server.js';
 export { WorkerMetrics, type WorkerMetricsOptions } from './metrics/metrics.js';
 export { DEFAULT_PROVIDER_KEY_LIMITS } from './route-selection.js';

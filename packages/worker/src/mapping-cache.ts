@@ -55,11 +55,6 @@ export async function forgetModelMapping(modelId: string): Promise<boolean> {
   return true;
 }
 
-/** Whether the client currently caches a mapping for the model (for tests and diagnostics). */
-export async function hasModelMapping(modelId: string): Promise<boolean> {
-  return (await loadModule())?.cache.has(modelId) ?? false;
-}
-
 /** Fill the client's mapping cache for a model ahead of the permit. Failures are left to the real call. */
 export async function warmModelMapping(
   modelId: string,

@@ -194,5 +194,3 @@ export async function processJob(
     }
   }
 }
-
-export type { AccountContext } from './account-context.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type HfqConfig, loadConfig } from '@hfq/shared';
+import { type HfqConfig, loadConfig } from '@hfq/shared';
 import { createAdmin } from '@hfq/worker';
 
 /** The config every operator command reads: the same environment as the workers'. */
@@ -27,5 +27,3 @@ export function table(rows: string[][]): string {
     )
     .join('\n');
 }
-
-export { ConfigError };

@@ -40,7 +40,7 @@ export async function runStatus(env: NodeJS.ProcessEnv, args: string[]): Promise
       rows.push([
         s.account,
         s.tier,
-        String((c.waiting ?? 0) + (c.prioritized ?? 0) + (c.paused ?? 0)),
+        String((c.waiting ?? 0) + (c.prioritized ?? 0)),
         String(c.active ?? 0),
         String(c.delayed ?? 0),
         String(c.completed ?? 0),

@@ -45,10 +45,6 @@ export class LimiterRegistry {
       if (key.startsWith(scopePrefix)) this.limiters.delete(key);
     }
   }
-
-  clear(): void {
-    this.limiters.clear();
-  }
 }
 
 /** Admit only if every limit admits; then count the request in all of them, else in none. */
