@@ -37,6 +37,7 @@ export {
   expectedImagePng,
   expectedSimilarity,
 } from './outputs.js';
+export { runSimProcess } from './process.js';
 export type {
   AuthorizationKind,
   FaultKind,
