@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { upstreamOf } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * A producer killed while its stream is still being read (issue 6): the seal it kept delayed
@@ -66,8 +67,7 @@ describe('abandoned batch', () => {
       });
       const batch = await producer.batch(batchId);
       // Both items are in and done while the input still waits: the parent must still wait too.
-      for (let p = await batch.progress(); p.ok < 2; p = await batch.progress())
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor(async () => (await batch.progress()).ok >= 2, 'both items done', 15_000, 20);
       expect(await queue.getJobState(batchId)).toBe('waiting-children');
 
       child.kill('SIGKILL');
@@ -76,13 +76,12 @@ describe('abandoned batch', () => {
         { ok: true, output: expectedEmbedding('first item') },
         { ok: true, output: expectedEmbedding('second item') },
       ]);
-      for (
-        let s = await queue.getJobState(batchId);
-        s !== 'completed';
-        s = await queue.getJobState(batchId)
-      ) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(
+        async () => (await queue.getJobState(batchId)) === 'completed',
+        'the parent to complete',
+        15_000,
+        20,
+      );
       const parent = await Job.fromId(queue, batchId);
       expect(parent?.returnvalue).toMatchObject({ total: 2, ok: 2, failed: 0, sealed: 'abandoned' });
     } finally {

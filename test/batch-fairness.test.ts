@@ -5,6 +5,7 @@ import { createWorker } from '@hfq/worker';
 import { describe, expect, it } from 'vitest';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { upstreamOf } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * Fairness (issue 6, decision 9): batch children run at a lower BullMQ priority than single jobs,
@@ -43,8 +44,7 @@ describe('batch fairness', () => {
       });
       await batch.enqueued();
       // The batch is under way: its children hold the permits.
-      for (let p = await batch.progress(); p.ok < 25; p = await batch.progress())
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor(async () => (await batch.progress()).ok >= 25, '25 batch items done', 15_000, 20);
 
       const before = Math.max(...sim.requests({ route: 'router' }).map((r) => r.seq));
       const single = await producer.enqueue({

@@ -5,10 +5,11 @@ import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatJob, http, silentLogger, startBoardProcess, until } from './ops-support.js';
+import { chatJob, http, silentLogger, startBoardProcess } from './ops-support.js';
 import type { HfqProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 const TOKEN = 'hf_board_secret_0123456789abcdef';
 const PROVIDER_KEY = 'tgk-board-provider-key-0123456789';
@@ -213,7 +214,7 @@ describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guar
       counts: { completed: 1, failed: 1 },
     });
     // Spend is written in batches (every 500 ms): wait for the ledger to show it.
-    await until(async () => {
+    await waitFor(async () => {
       const again = JSON.parse((await http(`${board.url}/status.json`, { auth })).text) as typeof report;
       return ((again.accounts[0]?.spend as { hfRouterUsd: number } | undefined)?.hfRouterUsd ?? 0) > 0;
     }, 'the spend ledger');
@@ -256,7 +257,7 @@ describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guar
       logger: silentLogger(),
     });
     try {
-      await until(
+      await waitFor(
         async () => ((await runtime.queue.getJobCounts('active')).active ?? 0) > 0,
         'a released job to run',
       );

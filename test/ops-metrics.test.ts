@@ -4,10 +4,11 @@ import { type Sim, startSim } from '@hfq/sim';
 import { createHealthServer, createWorker } from '@hfq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpawnedRedis } from '../packages/cli/src/local-redis.js';
-import { chatJob, http, metricsPortOf, sample, silentLogger, until } from './ops-support.js';
+import { chatJob, http, metricsPortOf, sample, silentLogger } from './ops-support.js';
 import { type HfqProcess, startWorkerProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 const TOKEN = 'hf_metrics_secret_0123456789abcdef';
 const PROVIDER_KEY = 'tgk-metrics-provider-key-0123456789';
@@ -68,7 +69,7 @@ describe('worker process: /metrics, /healthz, /readyz', () => {
     }
     // Spend reaches the ledger in batches; the gauges refresh at most once a second.
     let text = '';
-    await until(async () => {
+    await waitFor(async () => {
       text = (await http(`${base}/metrics`)).text;
       return (sample(text, 'hfq_estimated_spend_usd', { account: 'alpha', route: 'hf-router' }) ?? 0) > 0;
     }, 'spend in /metrics');
@@ -162,7 +163,7 @@ describe('/readyz follows Redis', () => {
       expect(metrics.text).toContain('hfq_metrics_refresh_errors_total');
 
       await redis.launch();
-      await until(async () => (await http(`${health.url}/readyz`)).status === 200, '/readyz to recover');
+      await waitFor(async () => (await http(`${health.url}/readyz`)).status === 200, '/readyz to recover');
       // The worker is back too: it runs a job. (Closing a BullMQ worker while its blocking
       // connection waits to reconnect never ends, so the test closes only after this.)
       const producer = createProducer({ connection: redis.url, prefix });

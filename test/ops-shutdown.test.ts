@@ -3,10 +3,11 @@ import { type AccountConfigInput, accountQueueName } from '@hfq/shared';
 import { type Sim, startSim } from '@hfq/sim';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatJob, until } from './ops-support.js';
+import { chatJob } from './ops-support.js';
 import { type HfqProcess, startWorkerProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { workerEnv } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 const FAST = 'hf_shutdown_fast_0123456789abcdef';
 const SLOW = 'hf_shutdown_slow_0123456789abcdef';
@@ -68,7 +69,7 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
         await queue.close();
       }
     };
-    await until(
+    await waitFor(
       async () => (await active('slow')) >= CONCURRENCY && (await active('fast')) >= 1,
       'jobs in flight',
     );
@@ -137,7 +138,7 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
     const other = createProducer({ connection: redisUrl(), prefix });
     try {
       const handle = await other.enqueue(chatJob('slow', 'one more'));
-      await until(async () => (await handle.state()) === 'active', 'the job to run');
+      await waitFor(async () => (await handle.state()) === 'active', 'the job to run');
       const exited = worker.exited;
       worker.child.kill('SIGTERM');
       await worker.waitForLine((l) => l.includes('"stopping: no new jobs'));

@@ -36,20 +36,6 @@ export function chatJob(account: string, content: string): Job {
   };
 }
 
-/** Polls `check` every `everyMs` until it returns true, for state that emits no event (an HTTP endpoint). */
-export async function until(
-  check: () => Promise<boolean>,
-  what: string,
-  timeoutMs = 15_000,
-  everyMs = 50,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 /** Starts `hfq board` as a real process and waits for its "board ready" line; `url` is where it listens. */
 export async function startBoardProcess(
   env: Record<string, string>,

@@ -4,10 +4,11 @@ import { type AccountConfigInput, accountQueueName, type Job } from '@hfq/shared
 import { type Sim, startSim } from '@hfq/sim';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatJob, http, metricsPortOf, startBoardProcess, until } from './ops-support.js';
+import { chatJob, http, metricsPortOf, startBoardProcess } from './ops-support.js';
 import { HfqProcess, startWorkerProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
 import { workerEnv } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * Issue 7, item 8: after a full run (router traffic, a 402 failover to a provider key, upstream
@@ -166,7 +167,7 @@ describe('secrets audit: no token, key or board password anywhere after a full r
 
     // gamma: 401 on the router holds the account; its jobs stay queued.
     await producer.enqueueMany(Array.from({ length: 12 }, (_, i) => embed('gamma', i)));
-    await until(() => producer.queue('gamma').isPaused(), 'gamma to be held', 30_000);
+    await waitFor(() => producer.queue('gamma').isPaused(), 'gamma to be held', 30_000);
     await producer.enqueue(embed('gamma', 100), { priority: 5 });
   }, 240_000);
 
@@ -296,7 +297,7 @@ describe('secrets audit: no token, key or board password anywhere after a full r
       const base = `http://127.0.0.1:${metricsPortOf(worker)}`;
       // Spend reaches the ledger in batches: wait until the gauges show it, so every family is filled.
       let metrics = '';
-      await until(async () => {
+      await waitFor(async () => {
         metrics = (await http(`${base}/metrics`)).text;
         return metrics
           .split('\n')

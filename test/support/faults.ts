@@ -78,19 +78,7 @@ export function reportFault(row: FaultRow): FaultRow {
   return row;
 }
 
-/** Polls `check` until it returns true; for state that emits no event (Redis, the sim's log). */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 30_000,
-  everyMs = 50,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from './wait.js';
 
 /** A read-only view of an account's queue on the admin connection; close it after use. */
 export function accountQueue(admin: Redis, prefix: string, account: string): Queue {
