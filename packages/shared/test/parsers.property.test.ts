@@ -40,7 +40,13 @@ describe('header parsers (property)', () => {
         const delay = statedThrottleDelay({ get, body, nowMs: NOW })?.delayMs ?? 0;
         expect(delay).toBeGreaterThanOrEqual(0);
         expect(delay).toBeLessThanOrEqual(LIMITS.MAX_QUOTA_DELAY_MS);
-        parseStatedLimit(get);
+        const stated = parseStatedLimit(get);
+        if (stated !== undefined) {
+          expect(Number.isSafeInteger(stated.max)).toBe(true);
+          expect(stated.max).toBeGreaterThan(0);
+          expect(Number.isFinite(stated.durationMs)).toBe(true);
+          expect(stated.durationMs).toBeGreaterThan(0);
+        }
       }),
       { numRuns: 3000 },
     );
