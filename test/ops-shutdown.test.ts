@@ -25,7 +25,6 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
   let sim: Sim;
   let cleanup = () => {};
   let env: Record<string, string> = {};
-  let handles: JobHandle[] = [];
   const producer = createProducer({ connection: redisUrl(), prefix });
   const processes: HfqProcess[] = [];
 
@@ -33,7 +32,6 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
     sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
     // The fast account's requests end well within the grace; the slow one's never do.
     sim.setToken(FAST, { label: 'fast', latency: { baseMs: 300 } });
-    sim.setToken(SLOW, { label: 'slow', latency: { baseMs: 60_000 } });
     const stack = workerEnv(sim, {
       redisUrl: redisUrl(),
       prefix,
@@ -53,10 +51,12 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
     await admin.quit();
   });
 
-  it('finishes what it can within the grace, hands the rest back without using an attempt or a stall, exits 0', async () => {
+  // One scenario in two steps, in one test so that no test depends on another's state.
+  it('finishes what it can within the grace, hands the rest back without using an attempt or a stall, exits 0; a new worker then completes every handed-back job on its first attempt', async () => {
+    sim.setToken(SLOW, { label: 'slow', latency: { baseMs: 60_000 } });
     const worker = await startWorkerProcess(env);
     processes.push(worker);
-    handles = await producer.enqueueMany([
+    const handles: JobHandle[] = await producer.enqueueMany([
       ...Array.from({ length: PER_ACCOUNT }, (_, i) => chatJob('fast', `fast ${i}`)),
       ...Array.from({ length: PER_ACCOUNT }, (_, i) => chatJob('slow', `slow ${i}`)),
     ]);
@@ -116,17 +116,15 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
         await queue.close();
       }
     }
-  });
 
-  it('a new worker completes every handed-back job on its first attempt', async () => {
+    // Step two: a new worker, with the slow account's upstream now fast.
     sim.setToken(SLOW, { label: 'slow' });
-    const worker = await startWorkerProcess(env);
-    processes.push(worker);
+    const next = await startWorkerProcess(env);
+    processes.push(next);
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
     expect(results).toHaveLength(2 * PER_ACCOUNT);
     for (const result of results) expect(result.attempts).toBe(1);
-    const exit = await worker.stop('SIGTERM');
-    expect(exit.code).toBe(0);
+    expect((await next.stop('SIGTERM')).code).toBe(0);
     await producer.close();
     await expectNoClientsLeft(admin, prefix);
   });
