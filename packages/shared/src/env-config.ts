@@ -1,5 +1,6 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
 import { DEFAULT_PREFIX } from './queue-names.js';
+import { maskUrlCredentials } from './secrets.js';
 import { parseOrThrow, ValidationError } from './validation.js';
 
 /** A bad or missing environment variable. The message names the variable, the value and what was expected. */
@@ -9,7 +10,8 @@ export class ConfigError extends Error {
     readonly variable: string,
     message: string,
   ) {
-    super(`${variable}: ${message}`);
+    // A URL's user-info (a Redis password) never reaches the message, whichever variable held it.
+    super(maskUrlCredentials(`${variable}: ${message}`));
     this.name = 'ConfigError';
   }
 }

@@ -106,7 +106,7 @@ export {
   statedThrottleDelay,
   type ThrottleDelay,
 } from './retry-after.js';
-export { credentialId, scrubSecrets } from './secrets.js';
+export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
 export {
   accountBudgetUsd,
   TIER_TABLE,
