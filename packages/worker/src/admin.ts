@@ -18,7 +18,7 @@ import {
   whenReady,
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
-import { holdKey } from './account-runtime.js';
+import { holdKey, releaseHold } from './account-hold.js';
 import { RouteSelection } from './route-selection.js';
 
 /** What `hfq status`, `hfq credits status` and the status page show per account. */
@@ -34,6 +34,8 @@ export interface AccountStatus {
   pausedForMs: number;
   recent429s: number;
   credits: GateStatus;
+  /** Each provider key's own gate: refused (401/403, held with the reason) or out of credits. */
+  keys: { provider: string; credits: GateStatus }[];
   route: 'hf-router' | 'provider-key' | 'holding';
   spend: SpendByRoute;
   budgetUsd: number;
@@ -83,6 +85,12 @@ export class Admin {
           this.credits.status(scope, nowMs),
           this.credits.spend(scope, nowMs),
         ]);
+        const keys = await Promise.all(
+          routes.providerDomains().map(async (p) => ({
+            provider: p.provider,
+            credits: await this.credits.status(keyScope(p.domain.id), nowMs),
+          })),
+        );
         const primary = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
         const budgetUsd = accountBudgetUsd(account);
         const route =
@@ -103,6 +111,7 @@ export class Admin {
           pausedForMs: Math.max(0, domain.pausedUntil - Date.now()),
           recent429s: domain.recent429s,
           credits,
+          keys,
           route,
           spend,
           budgetUsd,
@@ -138,10 +147,9 @@ export class Admin {
     for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
     let resumed = false;
     for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
-      if ((await this.redis.del(holdKey(this.prefix, other.id))) > 0) {
-        await (await this.of(other)).queue.resume();
+      const { queue } = await this.of(other);
+      if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: other.id }))
         resumed = true;
-      }
     }
     return { scope, resumed };
   }
