@@ -195,7 +195,8 @@ export class CreditState {
       if (amount !== 0) multi.hincrbyfloat(key, field, amount);
     }
     multi.pexpire(key, LEDGER_TTL_MS);
-    await multi.exec();
+    // A refused command (Redis full) must throw, so the caller keeps the amounts.
+    for (const [err] of (await multi.exec()) ?? []) if (err) throw err;
   }
 
   async spend(scope: CreditScope, nowMs: number): Promise<SpendByRoute> {

@@ -97,6 +97,7 @@ export {
   redisOptions,
   whenReady,
 } from './redis.js';
+export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export {
   type BinaryOutput,
   DEFAULT_ATTEMPTS,

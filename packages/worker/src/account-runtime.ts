@@ -3,6 +3,7 @@ import {
   accountBudgetUsd,
   accountQueueName,
   creditScope,
+  isRedisOutOfMemory,
   keyScope,
   primaryWindow,
 } from '@hfq/shared';
@@ -111,9 +112,14 @@ export class AccountRuntime {
       stalledInterval: options.stalledIntervalMs,
       maxStalledCount: options.maxStalledCount,
     });
-    this.worker.on('error', (err) =>
-      options.logger.error({ account: account.id, err: err.message }, 'worker error'),
-    );
+    this.worker.on('error', (err) => {
+      if (isRedisOutOfMemory(err)) {
+        options.logger.error(
+          { account: account.id, err: err.message },
+          'Redis is full (maxmemory reached, writes refused): no job can move until memory is freed or maxmemory raised; retrying',
+        );
+      } else options.logger.error({ account: account.id, err: err.message }, 'worker error');
+    });
     this.worker.on('failed', (job, err) => {
       options.logger.warn(
         { account: account.id, jobId: job?.id, attemptsMade: job?.attemptsMade, reason: err.message },
@@ -130,9 +136,7 @@ export class AccountRuntime {
     // BullMQ's own limiter keeps surplus jobs waiting in Redis (visible in Bull Board) and gives
     // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
     // An operator's `hfq limit` (Admin.setLimit) outlives worker restarts.
-    const primary = primaryWindow(routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
-    const { override } = await options.limiter.state(routes.routerDomain.id);
-    await runtime.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
+    await runtime.applyQueueLimit();
     void runtime.worker
       .run()
       .catch((err: Error) => options.logger.error({ err: err.message }, 'worker stopped'));
@@ -148,6 +152,27 @@ export class AccountRuntime {
       queue: this.queue,
       accountId: this.account.id,
     };
+  }
+
+  private queueLimitApplied = false;
+
+  /**
+   * BullMQ's coarse limiter, from the domain's limit or an operator's override. A full Redis
+   * refuses the write: the worker starts all the same, says why, and the supervisor tries again.
+   */
+  private async applyQueueLimit(): Promise<void> {
+    const primary = primaryWindow(this.routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
+    try {
+      const { override } = await this.options.limiter.state(this.routes.routerDomain.id);
+      await this.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
+      this.queueLimitApplied = true;
+    } catch (err) {
+      if (!isRedisOutOfMemory(err)) throw err;
+      this.options.logger.error(
+        { account: this.account.id, err: (err as Error).message },
+        'Redis is full (maxmemory reached, writes refused): the worker waits for room and keeps trying',
+      );
+    }
   }
 
   /** Pause the account's queue (every worker, every machine): nothing fails, nothing is lost. */
@@ -166,6 +191,7 @@ export class AccountRuntime {
 
   /** One supervisor round: lift a hold whose cause cleared; resume a queue paused with no reason. */
   async supervise(): Promise<void> {
+    if (!this.queueLimitApplied) await this.applyQueueLimit();
     if (await this.liftHoldIfClear()) return;
     if (await resumeIfPausedWithoutReason(this.holdTarget())) {
       this.options.logger.warn(

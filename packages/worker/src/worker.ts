@@ -85,7 +85,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const credits = new CreditState(redis, prefix, {
     ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
   });
-  const spend = new SpendRecorder(credits, now);
+  const spend = new SpendRecorder(credits, now, { logger });
   const limiter = new DomainLimiter(redis, prefix, {
     random: options.random ?? Math.random,
     ...options.limiter,
