@@ -12,7 +12,8 @@ import type { Redis } from 'ioredis';
 export interface HeadroomOptions {
   /**
    * Refuse new work once Redis `used_memory` reaches this share of `maxmemory` (ignored when no
-   * `maxmemory` is set). @defaultValue 0.8
+   * `maxmemory` is set). The rest is the workers' room: a completed job's retained result takes
+   * about three times its waiting job (README, 'Sizing Redis'). @defaultValue 0.5
    */
   maxMemoryRatio?: number;
   /** Refuse new work once an account queue holds this many jobs not yet run (waiting, prioritized, delayed). @defaultValue no limit */
