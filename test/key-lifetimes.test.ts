@@ -17,7 +17,7 @@ const embed = (i: number, account = 'acme'): Job => ({
 });
 
 /**
- * Keys that are permanent by design (README, 'Keys and their lifetimes'): BullMQ's own keys of
+ * Keys that are permanent by design (README, 'Permanent keys'): BullMQ's own keys of
  * an account's queues (the queue's, for as long as the queue exists: its jobs are removed by
  * retention, the rest by `queue.obliterate()`), and an operator's `hfq limit` override, which must
  * never expire by itself. Every other key must carry a TTL.

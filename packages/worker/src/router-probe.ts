@@ -6,8 +6,8 @@ import type { Target } from './choose-target.js';
  * While the router's credit gate is closed (credits exhausted), one real queued request goes to
  * the router every `probeIntervalMs`, all workers together (the claim is in the gate hash): a
  * late monthly reset, a skewed clock or credits bought early reopen the gate on its success,
- * instead of the router staying closed until the next month (see docs/architecture.md, 'When
- * credits run out'). A held gate (a refused token) is not probed: an operator resets it.
+ * instead of the router staying closed until the next month (see docs/architecture.md, 'What
+ * a 402 does'). A held gate (a refused token) is not probed: an operator resets it.
  */
 export async function probeRouter(
   ctx: AccountContext,

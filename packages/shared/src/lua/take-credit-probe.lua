@@ -1,6 +1,6 @@
 --[[
   takeCreditProbe: claim the one router probe of a closed credit gate that is due now, for every
-  worker together (see docs/architecture.md, 'When credits run out').
+  worker together (see docs/architecture.md, 'What a 402 does').
 
   Clock: the caller's (ARGV[1]).
 
