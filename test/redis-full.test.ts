@@ -1,7 +1,7 @@
 import { createProducer, NoHeadroomError } from '@hfq/producer';
 import { CreditState, createLogger, type Job, LEDGER_FIELDS } from '@hfq/shared';
 import { type Sim, startSim } from '@hfq/sim';
-import { createHealthServer, createWorker } from '@hfq/worker';
+import { createAdmin, createHealthServer, createWorker } from '@hfq/worker';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SpawnedRedis } from '../packages/cli/src/local-redis.js';
@@ -110,7 +110,7 @@ describe('a full Redis', () => {
     expect(results).toHaveLength(handles.length);
   });
 
-  it('a worker started on a full Redis says so (log, /readyz), keeps trying, and drains once there is room', async () => {
+  it('a worker started on a full Redis says so (log, /readyz, status), keeps trying, and drains once there is room', async () => {
     const producer = createProducer({ connection: server.url, prefix });
     cleanups.push(() => producer.close());
     const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => job(i)));
@@ -130,6 +130,14 @@ describe('a full Redis', () => {
     expect(full.status).toBe(503);
     expect(((await full.json()) as { checks: { redis: string } }).checks.redis).toMatch(/^full: .*maxmemory/);
     expect(await producer.queue('acme').getJobCounts('completed')).toEqual({ completed: 0 });
+    const ops = createAdmin({
+      connection: server.url,
+      prefix,
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: HF }],
+    });
+    cleanups.push(() => ops.close());
+    const [status] = await ops.status();
+    expect(status?.redisMemory.usedBytes).toBeGreaterThanOrEqual(status?.redisMemory.maxBytes ?? Infinity);
     await admin.config('SET', 'maxmemory', '0');
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(20);

@@ -13,6 +13,8 @@ import {
   keyScope,
   parseOrThrow,
   primaryWindow,
+  type RedisMemory,
+  readRedisMemory,
   type SpendByRoute,
   TIER_TABLE,
   whenReady,
@@ -40,6 +42,8 @@ export interface AccountStatus {
   spend: SpendByRoute;
   budgetUsd: number;
   providerBudgetUsd: number | undefined;
+  /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
+  redisMemory: RedisMemory;
 }
 
 export interface AdminOptions {
@@ -73,6 +77,7 @@ export class Admin {
   async status(): Promise<AccountStatus[]> {
     await whenReady(this.redis);
     const nowMs = this.now();
+    const redisMemory = await readRedisMemory(this.redis);
     return Promise.all(
       this.accounts.map(async (account) => {
         const { queue, routes } = await this.of(account);
@@ -116,6 +121,7 @@ export class Admin {
           spend,
           budgetUsd,
           providerBudgetUsd: account.providerBudgetUsd,
+          redisMemory,
         } satisfies AccountStatus;
       }),
     );
