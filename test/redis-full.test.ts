@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { createProducer, NoHeadroomError } from '@hfq/producer';
 import { CreditState, createLogger, type Job, LEDGER_FIELDS } from '@hfq/shared';
 import { type Sim, startSim } from '@hfq/sim';
@@ -71,14 +72,14 @@ async function fillUntilFull(): Promise<void> {
   }
 }
 
-function startWorker() {
+function startWorker(log = logger) {
   return createWorker({
     connection: server.url,
     prefix,
     accounts: [{ id: 'acme', tier: 'pro', hfToken: HF, limit: { max: 500, durationMs: 1000 } }],
     upstream: upstreamOf(sim),
     concurrency: 8,
-    logger,
+    logger: log,
     holdCheckMs: 100,
   });
 }
@@ -115,7 +116,14 @@ describe('a full Redis', () => {
     cleanups.push(() => producer.close());
     const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => job(i)));
     await fillUntilFull();
-    const w = await startWorker();
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const w = await startWorker(createLogger({ level: 'info', destination }));
     cleanups.push(() => w.close());
     const health = await createHealthServer({
       worker: w,
@@ -136,8 +144,8 @@ describe('a full Redis', () => {
       accounts: [{ id: 'acme', tier: 'pro', hfToken: HF }],
     });
     cleanups.push(() => ops.close());
-    const [status] = await ops.status();
-    expect(status?.redisMemory.usedBytes).toBeGreaterThanOrEqual(status?.redisMemory.maxBytes ?? Infinity);
+    expect(lines.some((l) => l.includes('Redis is full (maxmemory reached, writes refused)'))).toBe(true);
+    await expect(ops.status()).rejects.toThrow(/^Redis is full: .* used of maxmemory/);
     await admin.config('SET', 'maxmemory', '0');
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(20);

@@ -9,7 +9,9 @@ import {
   creditScope,
   DEFAULT_PREFIX,
   DomainLimiter,
+  describeMemory,
   type GateStatus,
+  isRedisOutOfMemory,
   keyScope,
   parseOrThrow,
   primaryWindow,
@@ -78,6 +80,14 @@ export class Admin {
     await whenReady(this.redis);
     const nowMs = this.now();
     const redisMemory = await readRedisMemory(this.redis);
+    // A full Redis refuses even BullMQ's read scripts: say so rather than pass on a raw EXECABORT.
+    const whenFull = (err: unknown): never => {
+      if (!isRedisOutOfMemory(err)) throw err;
+      throw new Error(
+        `Redis is full: ${describeMemory(redisMemory)}; writes (and BullMQ's scripts) are refused until memory is freed or maxmemory raised`,
+        { cause: err },
+      );
+    };
     return Promise.all(
       this.accounts.map(async (account) => {
         const { queue, routes } = await this.of(account);
@@ -124,7 +134,7 @@ export class Admin {
           redisMemory,
         } satisfies AccountStatus;
       }),
-    );
+    ).catch(whenFull);
   }
 
   private of(account: (typeof this.accounts)[number]) {
