@@ -117,13 +117,19 @@ describe('router probe while HF credits are exhausted', () => {
   it('probes a held queue (no provider key) once per interval, all workers together, and resumes it', async () => {
     let now = Date.UTC(2026, 11, 1, 0, 1);
     sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
-    const account: AccountConfigInput = { id: 'acme', tier: 'pro', hfToken: HF };
+    const account: AccountConfigInput = {
+      id: 'acme',
+      tier: 'pro',
+      hfToken: HF,
+      limit: { max: 1000, durationMs: 1000 },
+    };
     await worker([account], () => now);
     await worker([account], () => now);
     const p = producer();
     const handles = await p.enqueueMany(Array.from({ length: 6 }, (_, i) => embed(i)));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => queue.getActiveCount(), { timeout: 10_000 }).toBe(0);
     // Only what was in flight when the first 402 came back: one request per worker (concurrency 1).
     const base = sim.received({ route: 'router', tokenLabel: 'hf' });
     expect(base).toBeLessThanOrEqual(2);
@@ -134,6 +140,7 @@ describe('router probe while HF credits are exhausted', () => {
         .poll(() => sim.received({ route: 'router', tokenLabel: 'hf' }), { timeout: 10_000 })
         .toBe(base + round);
       await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => queue.getActiveCount(), { timeout: 10_000 }).toBe(0);
       expect(sim.received({ route: 'router', tokenLabel: 'hf' })).toBe(base + round);
     }
     expect(await queue.getJobCounts('failed')).toEqual({ failed: 0 });

@@ -52,6 +52,8 @@ export async function releaseHold(
   mayRelease: () => Promise<boolean> = async () => true,
 ): Promise<boolean> {
   const { redis, prefix, queue, accountId } = target;
+  // Most rounds find nothing held: a read, no lease.
+  if ((await redis.exists(holdKey(prefix, accountId))) === 0) return false;
   return withLease(redis, holdLeaseKey(prefix, accountId), async () => {
     if ((await redis.exists(holdKey(prefix, accountId))) === 0) return false;
     if (!(await mayRelease())) {
@@ -71,6 +73,7 @@ export async function releaseHold(
  */
 export async function resumeIfPausedWithoutReason(target: HoldTarget): Promise<boolean> {
   const { redis, prefix, queue, accountId } = target;
+  if (!(await queue.isPaused())) return false;
   return withLease(redis, holdLeaseKey(prefix, accountId), async () => {
     if ((await redis.exists(holdKey(prefix, accountId))) === 1) return false;
     if (!(await queue.isPaused())) return false;
