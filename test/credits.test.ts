@@ -169,10 +169,15 @@ describe('no usable key', () => {
     const handle = await p.enqueue(embed(1));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
+    const before = sim.received({ route: 'router', tokenLabel: 'hf' });
     now += 14 * 86_400_000; // two weeks later: still November
-    // The hold check, run with the new clock, keeps the hold.
+    // A router probe is due: the held job goes once to the router, finds the credits still gone,
+    // and the queue holds again; the job has not failed.
+    await expect
+      .poll(() => sim.received({ route: 'router', tokenLabel: 'hf' }), { timeout: 10_000 })
+      .toBe(before + 1);
+    await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
     expect(await w.runtimes.get('acme')?.liftHoldIfClear()).toBe(false);
-    expect(await queue.isPaused()).toBe(true);
     expect(await handle.state()).not.toBe('failed');
     sim.setToken(HF, { label: 'hf' }); // December's credits
     now = Date.UTC(2026, 11, 1, 0, 0, 1);

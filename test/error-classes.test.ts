@@ -52,7 +52,7 @@ describe('upstream errors by class', () => {
     expect(job?.attemptsMade).toBe(3);
   });
 
-  // 401 and 403 from the router hold the account instead (test/credits.test.ts).
+  // A router 401, or a 403 about the account, holds it instead; a 403 about one model fails its job (test/credit-gates.test.ts).
   it.each([400, 404, 422])(
     'fails a %i at once, with status, request id and upstream message',
     async (status) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { ConfigError, ValidationError } from '@hfq/shared';
+import { ConfigError, maskUrlCredentials, ValidationError } from '@hfq/shared';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
 
 const HELP = `hfq — a distributed job queue for batched Hugging Face inference under rate limits
@@ -77,6 +77,6 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     console.error(`hfq: configuration error: ${err.message}`);
     process.exit(2);
   }
-  console.error(`hfq: ${(err as Error)?.stack ?? String(err)}`);
+  console.error(`hfq: ${maskUrlCredentials((err as Error)?.stack ?? String(err))}`);
   process.exit(1);
 });

@@ -8,6 +8,7 @@ export {
   BatchTimeoutError,
   type ReadOptions as BatchReadOptions,
 } from './batch-results.js';
+export { Headroom, type HeadroomOptions, NoHeadroomError } from './headroom.js';
 export { JobFailedError, JobHandle, ResultTimeoutError } from './job-handle.js';
 export {
   createProducer,

@@ -20,6 +20,7 @@ import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
+import { Headroom, type HeadroomOptions } from './headroom.js';
 import { JobHandle } from './job-handle.js';
 
 /** ioredis and socket errors that mean the connection is gone, whatever its status says yet. */
@@ -30,6 +31,8 @@ export interface ProducerOptions {
   connection: ConnectionInput;
   /** BullMQ key prefix shared with the workers. @defaultValue `'hfq'` */
   prefix?: string;
+  /** Redis headroom kept for the workers: new work is refused above it (see headroom.ts). */
+  headroom?: HeadroomOptions;
 }
 
 export interface EnqueueOptions {
@@ -86,6 +89,7 @@ export class Producer {
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, Promise<QueueEvents>>();
   private batchClient: BatchClient | undefined;
+  private readonly headroom: Headroom;
   private closed = false;
 
   constructor(private readonly options: ProducerOptions) {
@@ -93,15 +97,17 @@ export class Producer {
     this.connection = createProducerConnection(options.connection, `${this.prefix}:hfq-producer`);
     // Errors surface on the commands that fail; the event only keeps Node from crashing on it.
     this.connection.on('error', () => {});
+    this.headroom = new Headroom(this.connection, options.headroom);
   }
 
   /** Validate, then add one job to its account's queue. */
   async enqueue(job: Job | unknown, options: EnqueueOptions = {}): Promise<JobHandle> {
     const prepared = prepareJob(job, options);
     // The queue is made once the connection is ready (inside whileConnected), like enqueueMany's.
-    const added = await this.whileConnected(() =>
-      this.queue(prepared.account).add(prepared.name, prepared.data, prepared.opts),
-    );
+    const added = await this.whileConnected(async () => {
+      await this.headroom.check(this.queue(prepared.account));
+      return this.queue(prepared.account).add(prepared.name, prepared.data, prepared.opts);
+    });
     const queue = this.queue(prepared.account);
     return new JobHandle(added.id as string, prepared.account, queue, () =>
       this.queueEvents(prepared.account),
@@ -133,6 +139,9 @@ export class Producer {
       byAccount.set(item.account, list);
     });
     const handles: JobHandle[] = new Array(prepared.length);
+    await this.whileConnected(async () => {
+      for (const account of byAccount.keys()) await this.headroom.check(this.queue(account));
+    });
     await this.whileConnected(() =>
       Promise.all(
         [...byAccount].map(async ([account, list]) => {
@@ -177,8 +186,10 @@ export class Producer {
    * Enqueue a batch (a BullMQ flow, see batch.ts): validates, creates the batch and starts adding
    * its items in chunks; `batch.enqueued()` resolves once all are in, `batch.results()` reads them.
    */
-  enqueueBatch(spec: BatchSpec, options: BatchOptions = {}): Promise<Batch> {
-    return this.batches().enqueue(spec, options);
+  async enqueueBatch(spec: BatchSpec, options: BatchOptions = {}): Promise<Batch> {
+    const batches = this.batches();
+    await this.whileConnected(() => this.headroom.check());
+    return batches.enqueue(spec, options);
   }
 
   /** A handle on a batch enqueued earlier, by this or another process. */

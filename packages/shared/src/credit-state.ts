@@ -1,5 +1,26 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { stateKey } from './queue-names.js';
+
+const CLOSE_GATE = readFileSync(new URL('./lua/close-credit-gate.lua', import.meta.url), 'utf8');
+const TAKE_PROBE = readFileSync(new URL('./lua/take-credit-probe.lua', import.meta.url), 'utf8');
+
+type GateRedis = Redis & {
+  hfqCloseCreditGate(key: string, ...args: (string | number)[]): Promise<number>;
+  hfqTakeCreditProbe(key: string, ...args: (string | number)[]): Promise<number>;
+};
+
+/** How often a closed router gate is probed with one real request, all workers together. @defaultValue 10 minutes */
+export const DEFAULT_CREDIT_PROBE_MS = 10 * 60_000;
+/** An exhausted gate outlives its reset by this much, so a late reset is still seen as one. */
+const GATE_GRACE_MS = 86_400_000;
+/**
+ * A held gate (revoked token) has no natural end: it lives this long after its last write, then
+ * the next request finds out again (a 401 holds it anew). Longer than any exhausted gate.
+ */
+export const HELD_GATE_TTL_MS = 35 * 86_400_000;
+/** The spend ledger of a month lives two months after its last write. */
+export const LEDGER_TTL_MS = 62 * 86_400_000;
 
 /**
  * Credit state and spend, kept in Redis and shared by every worker (decisions 6 and 7).
@@ -32,7 +53,14 @@ export function ledgerMonth(nowMs: number): string {
 
 export type GateStatus =
   | { state: 'ok' }
-  | { state: 'exhausted'; reason: string; untilMs: number; sinceMs: number }
+  | {
+      state: 'exhausted';
+      reason: string;
+      untilMs: number;
+      sinceMs: number;
+      /** When the router is next probed with one real request (all workers together). */
+      nextProbeAtMs: number;
+    }
   | { state: 'held'; reason: string; sinceMs: number };
 
 export interface SpendByRoute {
@@ -51,35 +79,84 @@ export const LEDGER_FIELDS = {
   providerKeyRequests: 'requests:provider-key',
 } as const;
 
+export interface CreditStateOptions {
+  /** Interval between router probes while a credit gate is closed, ms. @defaultValue 600000 */
+  probeIntervalMs?: number;
+}
+
 export class CreditState {
+  private readonly redis: GateRedis;
+  readonly probeIntervalMs: number;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
-  ) {}
+    options: CreditStateOptions = {},
+  ) {
+    const r = redis as GateRedis;
+    if (typeof r.hfqCloseCreditGate !== 'function')
+      redis.defineCommand('hfqCloseCreditGate', { lua: CLOSE_GATE, numberOfKeys: 1 });
+    if (typeof r.hfqTakeCreditProbe !== 'function')
+      redis.defineCommand('hfqTakeCreditProbe', { lua: TAKE_PROBE, numberOfKeys: 1 });
+    this.redis = r;
+    this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_CREDIT_PROBE_MS;
+  }
 
   gateKey(scope: CreditScope): string {
     return stateKey(this.prefix, 'credits', scope);
+  }
+
+  /** A gate key that is never written: the router probe's permit checks it and finds it open. */
+  probeGateKey(scope: CreditScope): string {
+    return stateKey(this.prefix, 'credits-probe', scope);
   }
 
   ledgerKey(scope: CreditScope, nowMs: number): string {
     return stateKey(this.prefix, 'spend', scope, ledgerMonth(nowMs));
   }
 
-  /** Credits are gone until the next monthly reset (or an operator's reset). Idempotent: the first mark wins. */
+  /**
+   * Credits are gone until the next monthly reset, an operator's reset or a successful probe.
+   * True when this closed an open gate: each exhaustion is reported once, every month.
+   */
   async markExhausted(scope: CreditScope, reason: string, nowMs: number): Promise<boolean> {
-    const key = this.gateKey(scope);
     const until = nextMonthlyReset(nowMs);
-    const [[, created]] = (await this.redis
-      .multi()
-      .hsetnx(key, 'sinceMs', String(nowMs))
-      .hset(key, 'exhaustedUntil', String(until), 'reason', reason.slice(0, 300))
-      .exec()) as [[unknown, number]];
-    return created === 1;
+    const closed = await this.redis.hfqCloseCreditGate(
+      this.gateKey(scope),
+      nowMs,
+      until,
+      reason.slice(0, 300),
+      this.probeIntervalMs,
+      until - nowMs + GATE_GRACE_MS,
+    );
+    return closed === 1;
   }
 
-  /** The account cannot use the router at all (revoked token, refused billTo) until an operator resets it. */
+  /**
+   * Claim the router probe of a closed gate, when one is due: one real request every
+   * `probeIntervalMs`, all workers together. True when the caller is to send it.
+   */
+  async takeProbe(scope: CreditScope, nowMs: number): Promise<boolean> {
+    return (await this.redis.hfqTakeCreditProbe(this.gateKey(scope), nowMs, this.probeIntervalMs)) === 1;
+  }
+
+  /** A claimed probe that sent nothing (its permit had to wait): the next caller may take it at once. */
+  async releaseProbe(scope: CreditScope): Promise<void> {
+    await this.redis.hset(this.gateKey(scope), 'nextProbeAt', '0');
+  }
+
+  /** A probe got through: the credits are back. Opens the exhausted gate; a hold stays. */
+  async reopen(scope: CreditScope): Promise<void> {
+    await this.redis.hdel(this.gateKey(scope), 'exhaustedUntil', 'reason', 'sinceMs', 'nextProbeAt');
+  }
+
+  /** The router refused the credential itself (revoked token, refused billTo): held until an operator resets it. */
   async hold(scope: CreditScope, reason: string, nowMs: number): Promise<void> {
-    await this.redis.hset(this.gateKey(scope), 'heldReason', reason.slice(0, 300), 'sinceMs', String(nowMs));
+    await this.redis
+      .multi()
+      .hset(this.gateKey(scope), 'heldReason', reason.slice(0, 300), 'heldSinceMs', String(nowMs))
+      .pexpire(this.gateKey(scope), HELD_GATE_TTL_MS)
+      .exec();
   }
 
   /** Operator's reset, after buying credits or fixing the token: the gate opens at once. */
@@ -88,20 +165,23 @@ export class CreditState {
   }
 
   async status(scope: CreditScope, nowMs: number): Promise<GateStatus> {
-    const [until, reason, held, since] = await this.redis.hmget(
+    const [until, reason, held, since, heldSince, nextProbe] = await this.redis.hmget(
       this.gateKey(scope),
       'exhaustedUntil',
       'reason',
       'heldReason',
       'sinceMs',
+      'heldSinceMs',
+      'nextProbeAt',
     );
-    if (held) return { state: 'held', reason: held, sinceMs: Number(since ?? 0) };
+    if (held) return { state: 'held', reason: held, sinceMs: Number(heldSince ?? since ?? 0) };
     if (until && Number(until) > nowMs) {
       return {
         state: 'exhausted',
         reason: reason ?? 'credits exhausted',
         untilMs: Number(until),
         sinceMs: Number(since ?? 0),
+        nextProbeAtMs: Number(nextProbe ?? 0),
       };
     }
     return { state: 'ok' };
@@ -114,8 +194,9 @@ export class CreditState {
     for (const [field, amount] of Object.entries(entries)) {
       if (amount !== 0) multi.hincrbyfloat(key, field, amount);
     }
-    multi.pexpire(key, 62 * 86_400_000);
-    await multi.exec();
+    multi.pexpire(key, LEDGER_TTL_MS);
+    // A refused command (Redis full) must throw, so the caller keeps the amounts.
+    for (const [err] of (await multi.exec()) ?? []) if (err) throw err;
   }
 
   async spend(scope: CreditScope, nowMs: number): Promise<SpendByRoute> {

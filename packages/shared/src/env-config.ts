@@ -1,5 +1,6 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
 import { DEFAULT_PREFIX } from './queue-names.js';
+import { maskUrlCredentials } from './secrets.js';
 import { parseOrThrow, ValidationError } from './validation.js';
 
 /** A bad or missing environment variable. The message names the variable, the value and what was expected. */
@@ -9,7 +10,8 @@ export class ConfigError extends Error {
     readonly variable: string,
     message: string,
   ) {
-    super(`${variable}: ${message}`);
+    // A URL's user-info (a Redis password) never reaches the message, whichever variable held it.
+    super(maskUrlCredentials(`${variable}: ${message}`));
     this.name = 'ConfigError';
   }
 }
@@ -132,6 +134,8 @@ export interface HfqConfig {
   maxStalledCount: number;
   /** `HFQ_LIMITER_AUDIT`: keep every admission's Redis time in `<domain>:audit` (diagnostics). */
   limiterAudit: boolean;
+  /** `HFQ_CREDIT_PROBE_MS`: while HF credits are exhausted, one router probe per interval (all workers together). */
+  creditProbeMs: number;
   logLevel: string;
 }
 
@@ -172,6 +176,7 @@ export const KNOWN_VARIABLES = [
   'HFQ_STALLED_INTERVAL_MS',
   'HFQ_MAX_STALLED_COUNT',
   'HFQ_LIMITER_AUDIT',
+  'HFQ_CREDIT_PROBE_MS',
 ] as const;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -356,5 +361,6 @@ export function loadConfig(env: Env, readFile: (path: string) => string): HfqCon
     stalledIntervalMs: readInt(env, 'HFQ_STALLED_INTERVAL_MS', 30_000, 1_000),
     maxStalledCount: readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0),
     limiterAudit: readBoolean(env, 'HFQ_LIMITER_AUDIT', false),
+    creditProbeMs: readInt(env, 'HFQ_CREDIT_PROBE_MS', 600_000, 1_000, 86_400_000),
   };
 }

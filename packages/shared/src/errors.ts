@@ -1,10 +1,12 @@
-import { MODEL_NOT_SUPPORTED, mentionsCredits } from './upstream-texts.js';
+import { ACCOUNT_REFUSED, MODEL_NOT_SUPPORTED, mentionsCredits } from './upstream-texts.js';
 
 /**
  * How hfq reacts to a failure. One class per reaction, each with a stable `code`:
  * - `throttle`: the rate-limit domain pauses; the job keeps its place; no attempt used.
  * - `credits`: HF credits are gone; the account fails over to a provider key, same job.
- * - `hold`: the account cannot go on (revoked token, refused billTo); its queue holds.
+ * - `hold`: a credential cannot go on (revoked token, refused billTo, a provider key answering
+ *   401/403): the router's gate holds (the account fails over or holds its queue), or that key's
+ *   gate closes and the job fails over to the next key.
  * - `retry`: transient (5xx, timeout, connection); retried with backoff, consuming attempts.
  * - `fail`: the request itself is wrong (4xx, bad input); fails at once.
  */
@@ -43,6 +45,18 @@ export class CreditsExhaustedError extends HfqError {
 export class AccountHeldError extends HfqError {
   constructor(message: string, info: UpstreamErrorInfo) {
     super('HFQ_ACCOUNT_HELD', 'hold', message, info);
+  }
+}
+/** A provider key answered 401/403: that key's gate closes; the job fails over to the next key. */
+export class KeyRefusedError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_KEY_REFUSED', 'hold', message, info);
+  }
+}
+/** The router refused one model (a gated or restricted repository): that job fails, the account goes on. */
+export class ModelRefusedError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_MODEL_REFUSED', 'fail', message, info);
   }
 }
 export class TransientUpstreamError extends HfqError {
@@ -99,7 +113,16 @@ export function classifyUpstream(answer: UpstreamAnswer): HfqError {
     return new CreditsExhaustedError(summary, info);
   }
   if (status === 429) return new ThrottledError(summary, info);
-  if (route === 'hf-router' && (status === 401 || status === 403)) return new AccountHeldError(summary, info);
+  if (route === 'provider-key' && (status === 401 || status === 403))
+    return new KeyRefusedError(summary, info);
+  // The router: a bad token (401) or a 403 about the account holds it; a 403 about one model
+  // (a gated repository) fails that model's jobs only, with the upstream's reason.
+  if (status === 401) return new AccountHeldError(summary, info);
+  if (status === 403) {
+    return ACCOUNT_REFUSED.test(answer.body)
+      ? new AccountHeldError(summary, info)
+      : new ModelRefusedError(summary, info);
+  }
   if (status === 400 && MODEL_NOT_SUPPORTED.test(answer.body))
     return new ModelNotSupportedError(summary, info);
   if (status === 408 || status === 425 || status >= 500) return new TransientUpstreamError(summary, info);

@@ -10,10 +10,14 @@ export {
 export {
   type CreditScope,
   CreditState,
+  type CreditStateOptions,
   creditScope,
+  DEFAULT_CREDIT_PROBE_MS,
   type GateStatus,
+  HELD_GATE_TTL_MS,
   keyScope,
   LEDGER_FIELDS,
+  LEDGER_TTL_MS,
   ledgerMonth,
   nextMonthlyReset,
   type SpendByRoute,
@@ -47,8 +51,10 @@ export {
   CreditsExhaustedError,
   classifyUpstream,
   HfqError,
+  KeyRefusedError,
   MalformedOutputError,
   ModelNotSupportedError,
+  ModelRefusedError,
   PermanentUpstreamError,
   type RetryClass,
   ThrottledError,
@@ -72,6 +78,7 @@ export {
   TASKS,
   type Task,
 } from './job-schema.js';
+export { withLease } from './lease.js';
 export * as LIMITS from './limits.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS } from './logger.js';
 export {
@@ -90,6 +97,7 @@ export {
   redisOptions,
   whenReady,
 } from './redis.js';
+export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export {
   type BinaryOutput,
   DEFAULT_ATTEMPTS,
@@ -106,7 +114,7 @@ export {
   statedThrottleDelay,
   type ThrottleDelay,
 } from './retry-after.js';
-export { credentialId, scrubSecrets } from './secrets.js';
+export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
 export {
   accountBudgetUsd,
   TIER_TABLE,

@@ -1,4 +1,5 @@
 import { type Logger, pino } from 'pino';
+import { maskUrlCredentials } from './secrets.js';
 
 export type { Logger };
 
@@ -45,7 +46,24 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       name: options.name ?? 'hfq',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
+      // A URL's user-info (a Redis password) never reaches a line, in the message or a string field.
+      hooks: {
+        logMethod(args, method) {
+          const masked = args.map((arg: unknown) => maskLogArgument(arg));
+          method.apply(this, masked as Parameters<typeof method>);
+        },
+      },
     },
     options.destination ?? process.stdout,
   );
+}
+
+function maskLogArgument(arg: unknown): unknown {
+  if (typeof arg === 'string') return maskUrlCredentials(arg);
+  if (arg && typeof arg === 'object' && !Array.isArray(arg) && !(arg instanceof Error)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(arg)) out[k] = typeof v === 'string' ? maskUrlCredentials(v) : v;
+    return out;
+  }
+  return arg;
 }

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { maskUrlCredentials } from './secrets.js';
 
 /**
  * Redis connections. Workers and queue events block, so they retry forever
@@ -10,7 +11,13 @@ export type ConnectionInput = string | RedisOptions;
 
 function toOptions(input: ConnectionInput): RedisOptions {
   if (typeof input !== 'string') return { ...input };
-  const url = new URL(input);
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    // Named without its user-info: a Redis URL may carry the password.
+    throw new Error(`not a Redis URL: ${JSON.stringify(maskUrlCredentials(input))}`);
+  }
   const options: RedisOptions = {
     host: url.hostname,
     port: url.port ? Number(url.port) : 6379,

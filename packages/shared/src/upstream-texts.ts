@@ -1,7 +1,10 @@
 /**
- * Phrases by which the upstream says "your credits are gone", from the 402 answers users have
- * reported (see DESIGN.md, reference/huggingface.md). Matched case-insensitively, by fragment,
- * so a reworded sentence that keeps the key phrase is still recognised.
+ * Phrases by which the upstream says "your account's credits or balance are gone", from the 402
+ * answers users have reported (see DESIGN.md, reference/huggingface.md) and providers' billing
+ * errors. Matched case-insensitively, by fragment, so a reworded sentence that keeps the key
+ * phrase is still recognised. A 402 is credits whatever its text; these phrases make a 429 or
+ * another 4xx credits too, so each names the account's credits or balance: a generic "payment
+ * required" inside an answer about something else is not one of them.
  */
 export const CREDIT_PHRASES: readonly RegExp[] = [
   /exceeded your monthly included credits/i,
@@ -9,8 +12,18 @@ export const CREDIT_PHRASES: readonly RegExp[] = [
   /no remaining credits/i,
   /purchase pre-?paid credits/i,
   /insufficient (credits|balance|funds)/i,
-  /payment required/i,
+  /credit limit exceeded/i,
+  /add credits? to your account/i,
+  /(account|credit) balance (is )?(too low|exhausted|insufficient|depleted)/i,
 ];
+
+/**
+ * A router 403 that concerns the account as a whole (its token may not call Inference Providers,
+ * or may not bill the organisation it names), not one model. Any other 403 (a gated or
+ * restricted repository) concerns that model's jobs only.
+ */
+export const ACCOUNT_REFUSED =
+  /sufficient permissions|not (a )?member of the organi[sz]ation|cannot be billed|bill(ed|ing) to|billing (is )?not set up|token (is )?(invalid|revoked|expired)/i;
 
 /** A provider saying it does not (or no longer) serve the model. */
 export const MODEL_NOT_SUPPORTED =

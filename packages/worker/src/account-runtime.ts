@@ -3,13 +3,14 @@ import {
   accountBudgetUsd,
   accountQueueName,
   creditScope,
+  isRedisOutOfMemory,
   keyScope,
   primaryWindow,
-  stateKey,
 } from '@hfq/shared';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, Worker } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
+import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
 import { BatchRuntime } from './batch-runtime.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
@@ -29,10 +30,7 @@ export interface RuntimeOptions
   maxStalledCount: number;
 }
 
-/** Key marking that hfq (not an operator) paused an account's queue, with the reason. */
-export function holdKey(prefix: string, accountId: string): string {
-  return stateKey(prefix, 'hold', accountId);
-}
+export { holdKey } from './account-hold.js';
 
 /** One account: its queue, its BullMQ worker, and the supervisor that lifts a hold when its cause clears. */
 export class AccountRuntime {
@@ -114,16 +112,21 @@ export class AccountRuntime {
       stalledInterval: options.stalledIntervalMs,
       maxStalledCount: options.maxStalledCount,
     });
-    this.worker.on('error', (err) =>
-      options.logger.error({ account: account.id, err: err.message }, 'worker error'),
-    );
+    this.worker.on('error', (err) => {
+      if (isRedisOutOfMemory(err)) {
+        options.logger.error(
+          { account: account.id, err: err.message },
+          'Redis is full (maxmemory reached, writes refused): no job can move until memory is freed or maxmemory raised; retrying',
+        );
+      } else options.logger.error({ account: account.id, err: err.message }, 'worker error');
+    });
     this.worker.on('failed', (job, err) => {
       options.logger.warn(
         { account: account.id, jobId: job?.id, attemptsMade: job?.attemptsMade, reason: err.message },
         'job failed',
       );
     });
-    this.supervisor = setInterval(() => void this.liftHoldIfClear().catch(() => {}), options.holdCheckMs);
+    this.supervisor = setInterval(() => void this.supervise().catch(() => {}), options.holdCheckMs);
     this.supervisor.unref();
   }
 
@@ -133,9 +136,7 @@ export class AccountRuntime {
     // BullMQ's own limiter keeps surplus jobs waiting in Redis (visible in Bull Board) and gives
     // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
     // An operator's `hfq limit` (Admin.setLimit) outlives worker restarts.
-    const primary = primaryWindow(routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
-    const { override } = await options.limiter.state(routes.routerDomain.id);
-    await runtime.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
+    await runtime.applyQueueLimit();
     void runtime.worker
       .run()
       .catch((err: Error) => options.logger.error({ err: err.message }, 'worker stopped'));
@@ -144,11 +145,40 @@ export class AccountRuntime {
     return runtime;
   }
 
+  private holdTarget() {
+    return {
+      redis: this.options.redis,
+      prefix: this.options.prefix,
+      queue: this.queue,
+      accountId: this.account.id,
+    };
+  }
+
+  private queueLimitApplied = false;
+
+  /**
+   * BullMQ's coarse limiter, from the domain's limit or an operator's override. A full Redis
+   * refuses the write: the worker starts all the same, says why, and the supervisor tries again.
+   */
+  private async applyQueueLimit(): Promise<void> {
+    const primary = primaryWindow(this.routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
+    try {
+      const { override } = await this.options.limiter.state(this.routes.routerDomain.id);
+      await this.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
+      this.queueLimitApplied = true;
+    } catch (err) {
+      if (!isRedisOutOfMemory(err)) throw err;
+      this.options.logger.error(
+        { account: this.account.id, err: (err as Error).message },
+        'Redis is full (maxmemory reached, writes refused): the worker waits for room and keeps trying',
+      );
+    }
+  }
+
   /** Pause the account's queue (every worker, every machine): nothing fails, nothing is lost. */
-  async hold(reason: string): Promise<void> {
-    const { redis, prefix, logger } = this.options;
-    await redis.set(holdKey(prefix, this.account.id), reason);
-    await this.queue.pause();
+  async hold(reason: string, hooks?: HoldHooks): Promise<void> {
+    const { logger } = this.options;
+    await holdAccount(this.holdTarget(), reason, hooks);
     if (this.lastHoldReason !== reason) {
       this.options.events.emit('hold', { account: this.account.id, held: true, reason });
       this.lastHoldReason = reason;
@@ -159,14 +189,22 @@ export class AccountRuntime {
     }
   }
 
+  /** One supervisor round: lift a hold whose cause cleared; resume a queue paused with no reason. */
+  async supervise(): Promise<void> {
+    if (!this.queueLimitApplied) await this.applyQueueLimit();
+    if (await this.liftHoldIfClear()) return;
+    if (await resumeIfPausedWithoutReason(this.holdTarget())) {
+      this.options.logger.warn(
+        { account: this.account.id },
+        'queue was paused with no hold reason: resumed (a cause that still holds will hold it again)',
+      );
+    }
+  }
+
   /** Resume a queue hfq paused once the router or a provider key can take work again. */
   async liftHoldIfClear(): Promise<boolean> {
-    const { redis, prefix, now, logger } = this.options;
-    const reason = await redis.get(holdKey(prefix, this.account.id));
-    if (reason === null) return false;
-    if (!(await this.canRun(now()))) return false;
-    await redis.del(holdKey(prefix, this.account.id));
-    await this.queue.resume();
+    const { now, logger } = this.options;
+    if (!(await releaseHold(this.holdTarget(), () => this.canRun(now())))) return false;
     this.lastHoldReason = undefined;
     this.options.events.emit('hold', { account: this.account.id, held: false });
     logger.info({ account: this.account.id, scope: creditScope(this.account) }, 'hold lifted: queue resumed');
@@ -179,6 +217,8 @@ export class AccountRuntime {
     const scope = creditScope(account);
     const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
     if (gate.state === 'ok' && spent.hfRouterUsd < accountBudgetUsd(account)) return true;
+    // A router probe is due (router-probe.ts): resume, so one queued job can be that probe.
+    if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs) return true;
     if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
       return false;
     for (const provider of this.routes.providerDomains()) {

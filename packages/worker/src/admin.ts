@@ -9,16 +9,20 @@ import {
   creditScope,
   DEFAULT_PREFIX,
   DomainLimiter,
+  describeMemory,
   type GateStatus,
+  isRedisOutOfMemory,
   keyScope,
   parseOrThrow,
   primaryWindow,
+  type RedisMemory,
+  readRedisMemory,
   type SpendByRoute,
   TIER_TABLE,
   whenReady,
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
-import { holdKey } from './account-runtime.js';
+import { holdKey, releaseHold } from './account-hold.js';
 import { RouteSelection } from './route-selection.js';
 
 /** What `hfq status`, `hfq credits status` and the status page show per account. */
@@ -34,10 +38,14 @@ export interface AccountStatus {
   pausedForMs: number;
   recent429s: number;
   credits: GateStatus;
+  /** Each provider key's own gate: refused (401/403, held with the reason) or out of credits. */
+  keys: { provider: string; credits: GateStatus }[];
   route: 'hf-router' | 'provider-key' | 'holding';
   spend: SpendByRoute;
   budgetUsd: number;
   providerBudgetUsd: number | undefined;
+  /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
+  redisMemory: RedisMemory;
 }
 
 export interface AdminOptions {
@@ -71,6 +79,15 @@ export class Admin {
   async status(): Promise<AccountStatus[]> {
     await whenReady(this.redis);
     const nowMs = this.now();
+    const redisMemory = await readRedisMemory(this.redis);
+    // A full Redis refuses even BullMQ's read scripts: say so rather than pass on a raw EXECABORT.
+    const whenFull = (err: unknown): never => {
+      if (!isRedisOutOfMemory(err)) throw err;
+      throw new Error(
+        `Redis is full: ${describeMemory(redisMemory)}; writes (and BullMQ's scripts) are refused until memory is freed or maxmemory raised`,
+        { cause: err },
+      );
+    };
     return Promise.all(
       this.accounts.map(async (account) => {
         const { queue, routes } = await this.of(account);
@@ -83,6 +100,12 @@ export class Admin {
           this.credits.status(scope, nowMs),
           this.credits.spend(scope, nowMs),
         ]);
+        const keys = await Promise.all(
+          routes.providerDomains().map(async (p) => ({
+            provider: p.provider,
+            credits: await this.credits.status(keyScope(p.domain.id), nowMs),
+          })),
+        );
         const primary = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
         const budgetUsd = accountBudgetUsd(account);
         const route =
@@ -103,13 +126,15 @@ export class Admin {
           pausedForMs: Math.max(0, domain.pausedUntil - Date.now()),
           recent429s: domain.recent429s,
           credits,
+          keys,
           route,
           spend,
           budgetUsd,
           providerBudgetUsd: account.providerBudgetUsd,
+          redisMemory,
         } satisfies AccountStatus;
       }),
-    );
+    ).catch(whenFull);
   }
 
   private of(account: (typeof this.accounts)[number]) {
@@ -138,10 +163,9 @@ export class Admin {
     for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
     let resumed = false;
     for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
-      if ((await this.redis.del(holdKey(this.prefix, other.id))) > 0) {
-        await (await this.of(other)).queue.resume();
+      const { queue } = await this.of(other);
+      if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: other.id }))
         resumed = true;
-      }
     }
     return { scope, resumed };
   }

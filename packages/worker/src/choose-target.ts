@@ -3,6 +3,7 @@ import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
 import type { ProviderRoute } from './route-selection.js';
+import { probeRouter } from './router-probe.js';
 
 /**
  * Where a job's next request goes, with its permit: the HF router while the account's credits
@@ -25,6 +26,8 @@ export type Target =
       domain: DomainRef;
       provider: string | undefined;
       permit: { sentAt: number; waitedMs: number; uid: string };
+      /** The router probe of a closed credit gate (`router-probe.ts`): its success reopens the gate. */
+      probe?: true;
     };
 
 /** The router while the account's credits last, else the first usable provider key. Waits for the permit. */
@@ -64,6 +67,10 @@ export async function chooseTarget(
     };
   }
   if (router.kind === 'wait') return requeueAfter(ctx, router.waitMs);
+  if (router.kind === 'gate') {
+    const probe = await probeRouter(ctx, job, tokens, signal);
+    if (probe) return probe;
+  }
   const why =
     router.kind === 'budget'
       ? `estimated HF spend $${router.spentUsd.toFixed(4)} reached the monthly budget $${budgetUsd}`

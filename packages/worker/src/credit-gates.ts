@@ -2,7 +2,12 @@ import { type DomainRef, type HfqError, keyScope, scrubSecrets } from '@hfq/shar
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
 
-/** Credits gone (402) or the router refused the account (401/403): close that gate for every worker. */
+/**
+ * A credential cannot go on, for every worker: credits gone (402, or credit wording) close its
+ * gate until the monthly reset or a successful probe; a refused credential (router 401 or a 403
+ * about the account, a provider key's 401/403) holds its gate until an operator resets it. A
+ * provider key's gate is its own: only that key closes, and the job tries the next.
+ */
 export async function closeGate(
   ctx: AccountContext,
   route: CallRoute,
@@ -13,14 +18,18 @@ export async function closeGate(
 ): Promise<void> {
   const nowMs = ctx.now();
   const reason = scrubSecrets(error.message, ctx.routes.secrets());
+  const status = error.info.status;
   if (route.route === 'provider-key') {
-    // A provider-key request's domain is its key's: only that key's gate closes.
-    await ctx.credits.markExhausted(keyScope(domain.id), reason, nowMs);
-    ctx.events.emit('credits', { account: ctx.account.id, scope: keyScope(domain.id), event: 'key-refused' });
+    const scope = keyScope(domain.id);
+    if (error.retryClass === 'hold') await ctx.credits.hold(scope, reason, nowMs);
+    else await ctx.credits.markExhausted(scope, reason, nowMs);
+    ctx.events.emit('credits', { account: ctx.account.id, scope, event: 'key-refused' });
     if (provider) excluded.add(provider);
     ctx.logger.warn(
-      { account: ctx.account.id, provider, status: error.info.status },
-      'provider key refused: trying the next',
+      { account: ctx.account.id, provider, status, reason },
+      error.retryClass === 'hold'
+        ? 'provider key refused: its gate is held until an operator resets it; trying the next key'
+        : 'provider key out of credits: trying the next key',
     );
     return;
   }
@@ -28,17 +37,26 @@ export async function closeGate(
     await ctx.credits.hold(ctx.scope, reason, nowMs);
     ctx.events.emit('credits', { account: ctx.account.id, scope: ctx.scope, event: 'held' });
     ctx.logger.error(
-      { account: ctx.account.id, status: error.info.status, reason },
-      'router refused the account: held',
+      { account: ctx.account.id, scope: ctx.scope, status, reason },
+      status === 401
+        ? 'router refused the account token (401): account held until an operator resets it'
+        : 'router refused the account: held until an operator resets it',
     );
     return;
   }
-  const first = await ctx.credits.markExhausted(ctx.scope, reason, nowMs);
-  if (first) {
+  const closed = await ctx.credits.markExhausted(ctx.scope, reason, nowMs);
+  if (closed) {
     ctx.events.emit('credits', { account: ctx.account.id, scope: ctx.scope, event: 'exhausted' });
     ctx.logger.warn(
-      { account: ctx.account.id, scope: ctx.scope, status: error.info.status, reason },
-      'HF credits exhausted: failing over to provider keys',
+      { account: ctx.account.id, scope: ctx.scope, status, reason },
+      'HF credits exhausted: failing over to provider keys; the router is probed until they are back',
     );
   }
+}
+
+/** A router probe got through: the credits are back, for every worker. */
+export async function reopenGate(ctx: AccountContext): Promise<void> {
+  await ctx.credits.reopen(ctx.scope);
+  ctx.events.emit('credits', { account: ctx.account.id, scope: ctx.scope, event: 'reopened' });
+  ctx.logger.info({ account: ctx.account.id, scope: ctx.scope }, 'router probe succeeded: HF credits back');
 }

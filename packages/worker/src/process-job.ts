@@ -11,7 +11,7 @@ import type { AccountContext } from './account-context.js';
 import { shouldPreSplit, shouldSplitOnError, splitBatchChild } from './batch-split.js';
 import { chooseTarget, requeueAfter } from './choose-target.js';
 import { estimateCost, estimateTokens } from './cost.js';
-import { closeGate } from './credit-gates.js';
+import { closeGate, reopenGate } from './credit-gates.js';
 import { handle429 } from './handle-429.js';
 import { CallFailure, callInference } from './inference-call.js';
 import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
@@ -117,6 +117,7 @@ export async function processJob(
         status: 200,
         latencyMs: outcome.latencyMs,
       });
+      if (target.probe) await reopenGate(ctx);
       const costUsd = estimateCost(ctx.prices, job, provider, outcome.output);
       ctx.spend.record(ctx.scope, route.route, costUsd);
       await applyStatedLimit(ctx, domain, outcome.headers);

@@ -1,55 +1,108 @@
-import { type CreditScope, type CreditState, LEDGER_FIELDS } from '@hfq/shared';
+import { type CreditScope, type CreditState, LEDGER_FIELDS, type Logger } from '@hfq/shared';
+
+export interface SpendRecorderOptions {
+  /** After a failed write, try again this often, ms. @defaultValue 500 */
+  retryMs?: number;
+  /** `close()` keeps trying to write what is left this long before it gives up and logs it, ms. @defaultValue 15000 */
+  closeTimeoutMs?: number;
+  logger?: Logger;
+}
 
 /**
- * Adds estimated spend to the monthly ledger in Redis, batched: one write per scope per flush
- * instead of one per job, so the ledger costs the hot path nothing.
+ * Adds estimated spend to the monthly ledger in Redis as soon as a request completes, written
+ * behind the job (the job never waits for it): one write in flight per process, and what
+ * completes meanwhile goes in the next write, coalesced per scope. The ledger lags the upstream
+ * by at most one write's round trip, which bounds the budget overshoot (see README, 'Budget
+ * overshoot'). Amounts a write could not store (Redis away or full) stay here until a later write
+ * stores them; `close()` keeps trying before it gives up, and then logs what was not written.
  */
 export class SpendRecorder {
   private pending = new Map<CreditScope, Record<string, number>>();
   private readonly timer: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
+  private writing: Promise<void> | undefined;
+  /** The amounts of the write in flight: still unwritten until it succeeds. */
+  private inFlight = new Map<CreditScope, Record<string, number>>();
+  private readonly retryMs: number;
+  private readonly closeTimeoutMs: number;
 
   constructor(
     private readonly credits: CreditState,
     private readonly now: () => number,
-    flushEveryMs = 500,
+    private readonly options: SpendRecorderOptions = {},
   ) {
-    this.timer = setInterval(() => void this.flush(), flushEveryMs);
+    this.retryMs = options.retryMs ?? 500;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 15_000;
+    // Retries what a failed write left behind; a successful write needs no timer.
+    this.timer = setInterval(() => void this.flush(), this.retryMs);
     this.timer.unref();
   }
 
   record(scope: CreditScope, route: 'hf-router' | 'provider-key', usd: number): void {
-    const entry = this.pending.get(scope) ?? {};
     const usdField = route === 'hf-router' ? LEDGER_FIELDS.hfRouterUsd : LEDGER_FIELDS.providerKeyUsd;
     const countField =
       route === 'hf-router' ? LEDGER_FIELDS.hfRouterRequests : LEDGER_FIELDS.providerKeyRequests;
-    entry[usdField] = (entry[usdField] ?? 0) + usd;
-    entry[countField] = (entry[countField] ?? 0) + 1;
-    this.pending.set(scope, entry);
+    this.add(scope, { [usdField]: usd, [countField]: 1 });
+    void this.flush();
   }
 
+  /** Spend recorded here and not yet in Redis, per scope (what a failed write left behind). */
+  unwritten(): Map<CreditScope, Record<string, number>> {
+    const all = new Map<CreditScope, Record<string, number>>();
+    for (const source of [this.inFlight, this.pending]) {
+      for (const [scope, fields] of source) {
+        const entry = all.get(scope) ?? {};
+        for (const [k, v] of Object.entries(fields)) entry[k] = (entry[k] ?? 0) + v;
+        all.set(scope, entry);
+      }
+    }
+    return all;
+  }
+
+  /** Write what is pending; resolves when the write in flight (and this one) ended. Never rejects. */
   flush(): Promise<void> {
+    if (this.writing) return this.writing.then(() => (this.pending.size ? this.flush() : undefined));
+    if (this.pending.size === 0) return Promise.resolve();
     const batch = this.pending;
-    if (batch.size === 0) return this.flushing;
     this.pending = new Map();
+    this.inFlight = batch;
     const nowMs = this.now();
-    this.flushing = this.flushing.then(async () => {
+    this.writing = (async () => {
       for (const [scope, fields] of batch) {
         try {
           await this.credits.addSpend(scope, nowMs, fields);
         } catch {
-          // Redis away: put the amounts back for the next flush rather than lose them.
-          const entry = this.pending.get(scope) ?? {};
-          for (const [k, v] of Object.entries(fields)) entry[k] = (entry[k] ?? 0) + v;
-          this.pending.set(scope, entry);
+          // Redis away or full: keep the amounts for the next write rather than lose them.
+          this.add(scope, fields);
         }
+        batch.delete(scope);
       }
+    })().finally(() => {
+      this.writing = undefined;
     });
-    return this.flushing;
+    return this.writing;
   }
 
+  /** Write everything pending, retrying for up to `closeTimeoutMs`; then log what could not be written. */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.flush();
+    const deadline = Date.now() + this.closeTimeoutMs;
+    const until = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref());
+    for (;;) {
+      // A write to an unreachable Redis waits for it to come back: never past the deadline.
+      await Promise.race([this.flush(), until(deadline - Date.now())]);
+      if (this.unwritten().size === 0) return;
+      if (Date.now() >= deadline) break;
+      await until(Math.min(this.retryMs, deadline - Date.now()));
+    }
+    this.options.logger?.error(
+      { unwritten: Object.fromEntries(this.unwritten()) },
+      'spend not written to the ledger before close: Redis refused it; add it by hand if it matters',
+    );
+  }
+
+  private add(scope: CreditScope, fields: Record<string, number>): void {
+    const entry = this.pending.get(scope) ?? {};
+    for (const [k, v] of Object.entries(fields)) entry[k] = (entry[k] ?? 0) + v;
+    this.pending.set(scope, entry);
   }
 }

@@ -27,8 +27,11 @@ export interface WorkerEventMap {
   ];
   /** A job's run ended: completed, failed (it may be retried), or handed back to its queue (no attempt used). */
   job: [{ account: string; outcome: 'completed' | 'failed' | 'requeued'; durationMs: number }];
-  /** The account's credits ran out (first discovery in this process) or a provider key was refused. */
-  credits: [{ account: string; scope: string; event: 'exhausted' | 'held' | 'key-refused' }];
+  /**
+   * The account's credits ran out (each time a gate closes), the router refused its token, a
+   * provider key was refused or ran out, or a router probe found the credits back.
+   */
+  credits: [{ account: string; scope: string; event: 'exhausted' | 'held' | 'key-refused' | 'reopened' }];
   /** The account's queue was held or resumed. */
   hold: [{ account: string; held: boolean; reason?: string }];
 }

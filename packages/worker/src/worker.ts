@@ -51,6 +51,12 @@ export interface WorkerOptions {
   stalledIntervalMs?: number;
   /** Times a job may stall (its worker died) before it fails. @defaultValue 1 */
   maxStalledCount?: number;
+  /**
+   * While an account's HF credits are exhausted, one real queued request probes the router this
+   * often (all workers together, by the injected clock `now`); its success reopens the router.
+   * @defaultValue 600000
+   */
+  creditProbeMs?: number;
 }
 
 export interface HfqWorker {
@@ -76,8 +82,10 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const now = options.now ?? Date.now;
   const redis = createWorkerConnection(options.connection, `${prefix}:hfq-worker-state`);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const credits = new CreditState(redis, prefix);
-  const spend = new SpendRecorder(credits, now);
+  const credits = new CreditState(redis, prefix, {
+    ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
+  });
+  const spend = new SpendRecorder(credits, now, { logger });
   const limiter = new DomainLimiter(redis, prefix, {
     random: options.random ?? Math.random,
     ...options.limiter,

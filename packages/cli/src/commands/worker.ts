@@ -58,6 +58,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     lockDurationMs: config.lockDurationMs,
     stalledIntervalMs: config.stalledIntervalMs,
     maxStalledCount: config.maxStalledCount,
+    creditProbeMs: config.creditProbeMs,
     // Diagnostics: keep every admission's Redis time in `<domain>:audit` (tests of the limit use it).
     ...(config.limiterAudit ? { limiter: { audit: true } } : {}),
   });

@@ -6,6 +6,8 @@ import {
   type ConnectionInput,
   createProducerConnection,
   DEFAULT_PREFIX,
+  describeMemory,
+  readRedisMemory,
 } from '@hfq/shared';
 import { createAdmin } from '../admin.js';
 import type { HfqWorker } from '../worker.js';
@@ -50,7 +52,7 @@ function send(res: ServerResponse, status: number, body: string, contentType = '
 
 /**
  * A worker process's operations endpoint: `/metrics` (Prometheus), `/healthz` (the process is
- * up: liveness) and `/readyz` (Redis answers PING quickly and every account's worker runs:
+ * up: liveness) and `/readyz` (Redis answers PING quickly, is not full, and every account's worker runs:
  * readiness). One small Redis connection of its own, plus the metrics' status reader.
  */
 export async function createHealthServer(options: HealthServerOptions): Promise<HealthServer> {
@@ -76,7 +78,12 @@ export async function createHealthServer(options: HealthServerOptions): Promise<
         pingTimeoutMs,
         'redis PING',
       ).finally(() => abort.abort());
-      checks.redis = 'ok';
+      // A full Redis (maxmemory with noeviction) answers PING but refuses every write: no job moves.
+      const memory = await withTimeout(readRedisMemory(redis), pingTimeoutMs, 'redis INFO');
+      checks.redis =
+        memory.maxBytes > 0 && memory.usedBytes >= memory.maxBytes
+          ? `full: ${describeMemory(memory)}; writes are refused until memory is freed or maxmemory raised`
+          : 'ok';
     } catch (err) {
       checks.redis = (err as Error).message;
     }

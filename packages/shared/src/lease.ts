@@ -1,0 +1,38 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+const RELEASE = readFileSync(new URL('./lua/release-lease.lua', import.meta.url), 'utf8');
+
+type LeaseRedis = Redis & { hfqReleaseLease(key: string, token: string): Promise<number> };
+
+/** How often a waiting caller asks for a lease another process holds. */
+const LEASE_RETRY_MS = 10;
+
+/**
+ * Run `fn` while holding a short Redis lease (`SET NX PX`), so two processes never interleave
+ * the steps of one operation that spans several Redis calls (hold a queue: hold key + pause).
+ * The lease expires by itself if its holder dies; `waitMs` bounds the wait for it.
+ */
+export async function withLease<T>(
+  redis: Redis,
+  key: string,
+  fn: () => Promise<T>,
+  options: { leaseMs?: number; waitMs?: number } = {},
+): Promise<T> {
+  const leaseMs = options.leaseMs ?? 10_000;
+  const deadline = Date.now() + (options.waitMs ?? 30_000);
+  const token = randomUUID();
+  while ((await redis.set(key, token, 'PX', leaseMs, 'NX')) !== 'OK') {
+    if (Date.now() > deadline) throw new Error(`lease ${key} still held by another process`);
+    await new Promise((r) => setTimeout(r, LEASE_RETRY_MS));
+  }
+  try {
+    return await fn();
+  } finally {
+    const r = redis as LeaseRedis;
+    if (typeof r.hfqReleaseLease !== 'function')
+      redis.defineCommand('hfqReleaseLease', { lua: RELEASE, numberOfKeys: 1 });
+    await r.hfqReleaseLease(key, token).catch(() => {});
+  }
+}

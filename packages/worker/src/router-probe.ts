@@ -1,0 +1,49 @@
+import type { JobData } from '@hfq/shared';
+import type { AccountContext } from './account-context.js';
+import type { Target } from './choose-target.js';
+
+/**
+ * While the router's credit gate is closed (credits exhausted), one real queued request goes to
+ * the router every `probeIntervalMs`, all workers together (the claim is in the gate hash): a
+ * late monthly reset, a skewed clock or credits bought early reopen the gate on its success,
+ * instead of the router staying closed until the next month (see docs/architecture.md, 'What
+ * a 402 does'). A held gate (a refused token) is not probed: an operator resets it.
+ */
+export async function probeRouter(
+  ctx: AccountContext,
+  job: JobData['job'],
+  tokens: number,
+  signal?: AbortSignal,
+): Promise<Target | undefined> {
+  const nowMs = ctx.now();
+  if (!(await ctx.credits.takeProbe(ctx.scope, nowMs))) return undefined;
+  const permit = await ctx.limiter.acquire({
+    domain: ctx.routes.routerDomain,
+    // The probe is the request that finds out whether the gate may open, so its permit checks
+    // no gate: this key is never written. The domain's rate limit applies as to any request.
+    gateKey: ctx.credits.probeGateKey(ctx.scope),
+    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
+    appNowMs: nowMs,
+    tokens,
+    signal,
+  });
+  if (permit.kind !== 'admitted') {
+    await ctx.credits.releaseProbe(ctx.scope);
+    return undefined;
+  }
+  ctx.logger.info({ account: ctx.account.id, scope: ctx.scope }, 'credits exhausted: probing the router');
+  const { account } = ctx;
+  return {
+    kind: 'go',
+    route: {
+      route: 'hf-router',
+      credential: account.hfToken,
+      provider: job.provider,
+      billTo: account.billTo,
+    },
+    domain: ctx.routes.routerDomain,
+    provider: job.provider,
+    permit,
+    probe: true,
+  };
+}

@@ -1,0 +1,181 @@
+import { Writable } from 'node:stream';
+import { createProducer, NoHeadroomError } from '@hfq/producer';
+import { CreditState, createLogger, type Job, LEDGER_FIELDS } from '@hfq/shared';
+import { type Sim, startSim } from '@hfq/sim';
+import { createAdmin, createHealthServer, createWorker } from '@hfq/worker';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SpawnedRedis } from '../packages/cli/src/local-redis.js';
+import { SpendRecorder } from '../packages/worker/src/spend-recorder.js';
+import { ownRedis } from './support/faults.js';
+import { expectNoClientsLeft, testPrefix } from './support/redis.js';
+import { upstreamOf } from './support/stack.js';
+
+const HF = 'hf_test_full_0123456789abcdef';
+const logger = createLogger({ level: 'silent' });
+/** A job of about 2 KB, as in the report of a full Redis. */
+const job = (i: number): Job => ({
+  account: 'acme',
+  task: 'feature-extraction',
+  model: 'sentence-transformers/all-MiniLM-L6-v2',
+  inputs: `${i} ${'x'.repeat(2_000)}`,
+});
+
+let server: SpawnedRedis;
+let admin: Redis;
+let sim: Sim;
+let prefix: string;
+const cleanups: (() => unknown)[] = [];
+
+beforeAll(async () => {
+  server = await ownRedis();
+  admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  await admin.quit();
+  await server.stop();
+});
+beforeEach(async () => {
+  prefix = testPrefix('rf');
+  await admin.config('SET', 'maxmemory', '0');
+  await admin.flushall();
+  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 1, maxMs: 3, perItemMs: 0 } });
+  sim.setToken(HF, { label: 'hf' });
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await admin.config('SET', 'maxmemory', '0');
+  await sim.close();
+  await expectNoClientsLeft(admin, prefix);
+});
+
+async function usedMemory(): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))?.[1]);
+}
+
+/** Fill Redis with filler keys until it refuses a write (maxmemory reached, noeviction). */
+async function fillUntilFull(): Promise<void> {
+  await admin.config('SET', 'maxmemory', String((await usedMemory()) + 2 * 1_048_576));
+  // Large fillers first, then smaller ones: Redis refuses a write only once used memory is past
+  // maxmemory, so the last accepted small write takes it past, and every later write is refused.
+  let i = 0;
+  for (const size of [64 * 1024, 1024, 16]) {
+    for (;;) {
+      i += 1;
+      try {
+        await admin.set(`filler:${i}`, 'f'.repeat(size));
+      } catch (err) {
+        expect((err as Error).message).toMatch(/OOM/);
+        break;
+      }
+    }
+  }
+}
+
+function startWorker(log = logger) {
+  return createWorker({
+    connection: server.url,
+    prefix,
+    accounts: [{ id: 'acme', tier: 'pro', hfToken: HF, limit: { max: 500, durationMs: 1000 } }],
+    upstream: upstreamOf(sim),
+    concurrency: 8,
+    logger: log,
+    holdCheckMs: 100,
+  });
+}
+
+describe('a full Redis', () => {
+  it('the producer refuses new work above its high-water mark, saying why, and the workers drain what it took', async () => {
+    await admin.config('SET', 'maxmemory', String(2 * (await usedMemory()) + 1_048_576));
+    const producer = createProducer({
+      connection: server.url,
+      prefix,
+      headroom: { maxMemoryRatio: 0.5, refreshMs: 0 },
+    });
+    cleanups.push(() => producer.close());
+    const handles = [];
+    let refusal: unknown;
+    for (let i = 0; i < 10_000 && refusal === undefined; i += 1) {
+      try {
+        handles.push(await producer.enqueue(job(i)));
+      } catch (err) {
+        refusal = err;
+      }
+    }
+    expect(refusal).toBeInstanceOf(NoHeadroomError);
+    expect((refusal as Error).message).toMatch(/high-water mark \(50% of maxmemory\).*MB used of maxmemory/);
+    expect(handles.length).toBeGreaterThan(20);
+    const w = await startWorker();
+    cleanups.push(() => w.close());
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(results).toHaveLength(handles.length);
+  });
+
+  it('a worker started on a full Redis says so (log, /readyz, status), keeps trying, and drains once there is room', async () => {
+    const producer = createProducer({ connection: server.url, prefix });
+    cleanups.push(() => producer.close());
+    const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => job(i)));
+    await fillUntilFull();
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const w = await startWorker(createLogger({ level: 'info', destination }));
+    cleanups.push(() => w.close());
+    const health = await createHealthServer({
+      worker: w,
+      connection: server.url,
+      prefix,
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: HF }],
+      port: 0,
+      host: '127.0.0.1',
+    });
+    cleanups.push(() => health.close());
+    const full = await fetch(`${health.url}/readyz`);
+    expect(full.status).toBe(503);
+    expect(((await full.json()) as { checks: { redis: string } }).checks.redis).toMatch(/^full: .*maxmemory/);
+    expect(await producer.queue('acme').getJobCounts('completed')).toEqual({ completed: 0 });
+    const ops = createAdmin({
+      connection: server.url,
+      prefix,
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: HF }],
+    });
+    cleanups.push(() => ops.close());
+    expect(lines.some((l) => l.includes('Redis is full (maxmemory reached, writes refused)'))).toBe(true);
+    await expect(ops.status()).rejects.toThrow(/^Redis is full: .* used of maxmemory/);
+    await admin.config('SET', 'maxmemory', '0');
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(results).toHaveLength(20);
+    await expect
+      .poll(async () => (await fetch(`${health.url}/readyz`)).status, { timeout: 10_000 })
+      .toBe(200);
+  });
+
+  it('spend recorded while Redis refuses writes is kept, and written at close once there is room', async () => {
+    const redis = new Redis(server.url, { maxRetriesPerRequest: null, connectionName: `${prefix}:spend` });
+    cleanups.push(() => redis.quit());
+    const credits = new CreditState(redis, prefix);
+    const now = () => Date.UTC(2026, 10, 15);
+    await fillUntilFull();
+    const recorder = new SpendRecorder(credits, now, { retryMs: 50, closeTimeoutMs: 60_000 });
+    recorder.record('account:acme', 'hf-router', 0.25);
+    recorder.record('account:acme', 'hf-router', 0.5);
+    await recorder.flush();
+    expect(recorder.unwritten().get('account:acme')).toMatchObject({ [LEDGER_FIELDS.hfRouterUsd]: 0.75 });
+    let closed = false;
+    const closing = recorder.close().then(() => {
+      closed = true;
+    });
+    // close() is still trying after several failed writes: nothing was dropped.
+    await recorder.flush();
+    await recorder.flush();
+    expect(closed).toBe(false);
+    await admin.config('SET', 'maxmemory', '0');
+    await closing;
+    const spend = await credits.spend('account:acme', now());
+    expect(spend).toMatchObject({ hfRouterUsd: 0.75, hfRouterRequests: 2 });
+  });
+});
