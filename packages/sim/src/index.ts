@@ -18,6 +18,16 @@ export type {
 } from './config.js';
 export { DEFAULT_EMBEDDING_DIMS } from './config.js';
 export { parseConfigPatch, parseScript, SimConfigError } from './config-validate.js';
+export {
+  DEFAULT_ENDPOINT,
+  ENDPOINT_STATES,
+  type EndpointConfig,
+  type EndpointConfigInput,
+  type EndpointState,
+  type EndpointTask,
+} from './endpoints/endpoint-config.js';
+export { INVALID_STATE, OVERLOADED } from './endpoints/endpoint-routes.js';
+export type { EndpointStats } from './endpoints/sim-endpoint.js';
 export { parseSimEnv, type SimEnv, SimEnvError } from './env.js';
 export { FixedWindowLimiter } from './limiters/fixed-window.js';
 export { type LimitDecision, type Limiter, tryAcquire } from './limiters/limiter.js';

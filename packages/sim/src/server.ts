@@ -6,6 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import {
+  handleEndpointControl,
+  handleEndpointInference,
+  handleEndpointManagement,
+  type SimEndpoints,
+} from './endpoints/endpoint-routes.js';
 import { errorReply, sendReply } from './http/reply.js';
 import type { RequestRecord, RouteKind } from './recorder.js';
 import { type ControlActions, handleControl } from './routes/control.js';
@@ -27,10 +33,14 @@ export interface SimServer {
   close(): Promise<void>;
 }
 
-export function createSimServer(state: SimState, control: ControlActions): SimServer {
+export function createSimServer(
+  state: SimState,
+  control: ControlActions,
+  endpoints: SimEndpoints,
+): SimServer {
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
-    dispatch(state, control, req, res).catch((error: unknown) => {
+    dispatch(state, control, endpoints, req, res).catch((error: unknown) => {
       process.stderr.write(`${JSON.stringify({ event: 'sim.handler_error', error: String(error) })}\n`);
       if (!res.headersSent) sendReply(res, errorReply(500, 'simulator error'));
       else res.destroy();
@@ -54,11 +64,25 @@ export function createSimServer(state: SimState, control: ControlActions): SimSe
 async function dispatch(
   state: SimState,
   control: ControlActions,
+  endpoints: SimEndpoints,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sim.invalid');
   const path = url.pathname;
+  // Inference Endpoints keep their own counters (endpoints/sim-endpoint.ts), not the request log.
+  if (path.startsWith('/endpoints/')) {
+    await handleEndpointInference(state, endpoints, req, res, path.slice('/endpoints/'.length));
+    return;
+  }
+  if (path.startsWith('/endpoints-api/')) {
+    handleEndpointManagement(endpoints, req, res, path.slice('/endpoints-api/'.length), state.url);
+    return;
+  }
+  if (path === '/_sim/endpoints' || path.startsWith('/_sim/endpoints/')) {
+    await handleEndpointControl(endpoints, req, res, path.slice('/_sim/endpoints/'.length));
+    return;
+  }
   if (path.startsWith('/_sim/')) {
     await handleControl(state, { req, res, url }, path.slice('/_sim/'.length), control);
     return;

@@ -5,6 +5,9 @@ import { performance } from 'node:perf_hooks';
 import type { ModelConfig, OrgConfig, SimConfigPatch, TokenConfig } from './config.js';
 import { defaultConfig } from './config.js';
 import { parseConfigPatch, parseScript } from './config-validate.js';
+import { type EndpointConfigInput, parseEndpointConfig } from './endpoints/endpoint-config.js';
+import { SimEndpoints } from './endpoints/endpoint-routes.js';
+import type { EndpointStats } from './endpoints/sim-endpoint.js';
 import { secretId } from './hash.js';
 import type { RequestFilter, RequestRecord, SimStats, WindowCounts } from './recorder.js';
 import { ANY_CALLER, type ScriptStep } from './scripts.js';
@@ -22,6 +25,8 @@ export interface SimOptions extends SimConfigPatch {
    * @defaultValue `performance.now`
    */
   now?: () => number;
+  /** Inference Endpoints by name, served under `/endpoints/{name}` (see `setEndpoint`). */
+  endpoints?: Record<string, EndpointConfigInput>;
 }
 
 export interface ProviderUrls {
@@ -57,14 +62,28 @@ export interface Sim {
   /** Logged requests matching `filter`, oldest first. */
   requests(filter?: RequestFilter): RequestRecord[];
   resetStats(): void;
+  /** Replaces `https://api.endpoints.huggingface.cloud` (the endpoints' management API). */
+  readonly endpointsApiUrl: string;
+  /** Set (or replace) an Inference Endpoint; it starts over in its initial state. */
+  setEndpoint(name: string, config?: EndpointConfigInput): void;
+  /** The URL to call an endpoint at (the client's `endpointUrl`). */
+  endpointUrl(name: string): string;
+  /** An endpoint's state and counters (throws for an unknown name). */
+  endpointStats(name: string): EndpointStats;
+  /** Reset every endpoint's counters (max in flight, statuses, wake requests). */
+  resetEndpointStats(): void;
   /** Close the server and every socket, hung requests included. */
   close(): Promise<void>;
 }
 
 export async function startSim(options: SimOptions = {}): Promise<Sim> {
-  const { port = 0, host = '127.0.0.1', now = () => performance.now(), ...patch } = options;
+  const { port = 0, host = '127.0.0.1', now = () => performance.now(), endpoints, ...patch } = options;
   const state = new SimState(defaultConfig(), now);
   state.apply(parseConfigPatch(patch, 'options'));
+  const simEndpoints = new SimEndpoints(state);
+  const setEndpoint = (name: string, config: EndpointConfigInput = {}): void =>
+    simEndpoints.set(name, parseEndpointConfig(name, config));
+  for (const [name, config] of Object.entries(endpoints ?? {})) setEndpoint(name, config);
 
   const configure = (next: SimConfigPatch): void => state.apply(parseConfigPatch(next));
   const script = (token: string, steps: ScriptStep[]): void =>
@@ -73,15 +92,19 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     state.recorder.windowCounts(windowMs, filter);
   const resetStats = (): void => state.recorder.reset();
 
-  const server = createSimServer(state, {
-    stats: (includeLog, windows) => ({
-      ...state.recorder.stats(state.credits.snapshot(), includeLog),
-      maxInWindow: Object.fromEntries(windows.map((windowMs) => [windowMs, maxInWindow(windowMs)])),
-    }),
-    configure,
-    resetStats,
-    script,
-  });
+  const server = createSimServer(
+    state,
+    {
+      stats: (includeLog, windows) => ({
+        ...state.recorder.stats(state.credits.snapshot(), includeLog),
+        maxInWindow: Object.fromEntries(windows.map((windowMs) => [windowMs, maxInWindow(windowMs)])),
+      }),
+      configure,
+      resetStats,
+      script,
+    },
+    simEndpoints,
+  );
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
     server.server.listen(port, host, () => {
@@ -108,6 +131,15 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     received: (filter) => state.recorder.records(filter).length,
     requests: (filter) => state.recorder.records(filter),
     resetStats,
+    endpointsApiUrl: `${url}/endpoints-api`,
+    setEndpoint,
+    endpointUrl: (name) => `${url}/endpoints/${name}`,
+    endpointStats: (name) => {
+      const endpoint = simEndpoints.get(name);
+      if (!endpoint) throw new Error(`no simulated endpoint "${name}"`);
+      return endpoint.stats();
+    },
+    resetEndpointStats: () => simEndpoints.resetStats(),
     close: async () => {
       state.close();
       await server.close();
