@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENDPOINTS, ROUTING_POLICY } from './endpoint-schema.js';
 import { ACCOUNT_ID, PROVIDER_NAME } from './job-schema.js';
 import { TIERS } from './tiers.js';
 
@@ -51,6 +52,10 @@ export const ACCOUNT_CONFIG = z
     onNoKey: z.enum(['hold', 'fail']).optional(),
     /** Real upstream 429s a job may receive before it fails. Default 50. */
     max429s: z.number().int().positive().optional(),
+    /** The account's Inference Endpoints (dedicated capacity), called with its HF token. */
+    endpoints: ENDPOINTS.optional(),
+    /** Router or endpoint first, for jobs an endpoint serves. Default `endpoint-first`. */
+    routing: ROUTING_POLICY.optional(),
   })
   .strict()
   .refine((a) => !(a.limit && a.limits), { message: 'set "limit" or "limits", not both', path: ['limits'] })

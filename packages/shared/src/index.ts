@@ -34,6 +34,27 @@ export {
   type ThrottleOutcome,
 } from './domain-limiter.js';
 export {
+  ENDPOINT_CONFIG,
+  ENDPOINTS,
+  type EndpointConfig,
+  ROUTING_POLICIES,
+  ROUTING_POLICY,
+  type RoutingPolicy,
+} from './endpoint-schema.js';
+export {
+  type EndpointRef,
+  EndpointSemaphore,
+  endpointKeys,
+  type SemaphoreOptions,
+  type SemaphoreState,
+  type SlotResult,
+} from './endpoint-semaphore.js';
+export {
+  type EndpointAvailability,
+  type EndpointStatus,
+  EndpointStatusStore,
+} from './endpoint-status.js';
+export {
   ConfigError,
   type Env,
   type HfqConfig,

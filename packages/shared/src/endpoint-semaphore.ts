@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { stateKey } from './queue-names.js';
+
+/**
+ * The concurrency limit of an Inference Endpoint, shared by every worker process: at most N
+ * requests in flight, N learned down on the endpoint's 429s once per episode and recovering one
+ * slot per quiet interval (see docs/architecture.md, "Dedicated capacity"). Slots are leases that
+ * expire, so a killed worker's slots come back. The atomic parts are the Lua scripts beside this
+ * file; see their headers for the contract.
+ */
+
+const ACQUIRE = readFileSync(new URL('./lua/acquire-endpoint-slot.lua', import.meta.url), 'utf8');
+const RELEASE = readFileSync(new URL('./lua/release-endpoint-slot.lua', import.meta.url), 'utf8');
+const RENEW = readFileSync(new URL('./lua/renew-endpoint-lease.lua', import.meta.url), 'utf8');
+const THROTTLE = readFileSync(new URL('./lua/record-endpoint-throttle.lua', import.meta.url), 'utf8');
+
+type ScriptRedis = Redis & {
+  hfqAcquireEndpointSlot(...args: (string | number)[]): Promise<(string | number)[]>;
+  hfqReleaseEndpointSlot(...args: (string | number)[]): Promise<number>;
+  hfqRenewEndpointLease(...args: (string | number)[]): Promise<number>;
+  hfqRecordEndpointThrottle(...args: (string | number)[]): Promise<number[]>;
+};
+
+/** An endpoint as the semaphore knows it: its account, its name and its configured concurrency. */
+export interface EndpointRef {
+  accountId: string;
+  name: string;
+  concurrency: number;
+}
+
+export interface SemaphoreOptions {
+  /** A slot's lease; renewed while its request runs. @defaultValue 30000 */
+  leaseMs?: number;
+  /** After a cut, one slot comes back per this much time without another. @defaultValue 30000 */
+  recoverMs?: number;
+  /** How long one waking request may hold the waker role. @defaultValue 660000 */
+  wakerLeaseMs?: number;
+  /** TTL of the learned limit, refreshed on each write. @defaultValue 7 days */
+  limitTtlMs?: number;
+}
+
+export type SlotResult =
+  | { kind: 'admitted'; lease: string; admittedAt: number; inFlight: number; limit: number; waker: boolean }
+  | { kind: 'full'; inFlight: number; limit: number }
+  | { kind: 'waking'; inFlight: number; limit: number }
+  | { kind: 'unavailable'; state: 'paused' | 'failed'; reason: string };
+
+export interface SemaphoreState {
+  inFlight: number;
+  /** The effective limit: the learned concurrency, at most the configured one. */
+  limit: number;
+  /** Concurrency cuts (429 episodes) so far. */
+  episodes: number;
+}
+
+/** Redis keys of one endpoint's state, all under one prefix per endpoint. */
+export function endpointKeys(prefix: string, accountId: string, name: string) {
+  const base = stateKey(prefix, 'endpoint', accountId, name);
+  return {
+    slots: `${base}:slots`,
+    limit: `${base}:limit`,
+    status: `${base}:status`,
+    waker: `${base}:waker`,
+    lifecycle: `${base}:lifecycle`,
+    lock: `${base}:lock`,
+  };
+}
+
+export class EndpointSemaphore {
+  private readonly redis: ScriptRedis;
+  readonly options: Required<SemaphoreOptions>;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    options: SemaphoreOptions = {},
+  ) {
+    this.options = {
+      leaseMs: 30_000,
+      recoverMs: 30_000,
+      wakerLeaseMs: 660_000,
+      limitTtlMs: 7 * 24 * 3_600_000,
+      ...options,
+    };
+    defineScripts(redis);
+    this.redis = redis as unknown as ScriptRedis;
+  }
+
+  keys(ref: Pick<EndpointRef, 'accountId' | 'name'>) {
+    return endpointKeys(this.prefix, ref.accountId, ref.name);
+  }
+
+  /** Try to take a slot now; never waits. */
+  async tryAcquire(ref: EndpointRef, wakerLeaseMs = this.options.wakerLeaseMs): Promise<SlotResult> {
+    const keys = this.keys(ref);
+    const lease = randomUUID();
+    const reply = await this.redis.hfqAcquireEndpointSlot(
+      4,
+      keys.slots,
+      keys.limit,
+      keys.status,
+      keys.waker,
+      lease,
+      this.options.leaseMs,
+      ref.concurrency,
+      this.options.recoverMs,
+      this.options.limitTtlMs,
+      wakerLeaseMs,
+    );
+    const code = Number(reply[0]);
+    if (code === 1) {
+      return {
+        kind: 'admitted',
+        lease,
+        inFlight: Number(reply[1]),
+        limit: Number(reply[2]),
+        admittedAt: Number(reply[3]),
+        waker: Number(reply[4]) === 1,
+      };
+    }
+    if (code === 2) {
+      return {
+        kind: 'unavailable',
+        state: String(reply[1]) as 'paused' | 'failed',
+        reason: String(reply[2]),
+      };
+    }
+    return { kind: code === 3 ? 'waking' : 'full', inFlight: Number(reply[1]), limit: Number(reply[2]) };
+  }
+
+  /** Give a slot back. Returns false if its lease had already lapsed. */
+  async release(ref: EndpointRef, lease: string): Promise<boolean> {
+    return (await this.redis.hfqReleaseEndpointSlot(1, this.keys(ref).slots, lease)) === 1;
+  }
+
+  /** Extend a running request's lease. Returns false if it had lapsed. */
+  async renew(ref: EndpointRef, lease: string): Promise<boolean> {
+    return (
+      (await this.redis.hfqRenewEndpointLease(1, this.keys(ref).slots, lease, this.options.leaseMs)) === 1
+    );
+  }
+
+  /** The endpoint answered 429: lower the learned concurrency once per episode. */
+  async recordThrottle(
+    ref: EndpointRef,
+    admittedAt: number,
+  ): Promise<{ newEpisode: boolean; limit: number; episodes: number }> {
+    const keys = this.keys(ref);
+    const reply = await this.redis.hfqRecordEndpointThrottle(
+      2,
+      keys.slots,
+      keys.limit,
+      admittedAt,
+      ref.concurrency,
+      this.options.limitTtlMs,
+    );
+    return { newEpisode: Number(reply[0]) === 1, limit: Number(reply[1]), episodes: Number(reply[2]) };
+  }
+
+  /** In-flight count, effective limit and cut count, for status and metrics. */
+  async state(ref: EndpointRef): Promise<SemaphoreState> {
+    const keys = this.keys(ref);
+    const now = Date.now();
+    const [[, inFlight], [, fields]] = (await this.redis
+      .multi()
+      .zcount(keys.slots, now, '+inf')
+      .hmget(keys.limit, 'learned', 'episodes')
+      .exec()) as [[unknown, number], [unknown, (string | null)[]]];
+    const learned = fields[0] == null ? ref.concurrency : Math.min(ref.concurrency, Number(fields[0]));
+    return { inFlight, limit: learned, episodes: Number(fields[1] ?? 0) };
+  }
+}
+
+function defineScripts(redis: Redis): void {
+  const r = redis as unknown as Partial<ScriptRedis>;
+  if (typeof r.hfqAcquireEndpointSlot !== 'function')
+    redis.defineCommand('hfqAcquireEndpointSlot', { lua: ACQUIRE });
+  if (typeof r.hfqReleaseEndpointSlot !== 'function')
+    redis.defineCommand('hfqReleaseEndpointSlot', { lua: RELEASE });
+  if (typeof r.hfqRenewEndpointLease !== 'function')
+    redis.defineCommand('hfqRenewEndpointLease', { lua: RENEW });
+  if (typeof r.hfqRecordEndpointThrottle !== 'function') {
+    redis.defineCommand('hfqRecordEndpointThrottle', { lua: THROTTLE });
+  }
+}
