@@ -35,8 +35,6 @@ export interface SemaphoreOptions {
   leaseMs?: number;
   /** After a cut, one slot comes back per this much time without another. @defaultValue 30000 */
   recoverMs?: number;
-  /** How long one waking request may hold the waker role. @defaultValue 660000 */
-  wakerLeaseMs?: number;
   /** TTL of the learned limit, refreshed on each write. @defaultValue 7 days */
   limitTtlMs?: number;
 }
@@ -80,7 +78,6 @@ export class EndpointSemaphore {
     this.options = {
       leaseMs: 30_000,
       recoverMs: 30_000,
-      wakerLeaseMs: 660_000,
       limitTtlMs: 7 * 24 * 3_600_000,
       ...options,
     };
@@ -92,8 +89,8 @@ export class EndpointSemaphore {
     return endpointKeys(this.prefix, ref.accountId, ref.name);
   }
 
-  /** Try to take a slot now; never waits. */
-  async tryAcquire(ref: EndpointRef, wakerLeaseMs = this.options.wakerLeaseMs): Promise<SlotResult> {
+  /** Try to take a slot now; never waits. The waker role, if taken, lapses with the lease. */
+  async tryAcquire(ref: EndpointRef): Promise<SlotResult> {
     const keys = this.keys(ref);
     const lease = randomUUID();
     const reply = await this.redis.hfqAcquireEndpointSlot(
@@ -107,7 +104,7 @@ export class EndpointSemaphore {
       ref.concurrency,
       this.options.recoverMs,
       this.options.limitTtlMs,
-      wakerLeaseMs,
+      this.options.leaseMs,
     );
     const code = Number(reply[0]);
     if (code === 1) {
@@ -137,9 +134,15 @@ export class EndpointSemaphore {
 
   /** Extend a running request's lease. Returns false if it had lapsed. */
   async renew(ref: EndpointRef, lease: string): Promise<boolean> {
-    return (
-      (await this.redis.hfqRenewEndpointLease(1, this.keys(ref).slots, lease, this.options.leaseMs)) === 1
+    const keys = this.keys(ref);
+    const renewed = await this.redis.hfqRenewEndpointLease(
+      2,
+      keys.slots,
+      keys.waker,
+      lease,
+      this.options.leaseMs,
     );
+    return renewed === 1;
   }
 
   /** The endpoint answered 429: lower the learned concurrency once per episode. */

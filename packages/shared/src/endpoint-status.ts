@@ -2,13 +2,17 @@ import type { Redis } from 'ioredis';
 import { endpointKeys } from './endpoint-semaphore.js';
 
 /**
- * What hfq knows of an Inference Endpoint's availability, shared by every worker: `cold` while
- * a replica starts (one waking request at a time), `paused` or `failed` (routed around or held,
- * with the reason), else `ok` (no key). Written by the worker from the endpoint's answers and its
- * management API; read by the slot script (acquire-endpoint-slot.lua) and by status.
+ * What hfq knows of an Inference Endpoint's availability, shared by every worker: `ok` (it
+ * answered lately; the mark expires, since an idle endpoint may scale to zero), `cold` (a replica
+ * starts, or nothing is known: one waking request at a time), `paused` or `failed` (routed around
+ * or held, with the reason). Written by the worker from the endpoint's answers and its management
+ * API; read by the slot script (acquire-endpoint-slot.lua) and by status.
  */
 
 export type EndpointAvailability = 'ok' | 'cold' | 'paused' | 'failed';
+
+/** An `ok` mark lasts this long after the last answer: then one request probes again first. */
+export const ENDPOINT_OK_TTL_MS = 60_000;
 
 export interface EndpointStatus {
   state: EndpointAvailability;
@@ -61,10 +65,26 @@ export class EndpointStatusStore {
       .exec();
   }
 
-  /** The endpoint answered: every worker may use it again. */
-  async markOk(accountId: string, name: string): Promise<void> {
+  /** The endpoint answered: every worker may use it, up to its limit, for the next while. */
+  async markOk(accountId: string, name: string, nowMs: number): Promise<void> {
     const { status, waker } = this.keys(accountId, name);
-    await this.redis.del(status, waker);
+    await this.redis
+      .multi()
+      .del(status)
+      .hset(status, 'state', 'ok', 'since', nowMs)
+      .pexpire(status, ENDPOINT_OK_TTL_MS)
+      .del(waker)
+      .exec();
+  }
+
+  /**
+   * A waking request was answered 503: let the next waker go at once (`keepMs` 0, after a held
+   * request), or only after `keepMs` (plain requests, so probes stay one per interval).
+   */
+  async afterColdAnswer(accountId: string, name: string, keepMs: number): Promise<void> {
+    const { waker } = this.keys(accountId, name);
+    if (keepMs > 0) await this.redis.pexpire(waker, keepMs);
+    else await this.redis.del(waker);
   }
 
   async read(accountId: string, name: string): Promise<EndpointStatus> {
@@ -75,7 +95,8 @@ export class EndpointStatusStore {
       'until',
       'since',
     );
-    const state = (fields[0] ?? 'ok') as EndpointAvailability;
+    // No status: nothing known lately (see ENDPOINT_OK_TTL_MS); the slot script treats it as cold.
+    const state = (fields[0] ?? 'cold') as EndpointAvailability;
     return {
       state,
       reason: fields[1] ?? undefined,

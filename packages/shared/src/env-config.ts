@@ -107,6 +107,8 @@ export interface UpstreamUrls {
   routerUrl?: string;
   hubUrl?: string;
   providerUrls?: Record<string, string>;
+  /** Replaces `https://api.endpoints.huggingface.cloud` (Inference Endpoints' management API). */
+  endpointsApiUrl?: string;
 }
 
 /** Everything a worker process or the CLI needs, read once from the environment at start-up. */
@@ -136,6 +138,10 @@ export interface HfqConfig {
   limiterAudit: boolean;
   /** `HFQ_CREDIT_PROBE_MS`: while HF credits are exhausted, one router probe per interval (all workers together). */
   creditProbeMs: number;
+  /** Lease of an Inference Endpoint slot: how soon a dead worker's slots come back. */
+  endpointLeaseMs: number;
+  /** How often an endpoint's state, backlog and idle time are checked (lifecycle, cost). */
+  endpointCheckMs: number;
   logLevel: string;
 }
 
@@ -177,6 +183,11 @@ export const KNOWN_VARIABLES = [
   'HFQ_MAX_STALLED_COUNT',
   'HFQ_LIMITER_AUDIT',
   'HFQ_CREDIT_PROBE_MS',
+  'HFQ_ENDPOINTS',
+  'HFQ_ROUTING',
+  'HF_ENDPOINTS_API_URL',
+  'HFQ_ENDPOINT_LEASE_MS',
+  'HFQ_ENDPOINT_CHECK_MS',
 ] as const;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -271,13 +282,18 @@ function accountsFromEnv(env: Env, readFile: (path: string) => string): AccountC
     providerBudgetUsd: readNumber(env, 'HFQ_PROVIDER_BUDGET_USD'),
     onNoKey: env.HFQ_ON_NO_KEY || undefined,
     max429s: env.HFQ_MAX_429S ? readInt(env, 'HFQ_MAX_429S', 50, 1) : undefined,
+    endpoints: readJson(env, 'HFQ_ENDPOINTS'),
+    routing: env.HFQ_ROUTING || undefined,
   };
   const parsed = ACCOUNTS.safeParse([candidate]);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const field = String(issue?.path[1] ?? '');
   const variable = ACCOUNT_FIELD_VARIABLES[field] ?? 'HFQ_ACCOUNT';
-  throw new ConfigError(variable, issue?.message ?? 'invalid account');
+  // Inside HFQ_ENDPOINTS, name the entry and field too ("HFQ_ENDPOINTS: [0].concurrency: …").
+  const where =
+    field === 'endpoints' && issue && issue.path.length > 2 ? `${fieldPath(issue.path.slice(2))}: ` : '';
+  throw new ConfigError(variable, `${where}${issue?.message ?? 'invalid account'}`);
 }
 
 const ACCOUNT_FIELD_VARIABLES: Record<string, string> = {
@@ -293,7 +309,27 @@ const ACCOUNT_FIELD_VARIABLES: Record<string, string> = {
   providerBudgetUsd: 'HFQ_PROVIDER_BUDGET_USD',
   onNoKey: 'HFQ_ON_NO_KEY',
   max429s: 'HFQ_MAX_429S',
+  endpoints: 'HFQ_ENDPOINTS',
+  routing: 'HFQ_ROUTING',
 };
+
+/** A JSON value (`HFQ_ENDPOINTS='[{"name": …}]'`); its shape is checked by the account schema. */
+function readJson(env: Env, name: string): unknown {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError(name, `not valid JSON (${(err as Error).message}), expected a JSON array`);
+  }
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+}
 
 /** The connection part of the config, for commands that need no account (status, enqueue). */
 export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: string; logLevel: string } {
@@ -350,6 +386,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): HfqCon
       routerUrl: readUrl(env, 'HF_ROUTER_URL'),
       hubUrl: readUrl(env, 'HF_HUB_URL'),
       providerUrls,
+      endpointsApiUrl: readUrl(env, 'HF_ENDPOINTS_API_URL'),
     },
     boardPort: readInt(env, 'HFQ_BOARD_PORT', 3000, 0, 65535),
     boardUser,
@@ -362,5 +399,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string): HfqCon
     maxStalledCount: readInt(env, 'HFQ_MAX_STALLED_COUNT', 1, 0),
     limiterAudit: readBoolean(env, 'HFQ_LIMITER_AUDIT', false),
     creditProbeMs: readInt(env, 'HFQ_CREDIT_PROBE_MS', 600_000, 1_000, 86_400_000),
+    endpointLeaseMs: readInt(env, 'HFQ_ENDPOINT_LEASE_MS', 30_000, 500, 3_600_000),
+    endpointCheckMs: readInt(env, 'HFQ_ENDPOINT_CHECK_MS', 5_000, 100, 3_600_000),
   };
 }

@@ -51,6 +51,7 @@ export {
 } from './endpoint-semaphore.js';
 export {
   type EndpointAvailability,
+  ENDPOINT_OK_TTL_MS,
   type EndpointStatus,
   EndpointStatusStore,
 } from './endpoint-status.js';

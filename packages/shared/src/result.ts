@@ -4,8 +4,11 @@ export interface InferenceResult<Output = unknown> {
   output: Output;
   /** The provider that served the request (from `x-inference-provider` when the router names it). */
   provider: string;
-  /** `hf-router`: through Hugging Face with the HF token; `provider-key`: directly, billed by the provider. */
-  route: 'hf-router' | 'provider-key';
+  /**
+   * `hf-router`: through Hugging Face with the HF token; `provider-key`: directly, billed by the
+   * provider; `endpoint`: the account's own Inference Endpoint (billed by the hour, `costUsd` 0).
+   */
+  route: 'hf-router' | 'provider-key' | 'endpoint';
   /** Runs that reached the upstream (1 for a first-time success). */
   attempts: number;
   /** Time this job spent waiting for permits and 429 pauses, in ms. */

@@ -16,8 +16,11 @@ function connect(): Redis {
   return redis;
 }
 
-function semaphoreOn(prefix: string, options: SemaphoreOptions = {}) {
-  return new EndpointSemaphore(connect(), prefix, options);
+/** A semaphore on an endpoint known to be up (else one waking request at a time). */
+async function semaphoreOn(prefix: string, options: SemaphoreOptions = {}) {
+  const redis = connect();
+  await new EndpointStatusStore(redis, prefix).markOk('acme', 'ep', Date.now());
+  return new EndpointSemaphore(redis, prefix, options);
 }
 
 const ref = { accountId: 'acme', name: 'ep', concurrency: 4 };
@@ -25,7 +28,7 @@ const ref = { accountId: 'acme', name: 'ep', concurrency: 4 };
 describe('EndpointSemaphore', () => {
   it('never admits more than N in flight across clients, and a release frees a slot', async () => {
     const prefix = testPrefix();
-    const clients = [semaphoreOn(prefix), semaphoreOn(prefix)];
+    const clients = [await semaphoreOn(prefix), await semaphoreOn(prefix)];
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) => (clients[i % 2] as EndpointSemaphore).tryAcquire(ref)),
     );
@@ -41,7 +44,7 @@ describe('EndpointSemaphore', () => {
 
   it("gives a dead holder's slots back when its lease lapses, and renewing keeps a live one", async () => {
     const prefix = testPrefix();
-    const semaphore = semaphoreOn(prefix, { leaseMs: 300 });
+    const semaphore = await semaphoreOn(prefix, { leaseMs: 300 });
     const one = { ...ref, concurrency: 2 };
     const kept = await semaphore.tryAcquire(one);
     const lost = await semaphore.tryAcquire(one);
@@ -63,7 +66,7 @@ describe('EndpointSemaphore', () => {
 
   it('lowers the learned limit once per 429 episode, and recovers one slot per quiet interval', async () => {
     const prefix = testPrefix();
-    const semaphore = semaphoreOn(prefix, { recoverMs: 400 });
+    const semaphore = await semaphoreOn(prefix, { recoverMs: 400 });
     const wide = { ...ref, concurrency: 8 };
     const burst = await Promise.all(Array.from({ length: 8 }, () => semaphore.tryAcquire(wide)));
     const cuts = [];
@@ -91,18 +94,24 @@ describe('EndpointSemaphore', () => {
     }, 'the limit to recover');
   });
 
-  it('admits one waking request at a time while the endpoint is cold, and nothing while paused', async () => {
+  it('admits one waking request at a time while the endpoint is cold or unknown, and nothing while paused', async () => {
     const prefix = testPrefix();
     const redis = connect();
-    const semaphore = new EndpointSemaphore(redis, prefix);
+    const semaphore = new EndpointSemaphore(redis, prefix, { leaseMs: 500 });
     const status = new EndpointStatusStore(redis, prefix);
+    // Nothing known yet: the first request probes alone.
+    const unknown = await Promise.all(Array.from({ length: 3 }, () => semaphore.tryAcquire(ref)));
+    expect(unknown.filter((r) => r.kind === 'admitted' && r.waker)).toHaveLength(1);
+    for (const r of unknown) if (r.kind === 'admitted') await semaphore.release(ref, r.lease);
+    await redis.del(semaphore.keys(ref).waker);
+
     await status.markCold('acme', 'ep', 'scaling up', Date.now());
-    const results = await Promise.all(Array.from({ length: 4 }, () => semaphore.tryAcquire(ref, 500)));
+    const results = await Promise.all(Array.from({ length: 4 }, () => semaphore.tryAcquire(ref)));
     expect(results.filter((r) => r.kind === 'admitted' && r.waker)).toHaveLength(1);
     expect(results.filter((r) => r.kind === 'waking')).toHaveLength(3);
-    // The waker's role lapses after its lease, so a dead waker does not strand the endpoint.
-    await waitFor(async () => (await semaphore.tryAcquire(ref, 500)).kind === 'admitted', 'a new waker');
-    await status.markOk('acme', 'ep');
+    // The waker's role lapses with its lease, so a dead waker does not strand the endpoint.
+    await waitFor(async () => (await semaphore.tryAcquire(ref)).kind === 'admitted', 'a new waker');
+    await status.markOk('acme', 'ep', Date.now());
     const free = await semaphore.tryAcquire(ref);
     expect(free).toMatchObject({ kind: 'admitted', waker: false });
 
@@ -117,12 +126,15 @@ describe('EndpointSemaphore', () => {
     const semaphore = new EndpointSemaphore(redis, prefix);
     const slot = await semaphore.tryAcquire(ref);
     if (slot.kind !== 'admitted') throw new Error('expected admission');
+    await semaphore.renew(ref, slot.lease);
     await semaphore.recordThrottle(ref, slot.admittedAt);
     await semaphore.release(ref, slot.lease);
     await new EndpointStatusStore(redis, prefix).markCold('acme', 'ep', 'cold', Date.now());
-    expect(await semaphore.tryAcquire(ref)).toMatchObject({ kind: 'admitted', waker: true });
+    // The first admission took the waker role (nothing was known), which still stands.
+    expect((await semaphore.tryAcquire(ref)).kind).toBe('waking');
     const keys = await keysUnder(redis, prefix);
-    expect(keys.length).toBeGreaterThanOrEqual(4);
+    const { limit, status, waker } = semaphore.keys(ref);
+    expect(keys).toEqual(expect.arrayContaining([limit, status, waker]));
     for (const key of keys) expect(await redis.pttl(key), key).toBeGreaterThan(0);
   });
 });

@@ -59,6 +59,10 @@ export interface CallOptions {
   maxBinaryBytes: number;
   /** Called with `performance.now()` as the inference request leaves (not for Hub lookups). */
   onSend?: (atMs: number) => void;
+  /** Call this Inference Endpoint (the client's `endpointUrl`) instead of the router or a provider. */
+  endpointUrl?: string;
+  /** Extra request headers for the inference call (an endpoint's `X-Scale-Up-Timeout`). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -80,7 +84,12 @@ function clientFor(route: CallRoute): InferenceClient {
 }
 
 export async function callInference(job: Job, route: CallRoute, options: CallOptions): Promise<CallOutcome> {
-  const { fetch, captured } = createUpstreamFetch(options.upstream, options.maxBodyBytes, options.onSend);
+  const { fetch, captured } = createUpstreamFetch(
+    options.upstream,
+    options.maxBodyBytes,
+    options.onSend,
+    options.headers,
+  );
   const client = clientFor(route);
   // One controller and one timer per call: AbortSignal.any over AbortSignal.timeout cost every
   // request two transferable signals and a composite (bench:load).
@@ -97,7 +106,14 @@ export async function callInference(job: Job, route: CallRoute, options: CallOpt
   const provider = route.provider as 'auto' | undefined;
   const started = performance.now();
   try {
-    const output = await runTask(client, job, provider, requestOptions, options.maxBinaryBytes);
+    const output = await runTask(
+      client,
+      job,
+      provider,
+      requestOptions,
+      options.maxBinaryBytes,
+      options.endpointUrl,
+    );
     const headers = captured.last?.headers;
     return {
       output,
@@ -121,8 +137,10 @@ async function runTask(
   provider: 'auto' | undefined,
   options: Options,
   maxBinaryBytes: number,
+  endpointUrl?: string,
 ): Promise<unknown> {
-  const base = { model: job.model, provider };
+  // An endpoint serves its own model: the client refuses a provider beside `endpointUrl`.
+  const base = endpointUrl ? { model: job.model, endpointUrl } : { model: job.model, provider };
   switch (job.task) {
     case 'chat-completion':
       return client.chatCompletion(

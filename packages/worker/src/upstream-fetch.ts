@@ -57,13 +57,18 @@ export function createUpstreamFetch(
   upstream: UpstreamUrls,
   maxBodyBytes: number,
   onInferenceSend?: (atMs: number) => void,
+  inferenceHeaders?: Record<string, string>,
 ) {
   const captured: { last: CapturedResponse | undefined } = { last: undefined };
   const upstreamFetch: typeof fetch = async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const isHub = url === HUB_ORIGIN || url.startsWith(`${HUB_ORIGIN}/`);
     if (!isHub) onInferenceSend?.(performance.now());
-    const response = await fetch(rewriteUrl(url, upstream), init);
+    const withHeaders =
+      inferenceHeaders && !isHub
+        ? { ...init, headers: { ...toRecord(init?.headers), ...inferenceHeaders } }
+        : init;
+    const response = await fetch(rewriteUrl(url, upstream), withHeaders);
     // Hub answers (the mapping lookup) carry the Hub's own rate headers: only inference answers count.
     if (!isHub) {
       captured.last = { status: response.status, headers: response.headers, url };
@@ -71,6 +76,19 @@ export function createUpstreamFetch(
     return capBody(response, maxBodyBytes);
   };
   return { fetch: upstreamFetch, captured };
+}
+
+function toRecord(headers: HeadersInit | undefined): Record<string, string> {
+  if (!headers) return {};
+  if (headers instanceof Headers) {
+    const out: Record<string, string> = {};
+    headers.forEach((value, name) => {
+      out[name] = value;
+    });
+    return out;
+  }
+  if (Array.isArray(headers)) return Object.fromEntries(headers);
+  return { ...headers };
 }
 
 /** Oversized bodies fail the read instead of filling the worker's memory. */

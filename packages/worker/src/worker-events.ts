@@ -9,7 +9,7 @@ export interface WorkerEventMap {
   upstream: [
     {
       account: string;
-      route: 'hf-router' | 'provider-key';
+      route: 'hf-router' | 'provider-key' | 'endpoint';
       provider: string;
       status: number;
       latencyMs: number;
@@ -34,6 +34,16 @@ export interface WorkerEventMap {
   credits: [{ account: string; scope: string; event: 'exhausted' | 'held' | 'key-refused' | 'reopened' }];
   /** The account's queue was held or resumed. */
   hold: [{ account: string; held: boolean; reason?: string }];
+  /** An Inference Endpoint changed availability, or its 429s lowered its concurrency. */
+  endpoint: [
+    {
+      account: string;
+      endpoint: string;
+      event: 'cold' | 'ready' | 'paused' | 'failed' | 'throttled' | 'resumed' | 'scaled-to-zero';
+      reason?: string;
+      limit?: number;
+    },
+  ];
 }
 
 export class WorkerEvents extends EventEmitter<WorkerEventMap> {}

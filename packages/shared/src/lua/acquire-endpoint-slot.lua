@@ -7,9 +7,11 @@
   recordEndpointThrottle), at most the configured concurrency; it rises by one slot after each
   `recoverMs` without a cut (so a limit that was lowered by a passing overload comes back).
 
-  The endpoint's status (written by the worker's endpoint lifecycle) gates admission: `paused` or
-  `failed` admit nothing until `until` (Redis ms; 0 = until cleared); `cold` (a scale-up is
-  under way) admits one waking request at a time, the holder of the waker key.
+  The endpoint's status (see endpoint-status.ts) gates admission: `paused` or `failed` admit
+  nothing until `until` (Redis ms; 0 = until cleared); `ok` (it answered lately; the mark
+  expires) admits up to the limit; `cold`, or no status at all (nothing known: it may have scaled
+  to zero), admits one waking request at a time, the holder of the waker key, so a scaled-to-zero
+  endpoint is woken by one request and not by every worker at once.
 
   KEYS[1]  slots ZSET: member = lease id, score = lease expiry (Redis ms)
   KEYS[2]  limit hash: learned, lastCutAt, lastRaiseAt, episodes
@@ -20,7 +22,7 @@
   ARGV[3]  configured concurrency
   ARGV[4]  recovery step interval (ms)
   ARGV[5]  TTL of the limit hash (ms), refreshed on each write
-  ARGV[6]  waker lease (ms): how long one waking request may take before another may try
+  ARGV[6]  waker lease (ms): the waker role lapses this long after its last renewal
 
   Returns one of
     {1, inFlight, limit, nowMs, waker}   admitted (waker = 1 when this request wakes a cold endpoint)
@@ -55,7 +57,7 @@ if fields[1] then
 end
 
 local status = redis.call('HMGET', STATUS, 'state', 'reason', 'until')
-local state = status[1] or 'ok'
+local state = status[1] or 'cold'
 local untilMs = tonumber(status[3] or '0')
 if (state == 'paused' or state == 'failed') and (untilMs == 0 or untilMs > now) then
   return {2, state, status[2] or state}
@@ -64,7 +66,7 @@ end
 if inFlight >= limit then return {0, inFlight, limit} end
 
 local waker = 0
-if state == 'cold' then
+if state ~= 'ok' then
   local holder = redis.call('GET', WAKER)
   if holder and holder ~= lease then return {3, inFlight, limit} end
   redis.call('SET', WAKER, lease, 'PX', wakerMs)

@@ -1,0 +1,120 @@
+import type {
+  EndpointConfig,
+  EndpointRef,
+  EndpointSemaphore,
+  EndpointStatusStore,
+  Job,
+  SlotResult,
+} from '@hfq/shared';
+
+/**
+ * One Inference Endpoint of an account, in this worker process: its slots in the shared
+ * semaphore, and the jobs of this process waiting for one. A waiter is woken when this process
+ * releases a slot, else by a short tick (a slot another process released); one waiter at a time,
+ * and each admission wakes the next, so waiting costs a script per tick, not one per job.
+ */
+
+/** Without `X-Scale-Up-Timeout`, the one waking request is repeated this often while cold. */
+const PLAIN_WAKE_INTERVAL_MS = 2_000;
+/** The waker role outlives the held request by this much (the proxy answers at its timeout). */
+const WAKER_MARGIN_MS = 15_000;
+
+export class AccountEndpoint {
+  readonly ref: EndpointRef;
+  private readonly waiters: (() => void)[] = [];
+  private tick: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly config: EndpointConfig,
+    readonly accountId: string,
+    readonly semaphore: EndpointSemaphore,
+    readonly status: EndpointStatusStore,
+    private readonly pollMs: number,
+    /** The upstream timeout of one call: a held waking request must end before it. */
+    private readonly timeoutMs: number,
+  ) {
+    this.ref = { accountId, name: config.name, concurrency: config.concurrency };
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Whether this endpoint serves the job: its model, and its task when the endpoint names one. */
+  serves(job: Job): boolean {
+    return this.config.models.includes(job.model) && (!this.config.task || this.config.task === job.task);
+  }
+
+  /** `X-Scale-Up-Timeout` for the waking request, in seconds (0: none); within the call's timeout. */
+  scaleUpTimeoutS(): number {
+    const wanted = this.config.scaleUpTimeoutS ?? 600;
+    return Math.max(0, Math.min(wanted, Math.floor(this.timeoutMs / 1000) - 5));
+  }
+
+  tryAcquire(): Promise<SlotResult> {
+    const hold = this.scaleUpTimeoutS();
+    const wakerLeaseMs = hold > 0 ? hold * 1000 + WAKER_MARGIN_MS : PLAIN_WAKE_INTERVAL_MS;
+    return this.semaphore.tryAcquire(this.ref);
+  }
+
+  /** Keep a running request's lease alive; returns the function that stops renewing and releases. */
+  hold(lease: string): () => Promise<void> {
+    const every = Math.max(100, Math.floor(this.semaphore.options.leaseMs / 3));
+    const renewing = setInterval(() => void this.semaphore.renew(this.ref, lease).catch(() => {}), every);
+    let released = false;
+    return async () => {
+      clearInterval(renewing);
+      if (released) return;
+      released = true;
+      await this.semaphore.release(this.ref, lease).catch(() => {});
+      this.wake();
+    };
+  }
+
+  /** Wait for a turn to try again: a local release, the next tick, or `maxMs`. */
+  waitForTurn(signal: AbortSignal, maxMs = 1_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const at = this.waiters.indexOf(done);
+        if (at >= 0) this.waiters.splice(at, 1);
+        if (this.waiters.length === 0) this.stopTick();
+        resolve();
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal.reason);
+      };
+      const timer = setTimeout(done, maxMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(done);
+      this.startTick();
+    });
+  }
+
+  /** Let the next waiter of this process try. */
+  wake(): void {
+    this.waiters[0]?.();
+  }
+
+  private startTick(): void {
+    if (this.tick) return;
+    this.tick = setInterval(() => this.wake(), this.pollMs);
+    this.tick.unref();
+  }
+
+  private stopTick(): void {
+    clearInterval(this.tick);
+    this.tick = undefined;
+  }
+
+  close(): void {
+    this.stopTick();
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
