@@ -64,6 +64,8 @@ export interface AcquireInput {
   /** Estimated model tokens, for token windows. @defaultValue 1 */
   tokens?: number;
   signal?: AbortSignal;
+  /** Longest wait to hold a slot for in this call (a spill that has somewhere else to go). @defaultValue `maxReserveMs` */
+  maxWaitMs?: number;
 }
 
 export type AcquireResult =
@@ -153,6 +155,7 @@ export class DomainLimiter {
     const windowKeys = domain.windows.map((_, i) => keys.window(i));
     let mode: 'reserve' | 'commit' = 'reserve';
     let waitedMs = 0;
+    const maxReserve = input.maxWaitMs ?? this.options.maxReserveMs;
     for (;;) {
       const reply = await this.redis.hfqAcquirePermit(
         3 + windowKeys.length,
@@ -166,7 +169,7 @@ export class DomainLimiter {
         this.options.marginRatio,
         mode === 'reserve' ? (input.ledgerField ?? '') : '',
         input.budgetUsd ?? '',
-        this.options.maxReserveMs,
+        maxReserve,
         step,
         this.options.quietMs,
         this.options.audit ? '1' : '',
@@ -180,7 +183,7 @@ export class DomainLimiter {
       if (waitMs === 0) {
         return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
       }
-      if (waitMs > this.options.maxReserveMs) return { kind: 'wait', waitMs, waitedMs };
+      if (waitMs > maxReserve) return { kind: 'wait', waitMs, waitedMs };
       await sleep(waitMs, input.signal);
       waitedMs += waitMs;
       // A reserved slot is committed when it comes; if it could not be (a pause began, the log

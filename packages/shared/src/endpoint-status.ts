@@ -35,16 +35,17 @@ export class EndpointStatusStore {
     return endpointKeys(this.prefix, accountId, name);
   }
 
-  /** A replica is starting: admit one waking request at a time until it answers. */
-  async markCold(accountId: string, name: string, reason: string, nowMs: number): Promise<void> {
+  /** A replica is starting: admit one waking request at a time until it answers. Returns whether it was news. */
+  async markCold(accountId: string, name: string, reason: string, nowMs: number): Promise<boolean> {
     const { status } = this.keys(accountId, name);
     const current = await this.redis.hget(status, 'state');
-    if (current === 'cold') return;
+    if (current === 'cold') return false;
     await this.redis
       .multi()
       .hset(status, 'state', 'cold', 'reason', reason, 'until', 0, 'since', nowMs)
       .pexpire(status, STATUS_TTL_MS)
       .exec();
+    return true;
   }
 
   /** Paused or failed: admit nothing until `untilMs` (Redis ms; 0 = until cleared). */

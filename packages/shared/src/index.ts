@@ -50,8 +50,8 @@ export {
   type SlotResult,
 } from './endpoint-semaphore.js';
 export {
-  type EndpointAvailability,
   ENDPOINT_OK_TTL_MS,
+  type EndpointAvailability,
   type EndpointStatus,
   EndpointStatusStore,
 } from './endpoint-status.js';

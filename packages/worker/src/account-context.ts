@@ -8,6 +8,7 @@ import type {
 } from '@hfq/shared';
 import type { Queue } from 'bullmq';
 import type { PriceTable } from './cost.js';
+import type { AccountEndpoint } from './endpoint-slots.js';
 import type { RouteSelection } from './route-selection.js';
 import type { SpendRecorder } from './spend-recorder.js';
 import type { WorkerEvents } from './worker-events.js';
@@ -31,6 +32,8 @@ export interface AccountContext {
   maxBodyBytes: number;
   maxBinaryBytes: number;
   events: WorkerEvents;
+  /** The account's Inference Endpoints in this process (empty when it has none). */
+  endpoints: AccountEndpoint[];
   /** Pause the account's queue: nothing fails, nothing is lost; resumes when the cause clears. */
   hold: (reason: string) => Promise<void>;
 }

@@ -3,6 +3,8 @@ import {
   accountBudgetUsd,
   accountQueueName,
   creditScope,
+  type EndpointSemaphore,
+  type EndpointStatusStore,
   isRedisOutOfMemory,
   keyScope,
   primaryWindow,
@@ -12,6 +14,9 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
 import { BatchRuntime } from './batch-runtime.js';
+import { EndpointLifecycle } from './endpoint-lifecycle.js';
+import { queueStartLimit } from './endpoint-queue-limit.js';
+import { AccountEndpoint } from './endpoint-slots.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
 import { isShutdownAbort } from './shutdown.js';
@@ -19,7 +24,7 @@ import { createUpstreamFetch } from './upstream-fetch.js';
 
 /** What every account of a worker process shares: the processor's context less the per-account parts. */
 export interface RuntimeOptions
-  extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hubFetch' | 'hold'> {
+  extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hubFetch' | 'hold' | 'endpoints'> {
   prefix: string;
   redis: Redis;
   connectionOptions: RedisOptions;
@@ -28,9 +33,16 @@ export interface RuntimeOptions
   lockDurationMs: number;
   stalledIntervalMs: number;
   maxStalledCount: number;
+  /** Inference Endpoints: the shared semaphore and status, and how often their lifecycle is checked. */
+  endpointSemaphore: EndpointSemaphore;
+  endpointStatus: EndpointStatusStore;
+  endpointCheckMs: number;
 }
 
 export { holdKey } from './account-hold.js';
+
+/** A job waiting for an endpoint slot tries again at least this often (a slot another process freed). */
+const ENDPOINT_POLL_MS = 20;
 
 /** One account: its queue, its BullMQ worker, and the supervisor that lifts a hold when its cause clears. */
 export class AccountRuntime {
@@ -40,6 +52,9 @@ export class AccountRuntime {
   readonly batches: BatchRuntime;
   private readonly supervisor: NodeJS.Timeout;
   private lastHoldReason: string | undefined;
+  /** The account's Inference Endpoints in this process, and their backlog-driven lifecycle. */
+  readonly endpoints: AccountEndpoint[];
+  private readonly lifecycle: EndpointLifecycle | undefined;
 
   private constructor(
     readonly account: AccountConfig,
@@ -51,8 +66,34 @@ export class AccountRuntime {
     this.queue.on('error', (err) =>
       options.logger.error({ account: account.id, err: err.message }, 'queue error'),
     );
+    this.endpoints = (account.endpoints ?? []).map(
+      (config) =>
+        new AccountEndpoint(
+          config,
+          account.id,
+          options.endpointSemaphore,
+          options.endpointStatus,
+          ENDPOINT_POLL_MS,
+          options.timeoutMs,
+        ),
+    );
+    this.lifecycle =
+      this.endpoints.length > 0
+        ? new EndpointLifecycle(this.endpoints, {
+            redis: options.redis,
+            prefix: options.prefix,
+            queue: this.queue,
+            hfToken: account.hfToken,
+            endpointsApiUrl: options.upstream.endpointsApiUrl,
+            checkMs: options.endpointCheckMs,
+            logger: options.logger,
+            events: options.events,
+            now: options.now,
+          })
+        : undefined;
     const ctx: AccountContext = {
       account,
+      endpoints: this.endpoints,
       scope: creditScope(account),
       queue: this.queue,
       routes,
@@ -164,7 +205,8 @@ export class AccountRuntime {
     const primary = primaryWindow(this.routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
     try {
       const { override } = await this.options.limiter.state(this.routes.routerDomain.id);
-      await this.queue.setGlobalRateLimit(override ?? primary.max, primary.durationMs);
+      const max = queueStartLimit(this.account, override ?? primary.max, primary.durationMs);
+      await this.queue.setGlobalRateLimit(max, primary.durationMs);
       this.queueLimitApplied = true;
     } catch (err) {
       if (!isRedisOutOfMemory(err)) throw err;
@@ -230,7 +272,10 @@ export class AccountRuntime {
   /** Stop taking jobs and wait for the active ones (graceful), then stop the supervisor. */
   async close(): Promise<void> {
     clearInterval(this.supervisor);
+    this.lifecycle?.close();
     await this.worker.close();
+    for (const endpoint of this.endpoints) endpoint.close();
+    await this.lifecycle?.idle();
     await this.batches.close();
     await this.queue.close();
   }

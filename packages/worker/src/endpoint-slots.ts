@@ -1,10 +1,11 @@
-import type {
-  EndpointConfig,
-  EndpointRef,
-  EndpointSemaphore,
-  EndpointStatusStore,
-  Job,
-  SlotResult,
+import {
+  ENDPOINT_OK_TTL_MS,
+  type EndpointConfig,
+  type EndpointRef,
+  type EndpointSemaphore,
+  type EndpointStatusStore,
+  type Job,
+  type SlotResult,
 } from '@hfq/shared';
 
 /**
@@ -16,13 +17,13 @@ import type {
 
 /** Without `X-Scale-Up-Timeout`, the one waking request is repeated this often while cold. */
 const PLAIN_WAKE_INTERVAL_MS = 2_000;
-/** The waker role outlives the held request by this much (the proxy answers at its timeout). */
-const WAKER_MARGIN_MS = 15_000;
 
 export class AccountEndpoint {
   readonly ref: EndpointRef;
   private readonly waiters: (() => void)[] = [];
   private tick: NodeJS.Timeout | undefined;
+  /** When this process last refreshed the shared `ok` mark (it expires; see endpoint-status.ts). */
+  private okMarkedAt = 0;
 
   constructor(
     readonly config: EndpointConfig,
@@ -52,9 +53,35 @@ export class AccountEndpoint {
   }
 
   tryAcquire(): Promise<SlotResult> {
-    const hold = this.scaleUpTimeoutS();
-    const wakerLeaseMs = hold > 0 ? hold * 1000 + WAKER_MARGIN_MS : PLAIN_WAKE_INTERVAL_MS;
     return this.semaphore.tryAcquire(this.ref);
+  }
+
+  /** The endpoint answered: mark it up (at once after a waking request, else now and then). */
+  async noteAnswered(waker: boolean, nowMs: number): Promise<void> {
+    if (!waker && nowMs - this.okMarkedAt < ENDPOINT_OK_TTL_MS / 4) return;
+    this.okMarkedAt = nowMs;
+    await this.status.markOk(this.accountId, this.name, nowMs);
+  }
+
+  /** A 503: a replica is starting. Returns whether this was news. */
+  async noteCold(reason: string, nowMs: number): Promise<boolean> {
+    this.okMarkedAt = 0;
+    return this.status.markCold(this.accountId, this.name, reason, nowMs);
+  }
+
+  /** The waking request got a 503: after a held one the next may go now, else after the interval. */
+  async afterColdAnswer(held: boolean): Promise<void> {
+    await this.status.afterColdAnswer(this.accountId, this.name, held ? 0 : PLAIN_WAKE_INTERVAL_MS);
+  }
+
+  async noteUnavailable(
+    state: 'paused' | 'failed',
+    reason: string,
+    untilMs: number,
+    nowMs: number,
+  ): Promise<void> {
+    this.okMarkedAt = 0;
+    await this.status.markUnavailable(this.accountId, this.name, state, reason, untilMs, nowMs);
   }
 
   /** Keep a running request's lease alive; returns the function that stops renewing and releases. */

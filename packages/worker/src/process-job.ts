@@ -12,6 +12,7 @@ import { shouldPreSplit, shouldSplitOnError, splitBatchChild } from './batch-spl
 import { chooseTarget, requeueAfter } from './choose-target.js';
 import { estimateCost, estimateTokens } from './cost.js';
 import { closeGate, reopenGate } from './credit-gates.js';
+import { routeViaEndpoint } from './endpoint-route.js';
 import { handle429 } from './handle-429.js';
 import { CallFailure, callInference } from './inference-call.js';
 import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
@@ -65,12 +66,23 @@ export async function processJob(
   const max429s = ctx.account.max429s ?? DEFAULT_MAX_429S;
 
   // The Hub mapping lookup happens before the permit, not between permit and send (decision 2).
-  if (!(job.task === 'chat-completion' && (job.provider === undefined || job.provider === 'auto'))) {
+  // A job only an endpoint serves never reaches the router: it needs no lookup.
+  const endpointOnly = ctx.account.routing === 'endpoint-only' && ctx.endpoints.some((e) => e.serves(job));
+  if (
+    !endpointOnly &&
+    !(job.task === 'chat-completion' && (job.provider === undefined || job.provider === 'auto'))
+  ) {
     await warmModelMapping(job.model, ctx.account.hfToken, ctx.hubFetch);
   }
   for (;;) {
+    // Jobs an Inference Endpoint serves go there, or to the router, by routing policy (endpoint-route.ts).
+    const viaEndpoint = await routeViaEndpoint(ctx, bullJob, job, tokens, signal, token, state.throttledMs);
+    if (viaEndpoint.kind === 'done') return viaEndpoint.result;
     // The signal ends a permit wait at once when a graceful shutdown aborts the run (shutdown.ts).
-    const target = await chooseTarget(ctx, job, tokens, excluded, signal);
+    const target =
+      viaEndpoint.kind === 'router'
+        ? viaEndpoint.target
+        : await chooseTarget(ctx, job, tokens, excluded, signal);
     if (target.kind === 'none') {
       if ((ctx.account.onNoKey ?? 'hold') === 'fail') fail(ctx, target.reason);
       if (target.scope === 'job') {

@@ -7,6 +7,8 @@ import {
   createWorkerConnection,
   DEFAULT_PREFIX,
   DomainLimiter,
+  EndpointSemaphore,
+  EndpointStatusStore,
   LIMITS,
   type LimiterOptions,
   type Logger,
@@ -57,6 +59,15 @@ export interface WorkerOptions {
    * @defaultValue 600000
    */
   creditProbeMs?: number;
+  /** Inference Endpoints: slot lease, lifecycle check interval, learned-concurrency recovery. */
+  endpoints?: {
+    /** A slot's lease: how soon a dead worker's slots come back. @defaultValue 30000 */
+    leaseMs?: number;
+    /** How often state, backlog and idle time are checked. @defaultValue 5000 */
+    checkMs?: number;
+    /** After a 429 cut, one slot comes back per this much quiet time. @defaultValue 30000 */
+    recoverMs?: number;
+  };
 }
 
 export interface HfqWorker {
@@ -90,6 +101,11 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     random: options.random ?? Math.random,
     ...options.limiter,
   });
+  const endpointSemaphore = new EndpointSemaphore(redis, prefix, {
+    ...(options.endpoints?.leaseMs ? { leaseMs: options.endpoints.leaseMs } : {}),
+    ...(options.endpoints?.recoverMs ? { recoverMs: options.endpoints.recoverMs } : {}),
+  });
+  const endpointStatus = new EndpointStatusStore(redis, prefix);
   const runtimes = new Map<string, AccountRuntime>();
   const events = new WorkerEvents();
   try {
@@ -113,6 +129,9 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         lockDurationMs: options.lockDurationMs ?? 30_000,
         stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
         maxStalledCount: options.maxStalledCount ?? 1,
+        endpointSemaphore,
+        endpointStatus,
+        endpointCheckMs: options.endpoints?.checkMs ?? 5_000,
         events,
       });
       runtimes.set(account.id, runtime);

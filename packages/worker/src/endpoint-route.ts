@@ -1,0 +1,278 @@
+import { accountBudgetUsd, type InferenceResult, type Job, LEDGER_FIELDS, scrubSecrets } from '@hfq/shared';
+import { type Job as BullJob, DelayedError, UnrecoverableError } from 'bullmq';
+import type { AccountContext } from './account-context.js';
+import type { Target } from './choose-target.js';
+import type { AccountEndpoint } from './endpoint-slots.js';
+import { CallFailure, callInference } from './inference-call.js';
+
+/**
+ * Jobs whose model one of the account's Inference Endpoints serves (see docs/architecture.md,
+ * "Dedicated capacity"). The endpoint's limit is requests in flight, held in a shared semaphore;
+ * the routing policy says which of endpoint and router comes first:
+ *
+ * - `endpoint-first`: a free slot, else a router permit due within a moment, else wait for a slot;
+ * - `router-first`: a router permit due within a moment, else a free slot, else wait; once the
+ *   router is closed (credits, budget, a hold), the endpoint alone;
+ * - `endpoint-only`: a slot, waiting as long as it takes.
+ *
+ * Waiting for a slot, a cold start or a resume happens inside the run and uses no attempt. A
+ * paused or failed endpoint is routed around (the router path as for any job) or, under
+ * `endpoint-only`, holds its jobs, with the reason in the log and the status.
+ */
+
+export type EndpointDecision =
+  /** No endpoint serves the job, or it is unavailable and the policy allows the router. */
+  | { kind: 'skip' }
+  /** A router permit was taken while the endpoint was busy. */
+  | { kind: 'router'; target: Target }
+  | { kind: 'done'; result: InferenceResult };
+
+/** A router permit due within this long is worth taking instead of waiting for an endpoint slot. */
+const ROUTER_SPILL_WAIT_MS = 250;
+/** A job held by an unavailable endpoint (under `endpoint-only`) looks again after this long. */
+const HOLD_RECHECK_MS = 5_000;
+/** A paused or failed mark lapses after this long, and one request tries the endpoint again. */
+const UNAVAILABLE_RECHECK_MS = 30_000;
+
+type Attempt =
+  | { kind: 'done'; result: InferenceResult }
+  | { kind: 'busy' }
+  | { kind: 'unavailable'; reason: string };
+
+export async function routeViaEndpoint(
+  ctx: AccountContext,
+  bullJob: BullJob,
+  job: Job,
+  tokens: number,
+  signal: AbortSignal,
+  token: string | undefined,
+  throttledMs: number,
+): Promise<EndpointDecision> {
+  const endpoint = ctx.endpoints.find((e) => e.serves(job));
+  if (!endpoint) return { kind: 'skip' };
+  const policy = ctx.account.routing ?? 'endpoint-first';
+  let routerOpen = policy !== 'endpoint-only';
+  const waitStarted = performance.now();
+  for (;;) {
+    const waited = throttledMs + Math.round(performance.now() - waitStarted);
+    if (policy !== 'router-first' || !routerOpen) {
+      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited);
+      if (attempt.kind === 'done') return attempt;
+      if (attempt.kind === 'unavailable')
+        return unavailable(ctx, endpoint, bullJob, token, policy, attempt.reason);
+    }
+    if (routerOpen) {
+      const router = await routerPermit(ctx, job, tokens, signal);
+      if (router.kind === 'go') return { kind: 'router', target: router.target };
+      if (router.kind === 'closed') routerOpen = false;
+    }
+    if (policy === 'router-first' && routerOpen) {
+      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited);
+      if (attempt.kind === 'done') return attempt;
+      if (attempt.kind === 'unavailable') return { kind: 'skip' };
+    }
+    await endpoint.waitForTurn(signal);
+  }
+}
+
+async function unavailable(
+  ctx: AccountContext,
+  endpoint: AccountEndpoint,
+  bullJob: BullJob,
+  token: string | undefined,
+  policy: string,
+  reason: string,
+): Promise<EndpointDecision> {
+  if (policy !== 'endpoint-only') return { kind: 'skip' };
+  ctx.logger.warn(
+    { account: ctx.account.id, endpoint: endpoint.name, jobId: bullJob.id, reason, delayMs: HOLD_RECHECK_MS },
+    'job held: its endpoint is unavailable (routing endpoint-only)',
+  );
+  await bullJob.moveToDelayed(ctx.now() + HOLD_RECHECK_MS, token);
+  throw new DelayedError();
+}
+
+type RouterPermit = { kind: 'go'; target: Target } | { kind: 'busy' } | { kind: 'closed' };
+
+/** A router permit due within `ROUTER_SPILL_WAIT_MS`, as `chooseTarget` takes it for the router. */
+async function routerPermit(
+  ctx: AccountContext,
+  job: Job,
+  tokens: number,
+  signal: AbortSignal,
+): Promise<RouterPermit> {
+  const { account } = ctx;
+  const nowMs = ctx.now();
+  const permit = await ctx.limiter.acquire({
+    domain: ctx.routes.routerDomain,
+    gateKey: ctx.credits.gateKey(ctx.scope),
+    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
+    ledgerField: LEDGER_FIELDS.hfRouterUsd,
+    budgetUsd: accountBudgetUsd(account),
+    appNowMs: nowMs,
+    tokens,
+    signal,
+    maxWaitMs: ROUTER_SPILL_WAIT_MS,
+  });
+  if (permit.kind === 'wait') return { kind: 'busy' };
+  if (permit.kind !== 'admitted') return { kind: 'closed' };
+  return {
+    kind: 'go',
+    target: {
+      kind: 'go',
+      route: {
+        route: 'hf-router',
+        credential: account.hfToken,
+        provider: job.provider,
+        billTo: account.billTo,
+      },
+      domain: ctx.routes.routerDomain,
+      provider: job.provider,
+      permit,
+    },
+  };
+}
+
+/** Take a slot and call the endpoint, or say why not. */
+async function tryEndpoint(
+  ctx: AccountContext,
+  endpoint: AccountEndpoint,
+  bullJob: BullJob,
+  job: Job,
+  signal: AbortSignal,
+  throttledMs: number,
+): Promise<Attempt> {
+  const slot = await endpoint.tryAcquire();
+  if (slot.kind === 'unavailable') return { kind: 'unavailable', reason: `${slot.state}: ${slot.reason}` };
+  if (slot.kind !== 'admitted') return { kind: 'busy' };
+  // A slot was free: the next waiter of this process may find another.
+  endpoint.wake();
+  const release = endpoint.hold(slot.lease);
+  const log = { account: ctx.account.id, endpoint: endpoint.name };
+  const holdS = slot.waker ? endpoint.scaleUpTimeoutS() : 0;
+  try {
+    const outcome = await callInference(
+      job,
+      { route: 'hf-router', credential: ctx.account.hfToken, provider: undefined, billTo: undefined },
+      {
+        upstream: ctx.upstream,
+        signal,
+        timeoutMs: ctx.timeoutMs,
+        maxBodyBytes: ctx.maxBodyBytes,
+        maxBinaryBytes: ctx.maxBinaryBytes,
+        endpointUrl: endpoint.config.url,
+        ...(holdS > 0 ? { headers: { 'X-Scale-Up-Timeout': String(holdS) } } : {}),
+      },
+    );
+    await endpoint.noteAnswered(slot.waker, ctx.now());
+    if (slot.waker) {
+      ctx.logger.info(log, 'endpoint answered: every worker may use it');
+      ctx.events.emit('endpoint', { ...log, event: 'ready' });
+    }
+    ctx.events.emit('upstream', {
+      account: ctx.account.id,
+      route: 'endpoint',
+      provider: endpoint.name,
+      status: 200,
+      latencyMs: outcome.latencyMs,
+    });
+    return {
+      kind: 'done',
+      result: {
+        output: outcome.output,
+        provider: `endpoint:${endpoint.name}`,
+        route: 'endpoint',
+        attempts: bullJob.attemptsMade + 1,
+        throttledMs,
+        latencyMs: outcome.latencyMs,
+        // Billed by the replica-hour, not per request: the cost shows in the endpoint's status.
+        costUsd: 0,
+      },
+    };
+  } catch (err) {
+    if (!(err instanceof CallFailure)) throw err;
+    return await onFailure(ctx, endpoint, err, slot, holdS, signal);
+  } finally {
+    await release();
+  }
+}
+
+async function onFailure(
+  ctx: AccountContext,
+  endpoint: AccountEndpoint,
+  failure: CallFailure,
+  slot: { waker: boolean; admittedAt: number },
+  holdS: number,
+  signal: AbortSignal,
+): Promise<Attempt> {
+  const { error } = failure;
+  const status = error.info.status ?? 0;
+  const log = { account: ctx.account.id, endpoint: endpoint.name, status };
+  const secrets = ctx.routes.secrets();
+  ctx.events.emit('upstream', {
+    account: ctx.account.id,
+    route: 'endpoint',
+    provider: endpoint.name,
+    status,
+    latencyMs: 0,
+  });
+  const text = `${failure.body} ${error.message}`;
+  // A held waking request that outlived the call's timeout: the endpoint is still starting.
+  const wakerTimedOut = slot.waker && status === 0 && !signal.aborted && /timed out/.test(error.message);
+  if (status === 503 || wakerTimedOut) {
+    if (await endpoint.noteCold('503 while scaling up', ctx.now())) {
+      ctx.logger.warn({ ...log, reason: 'scaling up' }, 'endpoint cold: its jobs wait, one request wakes it');
+      ctx.events.emit('endpoint', { account: ctx.account.id, endpoint: endpoint.name, event: 'cold' });
+    }
+    // After a held request the next waker may go at once; plain wake-ups stay one per interval.
+    if (slot.waker) await endpoint.afterColdAnswer(holdS > 0);
+    return { kind: 'busy' };
+  }
+  if (status === 400 && /invalid state/i.test(text)) {
+    const reason = 'paused (400 "Invalid state")';
+    await endpoint.noteUnavailable('paused', reason, ctx.now() + UNAVAILABLE_RECHECK_MS, ctx.now());
+    ctx.logger.warn({ ...log, reason }, 'endpoint paused: its jobs go around it or wait, by routing policy');
+    ctx.events.emit('endpoint', {
+      account: ctx.account.id,
+      endpoint: endpoint.name,
+      event: 'paused',
+      reason,
+    });
+    return { kind: 'unavailable', reason };
+  }
+  if (status === 401 || status === 403 || error.retryClass === 'credits') {
+    const reason = scrubSecrets(`refused (${status}): ${error.message}`, secrets).slice(0, 300);
+    await endpoint.noteUnavailable('failed', reason, ctx.now() + UNAVAILABLE_RECHECK_MS, ctx.now());
+    ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait');
+    ctx.events.emit('endpoint', {
+      account: ctx.account.id,
+      endpoint: endpoint.name,
+      event: 'failed',
+      reason,
+    });
+    return { kind: 'unavailable', reason };
+  }
+  // Any other answer means a replica is up.
+  await endpoint.noteAnswered(slot.waker, ctx.now());
+  if (status === 429) {
+    // The serving container's concurrent-request limit: fewer slots, once per episode; the job
+    // waits for a slot like any other (no attempt used).
+    const cut = await endpoint.semaphore.recordThrottle(endpoint.ref, slot.admittedAt);
+    if (cut.newEpisode) {
+      ctx.logger.warn(
+        { ...log, limit: cut.limit, episodes: cut.episodes },
+        'endpoint 429: concurrency lowered',
+      );
+      ctx.events.emit('endpoint', {
+        account: ctx.account.id,
+        endpoint: endpoint.name,
+        event: 'throttled',
+        limit: cut.limit,
+      });
+    }
+    return { kind: 'busy' };
+  }
+  const message = scrubSecrets(`endpoint ${endpoint.name}: ${error.message}`, secrets);
+  if (error.retryClass === 'fail') throw new UnrecoverableError(message);
+  throw new Error(message);
+}
