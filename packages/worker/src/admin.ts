@@ -23,6 +23,7 @@ import {
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
 import { holdKey, releaseHold } from './account-hold.js';
+import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
 import { RouteSelection } from './route-selection.js';
 
 /** What `hfq status`, `hfq credits status` and the status page show per account. */
@@ -46,6 +47,8 @@ export interface AccountStatus {
   providerBudgetUsd: number | undefined;
   /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
   redisMemory: RedisMemory;
+  /** The account's Inference Endpoints: state, in flight, learned concurrency, cost so far. */
+  endpoints: EndpointStatusView[];
 }
 
 export interface AdminOptions {
@@ -92,13 +95,16 @@ export class Admin {
       this.accounts.map(async (account) => {
         const { queue, routes } = await this.of(account);
         const scope = creditScope(account);
-        const [counts, paused, holdReason, domain, credits, spend] = await Promise.all([
+        const [counts, paused, holdReason, domain, credits, spend, endpoints] = await Promise.all([
           queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
           queue.isPaused(),
           this.redis.get(holdKey(this.prefix, account.id)),
           this.limiter.state(routes.routerDomain.id),
           this.credits.status(scope, nowMs),
           this.credits.spend(scope, nowMs),
+          Promise.all(
+            (account.endpoints ?? []).map((e) => readEndpointStatus(this.redis, this.prefix, account.id, e)),
+          ),
         ]);
         const keys = await Promise.all(
           routes.providerDomains().map(async (p) => ({
@@ -132,6 +138,7 @@ export class Admin {
           budgetUsd,
           providerBudgetUsd: account.providerBudgetUsd,
           redisMemory,
+          endpoints,
         } satisfies AccountStatus;
       }),
     ).catch(whenFull);

@@ -32,7 +32,7 @@ const ROUTER_SPILL_WAIT_MS = 250;
 /** A job held by an unavailable endpoint (under `endpoint-only`) looks again after this long. */
 const HOLD_RECHECK_MS = 5_000;
 /** A paused or failed mark lapses after this long, and one request tries the endpoint again. */
-const UNAVAILABLE_RECHECK_MS = 30_000;
+const UNAVAILABLE_RECHECK_MS = 10_000;
 
 type Attempt =
   | { kind: 'done'; result: InferenceResult }

@@ -54,6 +54,15 @@ export async function runStatus(env: NodeJS.ProcessEnv, args: string[]): Promise
     }
     console.log(table(rows));
     for (const s of statuses) if (s.holdReason) console.log(`\n${s.account} is held: ${s.holdReason}`);
+    for (const s of statuses) {
+      for (const e of s.endpoints) {
+        const cost = e.costUsd === undefined ? '' : ` · ${money(e.costUsd)} so far`;
+        const why = e.availability === 'ok' ? '' : ` · ${e.availability}${e.reason ? `: ${e.reason}` : ''}`;
+        console.log(
+          `\n${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${cost}${why}`,
+        );
+      }
+    }
   } finally {
     await admin.close();
   }

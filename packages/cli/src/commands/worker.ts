@@ -59,6 +59,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     stalledIntervalMs: config.stalledIntervalMs,
     maxStalledCount: config.maxStalledCount,
     creditProbeMs: config.creditProbeMs,
+    endpoints: { leaseMs: config.endpointLeaseMs, checkMs: config.endpointCheckMs },
     // Diagnostics: keep every admission's Redis time in `<domain>:audit` (tests of the limit use it).
     ...(config.limiterAudit ? { limiter: { audit: true } } : {}),
   });

@@ -1,0 +1,50 @@
+import { type EndpointConfig, EndpointSemaphore, EndpointStatusStore, endpointKeys } from '@hfq/shared';
+import type { Redis } from 'ioredis';
+
+/** What status shows of one Inference Endpoint (see docs/architecture.md, "Dedicated capacity"). */
+export interface EndpointStatusView {
+  name: string;
+  /** The management API's state when hfq has access, else what hfq's requests found (`unknown` before any). */
+  state: string;
+  /** Whether jobs may use it: `ok`, `cold` (one waking request at a time), `paused`, `failed`. */
+  availability: string;
+  /** Why it is cold, paused or failed. */
+  reason: string | undefined;
+  inFlight: number;
+  /** Learned concurrency (at most `concurrency`), lowered by the endpoint's 429s. */
+  limit: number;
+  concurrency: number;
+  /** Concurrency cuts so far (one per 429 episode). */
+  episodes: number;
+  /** Replica time seen running, at `hourlyUsd`; undefined without a price. */
+  costUsd: number | undefined;
+  /** The last resume, pause or scale-to-zero hfq made, and why. */
+  lastAction: string | undefined;
+}
+
+export async function readEndpointStatus(
+  redis: Redis,
+  prefix: string,
+  accountId: string,
+  config: EndpointConfig,
+): Promise<EndpointStatusView> {
+  const ref = { accountId, name: config.name, concurrency: config.concurrency };
+  const [slots, status, lifecycle] = await Promise.all([
+    new EndpointSemaphore(redis, prefix).state(ref),
+    new EndpointStatusStore(redis, prefix).read(accountId, config.name),
+    redis.hmget(endpointKeys(prefix, accountId, config.name).lifecycle, 'state', 'billedMs', 'lastAction'),
+  ]);
+  const billedMs = Number(lifecycle[1] ?? 0);
+  return {
+    name: config.name,
+    state: lifecycle[0] ?? 'unknown',
+    availability: status.state,
+    reason: status.reason,
+    inFlight: slots.inFlight,
+    limit: slots.limit,
+    concurrency: config.concurrency,
+    episodes: slots.episodes,
+    costUsd: config.hourlyUsd === undefined ? undefined : (billedMs / 3_600_000) * config.hourlyUsd,
+    lastAction: lifecycle[2] ?? undefined,
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * Inference Endpoints as a route (see docs/architecture.md, "Dedicated capacity"): cold starts,
+ * paused endpoints under each policy, the lifecycle driven by the backlog, and 429s learned
+ * once per episode. Real Redis, real BullMQ, the official client, the simulator over HTTP.
+ */
+import { createProducer, type InferenceResult, type Producer } from '@hfq/producer';
+import { type AccountConfigInput, createLogger, type EndpointConfig } from '@hfq/shared';
+import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
+import { createAdmin, createWorker, type HfqWorker } from '@hfq/worker';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
+import { upstreamOf } from './support/stack.js';
+import { waitFor } from './support/wait.js';
+
+const HF = 'hf_endpointsowner';
+const MODEL = 'BAAI/bge-small-en-v1.5';
+
+let sim: Sim;
+let prefix: string;
+const cleanups: (() => unknown)[] = [];
+const logger = createLogger({ level: 'silent' });
+
+beforeEach(async () => {
+  prefix = testPrefix('ep');
+  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 15, perItemMs: 0 } });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await sim.close();
+  const admin = adminRedis();
+  await expectNoClientsLeft(admin, prefix);
+  await admin.quit();
+});
+
+function producer(): Producer {
+  const p = createProducer({ connection: redisUrl(), prefix });
+  cleanups.push(() => p.close());
+  return p;
+}
+
+function account(
+  endpoint: Partial<EndpointConfig>,
+  routing: AccountConfigInput['routing'],
+): AccountConfigInput {
+  return {
+    id: 'acme',
+    tier: 'pro',
+    hfToken: HF,
+    limit: { max: 50, durationMs: 1000 },
+    routing,
+    endpoints: [{ name: 'emb', url: sim.endpointUrl('emb'), models: [MODEL], concurrency: 4, ...endpoint }],
+  };
+}
+
+async function worker(
+  accounts: AccountConfigInput[],
+  endpoints: { checkMs?: number; leaseMs?: number } = {},
+) {
+  const w: HfqWorker = await createWorker({
+    connection: redisUrl(),
+    prefix,
+    accounts,
+    upstream: { ...upstreamOf(sim), endpointsApiUrl: sim.endpointsApiUrl },
+    concurrency: 16,
+    logger,
+    endpoints: {
+      checkMs: endpoints.checkMs ?? 100,
+      ...(endpoints.leaseMs ? { leaseMs: endpoints.leaseMs } : {}),
+    },
+  });
+  cleanups.push(() => w.close());
+  return w;
+}
+
+function admin(accounts: AccountConfigInput[]) {
+  const a = createAdmin({ connection: redisUrl(), prefix, accounts });
+  cleanups.push(() => a.close());
+  return a;
+}
+
+async function runJobs(p: Producer, n: number, tag = 'x'): Promise<InferenceResult[]> {
+  const handles = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      p.enqueue({ account: 'acme', task: 'feature-extraction', model: MODEL, inputs: `${tag}${i}` }),
+    ),
+  );
+  return Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+}
+
+describe('cold start', () => {
+  it.each([
+    ['held by X-Scale-Up-Timeout', undefined],
+    ['woken by plain requests, one at a time', 0],
+  ])('completes every job with no attempt used and one waking request at a time (%s)', async (_, holdS) => {
+    sim.setEndpoint('emb', {
+      model: MODEL,
+      initialState: 'scaledToZero',
+      coldStartMs: 1_500,
+      slotsPerReplica: 8,
+    });
+    const accounts = [
+      account({ ...(holdS === undefined ? {} : { scaleUpTimeoutS: holdS }) }, 'endpoint-only'),
+    ];
+    await worker(accounts);
+    const results = await runJobs(producer(), 30);
+    expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
+    results.forEach((r, i) => expect(r.output).toEqual(expectedEmbedding(`x${i}`, 8)));
+    const stats = sim.endpointStats('emb');
+    expect(stats.maxWakingInFlight).toBe(1);
+    expect(stats.maxInFlight).toBeLessThanOrEqual(4);
+    if (holdS === 0) expect(stats.byStatus['503'] ?? 0).toBeGreaterThan(0);
+    else expect(stats.byStatus['503'] ?? 0).toBe(0);
+  });
+});
+
+describe('paused endpoint', () => {
+  it('routes to the router under endpoint-first, with the reason on status', async () => {
+    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused' });
+    const accounts = [account({}, 'endpoint-first')];
+    await worker(accounts);
+    const results = await runJobs(producer(), 20);
+    expect(results.every((r) => r.attempts === 1)).toBe(true);
+    expect(results.filter((r) => r.route === 'hf-router').length).toBeGreaterThanOrEqual(19);
+    const [status] = await admin(accounts).status();
+    expect(status?.endpoints[0]).toMatchObject({ availability: 'paused' });
+    expect(status?.endpoints[0]?.reason).toMatch(/Invalid state/);
+  });
+
+  it('holds its jobs under endpoint-only (none failed) until it is resumed', async () => {
+    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200 });
+    // Management access (no autoResume): hfq learns from the API when the operator resumes it.
+    const accounts = [account({ management: { namespace: 'sim', name: 'emb' } }, 'endpoint-only')];
+    await worker(accounts);
+    const p = producer();
+    const pending = runJobs(p, 10);
+    const a = admin(accounts);
+    await waitFor(
+      async () => (await a.status())[0]?.endpoints[0]?.availability === 'paused',
+      'paused on status',
+    );
+    const [status] = await a.status();
+    expect(status?.endpoints[0]?.reason).toMatch(/paused/);
+    expect(status?.counts.failed ?? 0).toBe(0);
+    expect(status?.counts.completed ?? 0).toBe(0);
+    expect(sim.received({ route: 'router' })).toBe(0);
+    await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${HF}` },
+    });
+    const results = await pending;
+    expect(results.every((r) => r.route === 'endpoint')).toBe(true);
+    expect((await a.status())[0]?.counts.failed ?? 0).toBe(0);
+  });
+});
+
+describe('lifecycle by backlog', () => {
+  it('scales the endpoint to zero once the backlog has been empty for the idle time, and new work resumes it', async () => {
+    sim.setEndpoint('emb', { model: MODEL, coldStartMs: 300, token: HF });
+    const management = { namespace: 'sim', name: 'emb' };
+    const accounts = [
+      account({ management, idleScaleToZeroMs: 400, autoResume: true, hourlyUsd: 3.6 }, 'endpoint-only'),
+    ];
+    await worker(accounts);
+    const p = producer();
+    expect((await runJobs(p, 10)).every((r) => r.route === 'endpoint')).toBe(true);
+    await waitFor(
+      () => sim.endpointStats('emb').state === 'scaledToZero',
+      'scale to zero after idle',
+      20_000,
+    );
+    expect(sim.endpointStats('emb').stateChanges.at(-1)?.by).toBe('management');
+
+    const again = await runJobs(p, 10, 'again');
+    expect(again.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
+    const stats = sim.endpointStats('emb');
+    expect(stats.state).toBe('running');
+    expect(stats.maxWakingInFlight).toBe(1);
+    const [status] = await admin(accounts).status();
+    expect(status?.endpoints[0]?.costUsd).toBeGreaterThan(0);
+    expect(status?.endpoints[0]?.lastAction).toMatch(/scale-to-zero|resume/);
+  });
+});
+
+describe('429s from the endpoint', () => {
+  it('lower the effective concurrency once per episode, and no job fails or uses an attempt', async () => {
+    sim.setEndpoint('emb', { model: MODEL, slotsPerReplica: 3, latency: { baseMs: 60 } });
+    const accounts = [account({ concurrency: 8 }, 'endpoint-only')];
+    await worker(accounts);
+    const results = await runJobs(producer(), 60);
+    expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
+    const [status] = await admin(accounts).status();
+    const endpoint = status?.endpoints[0];
+    const throttled = sim.endpointStats('emb').byStatus['429'] ?? 0;
+    expect(throttled).toBeGreaterThan(0);
+    expect(endpoint?.limit).toBeLessThanOrEqual(3);
+    // Each cut is one episode; several 429s answered together cost one cut, not one each.
+    expect(endpoint?.episodes).toBeGreaterThanOrEqual(1);
+    expect(endpoint?.episodes).toBeLessThan(throttled);
+    expect(endpoint?.episodes).toBeLessThanOrEqual(8 - 3);
+  });
+});
