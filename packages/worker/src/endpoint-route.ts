@@ -2,7 +2,7 @@ import { accountBudgetUsd, type InferenceResult, type Job, LEDGER_FIELDS, scrubS
 import { type Job as BullJob, DelayedError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { Target } from './choose-target.js';
-import type { AccountEndpoint } from './endpoint-slots.js';
+import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
 import { CallFailure, callInference } from './inference-call.js';
 
 /**
@@ -53,10 +53,12 @@ export async function routeViaEndpoint(
   const policy = ctx.account.routing ?? 'endpoint-first';
   let routerOpen = policy !== 'endpoint-only';
   const waitStarted = performance.now();
+  let handed: HeldSlot | undefined;
   for (;;) {
     const waited = throttledMs + Math.round(performance.now() - waitStarted);
-    if (policy !== 'router-first' || !routerOpen) {
-      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited);
+    if (handed || policy !== 'router-first' || !routerOpen) {
+      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, handed);
+      handed = undefined;
       if (attempt.kind === 'done') return attempt;
       if (attempt.kind === 'unavailable')
         return unavailable(ctx, endpoint, bullJob, token, policy, attempt.reason);
@@ -67,11 +69,11 @@ export async function routeViaEndpoint(
       if (router.kind === 'closed') routerOpen = false;
     }
     if (policy === 'router-first' && routerOpen) {
-      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited);
+      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, undefined);
       if (attempt.kind === 'done') return attempt;
       if (attempt.kind === 'unavailable') return { kind: 'skip' };
     }
-    await endpoint.waitForTurn(signal);
+    handed = await endpoint.waitForTurn(signal);
   }
 }
 
@@ -141,13 +143,20 @@ async function tryEndpoint(
   job: Job,
   signal: AbortSignal,
   throttledMs: number,
+  handed: HeldSlot | undefined,
 ): Promise<Attempt> {
-  const slot = await endpoint.tryAcquire();
-  if (slot.kind === 'unavailable') return { kind: 'unavailable', reason: `${slot.state}: ${slot.reason}` };
-  if (slot.kind !== 'admitted') return { kind: 'busy' };
-  // A slot was free: the next waiter of this process may find another.
-  endpoint.wake();
-  const release = endpoint.hold(slot.lease);
+  let slot = handed;
+  if (!slot) {
+    const admitted = await endpoint.tryAcquire();
+    if (admitted.kind === 'unavailable')
+      return { kind: 'unavailable', reason: `${admitted.state}: ${admitted.reason}` };
+    if (admitted.kind !== 'admitted') return { kind: 'busy' };
+    slot = { ...admitted, admittedLocalAt: performance.now() };
+    // A slot was free: the next waiter of this process may find another.
+    endpoint.wake();
+  }
+  const release = endpoint.hold(slot);
+  let succeeded = false;
   const log = { account: ctx.account.id, endpoint: endpoint.name };
   const holdS = slot.waker ? endpoint.scaleUpTimeoutS() : 0;
   try {
@@ -176,6 +185,7 @@ async function tryEndpoint(
       status: 200,
       latencyMs: outcome.latencyMs,
     });
+    succeeded = true;
     return {
       kind: 'done',
       result: {
@@ -193,7 +203,7 @@ async function tryEndpoint(
     if (!(err instanceof CallFailure)) throw err;
     return await onFailure(ctx, endpoint, err, slot, holdS, signal);
   } finally {
-    await release();
+    await release(succeeded);
   }
 }
 

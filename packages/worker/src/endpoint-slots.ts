@@ -17,10 +17,26 @@ import {
 
 /** Without `X-Scale-Up-Timeout`, the one waking request is repeated this often while cold. */
 const PLAIN_WAKE_INTERVAL_MS = 2_000;
+/**
+ * A slot whose request succeeded passes straight to a job of this process waiting for one (no
+ * release, no new admission: two Redis round trips less per request), but only this long after
+ * the semaphore admitted it, so a lowered limit or a new status is obeyed within this time.
+ */
+const HANDOFF_MAX_AGE_MS = 1_000;
+
+/** A slot held by this process: its lease, and when the semaphore admitted it. */
+export interface HeldSlot {
+  lease: string;
+  /** Redis time of the admission (for 429 episodes). */
+  admittedAt: number;
+  /** This process's clock at the admission (for hand-offs). */
+  admittedLocalAt: number;
+  waker: boolean;
+}
 
 export class AccountEndpoint {
   readonly ref: EndpointRef;
-  private readonly waiters: (() => void)[] = [];
+  private readonly waiters: ((slot?: HeldSlot) => void)[] = [];
   private tick: NodeJS.Timeout | undefined;
   /** When this process last refreshed the shared `ok` mark (it expires; see endpoint-status.ts). */
   private okMarkedAt = 0;
@@ -84,40 +100,54 @@ export class AccountEndpoint {
     await this.status.markUnavailable(this.accountId, this.name, state, reason, untilMs, nowMs);
   }
 
-  /** Keep a running request's lease alive; returns the function that stops renewing and releases. */
-  hold(lease: string): () => Promise<void> {
+  /**
+   * Keep a running request's lease alive; returns the function that stops renewing and gives the
+   * slot back: to a waiting job of this process when `handOff` allows it, else to the semaphore.
+   */
+  hold(slot: HeldSlot): (handOff: boolean) => Promise<void> {
     const every = Math.max(100, Math.floor(this.semaphore.options.leaseMs / 3));
-    const renewing = setInterval(() => void this.semaphore.renew(this.ref, lease).catch(() => {}), every);
+    const renewing = setInterval(
+      () => void this.semaphore.renew(this.ref, slot.lease).catch(() => {}),
+      every,
+    );
     let released = false;
-    return async () => {
+    return async (handOff) => {
       clearInterval(renewing);
       if (released) return;
       released = true;
-      await this.semaphore.release(this.ref, lease).catch(() => {});
+      const next = this.waiters[0];
+      if (handOff && next && !slot.waker && performance.now() - slot.admittedLocalAt < HANDOFF_MAX_AGE_MS) {
+        next(slot);
+        return;
+      }
+      await this.semaphore.release(this.ref, slot.lease).catch(() => {});
       this.wake();
     };
   }
 
-  /** Wait for a turn to try again: a local release, the next tick, or `maxMs`. */
-  waitForTurn(signal: AbortSignal, maxMs = 1_000): Promise<void> {
+  /**
+   * Wait for a turn to try again: a local release, the next tick, or `maxMs`. Resolves with a
+   * slot when one was handed over (see `hold`).
+   */
+  waitForTurn(signal: AbortSignal, maxMs = 1_000): Promise<HeldSlot | undefined> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) {
         reject(signal.reason);
         return;
       }
-      const done = (): void => {
+      const done = (slot?: HeldSlot): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         const at = this.waiters.indexOf(done);
         if (at >= 0) this.waiters.splice(at, 1);
         if (this.waiters.length === 0) this.stopTick();
-        resolve();
+        resolve(slot);
       };
       const onAbort = (): void => {
         done();
         reject(signal.reason);
       };
-      const timer = setTimeout(done, maxMs);
+      const timer = setTimeout(() => done(), maxMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(done);
       this.startTick();
