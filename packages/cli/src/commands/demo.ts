@@ -9,14 +9,15 @@ import { createAdmin, createWorker } from '@hfq/worker';
 import { startLocalRedis } from '../local-redis.js';
 import { Progress } from '../progress.js';
 import { spawnWorker } from '../spawn-worker.js';
+import { demoEndpointAccount, demoEndpointJobs, demoEndpointSummary } from './demo-endpoint.js';
 import { money, table } from './shared-config.js';
 
 export const DEMO_HELP = `hfq demo [--jobs N] — the whole system on this machine, nothing to configure
 
 Starts a Redis (REDIS_URL, else Docker, else redis-server from PATH), the Hugging Face simulator,
-and two worker processes serving two accounts: "free" (its hidden upstream limit is below the
-tier's estimate, so hfq learns it) and "pro" (its HF credits run out mid-run and it fails over to
-a Together key). Enqueues a few hundred mixed jobs, shows progress, and prints a summary.
+and two worker processes serving three accounts: "free" (its hidden upstream limit is below the
+tier's estimate, so hfq learns it), "pro" (its HF credits run out mid-run and it fails over to
+a Together key) and "dedicated" (an Inference Endpoint, scaled to zero at the start, used first). Enqueues a few hundred mixed jobs, shows progress, and prints a summary.
 
 With HF_TOKEN set, runs a small, cheap set of real requests against Hugging Face instead
 (a few embeddings and classifications, no images).`;
@@ -104,6 +105,7 @@ export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<v
       providerKeys: { together: { key: tokens.together, limits: [{ max: 20, durationMs: 1000 }] } },
       fallbackProviders: ['together'],
     },
+    demoEndpointAccount(sim),
   ];
   console.log(`  simulator: ${sim.url}`);
   const dir = mkdtempSync(join(tmpdir(), 'hfq-demo-'));
@@ -119,6 +121,7 @@ export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<v
     HF_HUB_URL: sim.hubUrl,
     HFQ_PROVIDER_URLS: `together=${sim.providerUrls.together},cerebras=${sim.providerUrls.cerebras}`,
     HFQ_METRICS_PORT: '0',
+    HF_ENDPOINTS_API_URL: sim.endpointsApiUrl,
     LOG_LEVEL: 'info',
   };
   const workers = await Promise.all([spawnWorker(workerEnv), spawnWorker(workerEnv)]);
@@ -127,7 +130,7 @@ export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<v
   const producer = createProducer({ connection: redis.url, prefix });
   const started = Date.now();
   try {
-    const jobs = demoJobs(count);
+    const jobs = [...demoJobs(count), ...demoEndpointJobs(count)];
     const handles = await producer.enqueueMany(jobs);
     const progress = new Progress(jobs.length, process.stdout);
     progress.enqueued(jobs.length);
@@ -204,6 +207,7 @@ async function printSummary(
       `upstream requests ${stats.total} (429: ${stats.byStatus['429'] ?? 0}, 402: ${stats.byStatus['402'] ?? 0}); ` +
       `jobs failed ${failed.length}`,
   );
+  console.log(demoEndpointSummary(sim, jobs, results));
   for (const err of failed.slice(0, 5)) console.log(`  failed: ${(err as Error).message}`);
 }
 
