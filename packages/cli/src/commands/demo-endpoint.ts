@@ -15,7 +15,7 @@ const CONCURRENCY = 4;
 export function demoEndpointAccount(sim: Sim): AccountConfigInput {
   sim.setToken(TOKEN, {
     label: 'dedicated',
-    limits: [{ algorithm: 'sliding-window', limit: 10, windowMs: 1000 }],
+    limits: [{ algorithm: 'sliding-window', limit: 12, windowMs: 1000 }],
   });
   sim.setEndpoint('demo-embedder', {
     model: MODEL,
