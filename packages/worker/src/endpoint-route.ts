@@ -262,8 +262,8 @@ async function onFailure(
     });
     return { kind: 'unavailable', reason };
   }
-  // Any other answer means a replica is up.
-  await endpoint.noteAnswered(slot.waker, ctx.now());
+  // Any other HTTP answer means a replica is up (a timeout or a cut connection says nothing).
+  if (status > 0) await endpoint.noteAnswered(slot.waker, ctx.now());
   if (status === 429) {
     // The serving container's concurrent-request limit: fewer slots, once per episode; the job
     // waits for a slot like any other (no attempt used).
