@@ -23,6 +23,7 @@ import {
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
 import { holdKey, releaseHold } from './account-hold.js';
+import { queueStartLimit } from './endpoint-queue-limit.js';
 import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
 import { RouteSelection } from './route-selection.js';
 
@@ -193,7 +194,10 @@ export class Admin {
     if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
     await this.limiter.setOverride(routes.routerDomain.id, max);
     // BullMQ's coarse limiter must not hold jobs back below a raised limit.
-    await queue.setGlobalRateLimit(max ?? primary.max, primary.durationMs);
+    await queue.setGlobalRateLimit(
+      queueStartLimit(account, max ?? primary.max, primary.durationMs),
+      primary.durationMs,
+    );
     return { max: max ?? primary.max, durationMs: primary.durationMs };
   }
 
