@@ -105,7 +105,7 @@ describe('cold start', () => {
     await worker(accounts);
     const results = await runJobs(producer(), 30);
     expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
-    results.forEach((r, i) => expect(r.output).toEqual(expectedEmbedding(`x${i}`, 8)));
+    expect(results.map((r) => r.output)).toEqual(results.map((_, i) => expectedEmbedding(`x${i}`, 8)));
     const stats = sim.endpointStats('emb');
     expect(stats.maxWakingInFlight).toBe(1);
     expect(stats.maxInFlight).toBeLessThanOrEqual(4);
