@@ -76,7 +76,7 @@ const WORKER_READY_TIMEOUT_MS = 90_000;
 
 // ─── scenarios and systems ──────────────────────────────────────────────────────────────────
 
-type ScenarioId = '1a' | '1b' | '2' | '3';
+type ScenarioId = '1a' | '1b' | '2' | '3' | '4a' | '4b' | '4c' | '4d' | '5' | '6';
 type SystemId = 'hfq' | 'bullmq' | 'retry';
 
 interface Scenario {
@@ -84,12 +84,22 @@ interface Scenario {
   title: string;
   /** What every system is told: N per W. */
   configured: { max: number; durationMs: number };
-  /** What the upstream enforces, per the same window. */
+  /** What the upstream enforces, per the same window (its highest level when the limit moves). */
   trueLimit: number;
-  upstream: RateLimitConfig;
+  /** The upstream's limit for a run of `jobs` jobs (a moving limit's schedule depends on it). */
+  upstream: RateLimitConfig | ((jobs: number) => RateLimitConfig);
   throttleStyle: Partial<ThrottleStyle>;
-  /** hfq's targets: efficiency at least, 429 share at most. */
-  target: { efficiency: number; throttledShare: number };
+  /** Share of requests a busy provider answers 429 at random, no Retry-After (the simulator's `busyShare`). */
+  busyShare?: number;
+  /** Jobs per run, when not the benchmark's `--jobs` (full run, quick run). */
+  jobs?: { full: number; quick: number };
+  /**
+   * The least time `jobs` jobs can take at the true limit, honouring the extra requests noise
+   * forces (ms). @defaultValue jobs ÷ true limit
+   */
+  idealMs?: (jobs: number) => number;
+  /** hfq's targets: efficiency at least, 429 share at most (none for noise: its 429s are the upstream's). */
+  target: { efficiency: number; throttledShare: number | null };
 }
 
 const WINDOW_MS = 1_000;
@@ -139,7 +149,79 @@ const ALL_SCENARIOS: Scenario[] = [
     throttleStyle: NO_HEADERS,
     target: { efficiency: 0.85, throttledShare: 0.03 },
   },
+  ...([
+    ['4a', 0.001],
+    ['4b', 0.02],
+    ['4c', 0.1],
+    ['4d', 0.5],
+  ] as const).map(([id, p]): Scenario => ({
+    id,
+    title: `Known 50/s, plus ${percent(p, p < 0.01 ? 1 : 0)} of requests answered 429 at random by a busy provider, no Retry-After`,
+    configured: CONFIGURED,
+    trueLimit: CONFIGURED.max,
+    upstream: { algorithm: 'sliding-window', limit: CONFIGURED.max, windowMs: WINDOW_MS },
+    throttleStyle: NO_HEADERS,
+    busyShare: p,
+    // Each job needs 1 ÷ (1 − p) requests on average, and every request counts against the limit.
+    idealMs: (jobs) => (jobs / (1 - p) / CONFIGURED.max) * WINDOW_MS,
+    target: { efficiency: (p <= 0.1 ? 0.92 : 0.8) * (1 - p), throttledShare: null },
+  })),
+  {
+    id: '5',
+    title: 'Known limit, sliding window, long run: occasional real 429s from arrival jitter',
+    configured: CONFIGURED,
+    trueLimit: CONFIGURED.max,
+    upstream: { algorithm: 'sliding-window', limit: CONFIGURED.max, windowMs: WINDOW_MS },
+    throttleStyle: NO_HEADERS,
+    jobs: { full: 3_000, quick: 600 },
+    target: { efficiency: 0.95, throttledShare: 0.005 },
+  },
+  {
+    id: '6',
+    title: 'Moving limit: 50/s, 25/s from a third of the ideal run, 50/s again from two thirds',
+    configured: CONFIGURED,
+    trueLimit: CONFIGURED.max,
+    upstream: (jobs) => {
+      const { first, second } = movingPhases(jobs);
+      return {
+        algorithm: 'sliding-window',
+        limit: CONFIGURED.max,
+        windowMs: WINDOW_MS,
+        schedule: [
+          { afterMs: first, limit: MOVING_LOW },
+          { afterMs: first + second, limit: CONFIGURED.max },
+        ],
+      };
+    },
+    throttleStyle: NO_HEADERS,
+    jobs: { full: 1_500, quick: 900 },
+    idealMs: (jobs) => {
+      const { first, second } = movingPhases(jobs);
+      return first + second + ((jobs - 2 * Math.floor(jobs / 3)) / CONFIGURED.max) * WINDOW_MS;
+    },
+    target: { efficiency: 0.85, throttledShare: 0.03 },
+  },
 ];
+
+/** The moving limit's low level, and the ideal length of its first two phases (a third of the jobs each). */
+const MOVING_LOW = 25;
+function movingPhases(jobs: number): { first: number; second: number } {
+  const third = Math.floor(jobs / 3);
+  return { first: (third / CONFIGURED.max) * WINDOW_MS, second: (third / MOVING_LOW) * WINDOW_MS };
+}
+
+function upstreamOf(scenario: Scenario, jobs: number): RateLimitConfig {
+  return typeof scenario.upstream === 'function' ? scenario.upstream(jobs) : scenario.upstream;
+}
+
+function jobCount(scenario: Scenario): number {
+  if (values.jobs !== undefined || !scenario.jobs) return JOBS;
+  return QUICK ? scenario.jobs.quick : scenario.jobs.full;
+}
+
+function idealMsOf(scenario: Scenario, jobs: number): number {
+  return scenario.idealMs?.(jobs) ?? (jobs / scenario.trueLimit) * scenario.configured.durationMs;
+}
 
 const SYSTEM_NAMES: Record<SystemId, string> = {
   hfq: 'hfq',
@@ -202,6 +284,8 @@ interface RunResult {
   enqueueToLastResultMs: number | null;
   upstream: UpstreamFigures;
   maxAdmittedInWindow: number;
+  /** Requests per second from the first request on: admitted (not 429) and answered 429. */
+  timeline: { admitted: number[]; throttled: number[] };
   /** (completed ÷ true rate per second) ÷ elapsed(first → last request). */
   efficiency: number;
   /** Event-loop delay of the benchmark process during the run (ms). */
@@ -233,7 +317,8 @@ async function main(): Promise<void> {
       `bench:limits ${QUICK ? '(quick) ' : ''}— ${JOBS} jobs, scenarios ${SCENARIOS.map((s) => s.id).join(', ')}, ` +
         `systems ${SYSTEMS.join(', ')}, redis ${redis.source}`,
     );
-    const jobs = Array.from({ length: JOBS }, (_, i) => ({
+    const most = Math.max(...SCENARIOS.map(jobCount));
+    const jobs = Array.from({ length: most }, (_, i) => ({
       account: 'acme',
       task: 'feature-extraction' as const,
       model: MODEL,
@@ -273,13 +358,20 @@ interface RunContext {
 }
 
 /** One system against one scenario: fresh token, fresh prefix, workers up, enqueue, wait, measure, tear down. */
-async function runOne(system: SystemId, scenario: Scenario, ctx: RunContext): Promise<RunResult> {
-  const { sim, jobs } = ctx;
+async function runOne(system: SystemId, scenario: Scenario, all: RunContext): Promise<RunResult> {
+  const jobs = all.jobs.slice(0, jobCount(scenario));
+  const ctx = { ...all, jobs };
+  const { sim } = ctx;
   const token = `hf_bench_limits_${runTag}_${scenario.id}_${system}`;
   const label = `${scenario.id}/${system}`;
   const prefix = `bench-limits-${runTag}-${scenario.id}-${system}`;
-  await sim.setToken(token, { label, limits: [scenario.upstream], throttleStyle: scenario.throttleStyle });
-  const idealMs = (jobs.length / scenario.trueLimit) * scenario.configured.durationMs;
+  await sim.setToken(token, {
+    label,
+    limits: [upstreamOf(scenario, jobs.length)],
+    throttleStyle: scenario.throttleStyle,
+    ...(scenario.busyShare ? { busyShare: scenario.busyShare } : {}),
+  });
+  const idealMs = idealMsOf(scenario, jobs.length);
   const capMs = Math.round(idealMs * (system === 'hfq' ? HFQ_CAP : BASELINE_CAP));
   log(`[${scenario.id}] ${SYSTEM_NAMES[system]}: starting ${PROCESSES} workers …`);
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -292,16 +384,24 @@ async function runOne(system: SystemId, scenario: Scenario, ctx: RunContext): Pr
   await deletePrefix(ctx.redisUrl, prefix).catch(() => 0);
 
   const filter = { route: 'router' as const, tokenLabel: label };
+  const records = await sim.requests(filter);
   const upstream = upstreamFigures(
-    await sim.requests(filter),
+    records,
     scenario.configured.durationMs,
     RATE_SHARE_TARGET * scenario.trueLimit,
   );
   const maxAdmittedInWindow = (await sim.maxInWindow(scenario.configured.durationMs, filter)).admitted;
+  // Requests per second of the run, admitted and refused (for the JSON report).
+  const timeline: { admitted: number[]; throttled: number[] } = { admitted: [], throttled: [] };
+  for (const record of records) {
+    const second = Math.floor((record.t - (upstream.firstAt ?? record.t)) / 1000);
+    const series = record.status === 429 ? timeline.throttled : timeline.admitted;
+    while (timeline.admitted.length <= second) timeline.admitted.push(0);
+    while (timeline.throttled.length <= second) timeline.throttled.push(0);
+    series[second] = (series[second] ?? 0) + 1;
+  }
   await sim.resetStats();
-  const truePerSecond = (scenario.trueLimit * 1000) / scenario.configured.durationMs;
-  const efficiency =
-    upstream.elapsedMs > 0 ? outcome.completed / truePerSecond / (upstream.elapsedMs / 1000) : 0;
+  const efficiency = upstream.elapsedMs > 0 ? idealMsOf(scenario, outcome.completed) / upstream.elapsedMs : 0;
   const finished = outcome.completed + outcome.failed === jobs.length;
   return {
     system,
@@ -317,13 +417,16 @@ async function runOne(system: SystemId, scenario: Scenario, ctx: RunContext): Pr
     enqueueToLastResultMs: outcome.lastResultMs,
     upstream,
     maxAdmittedInWindow,
+    timeline,
     efficiency,
     benchLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     ...(system === 'hfq'
       ? {
           targets: {
-            efficiency: finished && efficiency >= scenario.target.efficiency,
-            throttledShare: upstream.throttledShare <= scenario.target.throttledShare,
+            efficiency: finished && outcome.failed === 0 && efficiency >= scenario.target.efficiency,
+            throttledShare:
+              scenario.target.throttledShare === null ||
+              upstream.throttledShare <= scenario.target.throttledShare,
           },
         }
       : {}),
@@ -340,7 +443,7 @@ interface Outcome {
   hfq?: RunResult['hfq'];
 }
 
-const EPISODE_LINE = 'upstream 429: domain paused';
+const EPISODE_LINE = 'upstream 429: congestion';
 
 async function runHfq(
   scenario: Scenario,
@@ -662,14 +765,24 @@ function buildReport(results: RunResult[], wallMs: number, baselineStartMs: numb
   };
 }
 
-function upstreamText(s: Scenario): string {
-  const kind = s.upstream.algorithm === 'token-bucket' ? 'token bucket' : 'sliding window';
-  const capacity = s.upstream.algorithm === 'token-bucket' ? ` (capacity ${s.upstream.burst})` : '';
+function upstreamText(s: Scenario, jobs: number): string {
+  const upstream = upstreamOf(s, jobs);
+  const kind = upstream.algorithm === 'token-bucket' ? 'token bucket' : 'sliding window';
+  const capacity = upstream.algorithm === 'token-bucket' ? ` (capacity ${upstream.burst})` : '';
+  const moves = (upstream.schedule ?? [])
+    .map((entry) => `, ${entry.limit} from ${fixed(entry.afterMs / 1000, 1)} s`)
+    .join('');
   const headers =
     s.throttleStyle.retryAfter === 'seconds'
       ? '429 with Retry-After (seconds)'
       : '429 with no Retry-After, no rate headers';
-  return `upstream ${s.upstream.limit} per ${s.upstream.windowMs} ms ${kind}${capacity}, configured ${s.configured.max} per ${s.configured.durationMs} ms; ${headers}`;
+  const busy = s.busyShare ? `; ${percent(s.busyShare, 1)} of requests answered 429 at random` : '';
+  const ideal = `ideal ${seconds(idealMsOf(s, jobs))} for ${integer(jobs)} jobs`;
+  return `upstream ${upstream.limit} per ${upstream.windowMs} ms ${kind}${capacity}${moves}, configured ${s.configured.max} per ${s.configured.durationMs} ms; ${headers}${busy}; ${ideal}`;
+}
+
+function shareTarget(s: Scenario): string {
+  return s.target.throttledShare === null ? 'none' : `≤ ${percent(s.target.throttledShare, 1)}`;
 }
 
 function doneText(r: RunResult): string {
@@ -685,7 +798,7 @@ function targetText(r: RunResult, s: Scenario): string {
   if (!r.targets) return '';
   return (
     `efficiency ≥ ${fixed(s.target.efficiency, 2)}: ${mark(r.targets.efficiency)}; ` +
-    `429s ≤ ${percent(s.target.throttledShare, 1)}: ${mark(r.targets.throttledShare)}`
+    `429s ${shareTarget(s)}: ${mark(r.targets.throttledShare)}`
   );
 }
 
@@ -738,7 +851,7 @@ function renderMarkdown(report: Report): string {
   ];
   for (const scenario of report.scenarios) {
     const hidden = scenario.trueLimit < scenario.configured.max;
-    lines.push('', `## ${scenario.id}. ${scenario.title}`, '', `${upstreamText(scenario)}.`, '');
+    lines.push('', `## ${scenario.id}. ${scenario.title}`, '', `${upstreamText(scenario, scenario.runs[0]?.jobs ?? jobCount(scenario))}.`, '');
     const header = [
       'system',
       'first → last request',
@@ -785,8 +898,8 @@ function renderMarkdown(report: Report): string {
           `≥ ${fixed(s.target.efficiency, 2)}`,
           mark(r.targets?.efficiency ?? false),
           percent(r.upstream.throttledShare, 2),
-          `≤ ${percent(s.target.throttledShare, 1)}`,
-          mark(r.targets?.throttledShare ?? false),
+          shareTarget(s),
+          s.target.throttledShare === null ? '' : mark(r.targets?.throttledShare ?? false),
         ]),
         ['l'],
       ),

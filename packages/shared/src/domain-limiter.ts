@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
+import { type Verdict, withDetector } from './congestion-detector.js';
 import { stateKey } from './queue-names.js';
 
 /**
@@ -11,15 +11,18 @@ import { stateKey } from './queue-names.js';
  * are Lua scripts beside this file; see their headers for the contract.
  */
 
-const ACQUIRE = readFileSync(new URL('./lua/acquire-permit.lua', import.meta.url), 'utf8');
-const THROTTLE = readFileSync(new URL('./lua/record-throttle.lua', import.meta.url), 'utf8');
+const ACQUIRE = withDetector('acquire-permit.lua');
+const RECORD_429 = withDetector('record-429.lua');
+
+/** Every key of a domain but the override expires this long after its last write. */
+const STATE_TTL_MS = 30 * 86_400_000;
 
 /** A commit that must wait this little more keeps its slot; a longer wait (a pause) reserves anew. */
 const COMMIT_RETRY_MS = 20;
 
 type ScriptRedis = Redis & {
   hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
-  hfqRecordThrottle(...args: (string | number)[]): Promise<number[]>;
+  hfqRecord429(...args: (string | number)[]): Promise<number[]>;
 };
 
 /** Sends this close to their permit never need their stamp moved, whatever the window. */
@@ -34,15 +37,16 @@ export interface LimiterOptions {
   increaseRatio?: number;
   /** Time after a cut before the learned rate may rise again. @defaultValue 10000 */
   quietMs?: number;
-  /** Multiplicative decrease per congestion episode. @defaultValue 0.7 */
+  /** Decrease for a wall of 429s in a window already full of history (a limit that fell). @defaultValue 0.7 */
   beta?: number;
-  /** Backoff base and cap when a 429 names no wait. @defaultValue 1000 and 60000 */
-  backoffBaseMs?: number;
-  backoffCapMs?: number;
   /** Randomness for jitter. @defaultValue Math.random */
   random?: () => number;
   /** Append every admission's Redis time to `<domain>:audit` (diagnostics and tests). @defaultValue false */
   audit?: boolean;
+  /** Most entries the audit list keeps (the oldest are trimmed). @defaultValue 100000 */
+  auditMax?: number;
+  /** The audit list expires this long after its last write. @defaultValue 86400000 (1 day) */
+  auditTtlMs?: number;
 }
 
 export interface DomainRef {
@@ -75,9 +79,14 @@ export type AcquireResult =
   | { kind: 'budget'; spentUsd: number };
 
 export interface ThrottleOutcome {
+  /** What the 429 meant (see `congestion-detector.ts`). */
+  verdict: Verdict;
+  /** How long the domain is paused for a stated wait (0 when none was stated). */
   pauseMs: number;
   episodes: number;
+  /** The learned rate after this 429. */
   rate: number;
+  /** This 429 started a congestion episode (the rate was cut). */
   newEpisode: boolean;
 }
 
@@ -86,6 +95,8 @@ export interface DomainState {
   override: number | undefined;
   pausedUntil: number;
   episodes: number;
+  /** The 429 share the detector learned as this domain's noise level, once it measured one. */
+  noiseShare: number | undefined;
   recent429s: number;
 }
 
@@ -117,10 +128,10 @@ export class DomainLimiter {
       increaseRatio: 0.02,
       quietMs: 10_000,
       beta: 0.7,
-      backoffBaseMs: 1_000,
-      backoffCapMs: 60_000,
       random: Math.random,
       audit: false,
+      auditMax: 100_000,
+      auditTtlMs: 86_400_000,
       ...options,
     };
     defineScripts(redis);
@@ -132,9 +143,22 @@ export class DomainLimiter {
     return Math.max(1, ceiling * this.options.increaseRatio);
   }
 
+  /**
+   * The domain's keys. All expire (refreshed on every write) except `override`, the operator's
+   * `hfq limit`, which is permanent by design.
+   */
   keys(domainId: string) {
     const base = stateKey(this.prefix, 'domain', domainId);
-    return { state: base, log429: `${base}:429`, window: (i: number) => `${base}:w${i}` };
+    return {
+      state: base,
+      override: `${base}:override`,
+      audit: `${base}:audit`,
+      log429: `${base}:429`,
+      /** A request window's sliding log (ZSET). */
+      window: (i: number) => `${base}:w${i}`,
+      /** A token window's bucket ring (HASH). */
+      tokenWindow: (i: number) => `${base}:t${i}`,
+    };
   }
 
   /**
@@ -152,27 +176,30 @@ export class DomainLimiter {
       if ('max' in w) windowArgs.push('r', w.max, w.durationMs, 1);
       else windowArgs.push('t', w.tokens, w.durationMs, Math.max(1, Math.round(input.tokens ?? 1)));
     }
-    const windowKeys = domain.windows.map((_, i) => keys.window(i));
+    const windowKeys = domain.windows.map((w, i) => ('max' in w ? keys.window(i) : keys.tokenWindow(i)));
     let mode: 'reserve' | 'commit' = 'reserve';
     let waitedMs = 0;
     const maxReserve = input.maxWaitMs ?? this.options.maxReserveMs;
     for (;;) {
       const reply = await this.redis.hfqAcquirePermit(
-        3 + windowKeys.length,
+        5 + windowKeys.length,
         keys.state,
+        keys.override,
         input.gateKey,
         input.ledgerKey,
+        keys.audit,
         ...windowKeys,
         mode,
         input.appNowMs,
         uid,
         this.options.marginRatio,
-        mode === 'reserve' ? (input.ledgerField ?? '') : '',
+        input.ledgerField ?? '',
         input.budgetUsd ?? '',
         maxReserve,
         step,
         this.options.quietMs,
-        this.options.audit ? '1' : '',
+        this.options.audit ? this.options.auditMax : 0,
+        this.options.auditTtlMs,
         domain.windows.length,
         ...windowArgs,
       );
@@ -192,54 +219,51 @@ export class DomainLimiter {
     }
   }
 
-  /** A 429 reached this domain: pause it for `askedDelayMs` (or backoff) and lower the rate once per episode. */
-  async recordThrottle(
-    domain: DomainRef,
-    sentAt: number,
-    askedDelayMs: number | undefined,
-  ): Promise<ThrottleOutcome> {
+  /**
+   * A 429 reached this domain: let the detector say what it means (`congestion-detector.ts`).
+   * A stated wait (`statedDelayMs`) pauses the domain; congestion lowers the rate once per episode.
+   */
+  async record429(domain: DomainRef, sentAt: number, statedDelayMs: number | undefined): Promise<ThrottleOutcome> {
     const keys = this.keys(domain.id);
     const primary = primaryOf(domain.windows);
     const primaryIndex = domain.windows.findIndex((w) => 'max' in w);
-    const reply = await this.redis.hfqRecordThrottle(
+    const reply = await this.redis.hfqRecord429(
       keys.state,
       keys.log429,
       keys.window(Math.max(0, primaryIndex)),
+      keys.override,
       sentAt,
-      askedDelayMs ?? -1,
-      this.options.random(),
-      this.options.backoffBaseMs,
-      this.options.backoffCapMs,
-      this.options.beta,
+      statedDelayMs ?? -1,
       primary.max,
       primary.durationMs,
       this.options.marginRatio,
       randomUUID(),
       this.increaseStep(primary.max),
+      this.options.beta,
     );
     return {
-      pauseMs: Number(reply[0]),
-      episodes: Number(reply[1]),
+      verdict: Number(reply[0]) === 1 ? 'congestion' : 'noise',
+      pauseMs: Number(reply[1]),
       rate: Number(reply[2]) / 1000,
-      newEpisode: Number(reply[3]) === 1,
+      episodes: Number(reply[3]),
+      newEpisode: Number(reply[4]) === 1,
     };
   }
 
   /**
    * A request left later than its admission (a slow first call, a busy event loop): move its
    * entry in every window log to the real send time, so the requests admitted after it keep
-   * their distance from when it really reached the upstream (decision 2).
+   * their distance from when it really reached the upstream (decision 2). Token windows need no
+   * move: their buckets count every send for a bucket length longer than the window (see
+   * acquire-permit.lua).
    */
-  async recordLateSend(domain: DomainRef, uid: string, sentAt: number, tokens = 1): Promise<void> {
+  async recordLateSend(domain: DomainRef, uid: string, sentAt: number): Promise<void> {
     const keys = this.keys(domain.id);
     // No MULTI: each ZADD XX only moves an entry of its own window and stands alone. Under load a
     // third of sends are late, and an ioredis transaction cost each a Pipeline object (one closure
     // per defined script) and two more commands (bench:load).
     await Promise.all(
-      domain.windows.map((w, i) => {
-        const member = 'max' in w ? uid : `${uid}:${Math.max(1, Math.round(tokens))}`;
-        return this.redis.zadd(keys.window(i), 'XX', sentAt, member);
-      }),
+      domain.windows.flatMap((w, i) => ('max' in w ? [this.redis.zadd(keys.window(i), 'XX', sentAt, uid)] : [])),
     );
   }
 
@@ -259,35 +283,48 @@ export class DomainLimiter {
   /** Set the learned rate directly (from upstream rate headers), capped at the ceiling. */
   async setRate(domain: DomainRef, rate: number): Promise<void> {
     const ceiling = primaryOf(domain.windows).max;
-    await this.redis.hset(this.keys(domain.id).state, 'rate', String(Math.max(1, Math.min(ceiling, rate))));
+    const key = this.keys(domain.id).state;
+    await this.redis
+      .multi()
+      .hset(key, 'rate', String(Math.max(1, Math.min(ceiling, rate))))
+      .pexpire(key, STATE_TTL_MS)
+      .exec();
   }
 
-  /** Change a domain's primary limit at run time: every worker applies it on its next permit. */
+  /**
+   * Change a domain's primary limit at run time: every worker applies it on its next permit. The
+   * override has a key of its own that never expires (an operator's decision outlives any idle
+   * spell); `undefined` deletes it.
+   */
   async setOverride(domainId: string, limit: number | undefined): Promise<void> {
-    const key = this.keys(domainId).state;
-    // Back to the configured limit: the learned rate restarts from it too.
-    if (limit === undefined) await this.redis.hdel(key, 'override', 'rate');
-    else await this.redis.hset(key, 'override', String(limit), 'rate', String(limit));
+    const keys = this.keys(domainId);
+    // The learned rate and what the detector measured restart from the new limit.
+    const multi = this.redis.multi().del(keys.state);
+    if (limit === undefined) multi.del(keys.override);
+    else multi.set(keys.override, String(limit));
+    await multi.exec();
   }
 
-  /** Admission times recorded with `audit: true`, in Redis ms. */
+  /** Admission times recorded with `audit: true`, in Redis ms (the newest `auditMax`). */
   async auditLog(domainId: string): Promise<number[]> {
-    return (await this.redis.lrange(`${this.keys(domainId).state}:audit`, 0, -1)).map(Number);
+    return (await this.redis.lrange(this.keys(domainId).audit, 0, -1)).map(Number);
   }
 
   async state(domainId: string): Promise<DomainState> {
     const keys = this.keys(domainId);
-    const [[, fields], [, count]] = (await this.redis
+    const [[, fields], [, override], [, count]] = (await this.redis
       .multi()
-      .hmget(keys.state, 'rate', 'override', 'pausedUntil', 'episodes')
+      .hmget(keys.state, 'rate', 'pausedUntil', 'episodes', 'noise')
+      .get(keys.override)
       .zcount(keys.log429, Date.now() - 300_000, '+inf')
-      .exec()) as [[unknown, (string | null)[]], [unknown, number]];
+      .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, number]];
     const num = (v: string | null | undefined) => (v == null ? undefined : Number(v));
     return {
       rate: num(fields[0]),
-      override: num(fields[1]),
-      pausedUntil: num(fields[2]) ?? 0,
-      episodes: num(fields[3]) ?? 0,
+      override: num(override),
+      pausedUntil: num(fields[1]) ?? 0,
+      episodes: num(fields[2]) ?? 0,
+      noiseShare: num(fields[3]),
       recent429s: count,
     };
   }
@@ -296,8 +333,8 @@ export class DomainLimiter {
 function defineScripts(redis: Redis): void {
   const r = redis as unknown as Partial<ScriptRedis>;
   if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
-  if (typeof r.hfqRecordThrottle !== 'function') {
-    redis.defineCommand('hfqRecordThrottle', { lua: THROTTLE, numberOfKeys: 3 });
+  if (typeof r.hfqRecord429 !== 'function') {
+    redis.defineCommand('hfqRecord429', { lua: RECORD_429, numberOfKeys: 4 });
   }
 }
 

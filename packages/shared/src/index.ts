@@ -22,6 +22,7 @@ export {
   nextMonthlyReset,
   type SpendByRoute,
 } from './credit-state.js';
+export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
 export {
   type AcquireInput,
   type AcquireResult,

@@ -90,6 +90,7 @@ const rateLimit = shape(
     burst: positive,
     scope: oneOf('token', 'token+provider'),
     unit: oneOf('requests', 'tokens'),
+    schedule: listOf(shape({ afterMs: nonNegative, limit: positive }, ['afterMs', 'limit'])),
   },
   ['algorithm', 'limit', 'windowMs'],
 );
@@ -151,6 +152,7 @@ const token = shape({
   latency,
   throttleStyle,
   providers: listOf(oneOf(...DIRECT_PROVIDERS)),
+  busyShare: rate,
 });
 
 const model = shape(

@@ -39,6 +39,13 @@ export interface RateLimitConfig {
    * @defaultValue `'requests'`
    */
   unit?: 'requests' | 'tokens';
+  /**
+   * Sliding window only: the limit changes during a run, to each entry's `limit` from `afterMs`
+   * after the limiter's first request on (a provider that halves its limit at peak hours). The
+   * admissions already in the window keep counting.
+   * @defaultValue none (the limit never changes)
+   */
+  schedule?: { afterMs: number; limit: number }[];
 }
 
 /** The four credit-exhaustion wordings the Hugging Face router has been seen to send. */
@@ -151,6 +158,13 @@ export interface TokenConfig {
   throttleStyle?: Partial<ThrottleStyle>;
   /** Provider keys only: the direct APIs that accept this key. @defaultValue all */
   providers?: DirectProviderName[];
+  /**
+   * Share of admitted requests answered 429 at once, with no Retry-After and no rate headers, as
+   * a busy provider does behind the router ("model too busy"): the request counts against the
+   * limits like any admitted one; the share does not depend on the rate.
+   * @defaultValue `0`
+   */
+  busyShare?: number;
 }
 
 /** An organisation that tokens can bill to. */

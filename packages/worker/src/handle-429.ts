@@ -3,18 +3,28 @@ import {
   type DomainRef,
   type HeaderLookup,
   type Logger,
+  noiseRetryDelayMs,
   statedThrottleDelay,
 } from '@hfq/shared';
 import type { CapturedResponse } from './upstream-fetch.js';
 
 /**
- * Where a 429 is handled (decision 5). The delay comes from the answer (Retry-After, RateLimit,
- * provider reset headers, a quota reset in the body), else backoff with full jitter on the
- * domain's consecutive episodes; the whole domain pauses (its next permit moves past the wait,
- * for every worker on every machine) and the learned rate drops once per congestion episode.
- * The job itself keeps its place and uses no attempt: the caller re-queues it with
- * `queue.rateLimit(pauseMs)` + `RateLimitError`.
+ * Where a 429 is handled. The detector (`congestion-detector.ts` in @hfq/shared) says what it
+ * means; see README, "What a 429 means".
+ *
+ * - A stated wait (Retry-After, RateLimit, provider reset headers, a quota reset in the body)
+ *   pauses the whole domain (its next permit moves past the wait, for every worker on every
+ *   machine); the job goes back to its queue for that long (`pause`).
+ * - No stated wait: the job alone retries after a short jittered delay (`retry`), whether the 429
+ *   was noise or congestion; congestion has already lowered the domain's rate, which paces every
+ *   worker. No other job of the domain waits for it.
+ *
+ * Either way the 429 counts toward the job's `max429s` and uses no attempt.
  */
+export type Throttle429 =
+  | { kind: 'pause'; pauseMs: number; newEpisode: boolean }
+  | { kind: 'retry'; delayMs: number; newEpisode: boolean };
+
 export async function handle429(input: {
   limiter: DomainLimiter;
   domain: DomainRef;
@@ -22,15 +32,15 @@ export async function handle429(input: {
   response: CapturedResponse | undefined;
   body: string;
   nowMs: number;
+  random: () => number;
   logger: Logger;
   account: string;
   route: string;
-}): Promise<{ pauseMs: number; newEpisode: boolean }> {
+}): Promise<Throttle429> {
   const headers = input.response?.headers;
   const get: HeaderLookup = (name) => headers?.get(name);
-  // No stated wait: the limiter backs off on the domain's episodes, which it counts in Redis.
   const stated = statedThrottleDelay({ get, body: input.body, nowMs: input.nowMs });
-  const outcome = await input.limiter.recordThrottle(input.domain, input.sentAt, stated?.delayMs);
+  const outcome = await input.limiter.record429(input.domain, input.sentAt, stated?.delayMs);
   if (outcome.newEpisode) {
     input.logger.warn(
       {
@@ -38,12 +48,13 @@ export async function handle429(input: {
         route: input.route,
         domain: input.domain.id,
         delayMs: outcome.pauseMs,
-        delaySource: stated?.source ?? 'backoff',
+        delaySource: stated?.source ?? 'none',
         learnedRate: Number(outcome.rate.toFixed(2)),
         episodes: outcome.episodes,
       },
-      'upstream 429: domain paused, learned rate lowered',
+      'upstream 429: congestion, learned rate lowered',
     );
   }
-  return { pauseMs: Math.max(outcome.pauseMs, 1), newEpisode: outcome.newEpisode };
+  if (stated) return { kind: 'pause', pauseMs: Math.max(outcome.pauseMs, 1), newEpisode: outcome.newEpisode };
+  return { kind: 'retry', delayMs: noiseRetryDelayMs(input.random), newEpisode: outcome.newEpisode };
 }

@@ -4,6 +4,7 @@ import {
   type JobData,
   parseOrThrow,
   scrubSecrets,
+  sleep,
   ValidationError,
 } from '@hfq/shared';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
@@ -115,7 +116,7 @@ export async function processJob(
           const lateMs = Math.round(atMs - admittedAt);
           if (lateMs > lateSendMs && lateSend === undefined) {
             lateSend = ctx.limiter
-              .recordLateSend(domain, permit.uid, permit.sentAt + lateMs, tokens)
+              .recordLateSend(domain, permit.uid, permit.sentAt + lateMs)
               .catch(() => {});
           }
         },
@@ -156,23 +157,25 @@ export async function processJob(
       switch (error.retryClass) {
         case 'throttle': {
           state.upstream429s += 1;
-          const { pauseMs, newEpisode } = await handle429({
+          const throttle = await handle429({
             limiter: ctx.limiter,
             domain,
             sentAt: permit.sentAt,
             response: err.response,
             body: err.body,
             nowMs: ctx.now(),
+            random: Math.random,
             logger: ctx.logger,
             account: ctx.account.id,
             route: route.route,
           });
+          const waitMs = throttle.kind === 'pause' ? throttle.pauseMs : throttle.delayMs;
           ctx.events.emit('throttle', {
             account: ctx.account.id,
             route: route.route,
             domain: domain.id,
-            pauseMs,
-            newEpisode,
+            pauseMs: throttle.kind === 'pause' ? throttle.pauseMs : 0,
+            newEpisode: throttle.newEpisode,
           });
           if (state.upstream429s > max429s) {
             fail(
@@ -180,9 +183,12 @@ export async function processJob(
               `gave up after ${state.upstream429s} upstream 429s (max429s ${max429s}); last: ${error.message}`,
             );
           }
-          state.throttledMs += pauseMs;
+          state.throttledMs += waitMs;
           await bullJob.updateData({ ...data, state });
-          return requeueAfter(ctx, pauseMs);
+          if (throttle.kind === 'pause') return requeueAfter(ctx, throttle.pauseMs);
+          // No stated wait: this job alone retries shortly, in the same run (see handle-429.ts).
+          await sleep(throttle.delayMs, signal);
+          continue;
         }
         case 'credits':
         case 'hold':

@@ -1,21 +1,35 @@
 --[[
   acquirePermit: admit one upstream request of a rate-limit domain, or say how long to wait.
+  (congestion-detector.lua is composed in front of this script.)
 
   Clock: Redis TIME (ms), shared by every worker process on every machine. The credit gate
   alone uses the caller's clock (ARGV[2]) so monthly resets can be tested with an injected clock.
 
-  Every window is a sliding log of committed sends (ZSET, score = send time). A send is admitted
-  when each request window holds fewer than its limit in (now - W', now] and each token window
-  has room for the cost, where W' = W * (1 + margin): the margin absorbs the variable time
-  between this admission and the request's arrival upstream. The first request window is the
-  domain's primary window: its limit is the learned rate (field `rate`, at most the configured
-  limit or its runtime override `override`), and sends in it are spaced W'/limit apart (field
-  `tat`, the next free slot) so admissions do not bunch.
+  The credit gate and the budget are checked on every call, reserve and commit alike: a request
+  reserved before a gate closed is not sent after it closed.
 
-  KEYS[1]  domain state hash: rate, override, tat, pausedUntil, episodes, lastCutAt, lastRaiseAt
-  KEYS[2]  gate hash (credit state of the account or organisation): exhaustedUntil, reason, heldReason
-  KEYS[3]  spend ledger hash of this month (fields per route); compared with the budget
-  KEYS[4…] one sliding-log ZSET per window, in the order of the window arguments
+  A request window is a sliding log of committed sends (ZSET, score = send time); a token window
+  is a ring of time buckets with a running sum (HASH: `sum`, `head`, `k<i>` bucket number and
+  `v<i>` tokens per slot), so a permit costs a bounded number of operations however many sends
+  the window holds. A send is admitted when each request window holds fewer than its limit in
+  (now - W', now] and each token window has room for the cost, where W' = W * (1 + margin): the
+  margin absorbs the variable time between this admission and the request's arrival upstream. A
+  token bucket of length g counts its tokens until two bucket lengths after W' from its start, so
+  it never counts a send for less than W' + g (a send leaving up to g late stays covered). The
+  first request window is the domain's primary window: its limit is the learned rate (field
+  `rate`, at most the configured limit or the operator's override), and sends in it are spaced
+  W'/limit apart (field `tat`, the next free slot) so admissions do not bunch.
+
+  The learned rate moves here too: a cut under test is judged when its time is up
+  (congestion-detector.lua), a blip's cut is undone at its recovery time, and the rate rises after
+  a quiet spell, by one step per clean window, or by doubling steps back toward a rate that held.
+
+  KEYS[1]  domain state hash (rate, tat, pausedUntil, lastCutAt, lastRaiseAt, detector fields)
+  KEYS[2]  operator's override of the primary limit (string; permanent by design)
+  KEYS[3]  gate hash (credit state of the account or organisation): exhaustedUntil, reason, heldReason
+  KEYS[4]  spend ledger hash of this month (fields per route); compared with the budget
+  KEYS[5]  audit list of admission times (written only when ARGV[10] > 0)
+  KEYS[6…] one key per window, in the order of the window arguments
 
   ARGV[1]  mode: 'reserve' (new request) or 'commit' (a reserved request whose time has come)
   ARGV[2]  caller's clock in ms (credit gate only)
@@ -26,8 +40,8 @@
   ARGV[7]  longest wait to reserve a slot for (ms); longer waits reserve nothing
   ARGV[8]  additive increase step of the learned rate per clean window (requests)
   ARGV[9]  quiet time after a cut before the rate may rise (ms)
-  ARGV[10] '1' to append each admission's time to the audit list (KEYS[1] .. ':audit'), else ''
-  ARGV[11] number of windows n, then n groups of 4: kind ('r' | 't'), limit, durationMs, cost
+  ARGV[10] audit list bound (entries; 0 = no audit)   ARGV[11] audit list TTL (ms)
+  ARGV[12] number of windows n, then n groups of 4: kind ('r' | 't'), limit, durationMs, cost
 
   Returns one of
     {1, waitMs, nowMs, primaryLimit}  waitMs = 0: admitted (committed now); > 0: wait, then commit
@@ -35,7 +49,7 @@
     {2, reason, untilMs}              the gate is closed: credits exhausted or account held
     {3, spentUsd}                     the budget is reached for the ledger field
 ]]
-local D, GATE, LEDGER = KEYS[1], KEYS[2], KEYS[3]
+local D, OVERRIDE, GATE, LEDGER, AUDIT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local mode = ARGV[1]
 local appNow = tonumber(ARGV[2])
 local uid = ARGV[3]
@@ -43,78 +57,177 @@ local margin = tonumber(ARGV[4])
 local maxReserve = tonumber(ARGV[7])
 local step = tonumber(ARGV[8])
 local quietMs = tonumber(ARGV[9])
-local audit = ARGV[10] == '1'
-local n = tonumber(ARGV[11])
+local auditMax = tonumber(ARGV[10])
+local n = tonumber(ARGV[12])
+
+local gate = redis.call('HMGET', GATE, 'exhaustedUntil', 'reason', 'heldReason')
+if gate[3] then return {2, gate[3], 0} end
+local exhaustedUntil = tonumber(gate[1] or '0')
+if exhaustedUntil > appNow then return {2, gate[2] or 'credits exhausted', exhaustedUntil} end
+if ARGV[5] ~= '' and ARGV[6] ~= '' then
+  local spent = tonumber(redis.call('HGET', LEDGER, ARGV[5]) or '0')
+  if spent >= tonumber(ARGV[6]) then return {3, tostring(spent)} end
+end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-if mode == 'reserve' then
-  local gate = redis.call('HMGET', GATE, 'exhaustedUntil', 'reason', 'heldReason')
-  if gate[3] then return {2, gate[3], 0} end
-  local exhaustedUntil = tonumber(gate[1] or '0')
-  if exhaustedUntil > appNow then return {2, gate[2] or 'credits exhausted', exhaustedUntil} end
-  if ARGV[5] ~= '' and ARGV[6] ~= '' then
-    local spent = tonumber(redis.call('HGET', LEDGER, ARGV[5]) or '0')
-    if spent >= tonumber(ARGV[6]) then return {3, tostring(spent)} end
-  end
-end
-
-local state = redis.call('HMGET', D, 'rate', 'override', 'tat', 'pausedUntil', 'episodes', 'lastCutAt', 'lastRaiseAt')
-local pausedUntil = tonumber(state[4] or '0')
-local earliest = math.max(now, pausedUntil)
-local primary, primaryLimit, primaryW = nil, 0, 0
-
 local windows = {}
+local primary = nil
 for i = 1, n do
-  local base = 11 + (i - 1) * 4
+  local base = 12 + (i - 1) * 4
   local w = {
     kind = ARGV[base + 1], limit = tonumber(ARGV[base + 2]),
-    duration = tonumber(ARGV[base + 3]), cost = tonumber(ARGV[base + 4]), key = KEYS[3 + i],
+    duration = tonumber(ARGV[base + 3]), cost = tonumber(ARGV[base + 4]), key = KEYS[5 + i],
   }
   w.span = w.duration * (1 + margin)
-  if w.kind == 'r' and primary == nil then
-    primary = w
-    local ceiling = tonumber(state[2] or '') or w.limit
-    local rate = tonumber(state[1] or '') or ceiling
-    w.limit = math.max(1, math.floor(math.min(rate, ceiling)))
-    primaryLimit, primaryW = w.limit, w.span
-    -- Additive increase: a clean window after the quiet time raises the learned rate by one step.
-    local lastCut = tonumber(state[6] or '0')
-    local lastRaise = tonumber(state[7] or '0')
-    if rate < ceiling and now - lastCut > quietMs and now - lastRaise >= w.duration and now > pausedUntil then
-      rate = math.min(ceiling, rate + step)
-      redis.call('HSET', D, 'rate', tostring(rate), 'lastRaiseAt', now)
-    end
-    local episodes = tonumber(state[5] or '0')
-    if episodes > 0 and now - math.max(lastCut, pausedUntil) > 2 * w.duration then
-      redis.call('HSET', D, 'episodes', 0)
-    end
-  end
+  if w.kind == 'r' and primary == nil then primary = w end
   windows[i] = w
 end
+local detDuration = primary and primary.duration or 1000
+local B = det_bucket_ms(detDuration)
+local sendK, sendB, sendS = det_send_fields(now, B)
 
--- Trim every log, then find the earliest time each window has room.
-for _, w in ipairs(windows) do
-  local cutoff = now - 2 * w.span
-  if w.kind == 't' then
-    redis.call('ZREMRANGEBYSCORE', w.key, '-inf', cutoff)
-    -- tokens in (now - W', now]: walk the recent entries
-    local recent = redis.call('ZRANGEBYSCORE', w.key, '(' .. (now - w.span), '+inf', 'WITHSCORES')
-    local sum = 0
-    for j = 1, #recent, 2 do sum = sum + tonumber(string.match(recent[j], ':(%d+)$') or '0') end
-    if sum + w.cost > w.limit and sum > 0 then
-      local acc = 0
-      for j = 1, #recent, 2 do
-        acc = acc + tonumber(string.match(recent[j], ':(%d+)$') or '0')
-        if sum - acc + w.cost <= w.limit or sum - acc == 0 then
-          earliest = math.max(earliest, tonumber(recent[j + 1]) + w.span)
-          break
-        end
-      end
+local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
+  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS)
+local pausedUntil = tonumber(state[3] or '0')
+local earliest = math.max(now, pausedUntil)
+local primaryLimit, primaryW = 0, 0
+local stateWrites = {}
+
+if primary then
+  local w = primary
+  local override = tonumber(redis.call('GET', OVERRIDE) or '')
+  local ceiling = override or w.limit
+  local rate = math.min(tonumber(state[1] or '') or ceiling, ceiling)
+  local lastCut = tonumber(state[4] or '0')
+  local lastRaise = tonumber(state[5] or '0')
+  local ckUntil = tonumber(state[6] or '')
+  if ckUntil and now >= ckUntil then
+    local ended
+    rate, ended = det_settle(D, now, B, w.duration, w.span, ceiling, rate, false)
+    if ended then ckUntil = nil end
+  end
+  local recAt = tonumber(state[8] or '')
+  if recAt and now >= recAt then
+    -- Fast recovery after a blip: back to the rate that held, unless a cut came since.
+    if lastCut <= recAt - DET.RECOVER_WINDOWS * w.duration then
+      rate = math.min(ceiling, tonumber(state[7] or tostring(rate)))
+      stateWrites[#stateWrites + 1] = 'rate'
+      stateWrites[#stateWrites + 1] = tostring(rate)
+      stateWrites[#stateWrites + 1] = 'rateSince'
+      stateWrites[#stateWrites + 1] = now - DET.HELD_WINDOWS * w.duration
     end
+    redis.call('HDEL', D, 'recTo', 'recAt')
+  end
+  local top = tonumber(state[9] or '0')
+  local returning = top > rate
+  local quiet = quietMs
+  if returning then
+    quiet = DET.RETURN_QUIET_WINDOWS * w.duration * 2 ^ tonumber(state[10] or '0')
+  end
+  local calmUntil = tonumber(state[12] or '0')
+  if rate < ceiling and not ckUntil and now >= calmUntil and now - lastCut > quiet
+      and now - lastRaise >= w.duration and now > pausedUntil then
+    local raise = step
+    if returning then raise = math.max(step, 2 * tonumber(state[11] or '0')) end
+    local ceilingNow = ceiling
+    if returning then ceilingNow = math.min(ceiling, top) end
+    rate = math.min(ceilingNow, rate + raise)
+    stateWrites[#stateWrites + 1] = 'rate'
+    stateWrites[#stateWrites + 1] = tostring(rate)
+    stateWrites[#stateWrites + 1] = 'lastRaiseAt'
+    stateWrites[#stateWrites + 1] = now
+    stateWrites[#stateWrites + 1] = 'raiseStep'
+    stateWrites[#stateWrites + 1] = tostring(raise)
+    stateWrites[#stateWrites + 1] = 'rateSince'
+    stateWrites[#stateWrites + 1] = now
+    if returning and rate >= top then redis.call('HDEL', D, 'top', 'topMiss') end
+  end
+  w.limit = math.max(1, math.floor(rate))
+  primaryLimit, primaryW = w.limit, w.span
+end
+
+-- Token windows: bucket length and ring size.
+local function token_geometry(w)
+  local g = math.max(50, math.ceil(w.duration / 128))
+  local slots = math.ceil(w.span / g) + 4
+  return g, slots
+end
+
+-- Expire the buckets whose time is up and return the running sum (bounded: at most `slots` steps).
+local function token_expire(w)
+  local g, slots = token_geometry(w)
+  local cutoff = math.floor((now - w.span) / g) - 2
+  local meta = redis.call('HMGET', w.key, 'sum', 'head')
+  local sum, head = tonumber(meta[1] or '0'), tonumber(meta[2] or '')
+  if head == nil or sum <= 0 then
+    w.sum, w.head, w.g, w.slots = 0, cutoff + 1, g, slots
+    return
+  end
+  if cutoff - head >= slots then
+    -- Idle for longer than the ring: nothing older than the live range counts; sum the live range.
+    local fields = {}
+    for k = cutoff + 1, math.floor(now / g) do
+      local s = k % slots
+      fields[#fields + 1] = 'k' .. s
+      fields[#fields + 1] = 'v' .. s
+    end
+    local v = redis.call('HMGET', w.key, unpack(fields))
+    sum = 0
+    local i = 1
+    for k = cutoff + 1, math.floor(now / g) do
+      if tonumber(v[i] or '-1') == k then sum = sum + tonumber(v[i + 1] or '0') end
+      i = i + 2
+    end
+    head = cutoff + 1
+  elseif head <= cutoff then
+    local fields = {}
+    for k = head, cutoff do
+      local s = k % slots
+      fields[#fields + 1] = 'k' .. s
+      fields[#fields + 1] = 'v' .. s
+    end
+    local v = redis.call('HMGET', w.key, unpack(fields))
+    local i = 1
+    for k = head, cutoff do
+      if tonumber(v[i] or '-1') == k then sum = sum - tonumber(v[i + 1] or '0') end
+      i = i + 2
+    end
+    head = cutoff + 1
+  end
+  w.sum, w.head, w.g, w.slots = math.max(0, sum), head, g, slots
+end
+
+-- When enough of the oldest buckets expire for `cost` to fit (at most `slots` buckets read).
+local function token_room_at(w)
+  local last = math.floor(now / w.g)
+  local fields = {}
+  for k = w.head, last do
+    local s = k % w.slots
+    fields[#fields + 1] = 'k' .. s
+    fields[#fields + 1] = 'v' .. s
+  end
+  local v = redis.call('HMGET', w.key, unpack(fields))
+  local left = w.sum
+  local i = 1
+  for k = w.head, last do
+    if tonumber(v[i] or '-1') == k then
+      left = left - tonumber(v[i + 1] or '0')
+      if left + w.cost <= w.limit or left <= 0 then return (k + 2) * w.g + w.span end
+    end
+    i = i + 2
+  end
+  return (last + 2) * w.g + w.span
+end
+
+-- Trim every request log, expire every token ring, then find the earliest time each window has room.
+for _, w in ipairs(windows) do
+  if w.kind == 't' then
+    token_expire(w)
+    if w.sum + w.cost > w.limit and w.sum > 0 then earliest = math.max(earliest, token_room_at(w)) end
   else
-    redis.call('ZREMRANGEBYSCORE', w.key, '-inf', cutoff)
+    redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - 2 * w.span)
     local count = redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf')
     w.count = count
     if count >= w.limit then
@@ -129,36 +242,64 @@ if primary and primary.duration <= 60000 then
   spacing = primaryW / primaryLimit
   -- Cold start: the first sends after an idle spell often leave late (new connections, cold
   -- code paths). Spacing them 5% wider keeps the window that ends with them under the limit.
-  -- The primary window's count over (now - W', now] was taken just above: no second ZCOUNT.
   if primary.count < primaryLimit / 2 then
     spacing = spacing * 1.05
   end
 end
 
 if mode == 'reserve' and spacing > 0 then
-  local tat = tonumber(state[3] or '0')
+  local tat = tonumber(state[2] or '0')
   earliest = math.max(earliest, tat)
 end
 
 local wait = math.ceil(earliest - now)
 if wait > 0 then
   if mode == 'reserve' and spacing > 0 and wait <= maxReserve then
-    redis.call('HSET', D, 'tat', tostring(earliest + spacing))
+    stateWrites[#stateWrites + 1] = 'tat'
+    stateWrites[#stateWrites + 1] = tostring(earliest + spacing)
+  end
+  if #stateWrites > 0 then
+    redis.call('HSET', D, unpack(stateWrites))
+    redis.call('PEXPIRE', D, DET.TTL_MS)
   end
   return {1, wait, now, primaryLimit}
 end
 
--- Admitted: commit the send to every log.
+-- Admitted: commit the send to every window.
 for _, w in ipairs(windows) do
   if w.kind == 't' then
-    redis.call('ZADD', w.key, now, uid .. ':' .. math.floor(w.cost))
+    local k = math.floor(now / w.g)
+    local s = k % w.slots
+    local cur = redis.call('HMGET', w.key, 'k' .. s, 'v' .. s)
+    local v = w.cost
+    if tonumber(cur[1] or '-1') == k then v = v + tonumber(cur[2] or '0') end
+    redis.call('HSET', w.key, 'k' .. s, k, 'v' .. s, v, 'sum', w.sum + w.cost, 'head', w.head)
+    redis.call('PEXPIRE', w.key, math.ceil(w.span + 3 * w.g) + 1000)
   else
     redis.call('ZADD', w.key, now, uid)
+    redis.call('PEXPIRE', w.key, math.ceil(2 * w.span) + 1000)
   end
-  redis.call('PEXPIRE', w.key, math.ceil(2 * w.span) + 1000)
 end
 if mode == 'reserve' and spacing > 0 then
-  redis.call('HSET', D, 'tat', tostring(now + spacing))
+  stateWrites[#stateWrites + 1] = 'tat'
+  stateWrites[#stateWrites + 1] = tostring(now + spacing)
 end
-if audit then redis.call('RPUSH', D .. ':audit', now) end
+-- Count the send for the congestion detector.
+local sendCount = 1
+if tonumber(state[13] or '-1') == sendK then sendCount = tonumber(state[14] or '0') + 1 end
+stateWrites[#stateWrites + 1] = sendB
+stateWrites[#stateWrites + 1] = sendK
+stateWrites[#stateWrites + 1] = sendS
+stateWrites[#stateWrites + 1] = sendCount
+if sendCount == 1 then
+  stateWrites[#stateWrites + 1] = 't' .. det_slot(sendK)
+  stateWrites[#stateWrites + 1] = 0
+end
+redis.call('HSET', D, unpack(stateWrites))
+redis.call('PEXPIRE', D, DET.TTL_MS)
+if auditMax > 0 then
+  redis.call('RPUSH', AUDIT, now)
+  redis.call('LTRIM', AUDIT, -auditMax, -1)
+  redis.call('PEXPIRE', AUDIT, tonumber(ARGV[11]))
+end
 return {1, 0, now, primaryLimit}

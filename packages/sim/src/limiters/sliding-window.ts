@@ -17,7 +17,8 @@ export class SlidingWindowLimiter implements Limiter {
   private used = 0;
 
   constructor(
-    readonly limit: number,
+    /** Changeable at run time (`ScheduledLimiter`): the entries in the window keep counting. */
+    public limit: number,
     readonly windowMs: number,
   ) {
     assertLimitShape(limit, windowMs);

@@ -3,7 +3,7 @@
  * the direct provider APIs:
  *
  *   script → model resolution (400) → input check (400) → bill-to (403) → rate limits (429)
- *   → input size (413/422) → credits (402) → latency → fault or success
+ *   → input size (413/422) → credits (402) → busy provider (429) → latency → fault or success
  *
  * Rejections answer at once, without latency. Credits are reserved at admission and refunded
  * unless the request ends in a success.
@@ -21,7 +21,7 @@ import { admitAll } from '../limiters/limiter-registry.js';
 import { OPERATIONS } from '../operations.js';
 import type { SimState } from '../state.js';
 import { batchTooLarge } from '../texts.js';
-import { rateLimitHeaders, throttleReply } from '../throttle.js';
+import { rateLimitHeaders, throttleBody, throttleReply } from '../throttle.js';
 import { type Exchange, send } from './exchange.js';
 import { answerFault } from './fault-answer.js';
 import type { Resolved } from './resolve.js';
@@ -111,6 +111,13 @@ export async function serveInference(
   const refund = (): void => {
     if (reservation) state.credits.refund(reservation);
   };
+  // A busy provider: a 429 that has nothing to do with the caller's rate (counted all the same).
+  const busyShare = caller.policy.busyShare ?? 0;
+  if (busyShare > 0 && state.faultRandom() < busyShare) {
+    refund();
+    send(exchange, jsonReply(429, throttleBody(style.body, 'requests', 1000)));
+    return;
+  }
 
   const fault = drawFault(state.faultsFor(caller), state.faultRandom);
   const delay = latencyMs(state.latencyFor(caller), items, state.latencyRandom);

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * What a 429 means: congestion (the domain's own rate caused it, so the rate must come down) or
+ * noise (a busy provider, a stray refusal: the request is retried, nothing shared changes). The
+ * rule runs atomically in Redis (`lua/congestion-detector.lua`, composed in front of the two
+ * scripts that need it); this module names it and loads it. README, "What a 429 means", tells it
+ * in words:
+ *
+ * - Every domain counts, per quarter window (by send time), the requests it admitted and the 429s
+ *   they drew. A 429 that states a wait (Retry-After, reset headers, a quota reset) always pauses
+ *   the domain for that wait; every 429, stated or not, is then judged by the rule below.
+ * - Congestion when the 429s of the last two windows are more than three standard deviations
+ *   above what the domain's noise level explains (a learned share; 0.2% before any was measured),
+ *   or when they form a wall (since the first 429 in the window the upstream let nothing through,
+ *   a run that the noise level makes unlikely). Otherwise noise: the job retries after a short
+ *   jittered delay, counted toward its `max429s`, and no other job waits.
+ * - A congestion verdict cuts the rate once per episode: to what the upstream let through in the
+ *   window before the 429 (a wall, or a probe that went past the edge: decided at once), or, for a
+ *   share that might still be noise, to that estimate within 25–90% of the rate, put under test.
+ *   The test waits one window for the upstream's window to refill at the new rate, then measures
+ *   two more: if the 429 share did not move with the rate it was noise, the rate goes back and the
+ *   measured share becomes the domain's noise level (so the threshold scales with it).
+ * - Fast recovery: a cut confirmed at a small share (a blip near the limit) is undone two clean
+ *   windows later; a second blip at the same rate within a minute keeps it. A rate that ran five
+ *   windows without a cut held; after a cut below it, the rate climbs back by doubling steps
+ *   after three quiet windows (doubling the quiet after each failed probe, giving up after four),
+ *   so a limit that rises again is found in seconds. Without such a rate, it climbs by one step
+ *   per clean window after the quiet time.
+ */
+
+/** The detector's verdict on one 429 (see the module comment). */
+export type Verdict = 'noise' | 'congestion';
+
+const DETECTOR = readFileSync(new URL('./lua/congestion-detector.lua', import.meta.url), 'utf8');
+
+/** A script with the detector composed in front of it (both run as one atomic script). */
+export function withDetector(scriptFile: string): string {
+  const script = readFileSync(new URL(`./lua/${scriptFile}`, import.meta.url), 'utf8');
+  return `${DETECTOR}\n${script}`;
+}
+
+/** Longest jittered delay before a job retries a 429 that named no wait (noise or congestion). */
+export const NOISE_RETRY_MAX_MS = 250;
+/** Shortest such delay. */
+export const NOISE_RETRY_MIN_MS = 25;
+
+/** The delay before a job retries a 429 that named no wait: short, with full jitter. */
+export function noiseRetryDelayMs(random: () => number): number {
+  return Math.round(NOISE_RETRY_MIN_MS + random() * (NOISE_RETRY_MAX_MS - NOISE_RETRY_MIN_MS));
+}

@@ -1,0 +1,180 @@
+--[[
+  What a 429 means: congestion (hfq's own rate caused it) or noise (the provider is busy, a stray
+  refusal). Shared part, composed at load time in front of acquire-permit.lua and record-429.lua;
+  it touches only the domain state hash (KEYS[1] of both) and, from record-429.lua, the logs
+  passed in. See congestion-detector.ts for the rule in words, and docs in README ("What a 429
+  means").
+
+  State in the domain state hash D (fields):
+    b<i> s<i> t<i>   a ring of DET.RING time buckets (bucket number, sends admitted, 429s answered
+                     to sends of that bucket), by send time, bucket = a quarter of the primary window
+    noise, noiseT, noiseA   the domain's learned noise share and the evidence behind it
+    calmUntil        429s of requests sent before this belong to the last cut's episode
+    ckFrom ckTo ckAt ckUntil ckA ckT ckL   a cut under test: rate before and after, when, when the
+                     test ends, the 429s / sends that caused it, the limit estimate it cut to
+    recTo recAt      fast recovery: go back to recTo at recAt if no cut came in between
+    blipAt blipRate  the last blip (an episode at a small 429 share): a second one confirms a cut
+    top topMiss      the highest rate that held, and how many probes back to it failed
+    rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
+]]
+local DET = {
+  RING = 16,
+  -- The congestion test looks at the last 2 windows (8 buckets) of sends.
+  LOOKBACK = 8,
+  -- Noise share assumed before any was measured.
+  PRIOR = 0.002,
+  -- 429s more than Z standard deviations above the noise level are congestion.
+  Z = 3,
+  -- A run of 429s with nothing let through, this unlikely under the noise level, is a wall.
+  WALL_P = 0.001,
+  -- A cut under test lowers the rate to the upstream's estimated limit, within these shares.
+  FLOOR = 0.25,
+  CEIL = 0.9,
+  -- The test measures at least EVAL_WINDOWS after the settle span (one window plus margin), at
+  -- most MAX_EVAL_WINDOWS after the cut.
+  EVAL_WINDOWS = 1,
+  MAX_EVAL_WINDOWS = 6,
+  -- An episode whose 429 share was below this is a blip near the limit: recover fast.
+  BLIP_SHARE = 0.1,
+  RECOVER_WINDOWS = 2,
+  REPEAT_MS = 60000,
+  -- A rate in force this many windows without a cut held; probes back to it start after
+  -- RETURN_QUIET windows (doubling with each failed probe), and give up after MAX_TOP_MISSES.
+  HELD_WINDOWS = 5,
+  RETURN_QUIET_WINDOWS = 3,
+  MAX_TOP_MISSES = 4,
+  TTL_MS = 30 * 86400000,
+}
+
+local function det_bucket_ms(durationMs)
+  return math.max(50, math.floor(math.min(durationMs, 60000) / 4))
+end
+
+local function det_slot(k)
+  return k % DET.RING
+end
+
+-- Sends and 429s over buckets [fromK, toK] (at most DET.RING of them), from the ring.
+local function det_sum(D, fromK, toK)
+  if toK < fromK then return 0, 0 end
+  if toK - fromK >= DET.RING then fromK = toK - DET.RING + 1 end
+  local fields = {}
+  for k = fromK, toK do
+    local s = det_slot(k)
+    fields[#fields + 1] = 'b' .. s
+    fields[#fields + 1] = 's' .. s
+    fields[#fields + 1] = 't' .. s
+  end
+  local v = redis.call('HMGET', D, unpack(fields))
+  local A, T = 0, 0
+  local i = 1
+  for k = fromK, toK do
+    if tonumber(v[i] or '-1') == k then
+      A = A + tonumber(v[i + 1] or '0')
+      T = T + tonumber(v[i + 2] or '0')
+    end
+    i = i + 3
+  end
+  return A, T
+end
+
+-- Is T 429s out of A sends more than chance allows at noise share b?
+local function det_significant(A, T, b)
+  if T < 2 then return false end
+  local mean = A * b
+  local sd = math.sqrt(math.max(A * b * (1 - b), 1e-9))
+  return (T - 0.5 - mean) > DET.Z * sd
+end
+
+local function det_noise(v)
+  return tonumber(v or '') or DET.PRIOR
+end
+
+-- Fields the counting of a send needs (read with the rest of the state by the caller).
+local function det_send_fields(nowMs, B)
+  local k = math.floor(nowMs / B)
+  local s = det_slot(k)
+  return k, 'b' .. s, 's' .. s, 't' .. s
+end
+
+--[[
+  The end of a cut under test: did the 429 share follow the rate down? Under congestion it falls
+  once the window that the cut refilled is clean; under noise it stays where it was. Measured on
+  the sends after the settle span (one window plus margin after the cut).
+  Noise: the share did not move (two-proportion test) and is still above the noise level: the rate
+  goes back to what it was before the cut and the measured share becomes the domain's noise
+  level. Congestion: the cut stays; if it was a blip (a small share at a rate that had held), the
+  rate returns to the old one after RECOVER_WINDOWS unless a second blip at that rate confirms it.
+  Too little evidence yet (fewer sends than make three 429s likely under noise): the test goes on
+  for another window, up to MAX_EVAL_WINDOWS.
+  `early`: called on a 429 before the test's end; it ends the test only when the share already
+  fell but is still above the noise level (the cut was not deep enough: congestion, cut again).
+  Returns the rate in force after the test and whether the test ended.
+]]
+local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
+  local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckA', 'ckT', 'ckL', 'noiseT', 'noiseA',
+    'noise', 'blipAt', 'blipRate', 'ckProbe')
+  local ckFrom, ckAt = tonumber(ck[1] or '0'), tonumber(ck[3] or '0')
+  local ckA, ckT = tonumber(ck[4] or '0'), tonumber(ck[5] or '0')
+  local b = det_noise(ck[9])
+  local fromK = math.floor((ckAt + span) / B) + 1
+  local toK = math.floor(now / B) - (early and 0 or 1)
+  local A, T = det_sum(D, fromK, toK)
+  local sb = ckA > 0 and ckT / ckA or 0
+  local sa = A > 0 and T / A or 0
+  local pooled = (ckT + T) / math.max(1, ckA + A)
+  local se = math.sqrt(math.max(pooled * (1 - pooled) * (1 / math.max(ckA, 1) + 1 / math.max(A, 1)), 1e-9))
+  local fell = sb - sa > 2 * se
+  local above = det_significant(A, T, b)
+  if early then
+    if not (A >= 10 and fell and above) then return rate, false end
+  elseif A * math.max(sb, 0.01) < 3 and now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
+    redis.call('HSET', D, 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
+    return rate, false
+  end
+  redis.call('HDEL', D, 'ckFrom', 'ckTo', 'ckAt', 'ckUntil', 'ckA', 'ckT', 'ckL', 'ckProbe')
+  if A < 5 or ckA < 1 then return rate, true end
+  if not fell and above and sa >= sb / 2 then
+    -- Noise: the share did not move with the rate.
+    local nT = tonumber(ck[7] or '0') + ckT + T
+    local nA = tonumber(ck[8] or '0') + ckA + A
+    local restored = math.min(ceiling, ckFrom)
+    redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
+      'noise', tostring(math.max(DET.PRIOR, nT / nA)), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
+    return restored, true
+  end
+  if sb < DET.BLIP_SHARE and ck[12] ~= '1' then
+    local blipAt, blipRate = tonumber(ck[10] or '0'), tonumber(ck[11] or '0')
+    if now - blipAt < DET.REPEAT_MS and ckFrom <= blipRate * 1.05 and ckFrom >= blipRate * 0.95 then
+      -- A second blip at the same rate: the limit is there; the cut stays.
+      redis.call('HDEL', D, 'blipAt', 'blipRate')
+    else
+      redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(ckFrom), 'recTo', tostring(ckFrom),
+        'recAt', now + DET.RECOVER_WINDOWS * durationMs)
+    end
+  end
+  return rate, true
+end
+
+--[[
+  Cut the rate for a congestion verdict. `accepted` is what the upstream let through in the
+  primary window before the throttled send, `young` says that window was not yet full of history
+  (so a count is not yet a rate), `wall` that nothing got through since the first 429, `share`
+  the 429 share that triggered the verdict.
+  Returns the new rate and whether the cut is put under test (every cut but a probe's, which the
+  raise it followed already tested).
+]]
+local function det_cut(rate, step, beta, accepted, young, share, wall, probing)
+  if probing then
+    return math.max(1, math.max(rate * beta, math.min(rate - step, 0.95 * accepted))), false
+  end
+  local lowered
+  if wall then
+    -- A window full of history says only that the limit is now below it; a young one, where.
+    lowered = young and accepted or rate * beta
+  else
+    -- A small share is a small overshoot (or noise): a small cut tells them apart as well.
+    lowered = math.max(accepted, rate * (1 - 2 * share))
+  end
+  return math.max(1, math.min(rate * DET.CEIL, math.max(rate * DET.FLOOR, lowered))), true
+end

@@ -1,0 +1,121 @@
+--[[
+  record429: a 429 reached a rate-limit domain. Decide what it means (congestion-detector.lua,
+  composed in front of this script) and act on it: a stated wait pauses the domain; congestion
+  lowers the learned rate once per episode; noise changes nothing shared.
+
+  KEYS[1]  domain state hash (see acquire-permit.lua and congestion-detector.lua)
+  KEYS[2]  ZSET of recent 429s by send time (kept 5 minutes: status, metrics, and what the
+           upstream let through)
+  KEYS[3]  sliding log of the primary window (see acquire-permit.lua)
+  KEYS[4]  operator's override of the primary limit (read only)
+
+  ARGV[1]  send time of the throttled request (Redis ms, as acquirePermit returned it)
+  ARGV[2]  wait stated by the upstream in ms, or -1 when it stated none
+  ARGV[3]  primary limit as configured (the ceiling), without the operator's override
+  ARGV[4]  primary window duration (ms)       ARGV[5]  margin ratio
+  ARGV[6]  unique id of the request
+  ARGV[7]  additive increase step (requests)   ARGV[8]  beta (decrease for a wall in a full window)
+
+  Returns {verdict (0 noise, 1 congestion), pauseMs, rate * 1000, episodes, newEpisode (0|1)}
+]]
+local D, LOG429, PRIMARY = KEYS[1], KEYS[2], KEYS[3]
+local sentAt = tonumber(ARGV[1])
+local asked = tonumber(ARGV[2])
+local duration, margin = tonumber(ARGV[4]), tonumber(ARGV[5])
+local step, beta = tonumber(ARGV[7]), tonumber(ARGV[8])
+local ceiling = tonumber(redis.call('GET', KEYS[4]) or '') or tonumber(ARGV[3])
+local span = duration * (1 + margin)
+local B = det_bucket_ms(duration)
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+redis.call('ZADD', LOG429, sentAt, ARGV[6])
+redis.call('ZREMRANGEBYSCORE', LOG429, '-inf', now - 300000)
+redis.call('PEXPIRE', LOG429, 300000)
+
+-- Count the 429 against the bucket of its send.
+local k = math.floor(sentAt / B)
+local slot = det_slot(k)
+local st = redis.call('HMGET', D, 'rate', 'pausedUntil', 'episodes', 'lastCutAt', 'lastRaiseAt', 'calmUntil',
+  'ckUntil', 'noise', 'rateSince', 'top', 'topMiss', 'b' .. slot)
+if tonumber(st[12] or '-1') == k then redis.call('HINCRBY', D, 't' .. slot, 1) end
+
+local rate = math.min(tonumber(st[1] or '') or ceiling, ceiling)
+local pausedUntil = tonumber(st[2] or '0')
+local episodes = tonumber(st[3] or '0')
+local lastCut = tonumber(st[4] or '0')
+local lastRaise = tonumber(st[5] or '0')
+local calmUntil = tonumber(st[6] or '0')
+local ckUntil = tonumber(st[7] or '')
+local b = det_noise(st[8])
+
+local pause = 0
+if asked >= 0 then
+  if now + asked > pausedUntil then
+    pausedUntil = now + asked
+    redis.call('HSET', D, 'pausedUntil', pausedUntil)
+  end
+  pause = pausedUntil - now
+end
+
+if ckUntil and now >= ckUntil then
+  local ended
+  rate, ended = det_settle(D, now, B, duration, span, ceiling, rate, false)
+  if ended then ckUntil, calmUntil = nil, 0 end
+elseif ckUntil then
+  local ckAt = tonumber(redis.call('HGET', D, 'ckAt') or '0')
+  if now >= ckAt + span + B then
+    local ended
+    rate, ended = det_settle(D, now, B, duration, span, ceiling, rate, true)
+    if ended then ckUntil, calmUntil = nil, 0 end
+  end
+end
+
+local verdict, newEpisode = 0, 0
+if sentAt >= calmUntil and not ckUntil then
+  local A, T = det_sum(D, k - DET.LOOKBACK + 1, k)
+  if det_significant(A, T, b) then
+    verdict, newEpisode = 1, 1
+    local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
+    local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
+    local accepted = math.max(0, sends - refused)
+    local oldest = redis.call('ZRANGE', PRIMARY, 0, 0, 'WITHSCORES')
+    local young = tonumber(oldest[2] or tostring(sentAt)) > sentAt - span
+    -- A wall: since the first 429 in the window, the upstream let (almost) nothing through.
+    local first = redis.call('ZRANGEBYSCORE', LOG429, '(' .. (sentAt - span), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    local firstAt = tonumber(first[2] or tostring(sentAt))
+    local sinceSends = redis.call('ZCOUNT', PRIMARY, firstAt, sentAt)
+    local sinceRefused = redis.call('ZCOUNT', LOG429, firstAt, sentAt)
+    local wallRun = math.max(3, math.ceil(math.log(DET.WALL_P) / math.log(math.min(0.9, math.max(b, 1e-6)))))
+    local wall = sinceRefused >= wallRun and sinceSends - sinceRefused <= 1
+    local probing = lastRaise > lastCut
+    local lowered, tested = det_cut(rate, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
+    episodes = episodes + 1
+    -- The rate in force until now held if it ran long enough: probes come back to it.
+    local since = tonumber(st[9] or '0')
+    local top = tonumber(st[10] or '0')
+    local topMiss = tonumber(st[11] or '0')
+    if now - since >= DET.HELD_WINDOWS * duration and rate > top then
+      top, topMiss = rate, 0
+      redis.call('HSET', D, 'top', tostring(top), 'topMiss', 0)
+    elseif probing and top > rate then
+      topMiss = topMiss + 1
+      if topMiss >= DET.MAX_TOP_MISSES then redis.call('HDEL', D, 'top', 'topMiss')
+      else redis.call('HSET', D, 'topMiss', topMiss) end
+    end
+    if tested then
+      local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
+      redis.call('HSET', D, 'ckFrom', tostring(rate), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
+        'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
+    else
+      redis.call('HSET', D, 'calmUntil', now + span)
+    end
+    rate = lowered
+    redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
+      'rateSince', now, 'raiseStep', 0)
+    redis.call('HDEL', D, 'recTo', 'recAt')
+  end
+end
+redis.call('PEXPIRE', D, DET.TTL_MS)
+return {verdict, pause, math.floor(rate * 1000), episodes, newEpisode}
