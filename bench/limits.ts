@@ -149,23 +149,27 @@ const ALL_SCENARIOS: Scenario[] = [
     throttleStyle: NO_HEADERS,
     target: { efficiency: 0.85, throttledShare: 0.03 },
   },
-  ...([
-    ['4a', 0.001],
-    ['4b', 0.02],
-    ['4c', 0.1],
-    ['4d', 0.5],
-  ] as const).map(([id, p]): Scenario => ({
-    id,
-    title: `Known 50/s, plus ${percent(p, p < 0.01 ? 1 : 0)} of requests answered 429 at random by a busy provider, no Retry-After`,
-    configured: CONFIGURED,
-    trueLimit: CONFIGURED.max,
-    upstream: { algorithm: 'sliding-window', limit: CONFIGURED.max, windowMs: WINDOW_MS },
-    throttleStyle: NO_HEADERS,
-    busyShare: p,
-    // Each job needs 1 ÷ (1 − p) requests on average, and every request counts against the limit.
-    idealMs: (jobs) => (jobs / (1 - p) / CONFIGURED.max) * WINDOW_MS,
-    target: { efficiency: (p <= 0.1 ? 0.92 : 0.8) * (1 - p), throttledShare: null },
-  })),
+  ...(
+    [
+      ['4a', 0.001],
+      ['4b', 0.02],
+      ['4c', 0.1],
+      ['4d', 0.5],
+    ] as const
+  ).map(
+    ([id, p]): Scenario => ({
+      id,
+      title: `Known 50/s, plus ${percent(p, p < 0.01 ? 1 : 0)} of requests answered 429 at random by a busy provider, no Retry-After`,
+      configured: CONFIGURED,
+      trueLimit: CONFIGURED.max,
+      upstream: { algorithm: 'sliding-window', limit: CONFIGURED.max, windowMs: WINDOW_MS },
+      throttleStyle: NO_HEADERS,
+      busyShare: p,
+      // Each job needs 1 ÷ (1 − p) requests on average, and every request counts against the limit.
+      idealMs: (jobs) => (jobs / (1 - p) / CONFIGURED.max) * WINDOW_MS,
+      target: { efficiency: (p <= 0.1 ? 0.92 : 0.8) * (1 - p), throttledShare: null },
+    }),
+  ),
   {
     id: '5',
     title: 'Known limit, sliding window, long run: occasional real 429s from arrival jitter',
@@ -851,7 +855,13 @@ function renderMarkdown(report: Report): string {
   ];
   for (const scenario of report.scenarios) {
     const hidden = scenario.trueLimit < scenario.configured.max;
-    lines.push('', `## ${scenario.id}. ${scenario.title}`, '', `${upstreamText(scenario, scenario.runs[0]?.jobs ?? jobCount(scenario))}.`, '');
+    lines.push(
+      '',
+      `## ${scenario.id}. ${scenario.title}`,
+      '',
+      `${upstreamText(scenario, scenario.runs[0]?.jobs ?? jobCount(scenario))}.`,
+      '',
+    );
     const header = [
       'system',
       'first → last request',

@@ -223,7 +223,11 @@ export class DomainLimiter {
    * A 429 reached this domain: let the detector say what it means (`congestion-detector.ts`).
    * A stated wait (`statedDelayMs`) pauses the domain; congestion lowers the rate once per episode.
    */
-  async record429(domain: DomainRef, sentAt: number, statedDelayMs: number | undefined): Promise<ThrottleOutcome> {
+  async record429(
+    domain: DomainRef,
+    sentAt: number,
+    statedDelayMs: number | undefined,
+  ): Promise<ThrottleOutcome> {
     const keys = this.keys(domain.id);
     const primary = primaryOf(domain.windows);
     const primaryIndex = domain.windows.findIndex((w) => 'max' in w);
@@ -263,7 +267,9 @@ export class DomainLimiter {
     // third of sends are late, and an ioredis transaction cost each a Pipeline object (one closure
     // per defined script) and two more commands (bench:load).
     await Promise.all(
-      domain.windows.flatMap((w, i) => ('max' in w ? [this.redis.zadd(keys.window(i), 'XX', sentAt, uid)] : [])),
+      domain.windows.flatMap((w, i) =>
+        'max' in w ? [this.redis.zadd(keys.window(i), 'XX', sentAt, uid)] : [],
+      ),
     );
   }
 

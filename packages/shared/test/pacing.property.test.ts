@@ -109,7 +109,7 @@ describe('DomainLimiter pacing (property, real Redis)', () => {
     );
   }, 120_000);
 
-  it('a late send moves its entry to the real send time in every window, and adds nothing', async () => {
+  it('a late send moves its entry to the real send time in every request window, and adds nothing', async () => {
     const prefix = testPrefix('pace');
     used.push(prefix);
     const [redis] = connections as [Redis];
@@ -125,12 +125,13 @@ describe('DomainLimiter pacing (property, real Redis)', () => {
     const permit = await limiter.acquire({ domain, ...gate, tokens: 7 });
     if (permit.kind !== 'admitted') throw new Error(`permit ${permit.kind}`);
     const keys = limiter.keys(domain.id);
-    await limiter.recordLateSend(domain, permit.uid, permit.sentAt + 40, 7);
+    await limiter.recordLateSend(domain, permit.uid, permit.sentAt + 40);
     expect(Number(await redis.zscore(keys.window(0), permit.uid))).toBe(permit.sentAt + 40);
-    expect(Number(await redis.zscore(keys.window(1), `${permit.uid}:7`))).toBe(permit.sentAt + 40);
+    // The token window counts by buckets that outlast the window by a bucket (50 ms here): a send
+    // 40 ms late is still covered, and nothing moves.
+    expect(Number(await redis.hget(keys.tokenWindow(1), 'sum'))).toBe(7);
     // An id the log does not hold (already trimmed, say) is not added back.
-    await limiter.recordLateSend(domain, 'gone', permit.sentAt + 50, 7);
+    await limiter.recordLateSend(domain, 'gone', permit.sentAt + 50);
     expect(await redis.zcard(keys.window(0))).toBe(1);
-    expect(await redis.zcard(keys.window(1))).toBe(1);
   });
 });

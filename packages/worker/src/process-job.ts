@@ -115,9 +115,7 @@ export async function processJob(
         onSend: (atMs) => {
           const lateMs = Math.round(atMs - admittedAt);
           if (lateMs > lateSendMs && lateSend === undefined) {
-            lateSend = ctx.limiter
-              .recordLateSend(domain, permit.uid, permit.sentAt + lateMs)
-              .catch(() => {});
+            lateSend = ctx.limiter.recordLateSend(domain, permit.uid, permit.sentAt + lateMs).catch(() => {});
           }
         },
       });

@@ -89,7 +89,7 @@ local B = det_bucket_ms(detDuration)
 local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
-  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS)
+  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince')
 local pausedUntil = tonumber(state[3] or '0')
 local earliest = math.max(now, pausedUntil)
 local primaryLimit, primaryW = 0, 0
@@ -103,6 +103,11 @@ if primary then
   local lastCut = tonumber(state[4] or '0')
   local lastRaise = tonumber(state[5] or '0')
   local ckUntil = tonumber(state[6] or '')
+  -- The rate in force since the domain's first send: it has held once it ran long enough.
+  if not state[15] then
+    stateWrites[#stateWrites + 1] = 'rateSince'
+    stateWrites[#stateWrites + 1] = now
+  end
   if ckUntil and now >= ckUntil then
     local ended
     rate, ended = det_settle(D, now, B, w.duration, w.span, ceiling, rate, false)

@@ -10,7 +10,7 @@
                      to sends of that bucket), by send time, bucket = a quarter of the primary window
     noise, noiseT, noiseA   the domain's learned noise share and the evidence behind it
     calmUntil        429s of requests sent before this belong to the last cut's episode
-    ckFrom ckTo ckAt ckUntil ckA ckT ckL   a cut under test: rate before and after, when, when the
+    ckFrom ckTo ckAt ckUntil ckK ckA ckT   a cut under test: rate before and after, when, when the
                      test ends, the 429s / sends that caused it, the limit estimate it cut to
     recTo recAt      fast recovery: go back to recTo at recAt if no cut came in between
     blipAt blipRate  the last blip (an episode at a small 429 share): a second one confirms a cut
@@ -18,13 +18,16 @@
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
 ]]
 local DET = {
-  RING = 16,
+  -- Ten windows: the lookback before a cut and the longest test after it.
+  RING = 40,
   -- The congestion test looks at the last 2 windows (8 buckets) of sends.
   LOOKBACK = 8,
   -- Noise share assumed before any was measured.
   PRIOR = 0.002,
-  -- 429s more than Z standard deviations above the noise level are congestion.
+  -- 429s more than Z standard deviations above the noise level are congestion (with at least
+  -- MIN_SENDS sends in the lookback, or a wall).
   Z = 3,
+  MIN_SENDS = 10,
   -- A run of 429s with nothing let through, this unlikely under the noise level, is a wall.
   WALL_P = 0.001,
   -- A cut under test lowers the rate to the upstream's estimated limit, within these shares.
@@ -54,9 +57,9 @@ local function det_slot(k)
   return k % DET.RING
 end
 
--- Sends and 429s over buckets [fromK, toK] (at most DET.RING of them), from the ring.
+-- Sends, 429s and buckets with sends over buckets [fromK, toK] (at most DET.RING of them).
 local function det_sum(D, fromK, toK)
-  if toK < fromK then return 0, 0 end
+  if toK < fromK then return 0, 0, 0 end
   if toK - fromK >= DET.RING then fromK = toK - DET.RING + 1 end
   local fields = {}
   for k = fromK, toK do
@@ -66,16 +69,18 @@ local function det_sum(D, fromK, toK)
     fields[#fields + 1] = 't' .. s
   end
   local v = redis.call('HMGET', D, unpack(fields))
-  local A, T = 0, 0
+  local A, T, used = 0, 0, 0
   local i = 1
   for k = fromK, toK do
     if tonumber(v[i] or '-1') == k then
-      A = A + tonumber(v[i + 1] or '0')
+      local sends = tonumber(v[i + 1] or '0')
+      A = A + sends
       T = T + tonumber(v[i + 2] or '0')
+      if sends > 0 then used = used + 1 end
     end
     i = i + 3
   end
-  return A, T
+  return A, T, used
 end
 
 -- Is T 429s out of A sends more than chance allows at noise share b?
@@ -98,13 +103,15 @@ local function det_send_fields(nowMs, B)
 end
 
 --[[
-  The end of a cut under test: did the 429 share follow the rate down? Under congestion it falls
-  once the window that the cut refilled is clean; under noise it stays where it was. Measured on
-  the sends after the settle span (one window plus margin after the cut).
-  Noise: the share did not move (two-proportion test) and is still above the noise level: the rate
-  goes back to what it was before the cut and the measured share becomes the domain's noise
-  level. Congestion: the cut stays; if it was a blip (a small share at a rate that had held), the
-  rate returns to the old one after RECOVER_WINDOWS unless a second blip at that rate confirms it.
+  The end of a cut under test: did the 429 share follow the rate the way congestion predicts, or
+  stay where it was, as noise does? Measured on the sends after the settle span (one window plus
+  margin after the cut). Congestion: the upstream lets through what it let through before the cut
+  (per bucket), so the share at the new rate is 1 - accepted/sent, or the noise level when the new
+  rate is below that. Noise: the share does not move. The nearer prediction wins; noise must win
+  clearly, and with 429s above the noise level. Noise: the rate goes back to what it was before
+  the cut and the measured share becomes the domain's noise level. Congestion: the cut stays; if
+  it was a blip (a small share at a rate that had held), the rate returns to the old one after
+  RECOVER_WINDOWS unless a second blip at that rate confirms it.
   Too little evidence yet (fewer sends than make three 429s likely under noise): the test goes on
   for another window, up to MAX_EVAL_WINDOWS.
   `early`: called on a 429 before the test's end; it ends the test only when the share already
@@ -112,14 +119,16 @@ end
   Returns the rate in force after the test and whether the test ended.
 ]]
 local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
-  local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckA', 'ckT', 'ckL', 'noiseT', 'noiseA',
+  local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckA', 'ckT', 'noiseT', 'noiseA',
     'noise', 'blipAt', 'blipRate', 'ckProbe')
   local ckFrom, ckAt = tonumber(ck[1] or '0'), tonumber(ck[3] or '0')
-  local ckA, ckT = tonumber(ck[4] or '0'), tonumber(ck[5] or '0')
+  -- The share before the cut, counted again now that the 429s of its sends have all come back.
+  local ckK = tonumber(ck[4] or '0')
+  local ckA, ckT, ckUsed = det_sum(D, ckK - DET.LOOKBACK + 1, ckK)
   local b = det_noise(ck[9])
   local fromK = math.floor((ckAt + span) / B) + 1
   local toK = math.floor(now / B) - (early and 0 or 1)
-  local A, T = det_sum(D, fromK, toK)
+  local A, T, used = det_sum(D, fromK, toK)
   local sb = ckA > 0 and ckT / ckA or 0
   local sa = A > 0 and T / A or 0
   local pooled = (ckT + T) / math.max(1, ckA + A)
@@ -132,9 +141,21 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
     redis.call('HSET', D, 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
     return rate, false
   end
-  redis.call('HDEL', D, 'ckFrom', 'ckTo', 'ckAt', 'ckUntil', 'ckA', 'ckT', 'ckL', 'ckProbe')
-  if A < 5 or ckA < 1 then return rate, true end
-  if not fell and above and sa >= sb / 2 then
+  redis.call('HDEL', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckUntil', 'ckA', 'ckT', 'ckProbe')
+  if A < 5 or ckA < 1 or used < 1 or ckUsed < 1 then return rate, true end
+  local acceptedPerBucket = (ckA - ckT) / ckUsed
+  local sentPerBucket = A / used
+  local congestion = math.min(1, math.max(b, 1 - acceptedPerBucket / sentPerBucket))
+  local noise = math.max(b, sb)
+  local function z(p) return math.abs(sa - p) / math.sqrt(math.max(p * (1 - p), 1e-4) / A) end
+  local zn, zc = z(noise), z(congestion)
+  if not early and math.abs(zn - zc) < 1 and now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
+    -- Both fit about as well: measure another window.
+    redis.call('HSET', D, 'ckFrom', tostring(ckFrom), 'ckAt', ckAt, 'ckK', ckK, 'ckUntil', now + durationMs,
+      'calmUntil', now + durationMs)
+    return rate, false
+  end
+  if above and zn + 1 < zc then
     -- Noise: the share did not move with the rate.
     local nT = tonumber(ck[7] or '0') + ckT + T
     local nA = tonumber(ck[8] or '0') + ckA + A
@@ -169,9 +190,12 @@ local function det_cut(rate, step, beta, accepted, young, share, wall, probing)
     return math.max(1, math.max(rate * beta, math.min(rate - step, 0.95 * accepted))), false
   end
   local lowered
-  if wall then
-    -- A window full of history says only that the limit is now below it; a young one, where.
-    lowered = young and accepted or rate * beta
+  if wall and not young then
+    -- A window full of history walled off: the limit fell below it. Sure, so not tested.
+    return math.max(1, rate * beta), false
+  elseif wall then
+    -- A young window says where the limit is (or, at a cold start, a run of noise: tested).
+    lowered = accepted
   else
     -- A small share is a small overshoot (or noise): a small cut tells them apart as well.
     lowered = math.max(accepted, rate * (1 - 2 * share))

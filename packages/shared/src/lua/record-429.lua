@@ -75,7 +75,7 @@ end
 local verdict, newEpisode = 0, 0
 if sentAt >= calmUntil and not ckUntil then
   local A, T = det_sum(D, k - DET.LOOKBACK + 1, k)
-  if det_significant(A, T, b) then
+  if det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
     local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
@@ -93,7 +93,7 @@ if sentAt >= calmUntil and not ckUntil then
     local lowered, tested = det_cut(rate, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
     episodes = episodes + 1
     -- The rate in force until now held if it ran long enough: probes come back to it.
-    local since = tonumber(st[9] or '0')
+    local since = tonumber(st[9] or tostring(now))
     local top = tonumber(st[10] or '0')
     local topMiss = tonumber(st[11] or '0')
     if now - since >= DET.HELD_WINDOWS * duration and rate > top then
@@ -107,7 +107,7 @@ if sentAt >= calmUntil and not ckUntil then
     if tested then
       local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
       redis.call('HSET', D, 'ckFrom', tostring(rate), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
-        'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
+        'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
     else
       redis.call('HSET', D, 'calmUntil', now + span)
     end
