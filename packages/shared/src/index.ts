@@ -7,6 +7,7 @@ export {
   RATE_WINDOW,
   type RateWindow,
 } from './account-schema.js';
+export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
 export {
   type CreditScope,
   CreditState,
@@ -22,7 +23,6 @@ export {
   nextMonthlyReset,
   type SpendByRoute,
 } from './credit-state.js';
-export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
 export {
   type AcquireInput,
   type AcquireResult,
