@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:limits` (issue 3): how close each system runs to an upstream's rate limit, and
+ * `pnpm bench:limits`: how close each system runs to an upstream's rate limit, and
  * how many 429s it draws getting there. Three systems, against the simulator, on one Redis, in
  * one run, with the same jobs:
  *
@@ -11,7 +11,13 @@
  *
  * Scenarios: (1a) the configured limit is the upstream's sliding window; (1b) the same as a
  * token bucket; (2) the upstream allows 40% of the configured ceiling and says how long to wait
- * (Retry-After in seconds); (3) as 2 with no Retry-After and no rate headers.
+ * (Retry-After in seconds); (3) as 2 with no Retry-After and no rate headers; (4a–4d) the known
+ * sliding window plus 0.1%, 2%, 10% or 50% of requests answered 429 at random by a busy provider
+ * (no Retry-After; each such 429 counts against the limit, so the ideal allows 1 ÷ (1 − p)
+ * requests per job); (5) the known sliding window over a long run, where arrival jitter draws an
+ * occasional real 429; (6) a limit that drops from 50/s to 25/s a third of the way through the
+ * ideal run and rises back to 50/s at two thirds (the ideal follows it). Efficiency is the ideal
+ * time ÷ the time from the first upstream request to the last.
  *
  * Every system × scenario gets a fresh BullMQ prefix and a fresh simulator token, so nothing
  * learned carries over. Runs are capped at `--cap` × the ideal time (jobs ÷ true rate); a run

@@ -5,9 +5,9 @@ import { type Verdict, withDetector } from './congestion-detector.js';
 import { stateKey } from './queue-names.js';
 
 /**
- * The precise limiter of a rate-limit domain (decision 2): never more than N requests in any
+ * The precise limiter of a rate-limit domain: never more than N requests in any
  * sliding window W, summed over every worker process, with Redis TIME as the clock. It also
- * holds the domain's learned rate (decision 4) and its 429 pause (decision 5). The atomic parts
+ * holds the domain's learned rate and its 429 pause (README, "How the rate limit holds" and "What a 429 means"). The atomic parts
  * are Lua scripts beside this file; see their headers for the contract.
  */
 
@@ -257,7 +257,7 @@ export class DomainLimiter {
   /**
    * A request left later than its admission (a slow first call, a busy event loop): move its
    * entry in every window log to the real send time, so the requests admitted after it keep
-   * their distance from when it really reached the upstream (decision 2). Token windows need no
+   * their distance from when it really reached the upstream. Token windows need no
    * move: their buckets count every send for a bucket length longer than the window (see
    * acquire-permit.lua).
    */

@@ -8,10 +8,10 @@ import { probeRouter } from './router-probe.js';
 /**
  * Where a job's next request goes, with its permit: the HF router while the account's credits
  * and budget last (the credit gate is checked inside the permit script), else the first usable
- * provider key (decision 6).
+ * provider key (README, "How the rate limit holds", Credits).
  */
 
-/** Re-queue the job at the head of its queue after `ms`, consuming no attempt (decision 3). */
+/** Re-queue the job at the head of its queue after `ms`, consuming no attempt. */
 export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
   await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
   throw new RateLimitError();

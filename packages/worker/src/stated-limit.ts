@@ -1,7 +1,7 @@
 import { type DomainRef, parseStatedLimit, primaryWindow } from '@hfq/shared';
 import type { AccountContext } from './account-context.js';
 
-/** Rate headers on a success set the learned rate directly (decision 4). */
+/** Rate headers on a success set the learned rate directly (README, "What a 429 means"). */
 export async function applyStatedLimit(
   ctx: AccountContext,
   domain: DomainRef,

@@ -1,0 +1,81 @@
+import { createProducer } from '@hfq/producer';
+import { createLogger, type Job } from '@hfq/shared';
+import { type Sim, startSim } from '@hfq/sim';
+import { createWorker } from '@hfq/worker';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
+import { upstreamOf } from './support/stack.js';
+
+/**
+ * After the first 402, the router receives no request that was not already in flight: a permit
+ * reserved before the credit gate closed is refused when it commits, and its job fails over.
+ */
+
+const HF = 'hf_test_gate_commit_0123456789';
+const KEY = 'tg-test-gate-commit-0123456789';
+const embed = (i: number): Job => ({
+  account: 'acme',
+  task: 'feature-extraction',
+  model: 'sentence-transformers/all-MiniLM-L6-v2',
+  inputs: `text ${i}`,
+});
+
+let sim: Sim;
+let prefix: string;
+const cleanups: (() => unknown)[] = [];
+
+beforeEach(async () => {
+  prefix = testPrefix('gc');
+  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, perItemMs: 0 } });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await sim.close();
+  const admin = adminRedis();
+  await expectNoClientsLeft(admin, prefix);
+  await admin.quit();
+});
+
+describe('the credit gate at commit', () => {
+  it('after the first 402 the router gets no request that was not already in flight', async () => {
+    // Credits for 4 requests; the router paced at 5/s, so with 8 jobs running, permits are
+    // reserved up to 1.6 s ahead when the 402 comes.
+    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0.0004, costPerRequestUsd: 0.0001 } });
+    sim.setToken(KEY, { label: 'key' });
+    const worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts: [
+        {
+          id: 'acme',
+          tier: 'pro',
+          hfToken: HF,
+          limit: { max: 5, durationMs: 1000 },
+          providerKeys: { together: { key: KEY, limits: [{ max: 100, durationMs: 1000 }] } },
+          fallbackProviders: ['together'],
+        },
+      ],
+      upstream: upstreamOf(sim),
+      concurrency: 8,
+      logger: createLogger({ level: 'silent' }),
+    });
+    cleanups.push(() => worker.close());
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    cleanups.push(() => producer.close());
+    const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embed(i)));
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(results).toHaveLength(20);
+    expect(results.filter((r) => r.route === 'provider-key').length).toBeGreaterThan(0);
+
+    const router = sim.requests({ route: 'router' }).sort((a, b) => a.t - b.t);
+    const first402 = router.find((r) => r.status === 402);
+    expect(first402).toBeDefined();
+    const t402 = (first402 as { t: number; durationMs: number }).t;
+    // Answered at once (no latency): anything arriving well after the 402 was sent after it.
+    // Requests in flight when it came arrive within a few ms; 500 ms leaves room for a busy machine,
+    // while the reserved permits (200 ms apart) would arrive over the next 1.6 s.
+    const late = router.filter((r) => r.t > t402 + 500);
+    expect(late).toEqual([]);
+  });
+});
