@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
  *   jittered delay, counted toward its `max429s`, and no other job waits.
  * - A congestion verdict cuts the rate once per episode: to what the upstream let through in the
  *   window before the 429 (a wall, or a probe that went past the edge: decided at once), or, for a
- *   share that might still be noise, to that estimate within 25–90% of the rate, put under test.
+ *   share that might still be noise, to that estimate within 40–90% of the rate, put under test.
  *   The test waits one window for the upstream's window to refill at the new rate, then measures
  *   two more: if the 429 share did not move with the rate it was noise, the rate goes back and the
  *   measured share becomes the domain's noise level (so the threshold scales with it).

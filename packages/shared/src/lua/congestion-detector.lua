@@ -31,12 +31,12 @@ local DET = {
   -- A run of 429s with nothing let through, this unlikely under the noise level, is a wall.
   WALL_P = 0.001,
   -- A cut under test lowers the rate to the upstream's estimated limit, within these shares.
-  FLOOR = 0.25,
+  FLOOR = 0.4,
   CEIL = 0.9,
   -- The test measures at least EVAL_WINDOWS after the settle span (one window plus margin), at
   -- most MAX_EVAL_WINDOWS after the cut.
   EVAL_WINDOWS = 1,
-  MAX_EVAL_WINDOWS = 6,
+  MAX_EVAL_WINDOWS = 8,
   -- An episode whose 429 share was below this is a blip near the limit: recover fast.
   BLIP_SHARE = 0.1,
   RECOVER_WINDOWS = 2,
@@ -137,11 +137,13 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local above = det_significant(A, T, b)
   if early then
     if not (A >= 10 and fell and above) then return rate, false end
+    redis.call('HSET', D, 'chainFrom', tostring(ckFrom))
   elseif A * math.max(sb, 0.01) < 3 and now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
     redis.call('HSET', D, 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
     return rate, false
   end
   redis.call('HDEL', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckUntil', 'ckA', 'ckT', 'ckProbe')
+  if not early then redis.call('HDEL', D, 'chainFrom') end
   if A < 5 or ckA < 1 or used < 1 or ckUsed < 1 then return rate, true end
   local acceptedPerBucket = (ckA - ckT) / ckUsed
   local sentPerBucket = A / used
@@ -154,6 +156,13 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
     redis.call('HSET', D, 'ckFrom', tostring(ckFrom), 'ckAt', ckAt, 'ckK', ckK, 'ckUntil', now + durationMs,
       'calmUntil', now + durationMs)
     return rate, false
+  end
+  if not fell and not (above and zn + 1 < zc) and math.abs(zn - zc) < 1 then
+    -- Still undecided after the longest test, and the share did not fall: undo the cut, learn
+    -- nothing; a congestion that is real will draw the next verdict.
+    local restored = math.min(ceiling, ckFrom)
+    redis.call('HSET', D, 'rate', tostring(restored))
+    return restored, true
   end
   if above and zn + 1 < zc then
     -- Noise: the share did not move with the rate.

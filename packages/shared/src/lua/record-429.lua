@@ -74,7 +74,7 @@ end
 
 local verdict, newEpisode = 0, 0
 if sentAt >= calmUntil and not ckUntil then
-  local A, T = det_sum(D, k - DET.LOOKBACK + 1, k)
+  local A, T, used = det_sum(D, k - DET.LOOKBACK + 1, k)
   if det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
@@ -90,7 +90,12 @@ if sentAt >= calmUntil and not ckUntil then
     local wallRun = math.max(3, math.ceil(math.log(DET.WALL_P) / math.log(math.min(0.9, math.max(b, 1e-6)))))
     local wall = sinceRefused >= wallRun and sinceSends - sinceRefused <= 1
     local probing = lastRaise > lastCut
-    local lowered, tested = det_cut(rate, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
+    -- Cut from what was really sent: a learned rate far above the sends (too few jobs, a busy
+    -- machine) would take a cut that changes nothing the upstream sees.
+    local sentRate = A / math.max(used, 1) * duration / B
+    local from = math.min(rate, math.max(sentRate, 1))
+    local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
+    lowered = math.min(lowered, rate)
     episodes = episodes + 1
     -- The rate in force until now held if it ran long enough: probes come back to it.
     local since = tonumber(st[9] or tostring(now))
@@ -106,7 +111,9 @@ if sentAt >= calmUntil and not ckUntil then
     end
     if tested then
       local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
-      redis.call('HSET', D, 'ckFrom', tostring(rate), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
+      -- A test that ended early (the cut was not deep enough) hands on the rate it started from.
+      local origin = tonumber(redis.call('HGET', D, 'chainFrom') or '') or rate
+      redis.call('HSET', D, 'ckFrom', tostring(origin), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
         'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
     else
       redis.call('HSET', D, 'calmUntil', now + span)
