@@ -10,7 +10,7 @@ import type { CapturedResponse } from './upstream-fetch.js';
 
 /**
  * Where a 429 is handled. The detector (`congestion-detector.ts` in @hfq/shared) says what it
- * means; see README, "What a 429 means".
+ * means; see docs/architecture.md, "What a 429 means".
  *
  * - A stated wait (Retry-After, RateLimit, provider reset headers, a quota reset in the body)
  *   pauses the whole domain (its next permit moves past the wait, for every worker on every
