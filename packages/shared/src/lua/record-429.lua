@@ -95,6 +95,8 @@ if sentAt >= calmUntil and not ckUntil then
     local sentRate = A / math.max(used, 1) * duration / B
     local from = math.min(rate, math.max(sentRate, 1))
     local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
+    -- One cut never takes the learned rate below FLOOR of itself (a slow start, few sends).
+    if tested or wall then lowered = math.max(lowered, rate * DET.FLOOR) end
     lowered = math.min(lowered, rate)
     episodes = episodes + 1
     -- The rate in force until now held if it ran long enough: probes come back to it.
