@@ -103,7 +103,8 @@ if sentAt >= calmUntil and not ckUntil then
     local since = tonumber(st[9] or tostring(now))
     local top = tonumber(st[10] or '0')
     local topMiss = tonumber(st[11] or '0')
-    if now - since >= DET.HELD_WINDOWS * duration and rate > top then
+    -- (It held only if it was really sent at: a rate the sends never reached proved nothing.)
+    if now - since >= DET.HELD_WINDOWS * duration and rate > top and sentRate >= 0.8 * rate then
       top, topMiss = rate, 0
       redis.call('HSET', D, 'top', tostring(top), 'topMiss', 0)
     elseif probing and top > rate then
