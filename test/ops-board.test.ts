@@ -5,7 +5,7 @@ import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatJob, http, silentLogger, startBoardProcess } from './ops-support.js';
+import { basicHeader, chatJob, http, silentLogger, startBoardProcess } from './ops-support.js';
 import type { HfqProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
@@ -222,9 +222,45 @@ describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guar
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
-    expect(page.text).toContain('<th scope="row">acme</th>');
-    expect(page.text).not.toMatch(/<(script|link|img)\b/);
+    expect(page.text).toContain('<th scope="row"><a href="#account-acme">acme</a>');
+    // Everything the page loads comes from the board itself (no CDN, no font service).
+    const loads = [...page.text.matchAll(/<(?:script|link|img)\b[^>]*(?:src|href)="([^"]+)"/g)].map(
+      (m) => m[1],
+    );
+    expect(loads.length).toBeGreaterThan(0);
+    for (const url of loads) expect(url).toMatch(/^(\/hfq-assets\/|data:)/);
+    for (const url of loads.filter((u) => u?.startsWith('/')))
+      expect((await http(`${board.url}${url}`, { auth })).status).toBe(200);
     for (const answer of [json, page]) expectNoSecrets(answer.text, SECRETS, 'status view');
+  });
+
+  it('serves its fonts and charts itself, says read-only on both pages, and links the two views both ways', async () => {
+    for (const b of [board, readOnlyBoard]) {
+      const home = await http(`${b.url}/`, { auth });
+      expect(home.status).toBe(200);
+      // Bull Board's Google Fonts link is replaced by the board's own stylesheet.
+      expect(home.text).not.toContain('fonts.googleapis.com');
+      expect(home.text).toContain('href="/hfq-assets/fonts.css"');
+      const css = await http(`${b.url}/hfq-assets/fonts.css`, { auth });
+      expect(css.status).toBe(200);
+      expect(css.text).toContain("font-family: 'IBM Plex Sans'");
+      const fontUrl = /url\((\/hfq-assets\/fonts\/[^)]+\.woff2)\)/.exec(css.text)?.[1];
+      expect(fontUrl).toBeDefined();
+      const font = await fetch(`${b.url}${fontUrl}`, { headers: { authorization: basicHeader(...auth) } });
+      expect(font.status).toBe(200);
+      expect((await font.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+      const status = await http(`${b.url}/status`, { auth });
+      expect(status.text).toContain('<a href="/">queues (Bull Board)</a>');
+      const readOnlyBanner = 'Read-only board';
+      expect(home.text.includes(readOnlyBanner)).toBe(b === readOnlyBoard);
+      expect(status.text.includes(readOnlyBanner)).toBe(b === readOnlyBoard);
+    }
+    // Bull Board links back to the status view (its "misc links", in the UI config of the page).
+    const page = (await http(`${board.url}/`, { auth })).text;
+    const uiConfig = /<script id="__UI_CONFIG__" type="application\/json">(.*?)<\/script>/s.exec(page)?.[1];
+    expect(JSON.parse(uiConfig ?? '{}')).toMatchObject({
+      miscLinks: [{ text: 'hfq status', url: '/status' }],
+    });
   });
 
   it("cannot undo hfq's 429 pause: after a release, jobs run but nothing goes upstream before the pause ends", async () => {

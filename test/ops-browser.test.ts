@@ -8,10 +8,11 @@ import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chatJob, silentLogger, startBoardProcess } from './ops-support.js';
+import { basicHeader, chatJob, silentLogger, startBoardProcess } from './ops-support.js';
 import { type HfqProcess, ROOT } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * A person's view of the board: headless Chromium (Debian's, driven by playwright-core) logs in
@@ -58,6 +59,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       accounts: ACCOUNTS,
       upstream: upstreamOf(sim),
       logger: silentLogger(),
+      cockpitFlushMs: 500,
     });
     const producer = createProducer({ connection: redisUrl(), prefix });
     try {
@@ -94,7 +96,13 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
     }
     const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts: ACCOUNTS });
     cleanup = stack.cleanup;
-    board = await startBoardProcess({ ...stack.env, HFQ_BOARD_USER: USER, HFQ_BOARD_PASSWORD: PASSWORD });
+    // The board needs only REDIS_URL and HFQ_PREFIX: accounts come from what the worker published.
+    board = await startBoardProcess({
+      REDIS_URL: String(stack.env.REDIS_URL),
+      HFQ_PREFIX: String(stack.env.HFQ_PREFIX),
+      HFQ_BOARD_USER: USER,
+      HFQ_BOARD_PASSWORD: PASSWORD,
+    });
     mkdirSync(SHOTS, { recursive: true });
     // A screenshot left by an earlier run must not pass for this run's.
     for (const shot of ['board.png', 'status.png']) rmSync(join(SHOTS, shot), { force: true });
@@ -127,6 +135,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       viewport: { width: 1400, height: 900 },
     });
     const outside: string[] = [];
+    const boardErrors: string[] = [];
     // Nothing leaves the machine: the board's CSP already refuses Google Fonts; refuse anything else too.
     await context.route('**/*', (route) => {
       const url = new URL(route.request().url());
@@ -136,6 +145,9 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
     });
     try {
       const page = context.pages()[0] ?? (await context.newPage());
+      page.on('console', (m) => {
+        if (m.type() === 'error') boardErrors.push(m.text());
+      });
       const login = await page.goto(`${board.url}/`);
       expect(login?.status()).toBe(200);
       await expect(page.title()).resolves.toBe('hfq');
@@ -151,18 +163,75 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       expect(body).toContain('returnValue');
       expectNoSecrets(body, SECRETS, 'board page');
       await page.screenshot({ path: join(SHOTS, 'board.png') });
+      // Bull Board's own fonts now come from the board: no CSP error on its page either.
+      expect(boardErrors).toEqual([]);
 
+      // During a run: a backlog for acme (20/s), and a job for a mistyped account no worker serves.
+      const producer = createProducer({ connection: redisUrl(), prefix });
+      try {
+        await producer.enqueueMany(Array.from({ length: 300 }, (_, i) => chatJob('acme', `run ${i}`)));
+        await producer.enqueue(chatJob('acmee', 'a typo in the account'));
+      } finally {
+        await producer.close();
+      }
+      // Completions reach the history within a flush: wait until the forecast has a throughput.
+      await waitFor(async () => {
+        const res = await fetch(`${board.url}/status.json`, {
+          headers: { authorization: basicHeader(USER, PASSWORD) },
+        });
+        const report = (await res.json()) as {
+          accounts: { account: string; counts: { completed?: number }; forecast: { etaMs?: number } }[];
+        };
+        const acme = report.accounts.find((a) => a.account === 'acme');
+        // A few seconds into the run (at 20/s), so that the charts show it.
+        return acme?.forecast.etaMs !== undefined && (acme.counts.completed ?? 0) >= 80;
+      }, 'a throughput and an ETA for acme, a few seconds into the run');
+
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.setViewportSize({ width: 1024, height: 800 });
       const status = await page.goto(`${board.url}/status`);
       expect(status?.status()).toBe(200);
+      await page.locator('body[data-charts]').waitFor({ state: 'attached', timeout: 15_000 });
+      expect({ charts: await page.locator('body').getAttribute('data-charts'), errors }).toEqual({
+        charts: 'ready',
+        errors: [],
+      });
+      // Charts with data points: five canvases for acme, drawn from buckets the worker wrote.
+      const charts = page.locator('.charts[data-account="acme"]');
+      expect(Number(await charts.getAttribute('data-points'))).toBeGreaterThan(0);
+      expect(Number(await charts.getAttribute('data-drawn'))).toBeGreaterThan(0);
+      expect(await charts.locator('canvas').count()).toBe(5);
+      // ETA and cost to complete.
       // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered, what a person reads
-      const table = await page.locator('table').innerText();
+      const forecastLine = await page.locator('p.forecast[data-account="acme"]').innerText();
+      expect(forecastLine).toMatch(/ETA \d+ (s|m)/);
+      expect(forecastLine).toMatch(/cost to complete ≈ \$/);
+      expect(forecastLine).toMatch(/HF credits left ≈ \$/);
+      // Live workers.
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered, what a person reads
+      const workers = await page.locator('table.workers').innerText();
+      expect(workers).toContain(worker.workerId);
+      expect(workers).toContain('live');
+      // Links back to Bull Board, and the page fits a 1024 px screen.
+      expect(await page.getByRole('link', { name: 'queues (Bull Board)' }).getAttribute('href')).toBe('/');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1024);
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered, what a person reads
+      const table = await page.locator('table.accounts').innerText();
+      // The mistyped account's queue is listed, flagged.
+      expect(table).toMatch(/acmee\s+not configured/);
       expect(table).toMatch(/acme\s+pro/);
       expect(table).toMatch(/beta\s+free/);
       expect(table).toContain('exhausted until');
       expect(table).toContain('holding');
       expectNoSecrets(await page.content(), SECRETS, 'status page');
       await page.screenshot({ path: join(SHOTS, 'status.png'), fullPage: true });
-      expect(outside.every((u) => u.startsWith('https://fonts.googleapis.com/'))).toBe(true);
+      // Fonts and charts are the board's own: nothing outside was asked for, no console error.
+      expect(outside).toEqual([]);
+      expect(errors).toEqual([]);
     } finally {
       await context.close();
     }

@@ -12,6 +12,7 @@ import {
   type Job,
   type JobData,
   parseOrThrow,
+  recordAccountQueue,
   redisOptions,
   ValidationError,
   whenReady,
@@ -215,6 +216,8 @@ export class Producer {
     if (!queue) {
       queue = new Queue(accountQueueName(account), { connection: this.connection, prefix: this.prefix });
       queue.on('error', () => {});
+      // Sent on the queue's own connection before its first add, so status can list the queue.
+      recordAccountQueue(this.connection, this.prefix, [account]).catch(() => {});
       // Each pending handle.result() listens for the queue closing.
       queue.setMaxListeners(0);
       this.queues.set(account, queue);

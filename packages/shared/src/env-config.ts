@@ -358,7 +358,12 @@ export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: stri
  * The whole configuration from environment variables, validated once at start-up.
  * Pure but for `readFile`, which reads `HFQ_ACCOUNTS_FILE`.
  */
-export function loadConfig(env: Env, readFile: (path: string) => string): HfqConfig {
+export function loadConfig(
+  env: Env,
+  readFile: (path: string) => string,
+  /** `accountsOptional`: no HFQ_ACCOUNTS_FILE nor HFQ_ACCOUNT means no local accounts (read-only views). */
+  options: { accountsOptional?: boolean } = {},
+): HfqConfig {
   const connection = loadConnectionConfig(env);
   const pairs = readPairs(env, 'HFQ_PROVIDER_URLS');
   // Each checked and normalised like HF_ROUTER_URL (no trailing slash).
@@ -380,7 +385,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string): HfqCon
   }
   return {
     ...connection,
-    accounts: accountsFromEnv(env, readFile),
+    // The read-only views read the accounts workers published; they need no token of their own.
+    accounts:
+      options.accountsOptional && !env.HFQ_ACCOUNTS_FILE && !env.HFQ_ACCOUNT
+        ? []
+        : accountsFromEnv(env, readFile),
     concurrency: readInt(env, 'HFQ_CONCURRENCY', 16, 1, 1024),
     upstream: {
       routerUrl: readUrl(env, 'HF_ROUTER_URL'),

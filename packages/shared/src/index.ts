@@ -1,4 +1,10 @@
 export {
+  ACCOUNT_REGISTRY_TTL_SECONDS,
+  accountRegistryKey,
+  readAccountRegistry,
+  recordAccountQueue,
+} from './account-registry.js';
+export {
   ACCOUNT_CONFIG,
   ACCOUNTS,
   type AccountConfig,

@@ -9,7 +9,7 @@ import {
   keyScope,
   primaryWindow,
 } from '@hfq/shared';
-import { type Job as BullJob, DelayedError, Queue, RateLimitError, Worker } from 'bullmq';
+import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
@@ -37,6 +37,8 @@ export interface RuntimeOptions
   endpointSemaphore: EndpointSemaphore;
   endpointStatus: EndpointStatusStore;
   endpointCheckMs: number;
+  /** BullMQ's OpenTelemetry integration (`bullmq-otel`), when tracing is on. */
+  telemetry?: Telemetry | undefined;
 }
 
 export { holdKey } from './account-hold.js';
@@ -55,6 +57,7 @@ export class AccountRuntime {
   /** The account's Inference Endpoints in this process, and their backlog-driven lifecycle. */
   readonly endpoints: AccountEndpoint[];
   private readonly lifecycle: EndpointLifecycle | undefined;
+  private running = 0;
 
   private constructor(
     readonly account: AccountConfig,
@@ -113,6 +116,7 @@ export class AccountRuntime {
     };
     const processor = async (job: BullJob, token?: string, signal?: AbortSignal) => {
       const started = performance.now();
+      this.running += 1;
       const report = (outcome: 'completed' | 'failed' | 'requeued') =>
         options.events.emit('job', {
           account: account.id,
@@ -133,6 +137,8 @@ export class AccountRuntime {
       } catch (err) {
         report(err instanceof RateLimitError || err instanceof DelayedError ? 'requeued' : 'failed');
         throw err;
+      } finally {
+        this.running -= 1;
       }
     };
     this.batches = new BatchRuntime({
@@ -152,6 +158,7 @@ export class AccountRuntime {
       lockDuration: options.lockDurationMs,
       stalledInterval: options.stalledIntervalMs,
       maxStalledCount: options.maxStalledCount,
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     });
     this.worker.on('error', (err) => {
       if (isRedisOutOfMemory(err)) {
@@ -169,6 +176,11 @@ export class AccountRuntime {
     });
     this.supervisor = setInterval(() => void this.supervise().catch(() => {}), options.holdCheckMs);
     this.supervisor.unref();
+  }
+
+  /** Jobs this process is running for the account now (for the heartbeat). */
+  get inFlight(): number {
+    return this.running;
   }
 
   static async start(account: AccountConfig, options: RuntimeOptions): Promise<AccountRuntime> {

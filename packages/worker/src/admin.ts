@@ -16,6 +16,7 @@ import {
   parseOrThrow,
   primaryWindow,
   type RedisMemory,
+  readAccountRegistry,
   readRedisMemory,
   type SpendByRoute,
   TIER_TABLE,
@@ -23,6 +24,10 @@ import {
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
 import { holdKey, releaseHold } from './account-hold.js';
+import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/forecast.js';
+import { type HistoryPoint, readHistory, readRecentThroughput } from './cockpit/history-reader.js';
+import { readPublishedAccounts } from './cockpit/published-accounts.js';
+import { readHeartbeats, type WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
 import { queueStartLimit } from './endpoint-queue-limit.js';
 import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
 import { RouteSelection } from './route-selection.js';
@@ -30,12 +35,18 @@ import { RouteSelection } from './route-selection.js';
 /** What `hfq status`, `hfq credits status` and the status page show per account. */
 export interface AccountStatus {
   account: string;
+  /**
+   * Where hfq learned of the account: this process's config, a worker's published description
+   * (read-only views need no token), or only its queue (no worker serves it: a mistyped account?).
+   */
+  source: 'config' | 'published' | 'unconfigured';
   tier: string;
   scope: string;
   counts: Record<string, number>;
   paused: boolean;
   holdReason: string | undefined;
-  configuredRate: { max: number; durationMs: number };
+  /** undefined for an unconfigured account. */
+  configuredRate: { max: number; durationMs: number } | undefined;
   learnedRate: number | undefined;
   pausedForMs: number;
   recent429s: number;
@@ -44,19 +55,38 @@ export interface AccountStatus {
   keys: { provider: string; credits: GateStatus }[];
   route: 'hf-router' | 'provider-key' | 'holding';
   spend: SpendByRoute;
-  budgetUsd: number;
+  /** undefined for an unconfigured account. */
+  budgetUsd: number | undefined;
   providerBudgetUsd: number | undefined;
   /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
   redisMemory: RedisMemory;
-  /** The account's Inference Endpoints: state, in flight, learned concurrency, cost so far. */
+  /** The account's Inference Endpoints (configured locally): state, in flight, learned concurrency, cost so far. */
   endpoints: EndpointStatusView[];
+  /** Live worker processes serving the account. */
+  liveWorkers: number;
+  /** Active jobs whose worker is gone (no live worker holds their lock): re-delivered when the lock expires. */
+  orphanedActive: number;
+  forecast: AccountForecast;
 }
 
 export interface AdminOptions {
   connection: ConnectionInput;
   prefix?: string;
-  accounts: AccountConfigInput[];
+  /** Accounts configured locally; others are read from what workers published. @defaultValue [] */
+  accounts?: AccountConfigInput[];
   now?: () => number;
+}
+
+/** The most active jobs inspected per account for a missing worker. */
+const ORPHAN_SCAN_LIMIT = 1000;
+
+interface AccountView {
+  tier: string;
+  scope: string;
+  routerDomain: string | undefined;
+  window: { max: number; durationMs: number } | undefined;
+  budgetUsd: number | undefined;
+  providerBudgetUsd: number | undefined;
 }
 
 /** Operator actions and views: status, credits status and reset (the library side of the CLI). */
@@ -68,11 +98,13 @@ export class Admin {
   private readonly accounts;
   private readonly now: () => number;
   /** Per account, made on first use and kept: status runs on every scrape and status page. */
-  private readonly perAccount = new Map<string, Promise<{ queue: Queue; routes: RouteSelection }>>();
+  private readonly routes = new Map<string, Promise<RouteSelection>>();
+  private readonly queues = new Map<string, Queue>();
 
   constructor(options: AdminOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
-    this.accounts = parseOrThrow(ACCOUNTS, options.accounts, 'accounts');
+    // No local account is fine here: the read-only views read what workers published.
+    this.accounts = options.accounts?.length ? parseOrThrow(ACCOUNTS, options.accounts, 'accounts') : [];
     this.redis = createProducerConnection(options.connection, `${this.prefix}:hfq-admin`);
     this.redis.on('error', () => {});
     this.credits = new CreditState(this.redis, this.prefix);
@@ -80,6 +112,7 @@ export class Admin {
     this.now = options.now ?? Date.now;
   }
 
+  /** Every account: configured here, published by a worker, or found in the queue registry. */
   async status(): Promise<AccountStatus[]> {
     await whenReady(this.redis);
     const nowMs = this.now();
@@ -92,69 +125,138 @@ export class Admin {
         { cause: err },
       );
     };
+    const [registry, published, heartbeats] = await Promise.all([
+      readAccountRegistry(this.redis, this.prefix),
+      readPublishedAccounts(this.redis, this.prefix),
+      readHeartbeats(this.redis, this.prefix, nowMs),
+    ]);
+    const live = heartbeats.filter((w) => w.live);
+    const liveBullWorkers = new Set(live.flatMap((w) => w.bullWorkerIds));
+    const ids = [
+      ...new Set([...this.accounts.map((a) => a.id), ...[...published.keys()].sort(), ...registry]),
+    ];
     return Promise.all(
-      this.accounts.map(async (account) => {
-        const { queue, routes } = await this.of(account);
-        const scope = creditScope(account);
-        const [counts, paused, holdReason, domain, credits, spend, endpoints] = await Promise.all([
+      ids.map(async (id): Promise<AccountStatus> => {
+        const local = this.accounts.find((a) => a.id === id);
+        const view = local ? await this.viewOf(local) : published.get(id);
+        const source = local ? 'config' : view ? 'published' : 'unconfigured';
+        const scope = view?.scope ?? creditScope({ id });
+        const queue = this.queueOf(id);
+        const [counts, paused, holdReason, domain, credits, spend, history] = await Promise.all([
           queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
           queue.isPaused(),
-          this.redis.get(holdKey(this.prefix, account.id)),
-          this.limiter.state(routes.routerDomain.id),
+          this.redis.get(holdKey(this.prefix, id)),
+          view?.routerDomain ? this.limiter.state(view.routerDomain) : undefined,
           this.credits.status(scope, nowMs),
           this.credits.spend(scope, nowMs),
+          readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
+        ]);
+        const routes = local ? await this.routesOf(local) : undefined;
+        const [endpoints, keys] = await Promise.all([
           Promise.all(
-            (account.endpoints ?? []).map((e) => readEndpointStatus(this.redis, this.prefix, account.id, e)),
+            (local?.endpoints ?? []).map((e) => readEndpointStatus(this.redis, this.prefix, id, e)),
+          ),
+          Promise.all(
+            (routes?.providerDomains() ?? []).map(async (p) => ({
+              provider: p.provider,
+              credits: await this.credits.status(keyScope(p.domain.id), nowMs),
+            })),
           ),
         ]);
-        const keys = await Promise.all(
-          routes.providerDomains().map(async (p) => ({
-            provider: p.provider,
-            credits: await this.credits.status(keyScope(p.domain.id), nowMs),
-          })),
-        );
-        const primary = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
-        const budgetUsd = accountBudgetUsd(account);
+        const budgetUsd = view?.budgetUsd;
         const route =
           holdReason !== null
             ? 'holding'
-            : credits.state === 'ok' && spend.hfRouterUsd < budgetUsd
+            : credits.state === 'ok' && spend.hfRouterUsd < (budgetUsd ?? Number.POSITIVE_INFINITY)
               ? 'hf-router'
               : 'provider-key';
+        const backlog =
+          (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0) + (counts.active ?? 0);
         return {
-          account: account.id,
-          tier: account.tier,
+          account: id,
+          source,
+          tier: view?.tier ?? 'unknown',
           scope,
           counts,
           paused,
           holdReason: holdReason ?? undefined,
-          configuredRate: { max: domain.override ?? primary.max, durationMs: primary.durationMs },
-          learnedRate: domain.rate,
-          pausedForMs: Math.max(0, domain.pausedUntil - Date.now()),
-          recent429s: domain.recent429s,
+          configuredRate: view?.window && {
+            max: domain?.override ?? view.window.max,
+            durationMs: view.window.durationMs,
+          },
+          learnedRate: domain?.rate,
+          pausedForMs: Math.max(0, (domain?.pausedUntil ?? 0) - Date.now()),
+          recent429s: domain?.recent429s ?? 0,
           credits,
           keys,
           route,
           spend,
           budgetUsd,
-          providerBudgetUsd: account.providerBudgetUsd,
+          providerBudgetUsd: view?.providerBudgetUsd,
           redisMemory,
           endpoints,
-        } satisfies AccountStatus;
+          liveWorkers: live.filter((w) => w.accounts.includes(id)).length,
+          orphanedActive: (counts.active ?? 0) > 0 ? await this.orphanedActive(queue, liveBullWorkers) : 0,
+          forecast: forecast({ history, backlog, spend, budgetUsd: budgetUsd ?? 0, route, nowMs }),
+        };
       }),
     ).catch(whenFull);
   }
 
-  private of(account: (typeof this.accounts)[number]) {
-    let entry = this.perAccount.get(account.id);
+  /** Worker processes that published a heartbeat recently (live) or within its TTL (gone). */
+  async workers(): Promise<(WorkerHeartbeatInfo & { live: boolean })[]> {
+    await whenReady(this.redis);
+    return readHeartbeats(this.redis, this.prefix, this.now());
+  }
+
+  /** The cockpit's history of an account over the last `hours` (10-second buckets). */
+  async history(accountId: string, hours = 1): Promise<HistoryPoint[]> {
+    await whenReady(this.redis);
+    return readHistory(this.redis, this.prefix, accountId, this.now(), hours);
+  }
+
+  /**
+   * Active jobs no live worker holds: each active job's lock holds its worker's token, which
+   * starts with the BullMQ worker id that the worker's heartbeat lists.
+   */
+  private async orphanedActive(queue: Queue, liveBullWorkers: ReadonlySet<string>): Promise<number> {
+    const ids = await this.redis.lrange(queue.keys.active as string, 0, ORPHAN_SCAN_LIMIT - 1);
+    const tokens = await Promise.all(ids.map((jobId) => this.redis.get(`${queue.toKey(jobId)}:lock`)));
+    return tokens.filter((token) => {
+      if (token === null) return true;
+      return !liveBullWorkers.has(token.slice(0, token.lastIndexOf(':')));
+    }).length;
+  }
+
+  private async viewOf(account: (typeof this.accounts)[number]): Promise<AccountView> {
+    const routes = await this.routesOf(account);
+    const window = primaryWindow(routes.routerDomain.windows) ?? TIER_TABLE[account.tier].inference;
+    return {
+      tier: account.tier,
+      scope: creditScope(account),
+      routerDomain: routes.routerDomain.id,
+      window: { max: window.max, durationMs: window.durationMs },
+      budgetUsd: accountBudgetUsd(account),
+      providerBudgetUsd: account.providerBudgetUsd,
+    };
+  }
+
+  private routesOf(account: (typeof this.accounts)[number]): Promise<RouteSelection> {
+    let entry = this.routes.get(account.id);
     if (!entry) {
-      entry = RouteSelection.create(account, {}).then((routes) => ({
-        routes,
-        queue: new Queue(accountQueueName(account.id), { connection: this.redis, prefix: this.prefix }),
-      }));
-      this.perAccount.set(account.id, entry);
+      entry = RouteSelection.create(account, {});
+      this.routes.set(account.id, entry);
     }
     return entry;
+  }
+
+  private queueOf(accountId: string): Queue {
+    let queue = this.queues.get(accountId);
+    if (!queue) {
+      queue = new Queue(accountQueueName(accountId), { connection: this.redis, prefix: this.prefix });
+      this.queues.set(accountId, queue);
+    }
+    return queue;
   }
 
   /**
@@ -167,11 +269,11 @@ export class Admin {
     await whenReady(this.redis);
     const scope = creditScope(account);
     await this.credits.reset(scope);
-    const { routes } = await this.of(account);
+    const routes = await this.routesOf(account);
     for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
     let resumed = false;
     for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
-      const { queue } = await this.of(other);
+      const queue = this.queueOf(other.id);
       if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: other.id }))
         resumed = true;
     }
@@ -189,7 +291,8 @@ export class Admin {
     if (max !== undefined && !(Number.isInteger(max) && max >= 1))
       throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
     await whenReady(this.redis);
-    const { routes, queue } = await this.of(account);
+    const routes = await this.routesOf(account);
+    const queue = this.queueOf(account.id);
     const primary = primaryWindow(routes.routerDomain.windows);
     if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
     await this.limiter.setOverride(routes.routerDomain.id, max);
@@ -202,8 +305,7 @@ export class Admin {
   }
 
   async close(): Promise<void> {
-    const entries = await Promise.allSettled(this.perAccount.values());
-    await Promise.all(entries.map((e) => (e.status === 'fulfilled' ? e.value.queue.close() : undefined)));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }

@@ -15,9 +15,10 @@ import { estimateCost, estimateTokens } from './cost.js';
 import { closeGate, reopenGate } from './credit-gates.js';
 import { routeViaEndpoint } from './endpoint-route.js';
 import { handle429 } from './handle-429.js';
-import { CallFailure, callInference } from './inference-call.js';
+import { CallFailure } from './inference-call.js';
 import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
 import { applyStatedLimit } from './stated-limit.js';
+import { tracedCallInference } from './upstream-span.js';
 
 const DEFAULT_MAX_429S = 50;
 /** A job whose model no provider key serves waits this long before looking again (no attempt used). */
@@ -106,7 +107,8 @@ export async function processJob(
     const lateSendMs = ctx.limiter.lateSendToleranceMs(domain);
     let lateSend: Promise<void> | undefined;
     try {
-      const outcome = await callInference(job, route, {
+      const span = { account: ctx.account.id, route: route.route, provider: target.provider };
+      const outcome = await tracedCallInference({ ...span, throttleWaitMs: permit.waitedMs })(job, route, {
         upstream: ctx.upstream,
         signal,
         timeoutMs: ctx.timeoutMs,

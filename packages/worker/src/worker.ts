@@ -17,7 +17,10 @@ import {
   type UpstreamUrls,
 } from '@hfq/shared';
 import { setLogger } from '@huggingface/inference';
+import type { Telemetry } from 'bullmq';
 import { AccountRuntime } from './account-runtime.js';
+import { HistoryRecorder } from './cockpit/history-recorder.js';
+import { WorkerPresence } from './cockpit/worker-presence.js';
 import { DEFAULT_PRICES, type PriceTable } from './cost.js';
 import { SpendRecorder } from './spend-recorder.js';
 import { WorkerEvents } from './worker-events.js';
@@ -68,12 +71,22 @@ export interface WorkerOptions {
     /** After a 429 cut, one slot comes back per this much quiet time. @defaultValue 30000 */
     recoverMs?: number;
   };
+  /**
+   * Tracing: BullMQ's OpenTelemetry integration, e.g. `new BullMQOtel({ tracerName: 'hfq' })` from `bullmq-otel`.
+   * hfq adds a span per upstream call (see upstream-span.ts) through `@opentelemetry/api`, which
+   * records nothing until an OpenTelemetry SDK is registered. @defaultValue off
+   */
+  telemetry?: Telemetry;
+  /** How often the cockpit's heartbeat and history are written, ms. @defaultValue 5000 */
+  cockpitFlushMs?: number;
 }
 
 export interface HfqWorker {
   readonly runtimes: ReadonlyMap<string, AccountRuntime>;
   /** Upstream answers, throttles, credit events and job outcomes, for metrics. */
   readonly events: WorkerEvents;
+  /** This process's id in the live-workers list (`hfq status`, the board). */
+  readonly workerId: string;
   /** Graceful: finishes in-flight jobs, takes no new ones, closes connections. */
   close(): Promise<void>;
 }
@@ -133,6 +146,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         endpointStatus,
         endpointCheckMs: options.endpoints?.checkMs ?? 5_000,
         events,
+        telemetry: options.telemetry,
       });
       runtimes.set(account.id, runtime);
       logger.info(
@@ -147,13 +161,35 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     throw err;
   }
 
+  const history = new HistoryRecorder({
+    redis,
+    prefix,
+    events,
+    runtimes,
+    limiter,
+    credits,
+    now,
+    flushEveryMs: options.cockpitFlushMs,
+  });
+  const presence = await WorkerPresence.start({
+    redis,
+    prefix,
+    runtimes,
+    concurrency: options.concurrency ?? 16,
+    now,
+    intervalMs: options.cockpitFlushMs,
+  });
+
   let closing: Promise<void> | undefined;
   return {
     runtimes,
     events,
+    workerId: presence.id,
     close() {
       closing ??= (async () => {
         await Promise.all([...runtimes.values()].map((r) => r.close()));
+        await presence.close();
+        await history.close();
         await spend.close();
         await redis.quit().catch(() => redis.disconnect());
       })();

@@ -1,11 +1,11 @@
 import { ConfigError, createLogger } from '@hfq/shared';
 import { createBoardServer } from '@hfq/worker';
-import { operatorConfig } from './shared-config.js';
+import { readOnlyConfig } from './read-only-config.js';
 
 export const BOARD_HELP = `hfq board — Bull Board for every account queue, and hfq's status view
 
-Configured through the same environment as "hfq worker" (REDIS_URL, HFQ_PREFIX, HFQ_ACCOUNTS_FILE or
-HFQ_ACCOUNT + HF_TOKEN …) plus:
+Needs only REDIS_URL and HFQ_PREFIX: it shows every account queue under the prefix (accounts that
+workers published and queues producers added to; HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT add local ones), plus:
   HFQ_BOARD_PORT       port (default 3000; 0 picks a free one)
   HFQ_BOARD_HOST       interface (default 0.0.0.0)
   HFQ_BOARD_USER       basic-auth user      } required, unless HFQ_BOARD_AUTH=off
@@ -13,11 +13,11 @@ HFQ_ACCOUNT + HF_TOKEN …) plus:
   HFQ_BOARD_AUTH       basic (default) or off; off is accepted only with HFQ_BOARD_HOST=127.0.0.1
   HFQ_BOARD_READ_ONLY  true: every write answers 405 and the action buttons are hidden
 
-Pages: /  (Bull Board), /status (hfq status: rates, 429s, credits, route, spend), /status.json,
-/healthz (no auth). The queues' rate limits are hfq's and cannot be changed from the board.`;
+Pages: /  (Bull Board), /status (the cockpit: charts of the last hour, ETA and cost to complete,
+live workers, rates, credits, spend), /status.json, /history.json?hours=N, /healthz (no auth). The queues' rate limits are hfq's and cannot be changed from the board.`;
 
 export async function runBoard(env: NodeJS.ProcessEnv): Promise<void> {
-  const config = operatorConfig(env);
+  const config = readOnlyConfig(env);
   if (config.boardAuth && (config.boardUser === undefined || config.boardPassword === undefined)) {
     throw new ConfigError(
       'HFQ_BOARD_USER',

@@ -1,3 +1,4 @@
+import { readOnlyAdmin } from './read-only-config.js';
 import { adminFor, money, operatorConfig, table } from './shared-config.js';
 
 export const CREDITS_HELP = `hfq credits status          — credits state and spend per account (and organisation)
@@ -5,8 +6,8 @@ hfq credits reset <account> — after buying credits or fixing a token: reopen t
 
 export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promise<void> {
   const [sub, account] = args;
-  const config = operatorConfig(env);
-  const admin = adminFor(config);
+  // Reset needs the account's config (its provider keys' gates); status reads what workers published.
+  const admin = sub === 'reset' ? adminFor(operatorConfig(env)) : readOnlyAdmin(env);
   try {
     if (sub === 'reset') {
       if (!account) throw new Error('usage: hfq credits reset <account>');
@@ -32,7 +33,7 @@ export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promis
         s.scope,
         s.holdReason ? `${state} (queue held)` : state,
         s.credits.state === 'ok' ? '-' : new Date(s.credits.sinceMs).toISOString(),
-        `${money(s.spend.hfRouterUsd)} / ${money(s.budgetUsd)}`,
+        `${money(s.spend.hfRouterUsd)} / ${s.budgetUsd === undefined ? '-' : money(s.budgetUsd)}`,
         `${money(s.spend.providerKeyUsd)} / ${s.providerBudgetUsd === undefined ? 'none' : money(s.providerBudgetUsd)}`,
         `${s.spend.hfRouterRequests} / ${s.spend.providerKeyRequests}`,
       ]);

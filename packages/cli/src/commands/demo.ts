@@ -194,7 +194,7 @@ async function printSummary(
       String(mine.length - ok.length),
       String(ok.filter((r) => r.route === 'hf-router').length),
       String(ok.filter((r) => r.route === 'provider-key').length),
-      `${s.learnedRate?.toFixed(1) ?? s.configuredRate.max}/s (ceiling ${s.configuredRate.max})`,
+      `${s.learnedRate?.toFixed(1) ?? s.configuredRate?.max}/s (ceiling ${s.configuredRate?.max})`,
       String(stats.byToken[s.account]?.byStatus['429'] ?? 0),
       s.credits.state === 'ok' ? 'ok' : s.credits.state,
       `${money(s.spend.hfRouterUsd)} HF + ${money(s.spend.providerKeyUsd)} key`,

@@ -1,69 +1,77 @@
-import { adminFor, money, operatorConfig, table } from './shared-config.js';
+import { readOnlyAdmin } from './read-only-config.js';
+import { renderStatusText } from './status-text.js';
 
-export const STATUS_HELP = `hfq status [--json] — per-account queue counts, learned rate, credits and spend
+export const STATUS_HELP = `hfq status [--json] [--watch] — every account queue under the prefix: counts, learned rate, credits, spend, ETA, live workers
 
-Reads the same environment as "hfq worker" (REDIS_URL, HFQ_PREFIX, HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT …).`;
+Needs only REDIS_URL and HFQ_PREFIX: accounts are read from what workers published and from the
+queues producers added to (HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT, when set, add local ones).
+  --json    one JSON document: { accounts, workers }
+  --watch   redraw every 2 s (HFQ_WATCH_SECONDS to change it) until Ctrl-C`;
+
+/** Seconds between two redraws of `--watch`. */
+const DEFAULT_WATCH_SECONDS = 2;
 
 export async function runStatus(env: NodeJS.ProcessEnv, args: string[]): Promise<void> {
-  const config = operatorConfig(env);
-  const admin = adminFor(config);
+  const admin = readOnlyAdmin(env);
+  const json = args.includes('--json');
+  const watch = args.includes('--watch');
+  const snapshot = async () => {
+    const [accounts, workers] = await Promise.all([admin.status(), admin.workers()]);
+    return { accounts, workers };
+  };
   try {
-    const statuses = await admin.status();
-    if (args.includes('--json')) {
-      console.log(JSON.stringify(statuses, null, 2));
+    if (!watch) {
+      const { accounts, workers } = await snapshot();
+      console.log(
+        json
+          ? JSON.stringify({ accounts, workers }, null, 2)
+          : renderStatusText(accounts, workers, Date.now()),
+      );
       return;
     }
-    const rows = [
-      [
-        'account',
-        'tier',
-        'waiting',
-        'active',
-        'delayed',
-        'done',
-        'failed',
-        'rate (learned/limit)',
-        '429s 5m',
-        'credits',
-        'route',
-        'spend HF / keys',
-      ],
-    ];
-    for (const s of statuses) {
-      const c = s.counts;
-      const credits =
-        s.credits.state === 'ok'
-          ? 'ok'
-          : s.credits.state === 'exhausted'
-            ? `exhausted until ${new Date(s.credits.untilMs).toISOString().slice(0, 10)}`
-            : `held: ${s.credits.reason.slice(0, 40)}`;
-      rows.push([
-        s.account,
-        s.tier,
-        String((c.waiting ?? 0) + (c.prioritized ?? 0)),
-        String(c.active ?? 0),
-        String(c.delayed ?? 0),
-        String(c.completed ?? 0),
-        String(c.failed ?? 0),
-        `${s.learnedRate?.toFixed(1) ?? '-'}/${s.configuredRate.max} per ${s.configuredRate.durationMs / 1000}s`,
-        String(s.recent429s),
-        credits,
-        s.paused ? `${s.route} (paused)` : s.route,
-        `${money(s.spend.hfRouterUsd)} / ${money(s.spend.providerKeyUsd)}`,
-      ]);
-    }
-    console.log(table(rows));
-    for (const s of statuses) if (s.holdReason) console.log(`\n${s.account} is held: ${s.holdReason}`);
-    for (const s of statuses) {
-      for (const e of s.endpoints) {
-        const cost = e.costUsd === undefined ? '' : ` · ${money(e.costUsd)} so far`;
-        const why = e.availability === 'ok' ? '' : ` · ${e.availability}${e.reason ? `: ${e.reason}` : ''}`;
-        console.log(
-          `\n${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${cost}${why}`,
-        );
-      }
-    }
+    await watchLoop(env, async () => {
+      const { accounts, workers } = await snapshot();
+      const body = json
+        ? JSON.stringify({ accounts, workers })
+        : renderStatusText(accounts, workers, Date.now());
+      const stamp = `hfq status · ${new Date().toISOString().slice(0, 19).replace('T', ' ')} UTC · Ctrl-C to stop`;
+      // Clear the screen and home the cursor, then draw: one write, no flicker of half frames.
+      process.stdout.write(`\x1b[2J\x1b[H${stamp}\n\n${body}\n`);
+    });
   } finally {
     await admin.close();
+  }
+}
+
+/** Runs `draw` every few seconds until SIGINT/SIGTERM; resolves then (the caller closes and exits 0). */
+async function watchLoop(env: NodeJS.ProcessEnv, draw: () => Promise<void>): Promise<void> {
+  const seconds = Number(env.HFQ_WATCH_SECONDS ?? DEFAULT_WATCH_SECONDS);
+  const everyMs = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_WATCH_SECONDS * 1000;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  const onSignal = () => stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (;;) {
+      try {
+        await draw();
+      } catch (err) {
+        process.stdout.write(`\x1b[2J\x1b[Hhfq status: ${(err as Error).message} (retrying)\n`);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((resolve) => {
+        timer = setTimeout(() => resolve('tick'), everyMs);
+      });
+      const outcome = await Promise.race([tick, stopped.then(() => 'stop' as const)]);
+      clearTimeout(timer);
+      if (outcome === 'stop') break;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.stdout.write('\n');
   }
 }

@@ -14,13 +14,18 @@ import {
   DEFAULT_PREFIX,
   type Logger,
   parseOrThrow,
+  readAccountRegistry,
   scrubSecrets,
   whenReady,
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
 import express from 'express';
 import { createAdmin } from '../admin.js';
+import { HISTORY_MAX_HOURS } from '../cockpit/history-keys.js';
+import { readPublishedAccounts } from '../cockpit/published-accounts.js';
 import { type BasicCredentials, basicAuth } from './basic-auth.js';
+import { boardAssets, FONTS_CSS } from './board-assets.js';
+import { rewriteBullBoardPage } from './bull-board-page.js';
 import { scrubDeep, scrubJsonResponses } from './redaction.js';
 import { renderStatusPage, STATUS_PAGE_CSP, type StatusReport } from './status-page.js';
 import { rateLimitWriteGuard, readOnlyGuard } from './write-guard.js';
@@ -30,8 +35,12 @@ export interface BoardServerOptions {
   connection: ConnectionInput;
   /** BullMQ key prefix, shared with producers and workers. @defaultValue `'hfq'` */
   prefix?: string;
-  /** The accounts whose queues the board shows (their tokens only name domains and are scrubbed from answers). */
-  accounts: AccountConfigInput[];
+  /**
+   * Accounts configured locally (their tokens only name domains and are scrubbed from answers).
+   * The board shows these and every account queue found under the prefix (published by workers,
+   * recorded by producers). @defaultValue []
+   */
+  accounts?: AccountConfigInput[];
   /** Port; 0 picks a free one. @defaultValue 3000 */
   port?: number;
   /** Interface to listen on. @defaultValue `'0.0.0.0'` */
@@ -42,6 +51,8 @@ export interface BoardServerOptions {
   readOnly?: boolean;
   /** @defaultValue a pino logger named `hfq-board` */
   logger?: Logger;
+  /** How often the board looks for new account queues, ms. @defaultValue 10000 */
+  discoverEveryMs?: number;
 }
 
 export interface BoardServer {
@@ -55,8 +66,9 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * Bull Board's page asks Google Fonts for its typeface: an operator's console should not tell a
- * third party when it is open, so everything but the board's own origin is refused (the UI falls
- * back to system fonts). Its scripts are files of its own; its styles include inline ones.
+ * third party when it is open, so its link is rewritten to the same fonts served by the board
+ * (board-assets.ts), and everything but the board's own origin is refused. Its scripts are files
+ * of its own; its styles include inline ones.
  */
 const BOARD_CSP = [
   "default-src 'self'",
@@ -76,7 +88,7 @@ const BOARD_CSP = [
  * hfq's rate limits cannot be changed from the board; read-only mode refuses every write.
  */
 export async function createBoardServer(options: BoardServerOptions): Promise<BoardServer> {
-  const accounts = parseOrThrow(ACCOUNTS, options.accounts, 'accounts');
+  const accounts = options.accounts?.length ? parseOrThrow(ACCOUNTS, options.accounts, 'accounts') : [];
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const host = options.host ?? '0.0.0.0';
   const readOnly = options.readOnly ?? false;
@@ -99,41 +111,66 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
     logger.warn({ err: scrubSecrets(err.message, secrets) }, 'board redis connection error'),
   );
   const admin = createAdmin({ connection: options.connection, prefix, accounts });
-  // Every account queue and its batch queue (batch parents carry the batch's progress).
-  const queues = accounts.flatMap((a) => [
-    { queue: new Queue(accountQueueName(a.id), { connection: redis, prefix }), about: 'jobs', account: a },
-    { queue: new Queue(batchQueueName(a.id), { connection: redis, prefix }), about: 'batches', account: a },
-  ]);
   const scrub = (value: unknown) => scrubDeep(value, secrets);
-  const adapters = queues.map(({ queue, about, account }) => {
+  // Every account queue and its batch queue (batch parents carry the batch's progress), added as
+  // they are found: configured here, published by a worker, or recorded by a producer.
+  const queues: { queue: Queue; name: string }[] = [];
+  const adapterFor = (queue: Queue, description: string) => {
     const adapter = new BullMQAdapter(queue, {
       readOnlyMode: readOnly,
       allowRetries: !readOnly,
-      description: `${about} · account ${account.id} · tier ${account.tier}`,
+      description,
     });
     adapter.setFormatter('data', scrub);
     adapter.setFormatter('returnValue', scrub);
     adapter.setFormatter('progress', scrub);
     adapter.setFormatter('name', (job: { name?: string }) => scrubSecrets(String(job.name ?? ''), secrets));
     return adapter;
-  });
+  };
 
   const boardAdapter = new ExpressAdapter();
   boardAdapter.setBasePath('/');
-  createBullBoard({
-    queues: adapters,
+  const bullBoard = createBullBoard({
+    queues: [],
     serverAdapter: boardAdapter,
     options: {
       uiConfig: {
-        boardTitle: 'hfq',
+        boardTitle: readOnly ? 'hfq · read-only' : 'hfq',
         miscLinks: [{ text: 'hfq status', url: '/status' }],
         hideDocsLink: true,
       },
     },
   });
+  const shown = new Set<string>();
+  const showAccount = (id: string, tier: string | undefined) => {
+    if (shown.has(id)) return;
+    shown.add(id);
+    const about = tier
+      ? `account ${id} · tier ${tier}`
+      : `account ${id} · not configured (no worker serves it)`;
+    for (const [name, kind] of [
+      [accountQueueName(id), 'jobs'],
+      [batchQueueName(id), 'batches'],
+    ] as const) {
+      const queue = new Queue(name, { connection: redis, prefix });
+      queue.on('error', () => {});
+      queues.push({ queue, name });
+      bullBoard.addQueue(adapterFor(queue, `${kind} · ${about}`));
+    }
+  };
+  for (const a of accounts) showAccount(a.id, a.tier);
+  const discover = async () => {
+    const [registry, published] = await Promise.all([
+      readAccountRegistry(redis, prefix),
+      readPublishedAccounts(redis, prefix),
+    ]);
+    for (const [id, view] of published) showAccount(id, view.tier);
+    for (const id of registry) showAccount(id, undefined);
+  };
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(boardAssets());
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
@@ -148,12 +185,36 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
     next();
   });
   if (readOnly) app.use(readOnlyGuard());
+  app.use(rewriteBullBoardPage({ fontsHref: FONTS_CSS, readOnly }));
   app.use(rateLimitWriteGuard());
   app.use(scrubJsonResponses(secrets));
 
-  const report = async (): Promise<StatusReport> => ({
-    generatedAt: new Date().toISOString(),
-    accounts: scrubDeep(await admin.status(), secrets) as StatusReport['accounts'],
+  const report = async (): Promise<StatusReport> => {
+    const [statuses, workers] = await Promise.all([admin.status(), admin.workers()]);
+    for (const s of statuses) showAccount(s.account, s.source === 'unconfigured' ? undefined : s.tier);
+    return {
+      generatedAt: new Date().toISOString(),
+      readOnly,
+      accounts: scrubDeep(statuses, secrets) as StatusReport['accounts'],
+      workers,
+    };
+  };
+  app.get('/history.json', async (req, res) => {
+    try {
+      const hours = Math.min(Math.max(Number(req.query.hours ?? 1) || 1, 1 / 60), HISTORY_MAX_HOURS);
+      const statuses = await admin.status();
+      const entries = await Promise.all(
+        statuses.map(async (s) => [s.account, await admin.history(s.account, hours)] as const),
+      );
+      res
+        .set('Cache-Control', 'no-store')
+        .json({ generatedAt: new Date().toISOString(), hours, accounts: Object.fromEntries(entries) });
+    } catch (err) {
+      if (res.headersSent) return;
+      res
+        .status(503)
+        .json({ error: 'history unavailable', message: scrubSecrets((err as Error).message, secrets) });
+    }
   });
   app.get('/status.json', async (_req, res) => {
     try {
@@ -167,7 +228,8 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
   });
   app.get('/status', async (_req, res) => {
     try {
-      const page = renderStatusPage(await report(), { boardPath: '/' });
+      const hours = Math.min(Math.max(Number(_req.query.hours ?? 1) || 1, 1 / 60), HISTORY_MAX_HOURS);
+      const page = renderStatusPage(await report(), { boardPath: '/', hours });
       res
         .set({ 'Content-Security-Policy': STATUS_PAGE_CSP, 'Cache-Control': 'no-store' })
         .type('html')
@@ -186,6 +248,7 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
   try {
     // The board's connection fails fast once up (an answer beats a hung page): wait for it first.
     await whenReady(redis, 10_000);
+    await discover();
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(options.port ?? 3000, host, (err?: Error) => (err ? reject(err) : resolve(s)));
     });
@@ -205,10 +268,18 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
       port,
       auth: options.auth ? 'basic' : 'off',
       readOnly,
-      queues: queues.map(({ queue }) => queue.name),
+      queues: queues.map(({ name }) => name),
     },
     'board listening',
   );
+  const discovery = setInterval(
+    () =>
+      void discover().catch((err: Error) =>
+        logger.warn({ err: scrubSecrets(err.message, secrets) }, 'queue discovery failed'),
+      ),
+    options.discoverEveryMs ?? 10_000,
+  );
+  discovery.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -216,6 +287,7 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
     port,
     close() {
       closing ??= (async () => {
+        clearInterval(discovery);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         await closed;

@@ -1,20 +1,34 @@
 import type { AccountStatus } from '../admin.js';
+import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
+import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 
 /**
- * hfq's own view beside Bull Board: what Bull Board cannot know (tier, configured and learned
- * rate, recent 429s, credits, route, spend). One small HTML page with no external assets, and
- * the same data as JSON.
+ * hfq's cockpit beside Bull Board: what Bull Board cannot know (tier, configured and learned
+ * rate, 429s, credits, route, spend), charts of the last hour, ETA and cost to complete, and the
+ * live workers. Server-rendered HTML; the charts are drawn by a script and a charting library
+ * that the board serves itself (nothing is loaded from anywhere else).
  */
 
 /** `GET /status.json`. */
 export interface StatusReport {
   generatedAt: string;
+  readOnly: boolean;
   accounts: AccountStatus[];
+  workers: (WorkerHeartbeatInfo & { live: boolean })[];
 }
 
-/** Content-Security-Policy of the page: inline styles only, nothing loaded from anywhere. */
-export const STATUS_PAGE_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/** Content-Security-Policy of the page: its own scripts, styles, fonts and JSON only. */
+export const STATUS_PAGE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "font-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -42,56 +56,168 @@ export function creditsText(status: AccountStatus): string {
   return 'ok';
 }
 
-function duration(ms: number): string {
-  if (ms <= 0) return '—';
-  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+/** `42 s`, `3 m 20 s`, `1 h 05 m`, `3 d`. */
+export function durationText(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, '0')} s`;
+  if (s < 172_800)
+    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} m`;
+  return `${Math.round(s / 86_400)} d`;
 }
 
-function row(status: AccountStatus): string {
-  const c = status.counts;
+function pauseText(ms: number): string {
+  if (ms <= 0) return '';
+  return ` · paused ${ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`}`;
+}
+
+function etaCell(s: AccountStatus): string {
+  const f = s.forecast;
+  if (f.backlog === 0) return '<span class="dim">idle</span>';
+  if (s.source === 'unconfigured' || s.liveWorkers === 0) return '<span class="bad">no worker</span>';
+  if (s.holdReason || s.paused) return '<span class="bad">held</span>';
+  if (f.etaMs === undefined) return '<span class="bad">stalled</span>';
+  return `${escapeHtml(durationText(f.etaMs))}<br><small>${f.throughputPerSecond.toFixed(1)} jobs/s</small>`;
+}
+
+function row(s: AccountStatus): string {
+  const c = s.counts;
   const waiting = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.paused ?? 0);
-  const configured = status.configuredRate;
+  const configured = s.configuredRate;
+  const unconfigured = s.source === 'unconfigured';
   // No learned rate yet means no 429 has lowered it: the limiter runs at the configured rate.
-  const learned = `${perSecond(status.learnedRate ?? configured.max, configured.durationMs)}/s`;
-  const route = status.paused && status.route !== 'holding' ? `${status.route} (paused)` : status.route;
-  const credits = creditsText(status);
-  const creditsClass = status.credits.state === 'ok' ? 'ok' : 'bad';
-  const spendHf = `${money(status.spend.hfRouterUsd)} of ${money(status.budgetUsd)}`;
+  const rate = configured
+    ? `${perSecond(s.learnedRate ?? configured.max, configured.durationMs)} / ${perSecond(configured.max, configured.durationMs)}`
+    : '—';
+  const route = s.paused && s.route !== 'holding' ? `${s.route} (paused)` : s.route;
+  const creditsClass = s.credits.state === 'ok' ? 'ok' : 'bad';
+  const spendHf =
+    s.budgetUsd === undefined
+      ? money(s.spend.hfRouterUsd)
+      : `${money(s.spend.hfRouterUsd)} of ${money(s.budgetUsd)}`;
   const spendKeys =
-    status.providerBudgetUsd === undefined
-      ? money(status.spend.providerKeyUsd)
-      : `${money(status.spend.providerKeyUsd)} of ${money(status.providerBudgetUsd)}`;
+    s.providerBudgetUsd === undefined
+      ? money(s.spend.providerKeyUsd)
+      : `${money(s.spend.providerKeyUsd)} of ${money(s.providerBudgetUsd)}`;
+  const active =
+    s.orphanedActive > 0
+      ? `${c.active ?? 0}<br><small class="bad">${s.orphanedActive} orphaned</small>`
+      : String(c.active ?? 0);
+  const name = unconfigured
+    ? `${escapeHtml(s.account)}<br><small class="bad">not configured</small>`
+    : `<a href="#account-${escapeHtml(s.account)}">${escapeHtml(s.account)}</a><br><small>${escapeHtml(s.tier)}</small>`;
   const cells = [
-    `<th scope="row">${escapeHtml(status.account)}</th>`,
-    `<td>${escapeHtml(status.tier)}</td>`,
+    `<th scope="row">${name}</th>`,
+    `<td class="num${s.liveWorkers === 0 ? ' bad' : ''}">${s.liveWorkers}</td>`,
     `<td class="num">${waiting}</td>`,
-    `<td class="num">${c.active ?? 0}</td>`,
+    `<td class="num">${active}</td>`,
     `<td class="num">${c.delayed ?? 0}</td>`,
     `<td class="num">${c.completed ?? 0}</td>`,
     `<td class="num">${c.failed ?? 0}</td>`,
-    `<td class="num">${perSecond(configured.max, configured.durationMs)}/s <small>(${configured.max} per ${configured.durationMs / 1000} s)</small></td>`,
-    `<td class="num">${learned}</td>`,
-    `<td class="num">${status.recent429s}</td>`,
-    `<td class="num">${duration(status.pausedForMs)}</td>`,
-    `<td class="${creditsClass}">${escapeHtml(credits)}</td>`,
-    `<td>${escapeHtml(route)}</td>`,
-    `<td class="num">${escapeHtml(spendHf)}</td>`,
-    `<td class="num">${escapeHtml(spendKeys)}</td>`,
+    `<td class="num">${rate}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small></td>`,
+    unconfigured
+      ? '<td class="dim">—</td>'
+      : `<td><span class="${creditsClass}">${escapeHtml(creditsText(s))}</span><br><small>${escapeHtml(route)}</small></td>`,
+    `<td class="num">${escapeHtml(spendHf)}<br><small>keys ${escapeHtml(spendKeys)}</small></td>`,
+    `<td class="num eta">${etaCell(s)}</td>`,
   ];
-  const hold = status.holdReason
-    ? `<tr class="hold"><td></td><td colspan="14">held: ${escapeHtml(status.holdReason)}</td></tr>`
+  const hold = s.holdReason
+    ? `<tr class="hold"><td></td><td colspan="10">held: ${escapeHtml(s.holdReason)}</td></tr>`
     : '';
-  return `<tr>${cells.join('')}</tr>${hold}`;
+  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${cells.join('')}</tr>${hold}`;
+}
+
+/** The ETA and cost line above an account's charts. */
+function forecastLine(s: AccountStatus, nowMs: number): string {
+  const f = s.forecast;
+  const parts = [
+    `backlog ${f.backlog} job${f.backlog === 1 ? '' : 's'}`,
+    `${f.throughputPerSecond.toFixed(1)} jobs/s (5 min)`,
+  ];
+  const stopped =
+    s.source === 'unconfigured' || s.liveWorkers === 0
+      ? 'ETA: no worker serves this account'
+      : s.holdReason || s.paused
+        ? 'ETA: the queue is held'
+        : undefined;
+  if (f.backlog > 0)
+    parts.push(
+      stopped ?? (f.etaMs === undefined ? 'ETA: no throughput yet' : `ETA ${durationText(f.etaMs)}`),
+    );
+  if (f.backlogCostUsd !== undefined && f.backlog > 0)
+    parts.push(`cost to complete ≈ ${money(f.backlogCostUsd)}`);
+  if (s.budgetUsd !== undefined) parts.push(`HF credits left ≈ ${money(f.creditsLeftUsd)}`);
+  if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0)
+    parts.push(
+      `they run out in ${durationText(f.creditsRunOutAtMs - nowMs)} at ${money(f.hfSpendPerHourUsd)}/h`,
+    );
+  else if (s.budgetUsd !== undefined && s.route === 'hf-router' && f.backlog > 0)
+    parts.push('not running out at this rate');
+  return `<p class="forecast" data-account="${escapeHtml(s.account)}">${parts.map(escapeHtml).join(' · ')}</p>`;
+}
+
+function workersTable(workers: StatusReport['workers'], nowMs: number): string {
+  const live = workers.filter((w) => w.live);
+  const gone = workers.filter((w) => !w.live);
+  const rows = workers
+    .map(
+      (w) =>
+        `<tr class="${w.live ? 'live' : 'gone'}"><td>${escapeHtml(w.id)}</td><td>${w.live ? '<span class="ok">live</span>' : '<span class="bad">gone</span>'}</td>` +
+        `<td>${escapeHtml(w.accounts.join(', '))}</td><td class="num">${w.concurrency}</td><td class="num">${w.inFlight}</td>` +
+        `<td>${escapeHtml(w.version)}</td><td class="num">${escapeHtml(durationText(nowMs - w.seenAtMs))} ago</td></tr>`,
+    )
+    .join('\n');
+  return `<h2 id="workers">Workers <small>${live.length} live${gone.length > 0 ? `, ${gone.length} gone` : ''}</small></h2>
+<table class="workers">
+<thead><tr><th>worker (host:pid:id)</th><th>state</th><th>accounts</th><th>concurrency</th><th>in flight</th><th>version</th><th>last heartbeat</th></tr></thead>
+<tbody>
+${rows || '<tr><td colspan="7" class="bad">no worker has published a heartbeat: nothing is processing these queues</td></tr>'}
+</tbody>
+</table>`;
+}
+
+function warnings(report: StatusReport): string {
+  const items: string[] = [];
+  for (const s of report.accounts) {
+    if (s.source === 'unconfigured') {
+      const jobs = Object.values(s.counts).reduce((a, b) => a + b, 0);
+      items.push(
+        `Queue <b>${escapeHtml(s.account)}</b> holds ${jobs} job${jobs === 1 ? '' : 's'} but no worker serves this account (a mistyped account?).`,
+      );
+    }
+    if (s.orphanedActive > 0)
+      items.push(
+        `<b>${escapeHtml(s.account)}</b>: ${s.orphanedActive} active jobs whose worker is gone; they are re-delivered when their locks expire.`,
+      );
+  }
+  if (!report.workers.some((w) => w.live)) items.push('No live worker.');
+  return items.length > 0 ? `<ul class="warnings">${items.map((i) => `<li>${i}</li>`).join('')}</ul>` : '';
 }
 
 /** The HTML page. Refreshes itself every `refreshSeconds`. */
 export function renderStatusPage(
   report: StatusReport,
-  options: { boardPath: string; refreshSeconds?: number },
+  options: { boardPath: string; refreshSeconds?: number; hours?: number },
 ): string {
   const refresh = options.refreshSeconds ?? 10;
+  const hours = options.hours ?? 1;
+  const nowMs = Date.parse(report.generatedAt);
   const month = report.accounts[0]?.spend.month ?? '';
   const rows = report.accounts.map(row).join('\n');
+  const sections = report.accounts
+    .map(
+      (s) => `<section class="account" id="account-${escapeHtml(s.account)}">
+<h2>${escapeHtml(s.account)} <small>${escapeHtml(s.source === 'unconfigured' ? 'not configured' : `tier ${s.tier}`)}</small></h2>
+${forecastLine(s, nowMs)}
+${s.source === 'unconfigured' ? '' : `<div class="charts" data-account="${escapeHtml(s.account)}"></div>`}
+</section>`,
+    )
+    .join('\n');
+  const span = (h: number, label: string) =>
+    h === hours ? `<b>${label}</b>` : `<a href="?hours=${h}">${label}</a>`;
+  const banner = report.readOnly
+    ? '<div class="banner" role="status">Read-only board: jobs and queues cannot be changed from here (HFQ_BOARD_READ_ONLY=true).</div>'
+    : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -99,35 +225,55 @@ export function renderStatusPage(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="${refresh}">
 <title>hfq status</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${FONTS_CSS}">
+<link rel="stylesheet" href="${ASSETS_PATH}/uplot.css">
 <style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2430; background: #f6f7f9; }
-  h1 { font-size: 20px; margin: 0 0 4px; }
-  p.meta { color: #5b6472; margin: 0 0 16px; }
+  * { box-sizing: border-box; }
+  body { font: 13px/1.4 'IBM Plex Sans', system-ui, sans-serif; margin: 0 auto; padding: 16px 20px; max-width: 1280px; color: #1d2430; background: #f6f7f9; }
+  h1 { font-size: 20px; margin: 0 0 4px; font-weight: 600; }
+  h2 { font-size: 15px; margin: 20px 0 4px; font-weight: 600; }
+  h2 small, p.meta, small, .dim { color: #5b6472; font-weight: 400; }
+  p.meta { margin: 0 0 12px; }
   a { color: #2456c8; }
-  table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-  th, td { padding: 6px 10px; border-bottom: 1px solid #e3e6eb; text-align: left; white-space: nowrap; }
-  thead th { background: #eef1f5; font-weight: 600; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; white-space: normal; vertical-align: bottom; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; }
-  td.ok { color: #17803d; }
-  td.bad { color: #b42318; font-weight: 600; }
-  tr.hold td { color: #b42318; white-space: normal; }
-  small { color: #5b6472; }
+  .banner { background: #fff4e5; border: 1px solid #f5b971; color: #7a4100; padding: 6px 10px; margin: 0 0 12px; border-radius: 4px; font-weight: 500; }
+  ul.warnings { background: #fdecea; border: 1px solid #f3b7b0; color: #8a1c12; margin: 0 0 12px; padding: 6px 10px 6px 28px; border-radius: 4px; }
+  table { border-collapse: collapse; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); width: 100%; }
+  th, td { padding: 5px 8px; border-bottom: 1px solid #e3e6eb; text-align: left; vertical-align: top; }
+  thead th { background: #eef1f5; font-weight: 600; font-size: 11px; text-transform: uppercase; letter-spacing: .03em; vertical-align: bottom; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+  td.eta { min-width: 90px; }
+  .ok { color: #17803d; }
+  .bad { color: #b42318; font-weight: 600; }
+  tr.hold td, tr.unconfigured th { color: #b42318; }
+  tr.gone td { color: #8a94a6; }
+  p.forecast { margin: 0 0 6px; font-variant-numeric: tabular-nums; }
+  .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 8px; }
+  .chart { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: 4px; min-width: 0; overflow: hidden; }
+  .uplot .u-title { font-size: 12px; font-weight: 600; }
+  .uplot .u-legend { font-size: 11px; }
 </style>
 </head>
 <body>
 <h1>hfq status</h1>
 <p class="meta">Generated ${escapeHtml(report.generatedAt)} · spend for ${escapeHtml(month)} (UTC) · refreshes every ${refresh} s ·
-<a href="${escapeHtml(options.boardPath)}">queues (Bull Board)</a> · <a href="status.json">status.json</a></p>
-<table>
+<a href="${escapeHtml(options.boardPath)}">queues (Bull Board)</a> · <a href="#workers">workers</a> · <a href="status.json">status.json</a> ·
+history ${span(1, '1 h')} ${span(6, '6 h')} ${span(24, '24 h')}</p>
+${banner}
+${warnings(report)}
+<table class="accounts">
 <thead><tr>
-<th>account</th><th>tier</th><th>waiting</th><th>active</th><th>delayed</th><th>done</th><th>failed</th>
-<th>configured rate</th><th>learned rate</th><th>429s (5 min)</th><th>paused for</th><th>credits</th><th>route</th>
-<th>HF spend / budget</th><th>provider-key spend</th>
+<th>account</th><th>live workers</th><th>waiting</th><th>active</th><th>delayed</th><th>done</th><th>failed</th>
+<th>rate learned / configured (req/s)</th><th>credits · route</th><th>spend HF / budget · keys</th><th>ETA</th>
 </tr></thead>
 <tbody>
-${rows || '<tr><td colspan="15">no accounts configured</td></tr>'}
+${rows || '<tr><td colspan="11">no account queues found under this prefix</td></tr>'}
 </tbody>
 </table>
+${workersTable(report.workers, nowMs)}
+${sections}
+<script src="${ASSETS_PATH}/uplot.js"></script>
+<script src="${ASSETS_PATH}/status-charts.js"></script>
 </body>
 </html>
 `;

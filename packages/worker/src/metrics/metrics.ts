@@ -147,6 +147,27 @@ export class WorkerMetrics {
     ['account'],
   );
 
+  private readonly orphaned = this.gauge(
+    'hfq_queue_orphaned_active_jobs',
+    'Active jobs whose worker is gone (no live worker holds their lock); re-delivered when the lock expires',
+    ['account'],
+  );
+  private readonly liveWorkers = this.gauge(
+    'hfq_live_workers',
+    'Worker processes serving the account whose heartbeat is recent',
+    ['account'],
+  );
+  private readonly throughput = this.gauge(
+    'hfq_throughput_jobs_per_second',
+    'Jobs completed per second over the last 5 minutes, all workers',
+    ['account'],
+  );
+  private readonly eta = this.gauge(
+    'hfq_backlog_eta_seconds',
+    'Time to drain the backlog at the current throughput (-1: no throughput or no backlog)',
+    ['account'],
+  );
+
   constructor(private readonly options: WorkerMetricsOptions) {
     this.limiter = new DomainLimiter(options.redis, options.prefix);
     this.credits = new CreditState(options.redis, options.prefix);
@@ -229,9 +250,11 @@ export class WorkerMetrics {
       const runtime = worker.runtimes.get(s.account);
       const routerDomain = runtime?.routes.routerDomain.id ?? 'unknown';
       const router = { account: s.account, route: 'hf-router', domain: routerDomain };
-      const perSecond = 1000 / s.configuredRate.durationMs;
-      this.configuredRate.set(router, s.configuredRate.max * perSecond);
-      this.learnedRate.set(router, (s.learnedRate ?? s.configuredRate.max) * perSecond);
+      if (s.configuredRate) {
+        const perSecond = 1000 / s.configuredRate.durationMs;
+        this.configuredRate.set(router, s.configuredRate.max * perSecond);
+        this.learnedRate.set(router, (s.learnedRate ?? s.configuredRate.max) * perSecond);
+      }
       this.pauseRemaining.set(router, s.pausedForMs / 1000);
       this.recent429s.set(router, s.recent429s);
       this.setCredits(s.account, s.scope, s.credits.state);
@@ -240,7 +263,11 @@ export class WorkerMetrics {
         this.routeInUse.set({ account: s.account, route }, route === s.route ? 1 : 0);
       this.spend.set({ account: s.account, route: 'hf-router' }, s.spend.hfRouterUsd);
       this.spend.set({ account: s.account, route: 'provider-key' }, s.spend.providerKeyUsd);
-      this.budget.set({ account: s.account, route: 'hf-router' }, s.budgetUsd);
+      if (s.budgetUsd !== undefined) this.budget.set({ account: s.account, route: 'hf-router' }, s.budgetUsd);
+      this.orphaned.set({ account: s.account }, s.orphanedActive);
+      this.liveWorkers.set({ account: s.account }, s.liveWorkers);
+      this.throughput.set({ account: s.account }, s.forecast.throughputPerSecond);
+      this.eta.set({ account: s.account }, s.forecast.etaMs === undefined ? -1 : s.forecast.etaMs / 1000);
       if (s.providerBudgetUsd !== undefined)
         this.budget.set({ account: s.account, route: 'provider-key' }, s.providerBudgetUsd);
       for (const [state, count] of Object.entries(s.counts))

@@ -1,0 +1,141 @@
+import type { AccountStatus } from '@hfq/worker';
+import { money, table } from './shared-config.js';
+
+/** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */
+
+export interface WorkerRow {
+  id: string;
+  host: string;
+  version: string;
+  accounts: string[];
+  concurrency: number;
+  inFlight: number;
+  seenAtMs: number;
+  live: boolean;
+}
+
+/** `1 h 05 m`, `3 m 20 s`, `42 s`. */
+export function durationText(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, '0')} s`;
+  if (s < 172_800)
+    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} m`;
+  return `${Math.round(s / 86_400)} d`;
+}
+
+function creditsText(s: AccountStatus): string {
+  if (s.credits.state === 'ok') return 'ok';
+  if (s.credits.state === 'exhausted')
+    return `exhausted until ${new Date(s.credits.untilMs).toISOString().slice(0, 10)}`;
+  return `held: ${s.credits.reason.slice(0, 40)}`;
+}
+
+function rateText(s: AccountStatus): string {
+  if (!s.configuredRate) return '-';
+  return `${s.learnedRate?.toFixed(1) ?? '-'}/${s.configuredRate.max} per ${s.configuredRate.durationMs / 1000}s`;
+}
+
+function etaText(s: AccountStatus): string {
+  const f = s.forecast;
+  if (f.backlog === 0) return 'idle';
+  if (s.source === 'unconfigured' || s.liveWorkers === 0) return 'no worker';
+  if (s.holdReason || s.paused) return 'held';
+  if (f.etaMs === undefined) return 'stalled';
+  return `${durationText(f.etaMs)} @ ${f.throughputPerSecond.toFixed(1)}/s`;
+}
+
+export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[], nowMs: number): string {
+  const rows = [
+    [
+      'account',
+      'tier',
+      'workers',
+      'waiting',
+      'active',
+      'delayed',
+      'done',
+      'failed',
+      'rate (learned/limit)',
+      '429s 5m',
+      'credits',
+      'route',
+      'spend HF / keys',
+      'ETA',
+      'backlog cost',
+    ],
+  ];
+  for (const s of statuses) {
+    const c = s.counts;
+    rows.push([
+      s.source === 'unconfigured' ? `${s.account} (?)` : s.account,
+      s.tier,
+      String(s.liveWorkers),
+      String((c.waiting ?? 0) + (c.prioritized ?? 0)),
+      s.orphanedActive > 0 ? `${c.active ?? 0} (${s.orphanedActive} orphaned)` : String(c.active ?? 0),
+      String(c.delayed ?? 0),
+      String(c.completed ?? 0),
+      String(c.failed ?? 0),
+      rateText(s),
+      String(s.recent429s),
+      s.source === 'unconfigured' ? '-' : creditsText(s),
+      s.source === 'unconfigured' ? '-' : s.paused ? `${s.route} (paused)` : s.route,
+      `${money(s.spend.hfRouterUsd)} / ${money(s.spend.providerKeyUsd)}`,
+      etaText(s),
+      s.forecast.backlogCostUsd === undefined || s.forecast.backlog === 0
+        ? '-'
+        : money(s.forecast.backlogCostUsd),
+    ]);
+  }
+  const out = [statuses.length > 0 ? table(rows) : 'no account queues found under this prefix'];
+  const live = workers.filter((w) => w.live);
+  out.push('');
+  if (live.length === 0) out.push('live workers: none');
+  else {
+    out.push(`live workers: ${live.length}`);
+    out.push(
+      table([
+        ['worker', 'version', 'accounts', 'concurrency', 'in flight', 'seen'],
+        ...live.map((w) => [
+          w.id,
+          w.version,
+          w.accounts.join(','),
+          String(w.concurrency),
+          String(w.inFlight),
+          `${durationText(nowMs - w.seenAtMs)} ago`,
+        ]),
+      ])
+        .split('\n')
+        .map((line) => `  ${line}`)
+        .join('\n'),
+    );
+  }
+  const notes: string[] = [];
+  for (const s of statuses) {
+    const f = s.forecast;
+    if (s.source === 'unconfigured') {
+      const jobs = Object.values(s.counts).reduce((a, b) => a + b, 0);
+      notes.push(
+        `${s.account}: a queue with ${jobs} job${jobs === 1 ? '' : 's'} that no worker serves (a mistyped account?)`,
+      );
+    }
+    if (s.orphanedActive > 0)
+      notes.push(
+        `${s.account}: ${s.orphanedActive} active jobs whose worker is gone; re-delivered when their locks expire`,
+      );
+    if (s.holdReason) notes.push(`${s.account} is held: ${s.holdReason}`);
+    for (const e of s.endpoints) {
+      const cost = e.costUsd === undefined ? '' : ` · ${money(e.costUsd)} so far`;
+      const why = e.availability === 'ok' ? '' : ` · ${e.availability}${e.reason ? `: ${e.reason}` : ''}`;
+      notes.push(
+        `${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${cost}${why}`,
+      );
+    }
+    if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0)
+      notes.push(
+        `${s.account}: HF credits left ${money(f.creditsLeftUsd)}, spending ${money(f.hfSpendPerHourUsd)}/h: they run out in ${durationText(f.creditsRunOutAtMs - nowMs)}`,
+      );
+  }
+  if (notes.length > 0) out.push('', ...notes);
+  return out.join('\n');
+}

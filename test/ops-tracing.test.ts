@@ -1,0 +1,92 @@
+import { createProducer } from '@hfq/producer';
+import type { AccountConfigInput } from '@hfq/shared';
+import { type Sim, startSim } from '@hfq/sim';
+import { createWorker, type HfqWorker } from '@hfq/worker';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { BullMQOtel } from 'bullmq-otel';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatJob, silentLogger } from './ops-support.js';
+import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
+import { expectNoSecrets, upstreamOf } from './support/stack.js';
+import { waitFor } from './support/wait.js';
+
+/**
+ * Tracing with the real OpenTelemetry SDK (an in-memory exporter): BullMQ's own spans through
+ * `bullmq-otel`, and hfq's span per upstream call with its route, provider, status and throttle wait.
+ */
+
+const TOKEN = 'hf_tracing_acme_0123456789abcdef';
+const ACCOUNTS: AccountConfigInput[] = [
+  { id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 20, durationMs: 1000 } },
+];
+
+describe('tracing: a span per upstream call', () => {
+  const prefix = testPrefix('tracing');
+  const admin = adminRedis();
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  let sim: Sim;
+  let worker: HfqWorker;
+
+  beforeAll(async () => {
+    trace.setGlobalTracerProvider(provider);
+    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
+    sim.setToken(TOKEN, { label: 'acme' });
+    worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts: ACCOUNTS,
+      upstream: upstreamOf(sim),
+      logger: silentLogger(),
+      telemetry: new BullMQOtel({ tracerName: 'hfq-test' }),
+    });
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    await sim?.close();
+    await provider.shutdown();
+    trace.disable();
+    await expectNoClientsLeft(admin, prefix);
+    await admin.quit();
+  });
+
+  it('records an upstream span for a 429 and for the success that follows, with BullMQ spans beside them', async () => {
+    sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    try {
+      const handle = await producer.enqueue(chatJob('acme', 'trace me'));
+      await handle.result({ timeoutMs: 30_000 });
+    } finally {
+      await producer.close();
+    }
+    const upstream = () =>
+      exporter.getFinishedSpans().filter((s) => s.name === 'hfq upstream chat-completion');
+    await waitFor(() => upstream().length === 2, 'two upstream spans');
+    const [throttled, ok] = upstream();
+    expect(throttled?.attributes).toMatchObject({
+      'hfq.account': 'acme',
+      'hfq.route': 'hf-router',
+      'http.response.status_code': 429,
+      'hfq.retry_class': 'throttle',
+    });
+    expect(throttled?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(ok?.attributes).toMatchObject({
+      'hfq.account': 'acme',
+      'hfq.route': 'hf-router',
+      'http.response.status_code': 200,
+    });
+    expect(typeof ok?.attributes['hfq.provider']).toBe('string');
+    // The time each call waited for its permit (the 429's pause itself is a delay of the job).
+    for (const span of [throttled, ok]) expect(span?.attributes['hfq.throttle_wait_ms']).toBeTypeOf('number');
+    // BullMQ's own spans (add, process) come from the same SDK through bullmq-otel.
+    const names = new Set(exporter.getFinishedSpans().map((s) => s.name));
+    expect([...names].some((n) => n.startsWith('process'))).toBe(true);
+    expectNoSecrets(JSON.stringify(exporter.getFinishedSpans().map((s) => s.attributes)), [TOKEN], 'spans');
+  });
+});
