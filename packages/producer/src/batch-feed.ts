@@ -9,12 +9,15 @@ import {
 } from '@hfq/shared';
 import { Job as BullJob, type JobsOptions, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { addAtomically } from './atomic-add.js';
+import { batchHooks } from './batch-hooks.js';
 import { type BatchBase, type ChildPlan, ChildPlanner, itemJob } from './batch-items.js';
 
 /**
  * Adding a batch's items (issue 6): read the input once, a chunk at a time, so a stream of any
- * length keeps the producer's memory flat. Each chunk is one `addBulk` of child jobs (each with
- * the batch parent as `opts.parent`), then its entries in the batch layout. A slow input does not
+ * length keeps the producer's memory flat. Each chunk is one transaction: its child jobs (each with
+ * the batch parent as `opts.parent`), their entries in the batch layout and the item count, so no
+ * child exists that the layout (and so every reader) does not know of. A slow input does not
  * hold items back: after `flushMs` without a new item, what was read is added. The parent cannot
  * complete meanwhile: it also waits on its seal child, which the feeder keeps delayed (a heartbeat)
  * and promotes only after the last chunk. Children added after the parent became ready would be
@@ -37,6 +40,13 @@ export interface FeedContext {
   sealTimeoutMs: number;
   /** Every item was validated before the batch was created (array input). */
   prevalidated: boolean;
+  /**
+   * Resuming a batch another producer started: items of the input already added (skipped), and
+   * children already in the layout (the next child's sequence number).
+   */
+  resume?: { items: number; children: number };
+  /** The feeder lease this feeder holds (see `batch-lease.ts`); released when the feed ends. */
+  lease?: { refresh(): Promise<boolean>; release(): Promise<void> };
 }
 
 export interface FeedResult {
@@ -45,6 +55,9 @@ export interface FeedResult {
   /** Child jobs added (and cancelled entries). */
   children: number;
 }
+
+/** How often a feeder refreshes its lease. */
+const LEASE_REFRESH_MS = 2_000;
 
 export function sealJobId(batchId: string): string {
   return `${batchId}-seal`;
@@ -55,13 +68,16 @@ export class Feeder {
   // Callbacks, not one long-lived promise: racing a promise that never settles leaks a reaction per race.
   private readonly onCancel = new Set<() => void>();
   private heartbeatError: Error | undefined;
-  private seq = 0;
-  private items = 0;
+  private seq: number;
+  private items: number;
 
   constructor(
     private readonly ctx: FeedContext,
     private readonly input: Iterable<unknown> | AsyncIterable<unknown>,
-  ) {}
+  ) {
+    this.seq = ctx.resume?.children ?? 0;
+    this.items = ctx.resume?.items ?? 0;
+  }
 
   /** Stop reading the input; what was read and not added becomes `cancelled`. */
   cancel(): void {
@@ -85,6 +101,10 @@ export class Feeder {
     const beatMs = Math.max(250, Math.floor(ctx.sealTimeoutMs / 4));
     const heartbeat = setInterval(() => void this.beat(), beatMs);
     heartbeat.unref();
+    const leaseBeat = setInterval(() => void this.keepLease(), LEASE_REFRESH_MS);
+    leaseBeat.unref();
+    // Resuming: the input's first items are in already.
+    let skip = ctx.resume?.items ?? 0;
     const addChunk = async () => {
       const children = chunk;
       chunk = [];
@@ -120,6 +140,10 @@ export class Feeder {
           exhausted = true;
           break;
         }
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
         const job = itemJob(ctx.base, step.value, this.items, !ctx.prevalidated);
         for (const plan of planner.push(this.items, job)) {
           chunk.push(plan);
@@ -150,6 +174,8 @@ export class Feeder {
       throw err;
     } finally {
       clearInterval(heartbeat);
+      clearInterval(leaseBeat);
+      await ctx.lease?.release().catch(() => {});
       if (!exhausted) void Promise.resolve(iterator.return?.()).catch(() => {});
     }
   }
@@ -189,13 +215,16 @@ export class Feeder {
     });
   }
 
-  /** One round trip for the children, then one for their layout entries and the item count. */
+  /** One transaction: the children, their layout entries and the item count. */
   private async add(children: ChildPlan[]): Promise<void> {
     if (children.length === 0) return;
     const { ctx } = this;
+    if (this.heartbeatError) throw this.heartbeatError;
     const opts = childOptions(ctx);
     const first = this.seq;
-    await ctx.queue.addBulk(
+    const items = children.reduce((sum, c) => sum + c.batch.count, 0);
+    await addAtomically(
+      ctx.queue,
       children.map((plan, i) => ({
         name: plan.job.task,
         data: {
@@ -205,8 +234,25 @@ export class Feeder {
         } satisfies JobData,
         opts: { ...opts, jobId: `${ctx.batchId}-${first + i}` },
       })),
+      (multi) => {
+        multi
+          .rpush(
+            batchStateKey(ctx.prefix, ctx.batchId, 'layout'),
+            ...children.map((c) => String(c.batch.count)),
+          )
+          .hincrby(batchStateKey(ctx.prefix, ctx.batchId), BATCH_FIELDS.total, items);
+      },
     );
-    await this.appendLayout(children);
+    this.seq += children.length;
+    await batchHooks.afterChunk?.(ctx.batchId, this.seq);
+  }
+
+  /** Keep the feeder lease; losing it (another producer took the batch over) stops this feed. */
+  private async keepLease(): Promise<void> {
+    if (!this.ctx.lease) return;
+    const held = await this.ctx.lease.refresh().catch(() => true);
+    if (!held)
+      this.heartbeatError ??= new Error(`batch ${this.ctx.batchId}: another producer took over its input`);
   }
 
   /** Layout entries for items read but never added: no child exists for them, so they read as cancelled. */

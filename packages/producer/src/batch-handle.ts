@@ -3,7 +3,7 @@ import { BATCH_FIELDS, batchStateKey } from '@hfq/shared';
 import { Job as BullJob } from 'bullmq';
 import type { BatchClient } from './batch.js';
 import type { Feeder, FeedResult } from './batch-feed.js';
-import { type BatchItemResult, type ReadOptions, readBatch } from './batch-results.js';
+import { BatchAbandonedError, type BatchItemResult, type ReadOptions, readBatch } from './batch-results.js';
 
 /**
  * The handle `enqueueBatch` returns (issue 6): when the input is in, progress, results in input
@@ -51,7 +51,8 @@ export class Batch {
 
   /**
    * Resolves once every item is added (the batch is sealed), with the counts; rejects with the
-   * reason when the input stopped early (an invalid item, an input that threw).
+   * reason when the input stopped early (an invalid item, an input that threw), and with
+   * `BatchAbandonedError` when its producer stopped before adding every item.
    */
   async enqueued(): Promise<FeedResult> {
     if (this.feeding) return this.feeding;
@@ -63,6 +64,11 @@ export class Batch {
         BATCH_FIELDS.error,
       );
       if (error) throw new Error(error);
+      // An abandoned batch is not complete: its input stopped short.
+      if (sealed === 'abandoned') {
+        const total = await redis.hget(batchStateKey(prefix, this.id), BATCH_FIELDS.total);
+        throw new BatchAbandonedError(this.id, Number(total ?? 0));
+      }
       if (sealed) {
         const layoutKey = batchStateKey(prefix, this.id, 'layout');
         const [total, children] = await Promise.all([

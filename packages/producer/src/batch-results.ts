@@ -41,6 +41,25 @@ export class BatchInputError extends Error {
   }
 }
 
+/**
+ * The batch's producer stopped before adding every item and its seal ran out: the batch completed
+ * with the items it had, and no item can be added to it any more.
+ */
+export class BatchAbandonedError extends Error {
+  readonly code = 'HFQ_BATCH_ABANDONED';
+  constructor(
+    readonly batchId: string,
+    /** Items that were added (and run) before it was abandoned. */
+    readonly added: number,
+  ) {
+    super(
+      `batch ${batchId} was abandoned after ${added} item(s): its producer stopped before adding every item, ` +
+        'and it completed with those; the rest can only run as a new batch',
+    );
+    this.name = 'BatchAbandonedError';
+  }
+}
+
 export interface ReadOptions {
   /** Give up (`BatchTimeoutError`) when the whole read takes longer, ms. @defaultValue no limit */
   timeoutMs?: number;
@@ -48,6 +67,17 @@ export interface ReadOptions {
   windowItems?: number;
   /** Remove each child from Redis once its results are out. @defaultValue true */
   remove?: boolean;
+  /**
+   * Called before children whose results were handed out are removed from Redis, with nothing
+   * else read meanwhile: make what was written durable here (an `fsync`), so a result leaves
+   * Redis only once it is safe elsewhere. Removals wait for it, in groups.
+   */
+  beforeRemove?: () => Promise<void>;
+  /**
+   * Items the consumer holds already (a resumed read): they are not read again, and their
+   * children are removed. @defaultValue 0
+   */
+  skipItems?: number;
 }
 
 export const CANCELLED = 'cancelled';
@@ -56,6 +86,8 @@ const REMOVED =
 const LAYOUT_PAGE = 256;
 const RECHECK_MS = 1_000;
 const MAX_REMOVALS_IN_FLIGHT = 64;
+/** Children handed out before their removal waits for `beforeRemove`. */
+const REMOVAL_GROUP = 256;
 
 type Outcome =
   | { kind: 'completed'; value: unknown }
@@ -129,6 +161,10 @@ interface Slot {
   count: number;
   data: ChildData | undefined;
   settled: Promise<Outcome>;
+  /** Split parents to remove with this child. */
+  alsoRemove: string[];
+  /** Whether its outcome is known already. */
+  peek(): boolean;
   recheck(): void;
   stop(): void;
 }
@@ -144,7 +180,8 @@ export async function* readBatch(
   const windowItems = Math.max(1, options.windowItems ?? 1024);
   const layoutKey = batchStateKey(prefix, batchId, 'layout');
   const stateKey = batchStateKey(prefix, batchId);
-  const removals = new Removals(ctx.queue, options.remove ?? true);
+  const removals = new Removals(ctx.queue, options.remove ?? true, options.beforeRemove);
+  let skip = Math.max(0, options.skipItems ?? 0);
   const slots: Slot[] = [];
   let armedItems = 0;
   let seq = 0;
@@ -165,6 +202,13 @@ export async function* readBatch(
         if (page.length === 0) page = await redis.lrange(layoutKey, seq, seq + LAYOUT_PAGE - 1);
         const count = page.shift();
         if (count === undefined) break;
+        if (skip >= Number(count)) {
+          // Held by the consumer already: only its removal is left.
+          skip -= Number(count);
+          await removals.add([`${batchId}-${seq}`]);
+          seq++;
+          continue;
+        }
         slots.push(arm(ctx, `${batchId}-${seq}`, Number(count)));
         armedItems += Number(count);
         seq++;
@@ -184,27 +228,36 @@ export async function* readBatch(
         continue;
       }
       pollMs = 20;
+      // About to wait: what was handed out so far can leave Redis now.
+      if (!head.peek()) await removals.flush();
       const outcome = await settle(head, deadline, timeout);
       slots.shift();
       armedItems -= head.count;
       const split = splitOf(outcome);
       if (split) {
-        // The child split itself: its halves take its place, in order.
+        // The child split itself: its halves take its place, in order. It leaves Redis with its
+        // last half, so a resumed read still finds the halves through it.
         const halves = split.map((half) => arm(ctx, half.id, half.count));
+        const last = halves[halves.length - 1];
+        if (last) last.alsoRemove.push(head.id, ...head.alsoRemove);
         slots.unshift(...halves);
         armedItems += head.count;
-        await removals.add(head.id);
         continue;
       }
-      for (const result of await resultsOf(ctx, head, outcome, isCancelled)) {
+      let results = await resultsOf(ctx, head, outcome, isCancelled);
+      if (skip > 0) {
+        results = results.slice(skip);
+        skip = 0;
+      }
+      for (const result of results) {
         yield result;
         delivered++;
       }
-      await removals.add(head.id);
+      await removals.add([head.id, ...head.alsoRemove]);
     }
   } finally {
     for (const slot of slots) slot.stop();
-    await removals.drain();
+    await removals.flush();
   }
 }
 
@@ -227,6 +280,8 @@ function arm(ctx: ReadContext, id: string, count: number): Slot {
     count,
     data: undefined,
     settled,
+    alsoRemove: [],
+    peek: () => done,
     recheck: () => {
       void check().then(
         (outcome) => outcome && finish(outcome),
@@ -321,25 +376,37 @@ async function readLayoutState(
   ];
 }
 
-/** Children removed once read, a bounded number at a time. */
+/**
+ * Children removed once read, in groups: each group waits for `beforeRemove` (the consumer making
+ * what it wrote durable), then goes a bounded number of removals at a time.
+ */
 class Removals {
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private pending: string[] = [];
 
   constructor(
     private readonly queue: Queue,
     private readonly enabled: boolean,
+    private readonly beforeRemove: (() => Promise<void>) | undefined,
   ) {}
 
-  async add(id: string): Promise<void> {
+  async add(ids: string[]): Promise<void> {
     if (!this.enabled) return;
-    const removal = this.queue.remove(id, { removeChildren: false }).catch(() => 0);
-    this.inFlight.add(removal);
-    void removal.finally(() => this.inFlight.delete(removal));
-    if (this.inFlight.size >= MAX_REMOVALS_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.pending.push(...ids);
+    if (this.pending.length >= REMOVAL_GROUP) await this.flush();
   }
 
-  async drain(): Promise<void> {
-    await Promise.all(this.inFlight);
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const ids = this.pending;
+    this.pending = [];
+    await this.beforeRemove?.();
+    for (let i = 0; i < ids.length; i += MAX_REMOVALS_IN_FLIGHT) {
+      await Promise.all(
+        ids
+          .slice(i, i + MAX_REMOVALS_IN_FLIGHT)
+          .map((id) => this.queue.remove(id, { removeChildren: false }).catch(() => 0)),
+      );
+    }
   }
 }
 

@@ -11,12 +11,14 @@ import {
   ValidationError,
   whenReady,
 } from '@hfq/shared';
-import { FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
+import { Job as BullJob, FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';
 import { Batch } from './batch-handle.js';
+import { batchHooks } from './batch-hooks.js';
+import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
 import { type BatchBase, COALESCING_TASKS, itemJob, validateBase } from './batch-items.js';
-import { ChildWatcher } from './batch-results.js';
+import { BatchAbandonedError, ChildWatcher } from './batch-results.js';
 
 /**
  * Batches (issue 6, design decision 9): one BullMQ flow per batch. The parent job lives in the
@@ -41,7 +43,10 @@ export interface BatchSpec extends BatchBase {
 
 export interface BatchOptions {
   /**
-   * The batch's id (also its parent job's). An id that exists attaches to that batch and adds nothing.
+   * The batch's id (also its parent job's). An id that exists is a retry: a complete batch is
+   * returned as it is; one whose producer stopped before adding every item is taken over and its
+   * missing items are added from `items` (the same input, read again from the start); an abandoned
+   * one rejects with `BatchAbandonedError`.
    * @defaultValue generated
    */
   batchId?: string;
@@ -91,65 +96,153 @@ export class BatchClient {
     await whenReady(redis);
     const batchId = options.batchId ?? newBatchId();
     const stateKey = batchStateKey(prefix, batchId);
-    if ((await redis.hsetnx(stateKey, BATCH_FIELDS.account, spec.account)) === 0) return this.open(batchId);
-    const batchQueue = this.batchQueue(spec.account);
+    // The lease first: creating and resuming a batch are both done by its one lease holder.
+    const lease = await takeLease(redis, prefix, batchId);
+    if (!lease || (await redis.hsetnx(stateKey, BATCH_FIELDS.account, spec.account)) === 0) {
+      return this.resume(batchId, spec, settings, prevalidated, lease);
+    }
     try {
-      await redis.hset(
-        stateKey,
-        BATCH_FIELDS.total,
-        0,
-        BATCH_FIELDS.ok,
-        0,
-        BATCH_FIELDS.failed,
-        0,
-        'task',
-        spec.task,
-      );
-      const parentData: BatchJobData = {
-        v: JOB_SCHEMA_VERSION,
-        kind: 'batch',
-        account: spec.account,
-        task: spec.task,
-        model: spec.model,
-        coalesce: settings.coalesce,
-      };
-      const sealData: BatchJobData = { v: JOB_SCHEMA_VERSION, kind: 'seal', batchId };
-      await this.flowProducer().add({
-        name: 'batch',
-        queueName: batchQueue.name,
-        data: parentData,
-        opts: {
-          jobId: batchId,
-          removeOnComplete: { ...DEFAULT_RETENTION.removeOnComplete },
-          removeOnFail: { ...DEFAULT_RETENTION.removeOnFail },
-        },
-        children: [
-          {
-            name: 'seal',
-            queueName: batchQueue.name,
-            data: sealData,
-            opts: {
-              jobId: sealJobId(batchId),
-              delay: settings.sealTimeoutMs,
-              attempts: 5,
-              backoff: { type: 'exponential', delay: 1_000 },
-              removeOnComplete: true,
-              removeOnFail: true,
-            },
-          },
-        ],
-      });
+      await this.create(batchId, spec, settings);
     } catch (err) {
       await redis.del(stateKey).catch(() => {});
+      await lease.release().catch(() => {});
       throw err;
     }
+    return this.feed(batchId, spec, settings, prevalidated, lease, undefined);
+  }
+
+  /** The state hash's counters, then the flow: the parent job and its seal child. */
+  private async create(batchId: string, spec: BatchSpec, settings: Settings): Promise<void> {
+    const { connection: redis, prefix } = this.deps;
+    const batchQueue = this.batchQueue(spec.account);
+    await redis.hset(
+      batchStateKey(prefix, batchId),
+      BATCH_FIELDS.total,
+      0,
+      BATCH_FIELDS.ok,
+      0,
+      BATCH_FIELDS.failed,
+      0,
+      'task',
+      spec.task,
+    );
+    await batchHooks.afterStateWritten?.(batchId);
+    const parentData: BatchJobData = {
+      v: JOB_SCHEMA_VERSION,
+      kind: 'batch',
+      account: spec.account,
+      task: spec.task,
+      model: spec.model,
+      coalesce: settings.coalesce,
+    };
+    const sealData: BatchJobData = { v: JOB_SCHEMA_VERSION, kind: 'seal', batchId };
+    await this.flowProducer().add({
+      name: 'batch',
+      queueName: batchQueue.name,
+      data: parentData,
+      opts: {
+        jobId: batchId,
+        removeOnComplete: { ...DEFAULT_RETENTION.removeOnComplete },
+        removeOnFail: { ...DEFAULT_RETENTION.removeOnFail },
+      },
+      children: [
+        {
+          name: 'seal',
+          queueName: batchQueue.name,
+          data: sealData,
+          opts: {
+            jobId: sealJobId(batchId),
+            delay: settings.sealTimeoutMs,
+            attempts: 5,
+            backoff: { type: 'exponential', delay: 1_000 },
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        },
+      ],
+    });
+  }
+
+  /**
+   * The batch id exists: a retry (a re-run of the same command, a producer that crashed). A
+   * complete batch is returned as it is; an unsealed one is taken over (once its previous producer's
+   * lease has lapsed) and its missing items are added from the same input; one that can no longer
+   * take items (abandoned, or another batch under the same id) fails with the reason.
+   */
+  private async resume(
+    batchId: string,
+    spec: BatchSpec,
+    settings: Settings,
+    prevalidated: boolean,
+    held: BatchLease | undefined,
+  ): Promise<Batch> {
+    const { connection: redis, prefix } = this.deps;
+    const stateKey = batchStateKey(prefix, batchId);
+    const lease = held ?? (await waitForLease(redis, prefix, batchId));
+    try {
+      const [account, task, sealed, error, total] = await redis.hmget(
+        stateKey,
+        BATCH_FIELDS.account,
+        'task',
+        BATCH_FIELDS.sealed,
+        BATCH_FIELDS.error,
+        BATCH_FIELDS.total,
+      );
+      if (account === null)
+        throw new Error(`batch ${batchId}: its state left Redis while it was being resumed`);
+      if (account !== spec.account || (task !== null && task !== spec.task)) {
+        throw new Error(
+          `batch ${batchId} exists for account ${account}${task ? `, task ${task}` : ''}: a batch id names one batch`,
+        );
+      }
+      if (sealed === 'abandoned') throw new BatchAbandonedError(batchId, Number(total ?? 0));
+      if (sealed !== null || error !== null) {
+        // Every item is in (or the input stopped): nothing to add; the handle reports which.
+        await lease?.release();
+        return new Batch(this, batchId, account, undefined);
+      }
+      if (!lease) throw new Error(`batch ${batchId}: another producer is adding its items right now`);
+      const batchQueue = this.batchQueue(spec.account);
+      if (!(await BullJob.fromId(batchQueue, batchId))) {
+        // Created up to its state hash, not its flow (the producer stopped in between).
+        await this.create(batchId, spec, settings);
+      } else {
+        const seal = await BullJob.fromId(batchQueue, sealJobId(batchId));
+        if (!seal || !(await seal.isDelayed())) {
+          // The seal ran (or runs): the parent may complete any moment, so nothing may be added.
+          throw new BatchAbandonedError(batchId, Number(total ?? 0));
+        }
+        await seal.changeDelay(settings.sealTimeoutMs);
+      }
+      const [items, children] = await Promise.all([
+        redis.hget(stateKey, BATCH_FIELDS.total),
+        redis.llen(batchStateKey(prefix, batchId, 'layout')),
+      ]);
+      return this.feed(batchId, spec, settings, prevalidated, lease, {
+        items: Number(items ?? 0),
+        children,
+      });
+    } catch (err) {
+      await lease?.release().catch(() => {});
+      throw err;
+    }
+  }
+
+  private feed(
+    batchId: string,
+    spec: BatchSpec,
+    settings: Settings,
+    prevalidated: boolean,
+    lease: BatchLease,
+    resume: { items: number; children: number } | undefined,
+  ): Batch {
     const feeder = new Feeder(
       {
         batchId,
-        prefix,
-        redis,
+        prefix: this.deps.prefix,
+        redis: this.deps.connection,
         queue: this.deps.queue(spec.account),
-        batchQueue,
+        batchQueue: this.batchQueue(spec.account),
         base: {
           account: spec.account,
           task: spec.task,
@@ -159,6 +252,8 @@ export class BatchClient {
         },
         prevalidated,
         ...settings,
+        ...(resume ? { resume } : {}),
+        lease,
       },
       spec.items,
     );
@@ -235,6 +330,8 @@ export class BatchClient {
     return this.flow;
   }
 }
+
+type Settings = ReturnType<typeof checkOptions>;
 
 function checkOptions(spec: BatchSpec, options: BatchOptions) {
   const issues: { path: string; message: string }[] = [];

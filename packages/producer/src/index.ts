@@ -2,7 +2,9 @@ export { type BatchOptions, type BatchSpec, DEFAULT_BATCH_PRIORITY } from './bat
 export type { FeedResult as BatchEnqueued } from './batch-feed.js';
 export { Batch, type BatchProgress } from './batch-handle.js';
 export { type BatchBase, COALESCING_TASKS } from './batch-items.js';
+export { batchHooks } from './batch-hooks.js';
 export {
+  BatchAbandonedError,
   BatchInputError,
   type BatchItemResult,
   BatchTimeoutError,

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { batchStateKey } from '@hfq/shared';
+import type { Redis } from 'ioredis';
+
+/**
+ * The right to add a batch's items: one producer at a time, so a retried batch id never adds the
+ * same items twice. A lease lives `LEASE_TTL_MS` unless refreshed; a producer that dies loses it
+ * within that time and a retry takes over (see batch.ts, `resume`).
+ */
+export const LEASE_TTL_MS = 10_000;
+
+export function batchLeaseKey(prefix: string, batchId: string): string {
+  return `${batchStateKey(prefix, batchId)}:feeder`;
+}
+
+// One script per operation: refresh and release only a lease this producer holds.
+const REFRESH = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+export interface BatchLease {
+  refresh(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+/** Take the lease if nobody holds it; `undefined` if another producer does. */
+export async function takeLease(
+  redis: Redis,
+  prefix: string,
+  batchId: string,
+): Promise<BatchLease | undefined> {
+  const key = batchLeaseKey(prefix, batchId);
+  const token = randomBytes(8).toString('hex');
+  if ((await redis.set(key, token, 'PX', LEASE_TTL_MS, 'NX')) !== 'OK') return undefined;
+  return {
+    refresh: async () => (await redis.eval(REFRESH, 1, key, token, LEASE_TTL_MS)) === 1,
+    release: async () => {
+      await redis.eval(RELEASE, 1, key, token);
+    },
+  };
+}
+
+/** Take the lease, waiting up to `waitMs` for a holder that stopped refreshing it (a crashed producer). */
+export async function waitForLease(
+  redis: Redis,
+  prefix: string,
+  batchId: string,
+  waitMs = LEASE_TTL_MS + 2_000,
+): Promise<BatchLease | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const lease = await takeLease(redis, prefix, batchId);
+    if (lease || Date.now() >= deadline) return lease;
+    const left = await redis.pttl(batchLeaseKey(prefix, batchId));
+    await new Promise((r) =>
+      setTimeout(r, Math.max(50, Math.min(left > 0 ? left : 100, deadline - Date.now()))),
+    );
+  }
+}
