@@ -16,8 +16,8 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';
 import { Batch } from './batch-handle.js';
 import { batchHooks } from './batch-hooks.js';
-import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
 import { type BatchBase, COALESCING_TASKS, itemJob, validateBase } from './batch-items.js';
+import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
 import { BatchAbandonedError, ChildWatcher } from './batch-results.js';
 
 /**

@@ -1,8 +1,8 @@
 export { type BatchOptions, type BatchSpec, DEFAULT_BATCH_PRIORITY } from './batch.js';
 export type { FeedResult as BatchEnqueued } from './batch-feed.js';
 export { Batch, type BatchProgress } from './batch-handle.js';
-export { type BatchBase, COALESCING_TASKS } from './batch-items.js';
 export { batchHooks } from './batch-hooks.js';
+export { type BatchBase, COALESCING_TASKS } from './batch-items.js';
 export {
   BatchAbandonedError,
   BatchInputError,
