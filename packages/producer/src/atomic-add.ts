@@ -10,7 +10,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 export interface AtomicEntry {
   name: string;
   data: unknown;
-  opts: JobsOptions & { jobId: string };
+  opts: JobsOptions;
 }
 
 /** BullMQ's add scripts answer a negative code when they refuse a job (a missing or finished parent). */

@@ -14,6 +14,7 @@ export { Headroom, type HeadroomOptions, NoHeadroomError } from './headroom.js';
 export { JobFailedError, JobHandle, ResultTimeoutError } from './job-handle.js';
 export {
   createProducer,
+  EnqueueManyError,
   type EnqueueOptions,
   type InferenceResult,
   Producer,

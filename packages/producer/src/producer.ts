@@ -19,6 +19,7 @@ import {
 } from '@hfq/shared';
 import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
 import { Headroom, type HeadroomOptions } from './headroom.js';
@@ -48,6 +49,29 @@ export interface EnqueueOptions {
 }
 
 const JOB_ID = /^(?!\d+$)[A-Za-z0-9_.-]{1,128}$/;
+
+/** Some accounts' jobs were added and others' not: which, per account (see `enqueueMany`). */
+export class EnqueueManyError extends Error {
+  readonly code = 'HFQ_ENQUEUE_PARTIAL';
+  constructor(
+    readonly accounts: ReadonlyArray<{
+      account: string;
+      /** `true`: every job of this account is in; `false`: none is; `unknown`: Redis did not answer. */
+      added: boolean | 'unknown';
+      /** Indexes (in the `enqueueMany` input) of this account's jobs. */
+      indexes: number[];
+      reason?: string;
+    }>,
+  ) {
+    const describe = (a: (typeof accounts)[number]) =>
+      `${a.account}: ${a.added === true ? 'added' : a.added === false ? 'not added' : 'unknown'} (${a.indexes.length} job(s)${a.reason ? `: ${a.reason}` : ''})`;
+    super(
+      `enqueueMany added some accounts' jobs and not others': ${accounts.map(describe).join('; ')}. ` +
+        'Retrying with the same jobIds adds only what is missing',
+    );
+    this.name = 'EnqueueManyError';
+  }
+}
 
 /** Validated job data and options for one add: nothing reaches Redis before this passes. */
 export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = Date.now()) {
@@ -115,7 +139,14 @@ export class Producer {
     );
   }
 
-  /** Validate every job first (nothing is added if one is invalid), then one `addBulk` per account queue. */
+  /**
+   * Validate every job first (nothing is added if one is invalid), then add each account's jobs in
+   * one transaction: per account, all of them or none. Accounts are separate queues, so one
+   * account's jobs can be in while another's failed: then `EnqueueManyError` says, per account,
+   * which job indexes were added, not added, or are unknown (the connection dropped before Redis
+   * answered). With a `jobId` on every job, calling again with the same jobs is safe: jobs already
+   * in are not added twice.
+   */
   async enqueueMany(jobs: ReadonlyArray<Job | { job: Job; options?: EnqueueOptions }>): Promise<JobHandle[]> {
     const prepared = jobs.map((entry, index) => {
       const isWrapped = typeof entry === 'object' && entry !== null && 'job' in entry && !('task' in entry);
@@ -143,23 +174,39 @@ export class Producer {
     await this.whileConnected(async () => {
       for (const account of byAccount.keys()) await this.headroom.check(this.queue(account));
     });
-    await this.whileConnected(() =>
-      Promise.all(
-        [...byAccount].map(async ([account, list]) => {
-          const queue = this.queue(account);
-          const added = await queue.addBulk(
-            list.map(({ item }) => ({ name: item.name, data: item.data, opts: item.opts })),
-          );
-          added.forEach((job, i) => {
-            const entry = list[i];
-            if (entry)
-              handles[entry.index] = new JobHandle(job.id as string, account, queue, () =>
-                this.queueEvents(account),
-              );
-          });
-        }),
-      ),
+    // One transaction per account queue: each account's jobs are all added or none are.
+    const outcomes = await Promise.allSettled(
+      [...byAccount].map(async ([account, list]) => {
+        const queue = this.queue(account);
+        const ids = await this.whileConnected(() =>
+          addAtomically(
+            queue,
+            list.map(({ item }) => ({
+              name: item.name,
+              data: item.data,
+              opts: item.opts,
+            })),
+          ),
+        );
+        ids.forEach((id, i) => {
+          const entry = list[i];
+          if (entry)
+            handles[entry.index] = new JobHandle(id, account, queue, () => this.queueEvents(account));
+        });
+      }),
     );
+    if (outcomes.some((o) => o.status === 'rejected')) {
+      const accounts = [...byAccount].map(([account, list], i) => {
+        const outcome = outcomes[i];
+        const indexes = list.map((e) => e.index);
+        if (outcome?.status === 'fulfilled') return { account, added: true as const, indexes };
+        const reason = (outcome?.reason as Error | undefined)?.message ?? String(outcome?.reason);
+        // A lost connection may have lost the answer, not the transaction.
+        const added = /not reachable|Connection|ECONN|EPIPE|ETIMEDOUT/.test(reason) ? 'unknown' : false;
+        return { account, added, indexes, reason } as const;
+      });
+      throw new EnqueueManyError(accounts);
+    }
     return handles;
   }
 
