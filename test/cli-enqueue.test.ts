@@ -47,7 +47,7 @@ describe('hfq enqueue', () => {
 
   const env = () => ({ REDIS_URL: redisUrl(), HFQ_PREFIX: prefix });
 
-  it('round-trips a 10,000-line JSONL file with results in input order', async () => {
+  it('round-trips a 10,000-line JSONL file with results in input order', { timeout: 240_000 }, async () => {
     const input = join(dir, 'jobs.jsonl');
     const output = join(dir, 'results.jsonl');
     writeFileSync(input, `${Array.from({ length: 10_000 }, (_, i) => line(i + 1)).join('\n')}\n`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, maskUrlCredentials, ValidationError } from '@hfq/shared';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
+import { UsageError } from './usage.js';
 
 const HELP = `hfq — a distributed job queue for batched Hugging Face inference under rate limits
 
@@ -72,11 +73,24 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof ValidationError) {
-    console.error(`hfq: configuration error: ${err.message}`);
+const argv = process.argv.slice(2);
+main(argv).catch((err: unknown) => {
+  const command = argv[0] ? `hfq ${argv[0]}` : 'hfq';
+  if (err instanceof UsageError) {
+    console.error(`${command}: ${err.message}\n\n${err.usage}`);
     process.exit(2);
   }
-  console.error(`hfq: ${maskUrlCredentials((err as Error)?.stack ?? String(err))}`);
+  if (err instanceof ConfigError) {
+    console.error(`${command}: configuration error: ${err.message}`);
+    process.exit(2);
+  }
+  if (err instanceof ValidationError) {
+    console.error(`${command}: ${err.message}`);
+    process.exit(2);
+  }
+  // Anything else is one line too; the stack only when asked for (HFQ_DEBUG=1).
+  const message = err instanceof Error ? err.message : String(err);
+  const text = process.env.HFQ_DEBUG ? ((err as Error)?.stack ?? message) : message;
+  console.error(`${command}: ${maskUrlCredentials(text)}`);
   process.exit(1);
 });

@@ -65,6 +65,7 @@ export function sealJobId(batchId: string): string {
 
 export class Feeder {
   private cancelled = false;
+  private detached = false;
   // Callbacks, not one long-lived promise: racing a promise that never settles leaks a reaction per race.
   private readonly onCancel = new Set<() => void>();
   private heartbeatError: Error | undefined;
@@ -82,6 +83,16 @@ export class Feeder {
   /** Stop reading the input; what was read and not added becomes `cancelled`. */
   cancel(): void {
     this.cancelled = true;
+    for (const wake of [...this.onCancel]) wake();
+  }
+
+  /**
+   * Stop reading the input and leave the batch open, as a crash would but at once: what was read
+   * and not added is dropped, the lease is released, and a retry with the same batch id adds the
+   * rest (before the seal's timeout).
+   */
+  detach(): void {
+    this.detached = true;
     for (const wake of [...this.onCancel]) wake();
   }
 
@@ -119,7 +130,7 @@ export class Feeder {
       }
     };
     try {
-      while (!this.cancelled) {
+      while (!this.cancelled && !this.detached) {
         if (!pending) {
           pending = iterator.next();
           // Left unawaited if a cancel wins the race: its failure must not go unhandled.
@@ -129,6 +140,7 @@ export class Feeder {
         const step =
           pending instanceof Promise ? await this.race(pending, open ? ctx.flushMs : undefined) : pending;
         if (step === 'cancel') break;
+        if (this.detached) break;
         if (step === 'idle') {
           // The input is slow: add what was read so far and keep waiting for the same item.
           chunk.push(...planner.flush());
@@ -152,6 +164,7 @@ export class Feeder {
         this.items++;
         if (chunkItems >= ctx.chunkSize) await addChunk();
       }
+      if (this.detached && !this.cancelled) return { items: this.items, children: this.seq };
       if (this.cancelled) {
         await this.addCancelled([...chunk, ...planner.flush()]);
         return { items: this.items, children: this.seq };

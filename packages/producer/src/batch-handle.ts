@@ -155,6 +155,15 @@ export class Batch {
     await this.cancelAdded();
   }
 
+  /**
+   * Stop adding items without cancelling anything: the batch stays open and a retry with the same
+   * batch id (and the same input) adds the rest. Resolves once this producer's feed has stopped.
+   */
+  async detach(): Promise<void> {
+    this.feeder?.detach();
+    await this.feeding?.catch(() => {});
+  }
+
   private async cancelAdded(): Promise<void> {
     const { redis, prefix, batchQueue } = this.client.context(this.account);
     const key = batchStateKey(prefix, this.id);

@@ -78,6 +78,8 @@ export interface ReadOptions {
    * children are removed. @defaultValue 0
    */
   skipItems?: number;
+  /** Stops the read: a pending `next()` rejects with the signal's reason, within a second. */
+  signal?: AbortSignal;
 }
 
 export const CANCELLED = 'cancelled';
@@ -223,6 +225,7 @@ export async function* readBatch(
           return;
         }
         if (Date.now() >= deadline) throw timeout();
+        options.signal?.throwIfAborted();
         await sleep(Math.max(0, Math.min(pollMs, deadline - Date.now())));
         pollMs = Math.min(pollMs * 2, 500);
         continue;
@@ -230,7 +233,7 @@ export async function* readBatch(
       pollMs = 20;
       // About to wait: what was handed out so far can leave Redis now.
       if (!head.peek()) await removals.flush();
-      const outcome = await settle(head, deadline, timeout);
+      const outcome = await settle(head, deadline, timeout, options.signal);
       slots.shift();
       armedItems -= head.count;
       const split = splitOf(outcome);
@@ -305,8 +308,14 @@ function arm(ctx: ReadContext, id: string, count: number): Slot {
 }
 
 /** The head's outcome; checks its state again now and then in case an event was missed. */
-async function settle(head: Slot, deadline: number, timeout: () => Error): Promise<Outcome> {
+async function settle(
+  head: Slot,
+  deadline: number,
+  timeout: () => Error,
+  signal: AbortSignal | undefined,
+): Promise<Outcome> {
   for (;;) {
+    signal?.throwIfAborted();
     const wait = Math.min(RECHECK_MS, deadline - Date.now());
     if (wait <= 0) throw timeout();
     let timer: NodeJS.Timeout | undefined;

@@ -39,6 +39,38 @@ export class JobHandle {
   }
 
   /**
+   * Wait for the job to finish either way: its result or why it failed, and when it finished (a
+   * job that finished before this call reports its own time, so a resumed reader can tell old
+   * results from new ones).
+   */
+  async outcome(): Promise<
+    | { ok: true; result: InferenceResult; finishedOn: number }
+    | { ok: false; error: string; finishedOn: number }
+  > {
+    const events = await this.events();
+    await events.waitUntilReady();
+    const job = await Job.fromId(this.queue, this.id);
+    if (!job) {
+      return {
+        ok: false,
+        error: 'the job is not in Redis (removed by retention, or never added)',
+        finishedOn: Date.now(),
+      };
+    }
+    const finishedBefore = job.finishedOn;
+    try {
+      const result = (await job.waitUntilFinished(events)) as InferenceResult;
+      return { ok: true, result, finishedOn: finishedBefore ?? Date.now() };
+    } catch (err) {
+      return {
+        ok: false,
+        error: (err as Error).message ?? String(err),
+        finishedOn: finishedBefore ?? Date.now(),
+      };
+    }
+  }
+
+  /**
    * Wait for the result. Rejects with `JobFailedError` if the job fails, `ResultTimeoutError` after `timeoutMs`.
    * @param options.timeoutMs - @defaultValue no limit
    */

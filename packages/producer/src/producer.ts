@@ -210,6 +210,12 @@ export class Producer {
     return handles;
   }
 
+  /** A handle on a job added earlier (by this or another process), by its id and account. */
+  job(jobId: string, account: string): JobHandle {
+    const queue = this.queue(account);
+    return new JobHandle(jobId, account, queue, () => this.queueEvents(account));
+  }
+
   /**
    * Fault test (issue 7): fail fast, with an error that says so, while Redis is down. BullMQ waits
    * for a connection that is not ready with no time limit, so an enqueue while Redis was down hung
