@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { BatchAbandonedError, createProducer } from '@hfq/producer';
+import { batchStateKey, createLogger } from '@hfq/shared';
+import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
+import { createWorker, type HfqWorker } from '@hfq/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
+import { upstreamOf } from './support/stack.js';
+import { waitFor } from './support/wait.js';
+
+/**
+ * A batch retried with the same id after its producer crashed: it completes (the retry adds what
+ * is missing) or fails with a clear error; it never hangs and an abandoned batch never looks
+ * complete. The crash points are forced with `batchHooks` inside a real producer process.
+ */
+
+const TOKEN = 'hf_test_batchretry_0123456789abcdef';
+const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
+const N = 20;
+const texts = Array.from({ length: N }, (_, i) => `retry item ${i}`);
+
+/** A producer process that enqueues the batch and kills itself (SIGKILL) at the hook named by HOOK. */
+const CRASHING_PRODUCER = `
+import { batchHooks, createProducer } from '@hfq/producer';
+const kill = () => process.kill(process.pid, 'SIGKILL');
+if (process.env.HOOK === 'afterStateWritten') batchHooks.afterStateWritten = kill;
+if (process.env.HOOK === 'afterChunk') batchHooks.afterChunk = kill;
+const producer = createProducer({ connection: process.env.REDIS_URL, prefix: process.env.HFQ_PREFIX });
+const texts = JSON.parse(process.env.TEXTS);
+const batch = await producer.enqueueBatch(
+  { account: 'acme', task: 'feature-extraction', model: '${MODEL}', items: texts },
+  { batchId: process.env.BATCH_ID, chunkSize: 5, sealTimeoutMs: Number(process.env.SEAL_MS) },
+);
+await batch.enqueued();
+console.log('not killed');
+`;
+
+function runCrashingProducer(env: Record<string, string>): Promise<number | null> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=hfq-source', '--import', 'tsx', '--input-type=module', '--eval', CRASHING_PRODUCER],
+    {
+      cwd: ROOT,
+      env: { ...process.env, REDIS_URL: redisUrl(), TEXTS: JSON.stringify(texts), ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ? null : code)));
+}
+
+describe('batch retry after a crash', () => {
+  let sim: Sim;
+  const admin = adminRedis();
+  const prefix = testPrefix('bretry');
+  let worker: HfqWorker;
+
+  beforeAll(async () => {
+    sim = await startSim({ latency: { baseMs: 2 } });
+    sim.setToken(TOKEN, { label: 'retry' });
+    worker = await createWorker({
+      connection: redisUrl(),
+      prefix,
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 1000, durationMs: 1000 } }],
+      upstream: upstreamOf(sim),
+      concurrency: 4,
+      logger: createLogger({ level: 'silent' }),
+    });
+  });
+
+  afterAll(async () => {
+    await worker.close();
+    await sim.close();
+    await expectNoClientsLeft(admin, prefix);
+    await admin.quit();
+  });
+
+  for (const hook of ['afterStateWritten', 'afterChunk'] as const) {
+    it(`a retried batch id completes the batch after a crash at ${hook}, each item run once`, async () => {
+      const batchId = `retry-${hook}`;
+      sim.resetStats();
+      expect(
+        await runCrashingProducer({ HFQ_PREFIX: prefix, HOOK: hook, BATCH_ID: batchId, SEAL_MS: '600000' }),
+      ).toBe(null);
+      const producer = createProducer({ connection: redisUrl(), prefix });
+      try {
+        const batch = await producer.enqueueBatch(
+          { account: 'acme', task: 'feature-extraction', model: MODEL, items: texts },
+          { batchId, chunkSize: 5 },
+        );
+        expect(await batch.enqueued()).toMatchObject({ items: N });
+        const results = await batch.results({ timeoutMs: 30_000 });
+        expect(results).toEqual(texts.map((t) => ({ ok: true, output: expectedEmbedding(t) })));
+        // The crash added at most one chunk, read back like the rest; nothing ran twice.
+        expect(sim.received({ route: 'router' })).toBe(N);
+        const layout = await admin.lrange(batchStateKey(prefix, batchId, 'layout'), 0, -1);
+        expect(layout.reduce((sum, c) => sum + Number(c), 0)).toBe(N);
+      } finally {
+        await producer.close();
+      }
+    });
+  }
+
+  it('an abandoned batch never looks complete, and a retry of its id fails saying so', async () => {
+    const batchId = 'retry-abandoned';
+    expect(
+      await runCrashingProducer({
+        HFQ_PREFIX: prefix,
+        HOOK: 'afterChunk',
+        BATCH_ID: batchId,
+        SEAL_MS: '1000',
+      }),
+    ).toBe(null);
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    try {
+      await waitFor(
+        async () => (await admin.hget(batchStateKey(prefix, batchId), 'sealed')) === 'abandoned',
+        'the seal to mark the batch abandoned',
+        30_000,
+      );
+      const handle = await producer.batch(batchId);
+      await expect(handle.enqueued()).rejects.toBeInstanceOf(BatchAbandonedError);
+      const retry = producer.enqueueBatch(
+        { account: 'acme', task: 'feature-extraction', model: MODEL, items: texts },
+        { batchId, chunkSize: 5 },
+      );
+      await expect(retry).rejects.toThrow(/abandoned after 5 item\(s\)/);
+      // What was added is still readable.
+      const results = await handle.results({ timeoutMs: 30_000 });
+      expect(results).toEqual(texts.slice(0, 5).map((t) => ({ ok: true, output: expectedEmbedding(t) })));
+    } finally {
+      await producer.close();
+    }
+  });
+});
