@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, maskUrlCredentials, ValidationError } from '@hfq/shared';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
-import { UsageError } from './usage.js';
+import { parseCommand, UsageError } from './usage.js';
 
 const HELP = `hfq — a distributed job queue for batched Hugging Face inference under rate limits
 
@@ -25,16 +25,23 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'worker':
       if (wantsHelp) return void console.log(WORKER_HELP);
+      parseCommand(rest, {}, WORKER_HELP);
       return runWorker(process.env);
     case 'board': {
       const { runBoard, BOARD_HELP } = await import('./commands/board.js');
       if (wantsHelp) return void console.log(BOARD_HELP);
-      return runBoard(process.env);
+      parseCommand(rest, {}, BOARD_HELP);
+      return runBoard(process.env).catch((err: unknown) => {
+        throw portInUse(err, 'HFQ_BOARD_PORT', BOARD_HELP);
+      });
     }
     case 'sim': {
       const { runSim, SIM_HELP } = await import('./commands/sim.js');
       if (wantsHelp) return void console.log(SIM_HELP);
-      return runSim(process.env);
+      parseCommand(rest, {}, SIM_HELP);
+      return runSim(process.env).catch((err: unknown) => {
+        throw portInUse(err, 'SIM_PORT', SIM_HELP);
+      });
     }
     case 'demo': {
       const { runDemo, DEMO_HELP } = await import('./commands/demo.js');
@@ -44,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
     case 'status': {
       const { runStatus, STATUS_HELP } = await import('./commands/status.js');
       if (wantsHelp) return void console.log(STATUS_HELP);
+      parseCommand(rest, STATUS_OPTIONS, STATUS_HELP);
       return runStatus(process.env, rest);
     }
     case 'credits': {
@@ -71,6 +79,23 @@ async function main(argv: string[]): Promise<void> {
       console.error(`hfq: unknown command "${command}"\n\n${HELP}`);
       process.exitCode = 2;
   }
+}
+
+/** The flags `hfq status` takes (its own parsing reads them; checked here for usage errors). */
+const STATUS_OPTIONS = {
+  json: { type: 'boolean' },
+  watch: { type: 'boolean' },
+  interval: { type: 'string' },
+} as const;
+
+/** A port already taken is a usage error naming the variable that sets it, not a stack trace. */
+function portInUse(err: unknown, variable: string, usage: string): unknown {
+  const e = err as NodeJS.ErrnoException & { port?: number };
+  if (e?.code !== 'EADDRINUSE') return err;
+  return new UsageError(
+    `port ${e.port ?? ''} is already in use (set ${variable} to another port)`.replace('  ', ' '),
+    usage,
+  );
 }
 
 const argv = process.argv.slice(2);

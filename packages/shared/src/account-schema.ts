@@ -62,6 +62,11 @@ export const ACCOUNT_CONFIG = z
   .refine((a) => !a.billTo || a.tier === 'team' || a.tier === 'enterprise', {
     message: 'billTo needs a team or enterprise tier',
     path: ['billTo'],
+  })
+  // A fallback is only ever used through its key: one without a key is a typo or a missing key.
+  .refine((a) => (a.fallbackProviders ?? []).every((p) => a.providerKeys?.[p] !== undefined), {
+    message: 'every fallback provider needs a key in providerKeys (HFQ_PROVIDER_KEYS)',
+    path: ['fallbackProviders'],
   });
 export type AccountConfig = z.infer<typeof ACCOUNT_CONFIG>;
 export type AccountConfigInput = z.input<typeof ACCOUNT_CONFIG>;

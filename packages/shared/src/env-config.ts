@@ -68,6 +68,7 @@ export function readPairs(env: Env, name: string): Record<string, string> | unde
     if (eq <= 0 || value === '' || !/^[a-z0-9][a-z0-9-]*$/.test(key)) {
       throw new ConfigError(name, `expected "name=value" pairs separated by commas, such as "together=…"`);
     }
+    if (key in pairs) throw new ConfigError(name, `"${key}" is given twice`);
     pairs[key] = value;
   }
   return pairs;
@@ -331,6 +332,16 @@ function fieldPath(path: readonly PropertyKey[]): string {
     .replace(/^\./, '');
 }
 
+function validRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    const db = url.pathname.length > 1 ? url.pathname.slice(1) : '0';
+    return url.hostname !== '' && /^\d+$/.test(db);
+  } catch {
+    return false;
+  }
+}
+
 /** The connection part of the config, for commands that need no account (status, enqueue). */
 export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: string; logLevel: string } {
   const redisUrl = readString(env, 'REDIS_URL', 'redis://127.0.0.1:6379');
@@ -338,6 +349,13 @@ export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: stri
     throw new ConfigError(
       'REDIS_URL',
       `got ${JSON.stringify(redisUrl)}, expected redis://host:port or rediss://…`,
+    );
+  }
+  if (!validRedisUrl(redisUrl)) {
+    // Not echoed: the value may hold a password.
+    throw new ConfigError(
+      'REDIS_URL',
+      'not a valid URL; expected redis://[user:password@]host[:port][/db] (percent-encode special characters in the password)',
     );
   }
   const prefix = readString(env, 'HFQ_PREFIX', DEFAULT_PREFIX);

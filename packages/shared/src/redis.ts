@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { ConfigError } from './env-config.js';
 import { maskUrlCredentials } from './secrets.js';
 
 /**
@@ -79,12 +80,20 @@ export async function whenReady(redis: Redis, timeoutMs = 5_000): Promise<void> 
       cleanup();
       reject(new Error('Redis connection closed'));
     };
+    // A refused password is not an unreachable server: say so at once instead of timing out.
+    const onError = (err: Error) => {
+      if (!/^(WRONGPASS|NOAUTH|NOPERM)|invalid password/i.test(err.message)) return;
+      cleanup();
+      reject(new ConfigError('REDIS_URL', `Redis refused its credentials: ${err.message.split('\n')[0]}`));
+    };
     const cleanup = () => {
       clearTimeout(timer);
       redis.off('ready', onReady);
       redis.off('end', onEnd);
+      redis.off('error', onError);
     };
     redis.on('ready', onReady);
     redis.on('end', onEnd);
+    redis.on('error', onError);
   });
 }

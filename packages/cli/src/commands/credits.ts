@@ -1,22 +1,27 @@
+import { parseCommand, UsageError } from '../usage.js';
 import { readOnlyAdmin } from './read-only-config.js';
 import { adminFor, money, operatorConfig, table } from './shared-config.js';
 
-export const CREDITS_HELP = `hfq credits status          — credits state and spend per account (and organisation)
+export const CREDITS_HELP = `Usage: hfq credits status          — credits state and spend per account (and organisation)
 hfq credits reset <account> — after buying credits or fixing a token: reopen the router and resume a held queue`;
 
 export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promise<void> {
-  const [sub, account] = args;
+  const { positionals } = parseCommand(args, {}, CREDITS_HELP, ['status|reset', 'account']);
+  const [sub, account] = positionals;
+  if (sub !== undefined && sub !== 'status' && sub !== 'reset')
+    throw new UsageError(`unknown subcommand "${sub}"`, CREDITS_HELP);
+  if (sub === 'reset' && !account) throw new UsageError('missing <account>', CREDITS_HELP);
+  if (sub !== 'reset' && account !== undefined)
+    throw new UsageError(`unexpected argument "${account}"`, CREDITS_HELP);
   // Reset needs the account's config (its provider keys' gates); status reads what workers published.
   const admin = sub === 'reset' ? adminFor(operatorConfig(env)) : readOnlyAdmin(env);
   try {
     if (sub === 'reset') {
-      if (!account) throw new Error('usage: hfq credits reset <account>');
+      if (!account) throw new UsageError('missing <account>', CREDITS_HELP);
       const { scope, resumed } = await admin.resetCredits(account);
       console.log(`credits reset for ${scope}${resumed ? '; held queue resumed' : ''}`);
       return;
     }
-    if (sub !== undefined && sub !== 'status')
-      throw new Error(`unknown subcommand "${sub}"\n${CREDITS_HELP}`);
     const rows = [
       ['account', 'scope', 'credits', 'since', 'HF spend / budget', 'key spend / cap', 'requests HF / keys'],
     ];

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createProducer, type InferenceResult } from '@hfq/producer';
 import { type AccountConfigInput, createLogger, type Job } from '@hfq/shared';
 import { type Sim, startSim } from '@hfq/sim';
@@ -9,6 +8,7 @@ import { createAdmin, createWorker } from '@hfq/worker';
 import { startLocalRedis } from '../local-redis.js';
 import { Progress } from '../progress.js';
 import { spawnWorker } from '../spawn-worker.js';
+import { parseCommand, wholeOption } from '../usage.js';
 import { demoEndpointAccount, demoEndpointJobs, demoEndpointSummary } from './demo-endpoint.js';
 import { money, table } from './shared-config.js';
 
@@ -68,8 +68,8 @@ function demoJobs(count: number): Job[] {
 }
 
 export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { jobs: { type: 'string', default: '300' } } });
-  const count = Math.max(1, Math.min(100_000, Number(values.jobs) || 300));
+  const { values } = parseCommand(argv, { jobs: { type: 'string' } }, DEMO_HELP);
+  const count = wholeOption(values.jobs, 'jobs', 1, 100_000, 300, DEMO_HELP);
   if (env.HF_TOKEN) return realDemo(env);
 
   console.log('hfq demo: local Redis + Hugging Face simulator + 2 worker processes (no account needed)');
