@@ -109,7 +109,7 @@ export {
 } from './job-schema.js';
 export { withLease } from './lease.js';
 export * as LIMITS from './limits.js';
-export { createLogger, type Logger, type LoggerOptions, REDACTED_PATHS } from './logger.js';
+export { createLogger, defaultLogFormat, type Logger, type LoggerOptions, REDACTED_PATHS } from './logger.js';
 export {
   accountQueueName,
   BATCH_FIELDS,

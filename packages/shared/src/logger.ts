@@ -34,28 +34,46 @@ export interface LoggerOptions {
   level?: string;
   /** Component name in every line (`worker`, `producer`, `board`). */
   name?: string;
-  /** Where lines go. @defaultValue standard output */
+  /** Where lines go (always JSON). @defaultValue standard output */
   destination?: NodeJS.WritableStream;
+  /**
+   * `pretty`: human lines (pino-pretty, in pino's transport thread); `json`: one JSON event a line.
+   * @defaultValue `HFQ_LOG_FORMAT`, else `pretty` when standard output is a terminal and `json` otherwise
+   */
+  format?: 'pretty' | 'json';
 }
 
-/** One JSON event per line, stable field names (`jobId`, `account`, `provider`, `status`, `delayMs`). */
+/** The format when none is given: pretty for a person at a terminal, JSON for log collectors and pipes. */
+export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env): 'pretty' | 'json' {
+  if (env.HFQ_LOG_FORMAT === 'json' || env.HFQ_LOG_FORMAT === 'pretty') return env.HFQ_LOG_FORMAT;
+  return process.stdout.isTTY ? 'pretty' : 'json';
+}
+
+/** One event per line, stable field names (`jobId`, `account`, `provider`, `status`, `delayMs`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino(
-    {
-      level: options.level ?? 'info',
-      name: options.name ?? 'hfq',
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      base: { pid: process.pid },
-      // A URL's user-info (a Redis password) never reaches a line, in the message or a string field.
-      hooks: {
-        logMethod(args, method) {
-          const masked = args.map((arg: unknown) => maskLogArgument(arg));
-          method.apply(this, masked as Parameters<typeof method>);
-        },
+  const settings = {
+    level: options.level ?? 'info',
+    name: options.name ?? 'hfq',
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+    // A URL's user-info (a Redis password) never reaches a line, in the message or a string field.
+    hooks: {
+      logMethod(this: Logger, args: Parameters<Logger['info']>, method: Logger['info']) {
+        const masked = args.map((arg: unknown) => maskLogArgument(arg));
+        method.apply(this, masked as Parameters<typeof method>);
       },
     },
-    options.destination ?? process.stdout,
-  );
+  };
+  if (!options.destination && (options.format ?? defaultLogFormat()) === 'pretty') {
+    return pino({
+      ...settings,
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: 1 },
+      },
+    });
+  }
+  return pino(settings, options.destination ?? process.stdout);
 }
 
 function maskLogArgument(arg: unknown): unknown {
