@@ -104,6 +104,32 @@ describe('hfq enqueue: resume, output safety, exit status', () => {
     }
   });
 
+  it('shows no rate for results that were ready before a resumed run started', async () => {
+    const { env, startWorker } = setup('clirate');
+    const worker = await startWorker();
+    try {
+      const n = 200;
+      const input = join(dir, 'rate.jsonl');
+      writeFileSync(input, `${Array.from({ length: n }, (_, i) => line(i + 1)).join('\n')}\n`);
+      const enqueue = HfqProcess.start(['enqueue', input, '--account', 'acme'], env);
+      expect((await enqueue.exited).code).toBe(0);
+      await waitFor(
+        async () => (await admin.zcard(`${env.HFQ_PREFIX}:account-acme:completed`)) === n,
+        'every job done',
+        60_000,
+      );
+      // Every result is ready before this run: none of them is a completion it saw happen.
+      const waiting = HfqProcess.start(['enqueue', input, '--account', 'acme', '--wait'], env);
+      expect((await waiting.exited).code, waiting.lines.join('\n')).toBe(0);
+      const progress = waiting.lines.filter((l) => l.includes(`enqueued ${n}/${n}`));
+      expect(progress.length).toBeGreaterThan(0);
+      for (const l of progress) expect(l).toMatch(/ {2}-\/s {2}ETA -/);
+      expect(waiting.lines[waiting.lines.length - 1]).toMatch(new RegExp(`done ${n}, failed 0 of ${n}`));
+    } finally {
+      await worker.close();
+    }
+  });
+
   for (const mode of ['single jobs', 'batch'] as const) {
     for (const stop of ['SIGINT', 'SIGKILL'] as const) {
       it(`${mode}: a re-run after ${stop} keeps what the output holds and loses no paid-for result`, async () => {
