@@ -105,6 +105,14 @@ export class Progress {
     if (this.stream.isTTY) this.stream.write('\r\x1b[2K');
   }
 
+  /** Print a line of other output above the bar: clear it, print, redraw (a terminal); else just print. */
+  print(text: string): void {
+    if (this.stopped) return void process.stderr.write(`${text}\n`);
+    this.clear();
+    this.stream.write(`${text}\n`);
+    if (this.stream.isTTY) this.render(true);
+  }
+
   /** No more drawing (the run was interrupted; late results must not redraw the bar). */
   stop(): void {
     this.stopped = true;

@@ -7,6 +7,7 @@ import { once } from 'node:events';
  */
 export async function spawnWorker(
   env: Record<string, string>,
+  onWarning: (text: string) => void = (text) => process.stderr.write(`${text}\n`),
 ): Promise<{ pid: number; stop: () => Promise<void> }> {
   const entry = process.argv[1] as string;
   const child = spawn(process.execPath, [...process.execArgv, entry, 'worker'], {
@@ -27,10 +28,10 @@ export async function spawnWorker(
     child.stdout?.on('data', onData);
     void exited.then(([code]) => reject(new Error(`worker exited with ${code} before it was ready`)));
   });
-  // Keep forwarding warnings and errors (logs are JSON lines on stdout).
+  // Keep forwarding warnings and errors (logs are JSON lines on stdout), as short human lines.
   child.stdout?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
-      if (/"level":(40|50|60)/.test(line)) process.stderr.write(`${line}\n`);
+      if (/"level":(40|50|60)/.test(line)) onWarning(warningText(line, child.pid ?? 0));
     }
   });
   return {
@@ -40,4 +41,18 @@ export async function spawnWorker(
       await exited;
     },
   };
+}
+
+/** `worker 123 warn: learned rate lowered (account free, ...)` from one JSON log line. */
+function warningText(line: string, pid: number): string {
+  try {
+    const event = JSON.parse(line) as Record<string, unknown>;
+    const level = event.level === 40 ? 'warn' : event.level === 50 ? 'error' : 'fatal';
+    const fields = ['account', 'jobId', 'provider', 'status', 'reason']
+      .filter((k) => event[k] !== undefined)
+      .map((k) => `${k} ${String(event[k])}`);
+    return `worker ${pid} ${level}: ${String(event.msg ?? '')}${fields.length ? ` (${fields.join(', ')})` : ''}`;
+  } catch {
+    return line;
+  }
 }

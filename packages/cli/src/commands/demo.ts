@@ -5,6 +5,7 @@ import { createProducer, type InferenceResult } from '@hfq/producer';
 import { type AccountConfigInput, createLogger, type Job } from '@hfq/shared';
 import { type Sim, startSim } from '@hfq/sim';
 import { createAdmin, createWorker } from '@hfq/worker';
+import { Interrupt } from '../interrupt.js';
 import { startLocalRedis } from '../local-redis.js';
 import { Progress } from '../progress.js';
 import { spawnWorker } from '../spawn-worker.js';
@@ -73,91 +74,125 @@ export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<v
   if (env.HF_TOKEN) return realDemo(env);
 
   console.log('hfq demo: local Redis + Hugging Face simulator + 2 worker processes (no account needed)');
-  const redis = await startLocalRedis({ env });
-  console.log(`  redis: ${redis.source} ${redis.url}`);
-  const sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 20, maxMs: 120, perItemMs: 2 } });
-  const tokens = {
-    free: 'hf_demo_free_0000000000000000',
-    pro: 'hf_demo_pro_00000000000000000',
-    together: 'tg-demo-key-0000',
+  // Ctrl-C, SIGHUP or a SIGINT sent to this process alone: stop what was started, in reverse.
+  const interrupt = new Interrupt();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const started = <T>(value: T, cleanup: (value: T) => Promise<unknown>): T => {
+    cleanups.unshift(() => cleanup(value));
+    if (interrupt.interrupted) throw new DemoInterrupted();
+    return value;
   };
-  // "free": a hidden limit of 3/s, below the tier's estimate of 5/s (hfq learns it).
-  sim.setToken(tokens.free, {
-    label: 'free',
-    limits: [{ algorithm: 'sliding-window', limit: 3, windowMs: 1000 }],
-  });
-  // "pro": 20/s, and HF credits for about 120 requests; then the Together key takes over.
-  sim.setToken(tokens.pro, {
-    label: 'pro',
-    limits: [{ algorithm: 'sliding-window', limit: 20, windowMs: 1000 }],
-    credits: { balanceUsd: 0.012, costPerRequestUsd: 0.0001 },
-  });
-  sim.setToken(tokens.together, {
-    label: 'together-key',
-    limits: [{ algorithm: 'sliding-window', limit: 20, windowMs: 1000 }],
-  });
-  const accounts: AccountConfigInput[] = [
-    { id: 'free', tier: 'free', hfToken: tokens.free },
-    {
-      id: 'pro',
-      tier: 'pro',
-      hfToken: tokens.pro,
-      providerKeys: { together: { key: tokens.together, limits: [{ max: 20, durationMs: 1000 }] } },
-      fallbackProviders: ['together'],
-    },
-    demoEndpointAccount(sim),
-  ];
-  console.log(`  simulator: ${sim.url}`);
-  const dir = mkdtempSync(join(tmpdir(), 'hfq-demo-'));
-  const accountsFile = join(dir, 'accounts.json');
-  writeFileSync(accountsFile, JSON.stringify(accounts), { mode: 0o600 });
-  const prefix = `hfqdemo${Date.now().toString(36)}`;
-  const workerEnv = {
-    REDIS_URL: redis.url,
-    HFQ_PREFIX: prefix,
-    HFQ_ACCOUNTS_FILE: accountsFile,
-    HFQ_CONCURRENCY: '8',
-    HF_ROUTER_URL: sim.routerUrl,
-    HF_HUB_URL: sim.hubUrl,
-    HFQ_PROVIDER_URLS: `together=${sim.providerUrls.together},cerebras=${sim.providerUrls.cerebras}`,
-    HFQ_METRICS_PORT: '0',
-    HF_ENDPOINTS_API_URL: sim.endpointsApiUrl,
-    LOG_LEVEL: 'info',
-  };
-  const workers = await Promise.all([spawnWorker(workerEnv), spawnWorker(workerEnv)]);
-  console.log(`  workers: pid ${workers.map((w) => w.pid).join(', ')}\n`);
-
-  const producer = createProducer({ connection: redis.url, prefix });
-  const started = Date.now();
+  let progress: Progress | undefined;
   try {
+    const redis = started(await startLocalRedis({ env }), (r) => r.stop());
+    console.log(`  redis: ${redis.source} ${redis.url}`);
+    const sim = started(
+      await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 20, maxMs: 120, perItemMs: 2 } }),
+      (s) => s.close(),
+    );
+    const tokens = {
+      free: 'hf_demo_free_0000000000000000',
+      pro: 'hf_demo_pro_00000000000000000',
+      together: 'tg-demo-key-0000',
+    };
+    // "free": a hidden limit of 3/s, below the tier's estimate of 5/s (hfq learns it).
+    sim.setToken(tokens.free, {
+      label: 'free',
+      limits: [{ algorithm: 'sliding-window', limit: 3, windowMs: 1000 }],
+    });
+    // "pro": 20/s, and HF credits for about 120 requests; then the Together key takes over.
+    sim.setToken(tokens.pro, {
+      label: 'pro',
+      limits: [{ algorithm: 'sliding-window', limit: 20, windowMs: 1000 }],
+      credits: { balanceUsd: 0.012, costPerRequestUsd: 0.0001 },
+    });
+    sim.setToken(tokens.together, {
+      label: 'together-key',
+      limits: [{ algorithm: 'sliding-window', limit: 20, windowMs: 1000 }],
+    });
+    const accounts: AccountConfigInput[] = [
+      { id: 'free', tier: 'free', hfToken: tokens.free },
+      {
+        id: 'pro',
+        tier: 'pro',
+        hfToken: tokens.pro,
+        providerKeys: { together: { key: tokens.together, limits: [{ max: 20, durationMs: 1000 }] } },
+        fallbackProviders: ['together'],
+      },
+      demoEndpointAccount(sim),
+    ];
+    console.log(`  simulator: ${sim.url}`);
+    const dir = started(mkdtempSync(join(tmpdir(), 'hfq-demo-')), async (d) =>
+      rmSync(d, { recursive: true, force: true }),
+    );
+    const accountsFile = join(dir, 'accounts.json');
+    writeFileSync(accountsFile, JSON.stringify(accounts), { mode: 0o600 });
+    console.log(`  files: ${dir}`);
+    const prefix = `hfqdemo${Date.now().toString(36)}`;
+    const workerEnv = {
+      REDIS_URL: redis.url,
+      HFQ_PREFIX: prefix,
+      HFQ_ACCOUNTS_FILE: accountsFile,
+      HFQ_CONCURRENCY: '8',
+      HF_ROUTER_URL: sim.routerUrl,
+      HF_HUB_URL: sim.hubUrl,
+      HFQ_PROVIDER_URLS: `together=${sim.providerUrls.together},cerebras=${sim.providerUrls.cerebras}`,
+      HFQ_METRICS_PORT: '0',
+      HF_ENDPOINTS_API_URL: sim.endpointsApiUrl,
+      HFQ_LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+    };
+    // Workers' warnings are printed above the progress bar, never glued onto it.
+    const onWarning = (text: string) => (progress ? progress.print(text) : console.error(text));
+    const workers = await Promise.all(
+      [0, 1].map(async () => started(await spawnWorker(workerEnv, onWarning), (w) => w.stop())),
+    );
+    console.log(`  workers: pid ${workers.map((w) => w.pid).join(', ')}\n`);
+
+    // Interrupted, the results still awaited would fail against a closing connection: the process
+    // exits once the rest is stopped instead.
+    const producer = started(createProducer({ connection: redis.url, prefix }), (p) =>
+      interrupt.interrupted ? Promise.resolve() : p.close(),
+    );
+    const startedAt = Date.now();
     const jobs = [...demoJobs(count), ...demoEndpointJobs(count)];
     const handles = await producer.enqueueMany(jobs);
-    const progress = new Progress(jobs.length, process.stdout);
-    progress.enqueued(jobs.length);
-    const results = await Promise.all(
-      handles.map((h) =>
-        h.result({ timeoutMs: 300_000 }).then(
-          (r) => {
-            progress.done(true);
-            return r;
-          },
-          (err: Error) => {
-            progress.done(false);
-            return err;
-          },
+    progress = new Progress(jobs.length, process.stdout);
+    const bar = progress;
+    bar.enqueued(jobs.length);
+    const results = await interrupt.race(
+      Promise.all(
+        handles.map((h) =>
+          h.result({ timeoutMs: 300_000 }).then(
+            (r) => {
+              bar.done(true);
+              return r;
+            },
+            (err: Error) => {
+              bar.done(false);
+              return err;
+            },
+          ),
         ),
       ),
     );
-    progress.finish();
-    await printSummary(sim, jobs, results, Date.now() - started, { redisUrl: redis.url, prefix, accounts });
+    if (!results) throw new DemoInterrupted();
+    bar.finish();
+    progress = undefined;
+    await printSummary(sim, jobs, results, Date.now() - startedAt, { redisUrl: redis.url, prefix, accounts });
+  } catch (err) {
+    if (!(err instanceof DemoInterrupted)) throw err;
   } finally {
-    await producer.close();
-    await Promise.all(workers.map((w) => w.stop()));
-    await sim.close();
-    await redis.stop();
-    rmSync(dir, { recursive: true, force: true });
+    progress?.stop();
+    if (interrupt.interrupted)
+      process.stdout.write('\ninterrupted: stopping the workers, the simulator and Redis\n');
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+    interrupt.dispose();
+    if (interrupt.interrupted) process.exit(130);
   }
 }
+
+class DemoInterrupted extends Error {}
 
 async function printSummary(
   sim: Sim,

@@ -187,13 +187,15 @@ export async function runEnqueue(env: NodeJS.ProcessEnv, argv: string[]): Promis
       if (run.interrupt.interrupted) run.progress.stop();
       run.interrupt.dispose();
       await results?.sync();
-      await producer.close();
+      // Interrupted, results still awaited would fail against a closing connection: the process
+      // exits below instead, with its output synced and its batch feed (if any) detached.
+      if (!run.interrupt.interrupted) await producer.close();
     }
     if (run.interrupt.interrupted) {
       run.progress.clear();
+      await results?.close();
       process.stderr.write('\ninterrupted: re-run the same command to resume\n');
-      process.exitCode = 130;
-      return;
+      process.exit(130);
     }
     if (!wait) return;
     run.progress.finish();
