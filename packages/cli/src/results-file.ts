@@ -7,7 +7,7 @@ import { UsageError } from './usage.js';
  * The `--out` file of `hfq enqueue`: results in input order, one JSON line each, so the file always
  * holds the results of a prefix of the input. A re-run reads what it holds (dropping a last line
  * cut short by a crash), keeps it, and appends only the rest. `sync()` makes what was written
- * durable (fsync); a batch's results leave Redis only after it (see docs/architecture.md, "Batches").
+ * durable (fsync); a batch's results leave Redis only after it (see docs/architecture.md, "Batches are flows").
  */
 export class ResultsFile {
   private buffer = '';

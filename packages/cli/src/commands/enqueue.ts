@@ -5,9 +5,10 @@ import {
   BatchAbandonedError,
   createProducer,
   type JobHandle,
+  NoHeadroomError,
   type Producer,
 } from '@hfq/producer';
-import { JOB, type Job, LIMITS, loadConnectionConfig, ValidationError } from '@hfq/shared';
+import { JOB, type Job, LIMITS, loadConnectionConfig, sleep, ValidationError } from '@hfq/shared';
 import { readInputLines } from '../input-lines.js';
 import { Interrupt } from '../interrupt.js';
 import { Progress } from '../progress.js';
@@ -45,7 +46,7 @@ const OPTIONS = {
 
 /**
  * A batch the CLI started stays open this long for a re-run to resume it after Ctrl-C or a crash;
- * after that it completes with the lines it has (see docs/architecture.md, "Batches").
+ * after that it completes with the lines it has (see docs/architecture.md, "Batches are flows").
  */
 const CLI_SEAL_TIMEOUT_MS = 6 * 3600_000;
 /** Results waited for ahead of the one being written: bounds memory, keeps the output in order. */
@@ -243,7 +244,9 @@ async function enqueueLines(run: Run, producer: Producer): Promise<number> {
       if (chunk.length === 0) return;
       const lines = chunk;
       chunk = [];
-      await producer.enqueueMany(lines.map((l) => ({ job: l.job, options: { jobId: jobId(l.lineNo) } })));
+      await withBackpressure(run, () =>
+        producer.enqueueMany(lines.map((l) => ({ job: l.job, options: { jobId: jobId(l.lineNo) } }))),
+      );
       for (const l of lines) accounts.add(l.job.account);
       added += lines.length;
       progress.enqueued(lines.length);
@@ -317,6 +320,25 @@ async function enqueueLines(run: Run, producer: Producer): Promise<number> {
   }
 }
 
+/**
+ * Redis is near full: the producer refuses new work so that workers can always drain. Wait for
+ * them, saying so on the progress line, and try again; an interrupt stops the wait.
+ */
+async function withBackpressure<T>(run: Run, add: () => Promise<T>): Promise<T> {
+  for (let waitMs = 1_000; ; waitMs = Math.min(waitMs * 2, 15_000)) {
+    try {
+      const added = await add();
+      run.progress.setNote('');
+      return added;
+    } catch (err) {
+      if (!(err instanceof NoHeadroomError) || run.interrupt.interrupted) throw err;
+      run.progress.setNote(`waiting for Redis headroom: ${err.message}`);
+      await run.interrupt.race(sleep(waitMs));
+      if (run.interrupt.interrupted) throw err;
+    }
+  }
+}
+
 /** "paused" on the progress line while an account's queue is paused (an operator, or a hold). */
 async function showPaused(producer: Producer, accounts: Set<string>, progress: Progress): Promise<void> {
   try {
@@ -369,17 +391,19 @@ async function enqueueBatchFile(
   let batch: Batch;
   let abandoned: BatchAbandonedError | undefined;
   try {
-    batch = await producer.enqueueBatch(
-      {
-        account: first.account,
-        task: first.task,
-        model: first.model,
-        ...(first.provider !== undefined ? { provider: first.provider } : {}),
-        ...(first.parameters !== undefined ? { parameters: first.parameters } : {}),
-        items: items(),
-        coalesce,
-      },
-      { batchId, chunkSize: run.chunkSize, sealTimeoutMs: CLI_SEAL_TIMEOUT_MS },
+    batch = await withBackpressure(run, () =>
+      producer.enqueueBatch(
+        {
+          account: first.account,
+          task: first.task,
+          model: first.model,
+          ...(first.provider !== undefined ? { provider: first.provider } : {}),
+          ...(first.parameters !== undefined ? { parameters: first.parameters } : {}),
+          items: items(),
+          coalesce,
+        },
+        { batchId, chunkSize: run.chunkSize, sealTimeoutMs: CLI_SEAL_TIMEOUT_MS },
+      ),
     );
   } catch (err) {
     if (!(err instanceof BatchAbandonedError)) throw err;
