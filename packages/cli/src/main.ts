@@ -85,7 +85,6 @@ async function main(argv: string[]): Promise<void> {
 const STATUS_OPTIONS = {
   json: { type: 'boolean' },
   watch: { type: 'boolean' },
-  interval: { type: 'string' },
 } as const;
 
 /** A port already taken is a usage error naming the variable that sets it, not a stack trace. */
