@@ -169,7 +169,13 @@ describe('hfq usage errors', () => {
   it('exits 2 naming HFQ_BOARD_PORT when the board port is in use', async () => {
     await check(
       ['board'],
-      { HFQ_BOARD_PORT: String(takenPort), HFQ_BOARD_AUTH: 'off', HFQ_BOARD_HOST: '127.0.0.1' },
+      // A prefix of its own: the board registers its queues before it listens.
+      {
+        HFQ_PREFIX: testPrefix('usageboard'),
+        HFQ_BOARD_PORT: String(takenPort),
+        HFQ_BOARD_AUTH: 'off',
+        HFQ_BOARD_HOST: '127.0.0.1',
+      },
       /port \d+ is already in use \(set HFQ_BOARD_PORT/,
     );
   });
