@@ -1,6 +1,6 @@
 /**
  * `pnpm bench:batch`: what coalescing buys under a rate limit, and what a very large batch costs
- * the producer (issue 6).
+ * the producer (see docs/architecture.md, "Batches are flows").
  *
  * 1. Embeddings through the simulator behind a sliding window of `--rate` requests per second,
  *    upstream latency `--base-ms` + `--per-item-ms` per input: the same worker, `coalesce` 1 then

@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:load` (issue 7, item 10): what hfq costs at volume, against plain BullMQ.
+ * `pnpm bench:load`: what hfq costs at volume, against plain BullMQ.
  *
  * 100,000 feature-extraction jobs (`--quick`: 10,000) through 4 worker processes × concurrency 32
  * against the simulator at zero latency, twice, on one Redis:

@@ -12,7 +12,7 @@ import { upstreamOf } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
- * A producer killed while its stream is still being read (issue 6): the seal it kept delayed
+ * A producer killed while its stream is still being read (see docs/architecture.md, "Batches are flows"): the seal it kept delayed
  * runs out, the batch is marked abandoned, and it completes with the items that were added.
  */
 

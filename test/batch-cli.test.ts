@@ -9,7 +9,7 @@ import { HfqProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { upstreamOf } from './support/stack.js';
 
-/** `hfq enqueue --batch` (issue 6): a JSONL file as one batch, results written in input order with line numbers. */
+/** `hfq enqueue --batch` (see docs/architecture.md, "Batches are flows"): a JSONL file as one batch, results written in input order with line numbers. */
 
 const TOKEN = 'hf_test_batchcli_0123456789abcdef';
 const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';

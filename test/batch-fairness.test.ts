@@ -8,7 +8,7 @@ import { upstreamOf } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
- * Fairness (issue 6, decision 9): batch children run at a lower BullMQ priority than single jobs,
+ * Fairness (see docs/architecture.md, "Batches are flows"): batch children run at a lower BullMQ priority than single jobs,
  * and BullMQ takes jobs without a priority (its `wait` list) before prioritized ones, so a single
  * job enqueued behind a 5,000-item batch is served within a few permits, not after the batch.
  */

@@ -10,7 +10,7 @@ import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support
 import { upstreamOf } from './support/stack.js';
 
 /**
- * Batches end to end (issue 6): an in-process worker, the simulator over HTTP, real Redis.
+ * Batches end to end (see docs/architecture.md, "Batches are flows"): an in-process worker, the simulator over HTTP, real Redis.
  */
 
 const TOKEN = 'hf_test_batch_0123456789abcdef';

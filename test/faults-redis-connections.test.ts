@@ -21,7 +21,7 @@ import { workerEnv } from './support/stack.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 /**
- * Issue 7, fault 5: the workers' Redis connections die under them (`CLIENT KILL`), or the path to
+ * Fault: the workers' Redis connections die under them (`CLIENT KILL`), or the path to
  * Redis goes half-open (a proxy that stops forwarding without closing anything) and then comes
  * back or is cut. Worker processes are real; they must not crash, leave no rejection unhandled
  * (a Node process exits on one), and carry on by themselves.

@@ -22,7 +22,7 @@ import { adminRedis, expectNoClientsLeft, testPrefix } from './support/redis.js'
 import { workerEnv } from './support/stack.js';
 
 /**
- * Issue 7, fault 4: Redis SIGKILLed with jobs waiting and active, then restarted on the same
+ * Fault: Redis SIGKILLed with jobs waiting and active, then restarted on the same
  * port from its append-only file. The worker process must ride it out and reconnect by itself;
  * every job enqueued before the crash completes; while Redis is down, producers fail fast.
  */

@@ -25,7 +25,7 @@ import { adminRedis, expectNoClientsLeft, testPrefix } from './support/redis.js'
 import { upstreamOf } from './support/stack.js';
 
 /**
- * Issue 7, fault 6: what the upstream can do wrong, from the simulator, against a worker with a
+ * Fault: what the upstream can do wrong, from the simulator, against a worker with a
  * 500 ms per-request timeout. Each case is an account of its own (its own token, so its own
  * script and fault rates), with jobs on models of their own, so the simulator's log counts the
  * requests of each job. A `once` case scripts one faulty answer per job (two for the 503 storm

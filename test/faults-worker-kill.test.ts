@@ -23,7 +23,7 @@ import { adminRedis, expectNoClientsLeft, testPrefix } from './support/redis.js'
 import { workerEnv } from './support/stack.js';
 
 /**
- * Issue 7, faults 1 and 2: worker processes that die mid-job (decision 11, at least once).
+ * Fault: worker processes that die mid-job (at least once: see docs/architecture.md, "Retention and delivery").
  * BullMQ re-delivers a job whose worker died once its lock expires; the lock and the stalled
  * check are shortened so that takes seconds, not a minute.
  */

@@ -11,7 +11,7 @@ import { workerEnv } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
- * Issue 7, item 8: after a full run (router traffic, a 402 failover to a provider key, upstream
+ * After a full run (router traffic, a 402 failover to a provider key, upstream
  * errors that echo credentials, a revoked provider key, a held account, a batch, a delayed job),
  * no HF token, provider key or board password appears anywhere an operator or an attacker with
  * Redis access could read: Redis (every key and value under the prefix, every type), every log

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { SpawnedRedis } from '../../packages/cli/src/local-redis.js';
 
 /**
- * Helpers of the fault tests (issue 7). Each fault test file spawns a Redis of its own, whatever
+ * Helpers of the fault tests. Each fault test file spawns a Redis of its own, whatever
  * REDIS_URL says: the tests kill it, restart it and cut its connections.
  */
 
@@ -54,7 +54,7 @@ export function requestsByModel(sim: Sim, models: readonly string[]): Map<string
   return byModel;
 }
 
-/** Upstream requests beyond one per job: the work done twice (at least once, decision 11). */
+/** Upstream requests beyond one per job: the work done twice (at least once: see docs/architecture.md, "Retention and delivery"). */
 export function duplicatesOf(byModel: Map<string, RequestRecord[]>): number {
   let extra = 0;
   for (const records of byModel.values()) extra += Math.max(0, records.length - 1);

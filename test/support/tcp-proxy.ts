@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy for network-fault tests (issue 7), in front of Redis or any TCP server.
+ * A TCP proxy for network-fault tests, in front of Redis or any TCP server.
  *
  * - `pause()`: stop forwarding in both directions without closing anything. The peers' sockets
  *   stay open and their writes are accepted (by this process), but nothing arrives: a half-open

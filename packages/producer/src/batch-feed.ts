@@ -14,7 +14,7 @@ import { batchHooks } from './batch-hooks.js';
 import { type BatchBase, type ChildPlan, ChildPlanner, itemJob } from './batch-items.js';
 
 /**
- * Adding a batch's items (issue 6): read the input once, a chunk at a time, so a stream of any
+ * Adding a batch's items (see docs/architecture.md, "Batches are flows"): read the input once, a chunk at a time, so a stream of any
  * length keeps the producer's memory flat. Each chunk is one transaction: its child jobs (each with
  * the batch parent as `opts.parent`), their entries in the batch layout and the item count, so no
  * child exists that the layout (and so every reader) does not know of. A slow input does not

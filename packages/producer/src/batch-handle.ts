@@ -6,7 +6,7 @@ import type { Feeder, FeedResult } from './batch-feed.js';
 import { BatchAbandonedError, type BatchItemResult, type ReadOptions, readBatch } from './batch-results.js';
 
 /**
- * The handle `enqueueBatch` returns (issue 6): when the input is in, progress, results in input
+ * The handle `enqueueBatch` returns (see docs/architecture.md, "Batches are flows"): when the input is in, progress, results in input
  * order (all at once, as a stream, or as JSONL), and cancellation.
  */
 

@@ -9,7 +9,7 @@ import {
 } from '@hfq/shared';
 
 /**
- * Batch items and the child jobs made of them (issue 6). An item is one task input:
+ * Batch items and the child jobs made of them (see docs/architecture.md, "Batches are flows"). An item is one task input:
  * - `feature-extraction`: one text (its output is that text's embedding);
  * - `sentence-similarity`: `{ source_sentence, sentences }` (its output is one score per sentence);
  * - `chat-completion`: the messages, or a string as one user message;

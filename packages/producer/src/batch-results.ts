@@ -4,7 +4,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { splitOutput } from './batch-items.js';
 
 /**
- * Reading a batch's results in input order (issue 6). The children's ids follow the batch's
+ * Reading a batch's results in input order (see docs/architecture.md, "Batches are flows"). The children's ids follow the batch's
  * layout (one entry per child, its item count, appended as children are added), so the reader
  * needs no per-item state: it arms a window of children ahead of the consumer (each watched
  * through the account queue's events, with a state check so nothing finished earlier is missed),

@@ -21,7 +21,7 @@ import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
 import { BatchAbandonedError, ChildWatcher } from './batch-results.js';
 
 /**
- * Batches (issue 6, design decision 9): one BullMQ flow per batch. The parent job lives in the
+ * Batches (see docs/architecture.md, "Batches are flows"): one BullMQ flow per batch. The parent job lives in the
  * account's batch queue (`batch-<account>`, run by a light processor in every worker) and waits
  * on its children in the account queue, one child per upstream request, plus a seal child that
  * keeps it open until every item is added. Children fail alone (`ignoreDependencyOnFailure`), run

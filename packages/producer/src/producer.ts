@@ -217,7 +217,7 @@ export class Producer {
   }
 
   /**
-   * Fault test (issue 7): fail fast, with an error that says so, while Redis is down. BullMQ waits
+   * Fault test: fail fast, with an error that says so, while Redis is down. BullMQ waits
    * for a connection that is not ready with no time limit, so an enqueue while Redis was down hung
    * (and added the job whenever Redis came back); and a command caught by the drop itself failed
    * with ioredis' "Stream isn't writeable and enableOfflineQueue options is false".

@@ -12,7 +12,7 @@ import {
 } from '../../../test/support/redis.js';
 
 /**
- * A very large batch from a stream (issue 6): enqueuing 100,000 items keeps the producer's memory
+ * A very large batch from a stream (see docs/architecture.md, "Batches are flows"): enqueuing 100,000 items keeps the producer's memory
  * flat, because the input is read and added a chunk at a time. No worker runs: this is about the
  * enqueue, not the processing. Two measures: the heap sampled during the enqueue (garbage
  * included, so bounded loosely), and the heap still held after a full collection once it is done

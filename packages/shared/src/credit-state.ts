@@ -23,7 +23,7 @@ export const HELD_GATE_TTL_MS = 35 * 86_400_000;
 export const LEDGER_TTL_MS = 62 * 86_400_000;
 
 /**
- * Credit state and spend, kept in Redis and shared by every worker (decisions 6 and 7).
+ * Credit state and spend, kept in Redis and shared by every worker (see docs/architecture.md, "What a 402 does").
  * A scope is an account, or an organisation when the account bills one (`billTo`): every
  * account billing the same organisation shares one gate and one ledger.
  */

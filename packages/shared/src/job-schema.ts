@@ -142,7 +142,7 @@ export const JOB_PROGRESS_STATE = z
   .strict();
 export type JobProgressState = z.infer<typeof JOB_PROGRESS_STATE>;
 
-// ── Batches (issue 6) ────────────────────────────────────────────────────────────────────────
+// ── Batches ────────────────────────────────────────────────────────────────────────
 
 /** A batch id; it is also the job id of the batch's parent job. */
 export const BATCH_ID = z

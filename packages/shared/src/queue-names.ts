@@ -1,18 +1,18 @@
 /** Default BullMQ key prefix. Use a hash tag such as `{hfq}` on Redis Cluster. */
 export const DEFAULT_PREFIX = 'hfq';
 
-/** The queue of one account. One queue per account (decision 1). */
+/** The queue of one account. One queue per account (see docs/architecture.md, "One queue per account"). */
 export function accountQueueName(accountId: string): string {
   return `account-${accountId}`;
 }
 
-/** The batch queue of an account: batch parent jobs and their seal jobs (issue 6). */
+/** The batch queue of an account: batch parent jobs and their seal jobs (see docs/architecture.md, "Batches are flows"). */
 export function batchQueueName(accountId: string): string {
   return `batch-${accountId}`;
 }
 
 /**
- * Redis keys of a batch's own state (issue 6): the hash of counters (`BATCH_FIELDS`), the list of
+ * Redis keys of a batch's own state (see docs/architecture.md, "Batches are flows"): the hash of counters (`BATCH_FIELDS`), the list of
  * item counts per child in input order (`layout`), the set of children already counted (`counted`).
  */
 export function batchStateKey(prefix: string, batchId: string, part?: 'layout' | 'counted'): string {

@@ -8,7 +8,7 @@ function statedCount(value: unknown): number | undefined {
 }
 
 /**
- * A limit the upstream states on its responses, for the learned rate (decision 4): IETF
+ * A limit the upstream states on its responses, for the learned rate (see docs/architecture.md, "What a 429 means"): IETF
  * `RateLimit-Policy: "name";q=1000;w=300`, or `x-ratelimit-limit-requests` with a window named
  * in the header (`-minute`, `-day`), or Together's `x-ratelimit-limit` (requests per second).
  * Returns undefined when nothing usable is stated; never throws.

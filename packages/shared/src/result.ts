@@ -25,7 +25,7 @@ export interface BinaryOutput {
   base64: string;
 }
 
-/** Job retention defaults (decision 10): completed and failed jobs are removed by age and count. */
+/** Job retention defaults (see docs/architecture.md, "Retention and delivery"): completed and failed jobs are removed by age and count. */
 export const DEFAULT_RETENTION = {
   /** Completed jobs: kept 24 hours, at most 100,000 per queue. */
   removeOnComplete: { age: 24 * 3600, count: 100_000 },

@@ -50,7 +50,7 @@ const ENDPOINT_POLL_MS = 20;
 export class AccountRuntime {
   readonly queue: Queue;
   readonly worker: Worker;
-  /** Batches (issue 6): the `batch-<account>` queue's processor and per-item progress of batch children. */
+  /** Batches: the `batch-<account>` queue's processor and per-item progress of batch children. */
   readonly batches: BatchRuntime;
   private readonly supervisor: NodeJS.Timeout;
   private lastHoldReason: string | undefined;

@@ -23,7 +23,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { isSplitOutput } from './batch-split.js';
 
 /**
- * The worker's part of batches (issue 6), for one account:
+ * The worker's part of batches (see docs/architecture.md, "Batches are flows"), for one account:
  * - the `batch-<account>` queue's light processor: the seal job (the producer promotes it once
  *   every item is added; if the producer dies first, its delay runs out and the batch is marked
  *   abandoned), and the parent job, which runs once every child finished either way and writes

@@ -10,7 +10,7 @@ import { type Job as BullJob, type JobsOptions, UnrecoverableError } from 'bullm
 import type { AccountContext } from './account-context.js';
 
 /**
- * Coalesced batch children that are too large for the upstream (issue 6). A child that carries
+ * Coalesced batch children that are too large for the upstream (see docs/architecture.md, "Batches are flows"). A child that carries
  * several items in one request and is refused as too large (413, 422, or a body that says so)
  * does not fail its items: it adds its two halves to the same batch, as children of the same
  * parent, and completes with a pointer to them. Each half is a job of its own, so each takes its

@@ -1,7 +1,7 @@
 import type { Job } from '@hfq/shared';
 
 /**
- * Estimated cost of requests (decision 7). Hugging Face reports no cost per request, so hfq
+ * Estimated cost of requests (see docs/architecture.md, "What a 402 does"). Hugging Face reports no cost per request, so hfq
  * estimates: chat from the response's `usage` tokens × a price per million tokens, other tasks
  * from a price per request (or per input item). The defaults are examples, in the range of
  * small open models on partner providers in 2026; set your own with `prices`.

@@ -60,14 +60,14 @@ export async function processJob(
   if (data.deadlineAt !== undefined && ctx.now() > data.deadlineAt) {
     fail(ctx, `deadline passed ${ctx.now() - data.deadlineAt} ms before the job could start`);
   }
-  // Batches (issue 6): a coalesced child as large as one the upstream refused splits before calling.
+  // Batches: a coalesced child as large as one the upstream refused splits before calling.
   if (shouldPreSplit(ctx, data)) return splitBatchChild(ctx, bullJob, data);
   const state = { upstream429s: data.state?.upstream429s ?? 0, throttledMs: data.state?.throttledMs ?? 0 };
   const excluded = new Set<string>();
   const tokens = estimateTokens(job);
   const max429s = ctx.account.max429s ?? DEFAULT_MAX_429S;
 
-  // The Hub mapping lookup happens before the permit, not between permit and send (decision 2).
+  // The Hub mapping lookup happens before the permit, not between permit and send (see docs/architecture.md, "Where a permit is taken").
   // A job only an endpoint serves never reaches the router: it needs no lookup.
   const endpointOnly = ctx.account.routing === 'endpoint-only' && ctx.endpoints.some((e) => e.serves(job));
   if (
@@ -195,7 +195,7 @@ export async function processJob(
           await closeGate(ctx, route, target.provider, domain, error, excluded);
           continue; // same job, same run: fail over without consuming an attempt
         case 'fail':
-          // Batches (issue 6): a coalesced child refused as too large splits into halves, each its own request.
+          // Batches: a coalesced child refused as too large splits into halves, each its own request.
           if (shouldSplitOnError(ctx, data, error)) return splitBatchChild(ctx, bullJob, data);
           if (error.code === 'HFQ_MODEL_NOT_SUPPORTED') {
             await forgetModelMapping(job.model);

@@ -11,7 +11,7 @@ import {
 import { rewriteUrl } from './upstream-fetch.js';
 
 /**
- * Where a job's request goes (decision 6): the HF router with the account's token, or, once HF
+ * Where a job's request goes (see docs/architecture.md, "What a 402 does"): the HF router with the account's token, or, once HF
  * credits are gone, a provider's own API with the user's key, in direct mode with an explicit
  * provider. Each credential is its own rate-limit domain, named by a hash, never the credential.
  */

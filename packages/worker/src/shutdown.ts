@@ -2,7 +2,7 @@ import type { Logger } from '@hfq/shared';
 import type { HfqWorker } from './worker.js';
 
 /**
- * Graceful shutdown of a worker process (decision 11). Stop taking jobs at once; let the jobs in
+ * Graceful shutdown of a worker process (see docs/architecture.md, "Retention and delivery"). Stop taking jobs at once; let the jobs in
  * flight finish within the grace; then abort the rest with the reason `SHUTDOWN_ABORT_REASON`.
  * The account runtime's processor sees that reason and throws `RateLimitError`, which BullMQ
  * answers with `moveJobFromActiveToWait`: the job goes back to the head of its queue at once, its
