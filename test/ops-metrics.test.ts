@@ -58,7 +58,8 @@ describe('worker process: /metrics, /healthz, /readyz', () => {
   it('exposes jobs, upstream requests, 429s, throttled time, rates, credits, spend and latency, without secrets', async () => {
     const producer = createProducer({ connection: redisUrl(), prefix });
     try {
-      // One 429 with Retry-After: a congestion episode, a pause, a lowered learned rate.
+      // One 429 with Retry-After: the domain pauses for the stated wait; a single 429 is noise, so no
+      // congestion episode and the learned rate stays (see docs/architecture.md, "What a 429 means").
       sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
       const handles = await producer.enqueueMany(
         Array.from({ length: JOBS }, (_, i) => chatJob('alpha', `question ${i}`)),
@@ -86,10 +87,10 @@ describe('worker process: /metrics, /healthz, /readyz', () => {
     expect(sample(text, 'hfq_upstream_requests_total', { ...router, status: '429' })).toBe(1);
     expect(sample(text, 'hfq_upstream_429_total', router)).toBe(1);
     expect(sample(text, 'hfq_upstream_request_duration_seconds_count', router)).toBe(JOBS);
-    expect(sample(text, 'hfq_congestion_episodes_total', router)).toBe(1);
+    expect(sample(text, 'hfq_congestion_episodes_total', router) ?? 0).toBe(0);
     expect(sample(text, 'hfq_throttled_seconds_total', router)).toBeGreaterThanOrEqual(0.9);
     expect(sample(text, 'hfq_rate_configured_per_second', router)).toBe(50);
-    expect(sample(text, 'hfq_rate_learned_per_second', router)).toBeLessThan(50);
+    expect(sample(text, 'hfq_rate_learned_per_second', router) ?? 50).toBe(50);
     expect(sample(text, 'hfq_domain_429s_5m', router)).toBe(1);
     expect(sample(text, 'hfq_rate_configured_per_second', { account: 'alpha', route: 'provider-key' })).toBe(
       10,
