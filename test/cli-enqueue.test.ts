@@ -71,7 +71,7 @@ describe('hfq enqueue', () => {
     const again = HfqProcess.start(['enqueue', input, '--account', 'acme'], env());
     expect((await again.exited).code).toBe(0);
     const admin = adminRedis();
-    const counts = await admin.zcard(`${prefix}:account-acme:completed`);
+    const counts = await admin.zcard(`${prefix}:account-{acme}:completed`);
     await admin.quit();
     expect(counts).toBe(10_000);
   });

@@ -153,7 +153,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       await expect(page.title()).resolves.toBe('hfq');
 
       // The sidebar's link: the overview lists every queue as a card with the same name once it loads.
-      await page.locator('#bull-board-sidebar').getByRole('link', { name: 'account-acme' }).click();
+      await page.locator('#bull-board-sidebar').getByRole('link', { name: 'account-{acme}' }).click();
       await page.getByRole('link', { name: /completed/i }).click();
       const card = page.locator(`text=#${completedId}`).first();
       await card.waitFor({ state: 'visible', timeout: 15_000 });

@@ -6,9 +6,9 @@ import {
   DEFAULT_RETENTION,
   JOB_SCHEMA_VERSION,
   type JobData,
+  type RedisClient,
 } from '@hfq/shared';
 import { Job as BullJob, type JobsOptions, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { addAtomically } from './atomic-add.js';
 import { batchHooks } from './batch-hooks.js';
 import { type BatchBase, type ChildPlan, ChildPlanner, itemJob } from './batch-items.js';
@@ -27,7 +27,7 @@ import { type BatchBase, type ChildPlan, ChildPlanner, itemJob } from './batch-i
 export interface FeedContext {
   batchId: string;
   prefix: string;
-  redis: Redis;
+  redis: RedisClient;
   /** The account queue (children). */
   queue: Queue;
   /** The account's batch queue (parent and seal). */

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { batchStateKey } from '@hfq/shared';
-import type { Redis } from 'ioredis';
+import { batchStateKey, type RedisClient } from '@hfq/shared';
 
 /**
  * The right to add a batch's items: one producer at a time, so a retried batch id never adds the
@@ -24,7 +23,7 @@ export interface BatchLease {
 
 /** Take the lease if nobody holds it; `undefined` if another producer does. */
 export async function takeLease(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
 ): Promise<BatchLease | undefined> {
@@ -41,7 +40,7 @@ export async function takeLease(
 
 /** Take the lease, waiting up to `waitMs` for a holder that stopped refreshing it (a crashed producer). */
 export async function waitForLease(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
   waitMs = LEASE_TTL_MS + 2_000,

@@ -1,6 +1,16 @@
-import { BATCH_CHILD, BATCH_FIELDS, type BatchChild, batchStateKey, JOB, type Job, sleep } from '@hfq/shared';
+import {
+  BATCH_CHILD,
+  BATCH_FIELDS,
+  type BatchChild,
+  batchStateKey,
+  blockingConnection,
+  JOB,
+  type Job,
+  type RedisClient,
+  sleep,
+} from '@hfq/shared';
 import { Job as BullJob, type Queue, QueueEvents } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { splitOutput } from './batch-items.js';
 
 /**
@@ -102,9 +112,9 @@ export class ChildWatcher {
   private readonly events: QueueEvents;
   private readonly waiters = new Map<string, Set<(outcome: Outcome) => void>>();
 
-  constructor(queueName: string, connection: RedisOptions, prefix: string) {
+  constructor(queueName: string, connection: RedisOptions | RedisClient, prefix: string) {
     this.events = new QueueEvents(queueName, {
-      connection: { ...connection, maxRetriesPerRequest: null },
+      connection: blockingConnection(connection),
       prefix,
     });
     this.events.on('error', () => {});
@@ -152,7 +162,7 @@ export interface ReadContext {
   batchId: string;
   prefix: string;
   /** Plain (non-blocking) connection, ready. */
-  redis: Redis;
+  redis: RedisClient;
   /** The account queue the children are in. */
   queue: Queue;
   watcher: ChildWatcher;
@@ -368,7 +378,7 @@ function childData(raw: unknown, count: number): ChildData | undefined {
 }
 
 async function readLayoutState(
-  redis: Redis,
+  redis: RedisClient,
   stateKey: string,
   layoutKey: string,
 ): Promise<[{ exists: boolean; sealed: boolean; error: string | null }, number]> {

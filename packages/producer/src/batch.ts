@@ -5,14 +5,16 @@ import {
   type BatchJobData,
   batchQueueName,
   batchStateKey,
+  blockingConnection,
   DEFAULT_RETENTION,
   JOB_SCHEMA_VERSION,
   LIMITS,
+  type RedisClient,
   ValidationError,
   whenReady,
 } from '@hfq/shared';
 import { Job as BullJob, FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';
 import { Batch } from './batch-handle.js';
 import { batchHooks } from './batch-hooks.js';
@@ -65,8 +67,9 @@ export interface BatchOptions {
 
 export interface BatchClientDeps {
   /** The producer's connection (not blocking; shared by the batch queues and the flow producer). */
-  connection: Redis;
-  connectionOptions: RedisOptions;
+  connection: RedisClient;
+  /** What the child watchers' blocking connections are made from (see `blockingSourceFor`). */
+  connectionOptions: RedisOptions | RedisClient;
   prefix: string;
   /** The producer's account queues. */
   queue(account: string): Queue;
@@ -312,10 +315,10 @@ export class BatchClient {
   private watcher(account: string): ChildWatcher {
     let watcher = this.watchers.get(account);
     if (!watcher) {
-      const connection = {
-        ...this.deps.connectionOptions,
-        connectionName: `${this.deps.prefix}:hfq-batch-events`,
-      };
+      const connection = blockingConnection(
+        this.deps.connectionOptions,
+        `${this.deps.prefix}:hfq-batch-events`,
+      );
       watcher = new ChildWatcher(this.deps.queue(account).name, connection, this.deps.prefix);
       this.watchers.set(account, watcher);
     }

@@ -1,6 +1,5 @@
-import { describeMemory, type RedisMemory, readRedisMemory } from '@hfq/shared';
+import { describeMemory, type RedisClient, type RedisMemory, readRedisMemory } from '@hfq/shared';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 /**
  * The producer keeps Redis headroom for the workers. With `maxmemory` and `noeviction` (what
@@ -41,7 +40,7 @@ export class Headroom {
   private readonly backlogs = new Map<string, { at: number; value: Promise<number> }>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: HeadroomOptions = {},
   ) {
     this.maxMemoryRatio = options.maxMemoryRatio ?? 0.5;

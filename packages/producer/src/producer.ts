@@ -1,7 +1,11 @@
 import {
   accountQueueName,
-  type ConnectionInput,
-  createProducerConnection,
+  type BlockingSource,
+  blockingConnection,
+  blockingSourceFor,
+  type Connection,
+  checkRedisTarget,
+  connectionFor,
   DEFAULT_ATTEMPTS,
   DEFAULT_BACKOFF,
   DEFAULT_PREFIX,
@@ -12,13 +16,12 @@ import {
   type Job,
   type JobData,
   parseOrThrow,
+  type RedisClient,
   recordAccountQueue,
-  redisOptions,
   ValidationError,
   whenReady,
 } from '@hfq/shared';
 import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
@@ -29,8 +32,11 @@ import { JobHandle } from './job-handle.js';
 const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT/;
 
 export interface ProducerOptions {
-  /** Redis URL or ioredis options. */
-  connection: ConnectionInput;
+  /**
+   * A Redis URL, ioredis options, an ioredis `Redis` or `Cluster` (duplicated; yours to close), or
+   * `{ clusterNodes: [{ host, port }, …], redisOptions? }` for a Redis Cluster.
+   */
+  connection: Connection;
   /** BullMQ key prefix shared with the workers. @defaultValue `'hfq'` */
   prefix?: string;
   /** Redis headroom kept for the workers: new work is refused above it (see headroom.ts). */
@@ -110,7 +116,11 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
 
 export class Producer {
   private readonly prefix: string;
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
+  /** What the producer's blocking readers (queue events) connect from; made on first use. */
+  private blocking: BlockingSource | undefined;
+  /** Set once the start-up check passed (see `checkRedisTarget`). */
+  private checked: Promise<void> | undefined;
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, Promise<QueueEvents>>();
   private batchClient: BatchClient | undefined;
@@ -119,7 +129,7 @@ export class Producer {
 
   constructor(private readonly options: ProducerOptions) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
-    this.connection = createProducerConnection(options.connection, `${this.prefix}:hfq-producer`);
+    this.connection = connectionFor(options.connection, 'producer', `${this.prefix}:hfq-producer`);
     // Errors surface on the commands that fail; the event only keeps Node from crashing on it.
     this.connection.on('error', () => {});
     this.headroom = new Headroom(this.connection, options.headroom);
@@ -223,6 +233,11 @@ export class Producer {
    * with ioredis' "Stream isn't writeable and enableOfflineQueue options is false".
    */
   private async whileConnected<T>(op: () => Promise<T>): Promise<T> {
+    this.checked ??= checkRedisTarget(this.connection, this.options.connection, 5_000).catch((err) => {
+      this.checked = undefined;
+      throw err;
+    });
+    await this.checked;
     await whenReady(this.connection);
     try {
       return await op();
@@ -255,7 +270,7 @@ export class Producer {
     if (this.closed) throw new Error('producer is closed');
     this.batchClient ??= new BatchClient({
       connection: this.connection,
-      connectionOptions: redisOptions(this.options.connection),
+      connectionOptions: this.blockingSource().connection,
       prefix: this.prefix,
       queue: (account) => this.queue(account),
     });
@@ -290,7 +305,7 @@ export class Producer {
       events = this.whileConnected(() => this.connection.time()).then(([seconds, micros]) => {
         const lastEventId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1}-0`;
         // BullMQ owns this connection (blocking reads), so `close()` ends it.
-        const connection = { ...redisOptions(this.options.connection), maxRetriesPerRequest: null };
+        const connection = blockingConnection(this.blockingSource().connection);
         const reader = new QueueEvents(accountQueueName(account), {
           connection,
           prefix: this.prefix,
@@ -316,6 +331,12 @@ export class Producer {
     );
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     await this.connection.quit().catch(() => this.connection.disconnect());
+    this.blocking?.close();
+  }
+
+  private blockingSource(): BlockingSource {
+    this.blocking ??= blockingSourceFor(this.options.connection, `${this.prefix}:hfq-producer-events`);
+    return this.blocking;
   }
 }
 

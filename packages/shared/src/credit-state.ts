@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { stateKey } from './queue-names.js';
+import type { RedisClient } from './redis-cluster.js';
+import { creditGateKey, creditProbeKey, spendLedgerKey } from './state-keys.js';
 
 const CLOSE_GATE = readFileSync(new URL('./lua/close-credit-gate.lua', import.meta.url), 'utf8');
 const TAKE_PROBE = readFileSync(new URL('./lua/take-credit-probe.lua', import.meta.url), 'utf8');
@@ -89,11 +90,11 @@ export class CreditState {
   readonly probeIntervalMs: number;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     options: CreditStateOptions = {},
   ) {
-    const r = redis as GateRedis;
+    const r = redis as unknown as GateRedis;
     if (typeof r.hfqCloseCreditGate !== 'function')
       redis.defineCommand('hfqCloseCreditGate', { lua: CLOSE_GATE, numberOfKeys: 1 });
     if (typeof r.hfqTakeCreditProbe !== 'function')
@@ -103,16 +104,16 @@ export class CreditState {
   }
 
   gateKey(scope: CreditScope): string {
-    return stateKey(this.prefix, 'credits', scope);
+    return creditGateKey(this.prefix, scope);
   }
 
   /** A gate key that is never written: the router probe's permit checks it and finds it open. */
   probeGateKey(scope: CreditScope): string {
-    return stateKey(this.prefix, 'credits-probe', scope);
+    return creditProbeKey(this.prefix, scope);
   }
 
   ledgerKey(scope: CreditScope, nowMs: number): string {
-    return stateKey(this.prefix, 'spend', scope, ledgerMonth(nowMs));
+    return spendLedgerKey(this.prefix, scope, ledgerMonth(nowMs));
   }
 
   /**

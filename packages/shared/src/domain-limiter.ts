@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
 import { type Verdict, withDetector } from './congestion-detector.js';
-import { stateKey } from './queue-names.js';
+import type { RedisClient } from './redis-cluster.js';
+import { domainStateKey } from './state-keys.js';
 
 /**
  * The precise limiter of a rate-limit domain: never more than N requests in any
@@ -118,7 +119,7 @@ export class DomainLimiter {
   private readonly options: Required<LimiterOptions>;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     options: LimiterOptions = {},
   ) {
@@ -148,7 +149,7 @@ export class DomainLimiter {
    * `hfq limit`, which is permanent by design.
    */
   keys(domainId: string) {
-    const base = stateKey(this.prefix, 'domain', domainId);
+    const base = domainStateKey(this.prefix, domainId);
     return {
       state: base,
       override: `${base}:override`,
@@ -336,7 +337,7 @@ export class DomainLimiter {
   }
 }
 
-function defineScripts(redis: Redis): void {
+function defineScripts(redis: RedisClient): void {
   const r = redis as unknown as Partial<ScriptRedis>;
   if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
   if (typeof r.hfqRecord429 !== 'function') {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { stateKey } from './queue-names.js';
+import type { RedisClient } from './redis-cluster.js';
 
 /**
  * The concurrency limit of an Inference Endpoint, shared by every worker process: at most N
@@ -71,7 +72,7 @@ export class EndpointSemaphore {
   readonly options: Required<SemaphoreOptions>;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     options: SemaphoreOptions = {},
   ) {
@@ -176,7 +177,7 @@ export class EndpointSemaphore {
   }
 }
 
-function defineScripts(redis: Redis): void {
+function defineScripts(redis: RedisClient): void {
   const r = redis as unknown as Partial<ScriptRedis>;
   if (typeof r.hfqAcquireEndpointSlot !== 'function')
     redis.defineCommand('hfqAcquireEndpointSlot', { lua: ACQUIRE });

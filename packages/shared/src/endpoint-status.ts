@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { endpointKeys } from './endpoint-semaphore.js';
+import type { RedisClient } from './redis-cluster.js';
 
 /**
  * What hfq knows of an Inference Endpoint's availability, shared by every worker: `ok` (it
@@ -27,7 +27,7 @@ const STATUS_TTL_MS = 24 * 3_600_000;
 
 export class EndpointStatusStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

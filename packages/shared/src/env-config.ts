@@ -1,5 +1,7 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
 import { DEFAULT_PREFIX } from './queue-names.js';
+import type { Connection } from './redis-cluster.js';
+import { readClusterConnection } from './redis-env.js';
 import { maskUrlCredentials } from './secrets.js';
 import { parseOrThrow, ValidationError } from './validation.js';
 
@@ -115,6 +117,8 @@ export interface UpstreamUrls {
 /** Everything a worker process or the CLI needs, read once from the environment at start-up. */
 export interface HfqConfig {
   redisUrl: string;
+  /** What to connect to: `REDIS_URL`, or the cluster `REDIS_CLUSTER_NODES` names. */
+  connection: Connection;
   prefix: string;
   accounts: AccountConfig[];
   concurrency: number;
@@ -152,6 +156,7 @@ export interface HfqConfig {
  */
 export const KNOWN_VARIABLES = [
   'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
   'HFQ_PREFIX',
   'LOG_LEVEL',
   'HFQ_ACCOUNTS_FILE',
@@ -343,7 +348,13 @@ function validRedisUrl(value: string): boolean {
 }
 
 /** The connection part of the config, for commands that need no account (status, enqueue). */
-export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: string; logLevel: string } {
+export function loadConnectionConfig(env: Env): {
+  redisUrl: string;
+  connection: Connection;
+  prefix: string;
+  logLevel: string;
+} {
+  const cluster = readClusterConnection(env, (variable, message) => new ConfigError(variable, message));
   const redisUrl = readString(env, 'REDIS_URL', 'redis://127.0.0.1:6379');
   if (!/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError(
@@ -369,7 +380,7 @@ export function loadConnectionConfig(env: Env): { redisUrl: string; prefix: stri
       `got ${JSON.stringify(logLevel)}, expected one of ${LOG_LEVELS.join(', ')}`,
     );
   }
-  return { redisUrl, prefix, logLevel };
+  return { redisUrl, connection: cluster ?? redisUrl, prefix, logLevel };
 }
 
 /**

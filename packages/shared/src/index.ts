@@ -116,6 +116,7 @@ export {
   batchQueueName,
   batchStateKey,
   DEFAULT_PREFIX,
+  hashTag,
   stateKey,
 } from './queue-names.js';
 export { parseStatedLimit } from './rate-headers.js';
@@ -126,6 +127,20 @@ export {
   redisOptions,
   whenReady,
 } from './redis.js';
+export { checkRedisTarget, RedisTargetError } from './redis-check.js';
+export {
+  type BlockingSource,
+  blockingConnection,
+  blockingSourceFor,
+  type ClusterConnection,
+  type Connection,
+  type ConnectionRole,
+  connectionFor,
+  isCluster,
+  isClusterTarget,
+  type RedisClient,
+} from './redis-cluster.js';
+export { describeClusterNodes, parseClusterNodes } from './redis-env.js';
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export {
   type BinaryOutput,
@@ -144,6 +159,13 @@ export {
   type ThrottleDelay,
 } from './retry-after.js';
 export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
+export {
+  accountHoldKey,
+  creditGateKey,
+  domainStateKey,
+  spendLedgerKey,
+  taggedScope,
+} from './state-keys.js';
 export {
   accountBudgetUsd,
   TIER_TABLE,

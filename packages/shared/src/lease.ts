@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-cluster.js';
 
 const RELEASE = readFileSync(new URL('./lua/release-lease.lua', import.meta.url), 'utf8');
 
@@ -15,7 +16,7 @@ const LEASE_RETRY_MS = 10;
  * The lease expires by itself if its holder dies; `waitMs` bounds the wait for it.
  */
 export async function withLease<T>(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   fn: () => Promise<T>,
   options: { leaseMs?: number; waitMs?: number } = {},

@@ -1,22 +1,43 @@
-/** Default BullMQ key prefix. Use a hash tag such as `{hfq}` on Redis Cluster. */
+/**
+ * Default BullMQ key prefix. hfq tags its keys itself, per unit of state (see
+ * docs/redis-cluster.md, 'Key layout'): a prefix with braces would put every key in one slot.
+ */
 export const DEFAULT_PREFIX = 'hfq';
 
-/** The queue of one account. One queue per account (see docs/architecture.md, "One queue per account"). */
-export function accountQueueName(accountId: string): string {
-  return `account-${accountId}`;
-}
-
-/** The batch queue of an account: batch parent jobs and their seal jobs (see docs/architecture.md, "Batches are flows"). */
-export function batchQueueName(accountId: string): string {
-  return `batch-${accountId}`;
+/**
+ * The hash tag of one unit of state: Redis Cluster hashes only what is between the first `{` and
+ * the next `}`, so every key carrying `{unit}` lands in one slot, and a script or `MULTI` over that
+ * unit's keys is allowed. Unit names (account ids, batch ids, domain ids) cannot contain braces.
+ */
+export function hashTag(unit: string): string {
+  return `{${unit}}`;
 }
 
 /**
- * Redis keys of a batch's own state (see docs/architecture.md, "Batches are flows"): the hash of counters (`BATCH_FIELDS`), the list of
- * item counts per child in input order (`layout`), the set of children already counted (`counted`).
+ * The queue of one account (see docs/architecture.md, "One queue per account"). Tagged with the
+ * account, so BullMQ's keys of this queue share the slot of the account's batch queue.
+ */
+export function accountQueueName(accountId: string): string {
+  return `account-${hashTag(accountId)}`;
+}
+
+/**
+ * The batch queue of an account: batch parent jobs and their seal jobs (see docs/architecture.md,
+ * "Batches are flows"). Same tag as the account
+ * queue, because finishing a child (account queue) updates its parent (batch queue) in one script.
+ */
+export function batchQueueName(accountId: string): string {
+  return `batch-${hashTag(accountId)}`;
+}
+
+/**
+ * Redis keys of a batch's own state, tagged by the batch: the hash of counters (`BATCH_FIELDS`),
+ * the list of item counts per child in input order (`layout`), the set of children already counted
+ * (`counted`).
  */
 export function batchStateKey(prefix: string, batchId: string, part?: 'layout' | 'counted'): string {
-  return part ? stateKey(prefix, 'batch', batchId, part) : stateKey(prefix, 'batch', batchId);
+  const base = stateKey(prefix, 'batch', hashTag(batchId));
+  return part ? `${base}:${part}` : base;
 }
 
 /** Fields of the batch state hash. */

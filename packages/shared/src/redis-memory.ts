@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-cluster.js';
 
 /** Redis memory as `INFO memory` reports it. `maxBytes` 0: no maxmemory set (Redis grows until the host is full). */
 export interface RedisMemory {
@@ -7,7 +7,7 @@ export interface RedisMemory {
   policy: string;
 }
 
-export async function readRedisMemory(redis: Redis): Promise<RedisMemory> {
+export async function readRedisMemory(redis: RedisClient): Promise<RedisMemory> {
   const info = await redis.info('memory');
   const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
   return {

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConfigError } from './env-config.js';
 import { maskUrlCredentials } from './secrets.js';
 
@@ -64,7 +64,7 @@ export function redisOptions(input: ConnectionInput): RedisOptions {
 }
 
 /** Resolves once the connection is ready (needed before commands when the offline queue is off). */
-export async function whenReady(redis: Redis, timeoutMs = 5_000): Promise<void> {
+export async function whenReady(redis: Redis | Cluster, timeoutMs = 5_000): Promise<void> {
   if (redis.status === 'ready') return;
   if (redis.status === 'end') throw new Error('Redis connection closed');
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,5 @@
-import { stateKey, withLease } from '@hfq/shared';
+import { type RedisClient, stateKey, withLease } from '@hfq/shared';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 /**
  * Holding an account: its queue paused (every worker, every machine; nothing fails, nothing is
@@ -26,7 +25,7 @@ function holdLeaseKey(prefix: string, accountId: string): string {
 export const HOLD_KEY_TTL_MS = 86_400_000;
 
 export interface HoldTarget {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   queue: Queue;
   accountId: string;

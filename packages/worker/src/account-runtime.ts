@@ -2,15 +2,17 @@ import {
   type AccountConfig,
   accountBudgetUsd,
   accountQueueName,
+  blockingConnection,
   creditScope,
   type EndpointSemaphore,
   type EndpointStatusStore,
   isRedisOutOfMemory,
   keyScope,
   primaryWindow,
+  type RedisClient,
 } from '@hfq/shared';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
 import { BatchRuntime } from './batch-runtime.js';
@@ -26,8 +28,9 @@ import { createUpstreamFetch } from './upstream-fetch.js';
 export interface RuntimeOptions
   extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hubFetch' | 'hold' | 'endpoints'> {
   prefix: string;
-  redis: Redis;
-  connectionOptions: RedisOptions;
+  redis: RedisClient;
+  /** What the BullMQ workers' connections are made from (see `blockingSourceFor`). */
+  connectionOptions: RedisOptions | RedisClient;
   concurrency: number;
   holdCheckMs: number;
   lockDurationMs: number;
@@ -151,7 +154,7 @@ export class AccountRuntime {
       stalledIntervalMs: options.stalledIntervalMs,
     });
     this.worker = new Worker(name, processor, {
-      connection: { ...options.connectionOptions, maxRetriesPerRequest: null },
+      connection: blockingConnection(options.connectionOptions),
       prefix: options.prefix,
       concurrency: options.concurrency,
       autorun: false,

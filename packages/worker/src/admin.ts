@@ -3,9 +3,10 @@ import {
   type AccountConfigInput,
   accountBudgetUsd,
   accountQueueName,
-  type ConnectionInput,
+  type Connection,
   CreditState,
-  createProducerConnection,
+  checkRedisTarget,
+  connectionFor,
   creditScope,
   DEFAULT_PREFIX,
   DomainLimiter,
@@ -70,7 +71,8 @@ export interface AccountStatus {
 }
 
 export interface AdminOptions {
-  connection: ConnectionInput;
+  /** A Redis URL, ioredis options, an ioredis `Redis` or `Cluster` (duplicated), or cluster nodes. */
+  connection: Connection;
   prefix?: string;
   /** Accounts configured locally; others are read from what workers published. @defaultValue [] */
   accounts?: AccountConfigInput[];
@@ -92,6 +94,9 @@ interface AccountView {
 /** Operator actions and views: status, credits status and reset (the library side of the CLI). */
 export class Admin {
   private readonly redis;
+  private readonly connection: Connection;
+  /** Set once the start-up check passed (see `checkRedisTarget`). */
+  private checked: Promise<void> | undefined;
   private readonly credits: CreditState;
   private readonly limiter: DomainLimiter;
   private readonly prefix: string;
@@ -105,7 +110,8 @@ export class Admin {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     // No local account is fine here: the read-only views read what workers published.
     this.accounts = options.accounts?.length ? parseOrThrow(ACCOUNTS, options.accounts, 'accounts') : [];
-    this.redis = createProducerConnection(options.connection, `${this.prefix}:hfq-admin`);
+    this.connection = options.connection;
+    this.redis = connectionFor(options.connection, 'producer', `${this.prefix}:hfq-admin`);
     this.redis.on('error', () => {});
     this.credits = new CreditState(this.redis, this.prefix);
     this.limiter = new DomainLimiter(this.redis, this.prefix);
@@ -114,7 +120,7 @@ export class Admin {
 
   /** Every account: configured here, published by a worker, or found in the queue registry. */
   async status(): Promise<AccountStatus[]> {
-    await whenReady(this.redis);
+    await this.ready();
     const nowMs = this.now();
     const redisMemory = await readRedisMemory(this.redis);
     // A full Redis refuses even BullMQ's read scripts: say so rather than pass on a raw EXECABORT.
@@ -205,13 +211,13 @@ export class Admin {
 
   /** Worker processes that published a heartbeat recently (live) or within its TTL (gone). */
   async workers(): Promise<(WorkerHeartbeatInfo & { live: boolean })[]> {
-    await whenReady(this.redis);
+    await this.ready();
     return readHeartbeats(this.redis, this.prefix, this.now());
   }
 
   /** The cockpit's history of an account over the last `hours` (10-second buckets). */
   async history(accountId: string, hours = 1): Promise<HistoryPoint[]> {
-    await whenReady(this.redis);
+    await this.ready();
     return readHistory(this.redis, this.prefix, accountId, this.now(), hours);
   }
 
@@ -266,7 +272,7 @@ export class Admin {
   async resetCredits(accountId: string): Promise<{ scope: string; resumed: boolean }> {
     const account = this.accounts.find((a) => a.id === accountId);
     if (!account) throw new Error(`unknown account "${accountId}"`);
-    await whenReady(this.redis);
+    await this.ready();
     const scope = creditScope(account);
     await this.credits.reset(scope);
     const routes = await this.routesOf(account);
@@ -290,7 +296,7 @@ export class Admin {
     if (!account) throw new Error(`unknown account "${accountId}"`);
     if (max !== undefined && !(Number.isInteger(max) && max >= 1))
       throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
-    await whenReady(this.redis);
+    await this.ready();
     const routes = await this.routesOf(account);
     const queue = this.queueOf(account.id);
     const primary = primaryWindow(routes.routerDomain.windows);
@@ -302,6 +308,16 @@ export class Admin {
       primary.durationMs,
     );
     return { max: max ?? primary.max, durationMs: primary.durationMs };
+  }
+
+  /** Ready, and the start-up check passed once (a cluster that is not whole is named, not waited on). */
+  private async ready(): Promise<void> {
+    this.checked ??= checkRedisTarget(this.redis, this.connection, 5_000).catch((err) => {
+      this.checked = undefined;
+      throw err;
+    });
+    await this.checked;
+    await whenReady(this.redis);
   }
 
   async close(): Promise<void> {

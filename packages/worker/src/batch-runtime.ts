@@ -5,9 +5,11 @@ import {
   type BatchChild,
   batchQueueName,
   batchStateKey,
+  blockingConnection,
   DEFAULT_RETENTION,
   type Logger,
   parseOrThrow,
+  type RedisClient,
   ValidationError,
 } from '@hfq/shared';
 import {
@@ -86,8 +88,8 @@ export interface BatchRuntimeOptions {
   account: string;
   prefix: string;
   /** hfq's state connection (shared, not blocking). */
-  redis: Redis;
-  connectionOptions: RedisOptions;
+  redis: RedisClient;
+  connectionOptions: RedisOptions | RedisClient;
   logger: Logger;
   /** Batch parent and seal jobs run at once. @defaultValue 4 */
   concurrency?: number;
@@ -114,7 +116,7 @@ export class BatchRuntime {
       options.logger.error({ account: options.account, err: err.message }, 'batch queue error'),
     );
     this.worker = new Worker(name, (job) => this.process(job), {
-      connection: { ...options.connectionOptions, maxRetriesPerRequest: null },
+      connection: blockingConnection(options.connectionOptions),
       prefix: options.prefix,
       concurrency: options.concurrency ?? 4,
       autorun: false,

@@ -1,6 +1,5 @@
-import { endpointKeys, type Logger } from '@hfq/shared';
+import { endpointKeys, type Logger, type RedisClient } from '@hfq/shared';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { EndpointManagement, type ManagedState } from './endpoint-management.js';
 import type { AccountEndpoint } from './endpoint-slots.js';
 import type { WorkerEvents } from './worker-events.js';
@@ -23,7 +22,7 @@ const BILLED = new Set(['running', 'initializing', 'updating', 'pending']);
 const COLD = new Set(['scaledToZero', 'initializing', 'pending', 'updating']);
 
 export interface LifecycleOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   queue: Queue;
   hfToken: string;

@@ -1,5 +1,10 @@
-import { type EndpointConfig, EndpointSemaphore, EndpointStatusStore, endpointKeys } from '@hfq/shared';
-import type { Redis } from 'ioredis';
+import {
+  type EndpointConfig,
+  EndpointSemaphore,
+  EndpointStatusStore,
+  endpointKeys,
+  type RedisClient,
+} from '@hfq/shared';
 
 /** What status shows of one Inference Endpoint (see docs/architecture.md, "Dedicated capacity"). */
 export interface EndpointStatusView {
@@ -23,7 +28,7 @@ export interface EndpointStatusView {
 }
 
 export async function readEndpointStatus(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   accountId: string,
   config: EndpointConfig,

@@ -1,19 +1,21 @@
 import {
   ACCOUNTS,
   type AccountConfigInput,
-  type ConnectionInput,
+  blockingSourceFor,
+  type Connection,
   CreditState,
+  checkRedisTarget,
+  connectionFor,
   createLogger,
-  createWorkerConnection,
   DEFAULT_PREFIX,
   DomainLimiter,
   EndpointSemaphore,
   EndpointStatusStore,
+  isCluster,
   LIMITS,
   type LimiterOptions,
   type Logger,
   parseOrThrow,
-  redisOptions,
   type UpstreamUrls,
 } from '@hfq/shared';
 import { setLogger } from '@huggingface/inference';
@@ -22,12 +24,17 @@ import { AccountRuntime } from './account-runtime.js';
 import { HistoryRecorder } from './cockpit/history-recorder.js';
 import { WorkerPresence } from './cockpit/worker-presence.js';
 import { DEFAULT_PRICES, type PriceTable } from './cost.js';
+import { migrateLegacyLayout } from './legacy-layout.js';
+import { RouteSelection } from './route-selection.js';
 import { SpendRecorder } from './spend-recorder.js';
 import { WorkerEvents } from './worker-events.js';
 
 export interface WorkerOptions {
-  /** Redis URL or ioredis options. */
-  connection: ConnectionInput;
+  /**
+   * A Redis URL, ioredis options, an ioredis `Redis` or `Cluster` (duplicated; yours to close), or
+   * `{ clusterNodes: [{ host, port }, …], redisOptions? }` for a Redis Cluster.
+   */
+  connection: Connection;
   /** BullMQ key prefix, shared with producers. @defaultValue `'hfq'` */
   prefix?: string;
   /** The accounts this process serves: one queue and one BullMQ worker each. */
@@ -104,8 +111,32 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     log: (...args: unknown[]) => logger.debug({ hfClient: true }, args.map(String).join(' ')),
   });
   const now = options.now ?? Date.now;
-  const redis = createWorkerConnection(options.connection, `${prefix}:hfq-worker-state`);
+  const redis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-state`);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const blocking = blockingSourceFor(options.connection, `${prefix}:hfq-worker`);
+  try {
+    await checkRedisTarget(redis, options.connection);
+    if (isCluster(redis) && /\{[^}]+\}/.test(prefix)) {
+      logger.warn(
+        { prefix },
+        'the prefix has a hash tag: every key of hfq hashes to one slot, on one master of the cluster. ' +
+          'hfq tags its keys per account itself (docs/redis-cluster.md): drop the braces to spread the load',
+      );
+    }
+    await migrateLegacyLayout({
+      redis,
+      prefix,
+      accounts: await Promise.all(
+        accounts.map(async (account) => ({ account, routes: await RouteSelection.create(account, {}) })),
+      ),
+      nowMs: now(),
+      logger,
+    });
+  } catch (err) {
+    redis.disconnect();
+    blocking.close();
+    throw err;
+  }
   const credits = new CreditState(redis, prefix, {
     ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
   });
@@ -126,7 +157,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
       const runtime = await AccountRuntime.start(account, {
         prefix,
         redis,
-        connectionOptions: redisOptions(options.connection),
+        connectionOptions: blocking.connection,
         limiter,
         credits,
         spend,
@@ -158,6 +189,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     await Promise.all([...runtimes.values()].map((r) => r.close()));
     await spend.close();
     redis.disconnect();
+    blocking.close();
     throw err;
   }
 
@@ -192,6 +224,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         await history.close();
         await spend.close();
         await redis.quit().catch(() => redis.disconnect());
+        blocking.close();
       })();
       return closing;
     },

@@ -27,7 +27,7 @@ export async function runBoard(env: NodeJS.ProcessEnv): Promise<void> {
   }
   const logger = createLogger({ name: 'hfq-board', level: config.logLevel });
   const board = await createBoardServer({
-    connection: config.redisUrl,
+    connection: config.connection,
     prefix: config.prefix,
     accounts: config.accounts,
     port: config.boardPort,

@@ -178,7 +178,7 @@ export async function runEnqueue(env: NodeJS.ProcessEnv, argv: string[]): Promis
         failed: results?.heldFailed ?? 0,
       }),
     };
-    const producer = createProducer({ connection: config.redisUrl, prefix: config.prefix });
+    const producer = createProducer({ connection: config.connection, prefix: config.prefix });
     let failed = 0;
     try {
       failed = values.batch

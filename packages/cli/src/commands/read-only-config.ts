@@ -13,5 +13,5 @@ export function readOnlyConfig(env: NodeJS.ProcessEnv): HfqConfig {
 
 export function readOnlyAdmin(env: NodeJS.ProcessEnv): Admin {
   const config = readOnlyConfig(env);
-  return createAdmin({ connection: config.redisUrl, prefix: config.prefix, accounts: config.accounts });
+  return createAdmin({ connection: config.connection, prefix: config.prefix, accounts: config.accounts });
 }

@@ -8,7 +8,7 @@ export function operatorConfig(env: NodeJS.ProcessEnv): HfqConfig {
 }
 
 export function adminFor(config: HfqConfig) {
-  return createAdmin({ connection: config.redisUrl, prefix: config.prefix, accounts: config.accounts });
+  return createAdmin({ connection: config.connection, prefix: config.prefix, accounts: config.accounts });
 }
 
 export function money(usd: number): string {

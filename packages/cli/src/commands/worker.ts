@@ -12,7 +12,7 @@ import { operatorConfig } from './shared-config.js';
 export const WORKER_HELP = `hfq worker — run a worker process for the configured accounts
 
 Configured only through the environment (see README, "Configuration"):
-  REDIS_URL, HFQ_PREFIX, HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT + HF_TOKEN (+ HFQ_TIER, HFQ_BILL_TO,
+  REDIS_URL (or REDIS_CLUSTER_NODES), HFQ_PREFIX, HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT + HF_TOKEN (+ HFQ_TIER, HFQ_BILL_TO,
   HFQ_PROVIDER_KEYS, HFQ_FALLBACK_PROVIDERS, HFQ_SEATS, HFQ_LIMITS, …), HFQ_CONCURRENCY,
   HF_ROUTER_URL, HF_HUB_URL, HFQ_PROVIDER_URLS, HFQ_METRICS_PORT, HFQ_SHUTDOWN_GRACE_MS, LOG_LEVEL.
 
@@ -28,7 +28,7 @@ async function startHealth(worker: HfqWorker, config: HfqConfig): Promise<Health
   try {
     return await createHealthServer({
       worker,
-      connection: config.redisUrl,
+      connection: config.connection,
       prefix: config.prefix,
       accounts: config.accounts,
       port: config.metricsPort,
@@ -49,7 +49,7 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const config = operatorConfig(env);
   const logger = createLogger({ name: 'hfq-worker', level: config.logLevel });
   const worker = await createWorker({
-    connection: config.redisUrl,
+    connection: config.connection,
     prefix: config.prefix,
     accounts: config.accounts,
     concurrency: config.concurrency,

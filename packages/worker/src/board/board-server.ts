@@ -8,15 +8,15 @@ import {
   type AccountConfigInput,
   accountQueueName,
   batchQueueName,
-  type ConnectionInput,
+  type Connection,
+  checkRedisTarget,
+  connectionFor,
   createLogger,
-  createProducerConnection,
   DEFAULT_PREFIX,
   type Logger,
   parseOrThrow,
   readAccountRegistry,
   scrubSecrets,
-  whenReady,
 } from '@hfq/shared';
 import { Queue } from 'bullmq';
 import express from 'express';
@@ -31,8 +31,11 @@ import { renderStatusPage, STATUS_PAGE_CSP, type StatusReport } from './status-p
 import { rateLimitWriteGuard, readOnlyGuard } from './write-guard.js';
 
 export interface BoardServerOptions {
-  /** Redis URL or ioredis options. */
-  connection: ConnectionInput;
+  /**
+   * A Redis URL, ioredis options, an ioredis `Redis` or `Cluster` (duplicated; yours to close), or
+   * `{ clusterNodes: [{ host, port }, …], redisOptions? }` for a Redis Cluster.
+   */
+  connection: Connection;
   /** BullMQ key prefix, shared with producers and workers. @defaultValue `'hfq'` */
   prefix?: string;
   /**
@@ -106,7 +109,7 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
     ...(options.auth ? [options.auth.password] : []),
   ];
 
-  const redis = createProducerConnection(options.connection, `${prefix}:hfq-board`);
+  const redis = connectionFor(options.connection, 'producer', `${prefix}:hfq-board`);
   redis.on('error', (err) =>
     logger.warn({ err: scrubSecrets(err.message, secrets) }, 'board redis connection error'),
   );
@@ -247,7 +250,7 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
   let server: Server;
   try {
     // The board's connection fails fast once up (an answer beats a hung page): wait for it first.
-    await whenReady(redis, 10_000);
+    await checkRedisTarget(redis, options.connection, 10_000);
     await discover();
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(options.port ?? 3000, host, (err?: Error) => (err ? reject(err) : resolve(s)));

@@ -1,5 +1,11 @@
-import { type CreditState, creditScope, type DomainLimiter, primaryWindow, TIER_TABLE } from '@hfq/shared';
-import type { Redis } from 'ioredis';
+import {
+  type CreditState,
+  creditScope,
+  type DomainLimiter,
+  primaryWindow,
+  type RedisClient,
+  TIER_TABLE,
+} from '@hfq/shared';
 import type { AccountRuntime } from '../account-runtime.js';
 import type { WorkerEvents } from '../worker-events.js';
 import {
@@ -20,7 +26,7 @@ import {
  * per bucket. The hot path pays an in-memory increment.
  */
 export interface HistoryRecorderOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   events: WorkerEvents;
   runtimes: ReadonlyMap<string, AccountRuntime>;

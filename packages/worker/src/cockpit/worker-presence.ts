@@ -3,10 +3,10 @@ import {
   accountBudgetUsd,
   creditScope,
   primaryWindow,
+  type RedisClient,
   recordAccountQueue,
   TIER_TABLE,
 } from '@hfq/shared';
-import type { Redis } from 'ioredis';
 import type { AccountRuntime } from '../account-runtime.js';
 import { type PublishedAccount, publishAccounts } from './published-accounts.js';
 import {
@@ -23,7 +23,7 @@ import {
  * last write removing its heartbeat, so a graceful stop is not mistaken for a dead worker.
  */
 export interface WorkerPresenceOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   runtimes: ReadonlyMap<string, AccountRuntime>;
   concurrency: number;

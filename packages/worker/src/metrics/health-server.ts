@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import {
   type AccountConfigInput,
-  type ConnectionInput,
-  createProducerConnection,
+  type Connection,
+  connectionFor,
   DEFAULT_PREFIX,
   describeMemory,
   readRedisMemory,
@@ -15,8 +15,8 @@ import { WorkerMetrics } from './metrics.js';
 
 export interface HealthServerOptions {
   worker: HfqWorker;
-  /** Redis URL or ioredis options: the same Redis as the worker's. */
-  connection: ConnectionInput;
+  /** The same `connection` as the worker's (URL, options, `Redis`, `Cluster` or cluster nodes). */
+  connection: Connection;
   /** @defaultValue `'hfq'` */
   prefix?: string;
   /** The worker's accounts (for the status the gauges read). */
@@ -58,7 +58,7 @@ function send(res: ServerResponse, status: number, body: string, contentType = '
 export async function createHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const pingTimeoutMs = options.pingTimeoutMs ?? 1_000;
-  const redis = createProducerConnection(options.connection, `${prefix}:hfq-health`);
+  const redis = connectionFor(options.connection, 'producer', `${prefix}:hfq-health`);
   redis.on('error', () => {}); // /readyz reports it
   const admin = createAdmin({ connection: options.connection, prefix, accounts: options.accounts });
   const metrics = new WorkerMetrics({ worker: options.worker, admin, redis, prefix });

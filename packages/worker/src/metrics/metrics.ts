@@ -1,5 +1,11 @@
-import { CreditState, DomainLimiter, type GateStatus, keyScope, primaryWindow } from '@hfq/shared';
-import type { Redis } from 'ioredis';
+import {
+  CreditState,
+  DomainLimiter,
+  type GateStatus,
+  keyScope,
+  primaryWindow,
+  type RedisClient,
+} from '@hfq/shared';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AccountStatus, Admin } from '../admin.js';
 import type { HfqWorker } from '../worker.js';
@@ -18,7 +24,7 @@ export interface WorkerMetricsOptions {
   /** Reads per-account status (counts, rates, credits, spend); shared with nothing else. */
   admin: Admin;
   /** A connection for provider-key domains' state (their rates and gates are not in `Admin.status`). */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** Shortest time between two reads of the shared state. @defaultValue 1000 */
   refreshIntervalMs?: number;

@@ -1,0 +1,40 @@
+import { hashTag, stateKey } from './queue-names.js';
+
+/**
+ * Names of hfq's own state keys, each tagged with the unit of state it belongs to (see
+ * docs/redis-cluster.md, 'Key layout'): a rate-limit domain's keys with the domain, a credit
+ * scope's gate and ledger with the scope's name, an account's hold with the account (the tag of
+ * its queues). A script or `MULTI` only ever combines keys that one of these functions names with
+ * the same unit.
+ */
+
+/** `account:acme` → `account:{acme}`; `org:big` → `org:{big}`; `key:<domain>` → `key:{<domain>}`. */
+export function taggedScope(scope: string): string {
+  const colon = scope.indexOf(':');
+  return colon < 0 ? hashTag(scope) : `${scope.slice(0, colon)}:${hashTag(scope.slice(colon + 1))}`;
+}
+
+/** The state hash of a rate-limit domain; its other keys (windows, 429 log, audit) extend it. */
+export function domainStateKey(prefix: string, domainId: string): string {
+  return stateKey(prefix, 'domain', hashTag(domainId));
+}
+
+/** The credit gate of a scope (account, organisation, or a provider key). */
+export function creditGateKey(prefix: string, scope: string): string {
+  return stateKey(prefix, 'credits', taggedScope(scope));
+}
+
+/** A gate key of a scope that is never written: the router probe's permit checks it and finds it open. */
+export function creditProbeKey(prefix: string, scope: string): string {
+  return stateKey(prefix, 'credits-probe', taggedScope(scope));
+}
+
+/** The spend ledger of a scope for one month (`2026-11`). */
+export function spendLedgerKey(prefix: string, scope: string, month: string): string {
+  return stateKey(prefix, 'spend', taggedScope(scope), month);
+}
+
+/** Why an account is held (its queue paused), when it is. Same tag as the account's queues. */
+export function accountHoldKey(prefix: string, accountId: string): string {
+  return stateKey(prefix, 'hold', hashTag(accountId));
+}
