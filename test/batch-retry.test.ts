@@ -93,7 +93,7 @@ describe('batch retry after a crash', () => {
         expect(results).toEqual(texts.map((t) => ({ ok: true, output: expectedEmbedding(t) })));
         // The crash added at most one chunk, read back like the rest; nothing ran twice.
         expect(sim.received({ route: 'router' })).toBe(N);
-        const layout = await admin.lrange(batchStateKey(prefix, batchId, 'layout'), 0, -1);
+        const layout = await admin.lrange(batchStateKey(prefix, 'acme', batchId, 'layout'), 0, -1);
         expect(layout.reduce((sum, c) => sum + Number(c), 0)).toBe(N);
       } finally {
         await producer.close();
@@ -114,7 +114,7 @@ describe('batch retry after a crash', () => {
     const producer = createProducer({ connection: redisUrl(), prefix });
     try {
       await waitFor(
-        async () => (await admin.hget(batchStateKey(prefix, batchId), 'sealed')) === 'abandoned',
+        async () => (await admin.hget(batchStateKey(prefix, 'acme', batchId), 'sealed')) === 'abandoned',
         'the seal to mark the batch abandoned',
         30_000,
       );

@@ -336,7 +336,10 @@ describe('batches', () => {
     });
     await expect(batch.enqueued()).rejects.toThrow(/batch item 2.*items\.2/);
     await expect(batch.results({ timeoutMs: 10_000 })).rejects.toThrow(/input stopped/);
-    const state = await admin.hget(batchStateKey(prefix, batch.id), BATCH_FIELDS.cancelRequested);
+    const state = await admin.hget(
+      batchStateKey(prefix, batch.account, batch.id),
+      BATCH_FIELDS.cancelRequested,
+    );
     expect(state).toBe('1');
   });
 

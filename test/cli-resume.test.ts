@@ -114,7 +114,7 @@ describe('hfq enqueue: resume, output safety, exit status', () => {
       const enqueue = HfqProcess.start(['enqueue', input, '--account', 'acme'], env);
       expect((await enqueue.exited).code).toBe(0);
       await waitFor(
-        async () => (await admin.zcard(`${env.HFQ_PREFIX}:account-acme:completed`)) === n,
+        async () => (await admin.zcard(`${env.HFQ_PREFIX}:account-{acme}:completed`)) === n,
         'every job done',
         60_000,
       );
@@ -147,8 +147,10 @@ describe('hfq enqueue: resume, output safety, exit status', () => {
         let worker: HfqWorker = await startWorker();
         const done = async () =>
           mode === 'batch'
-            ? Number((await admin.hget(batchStateKey(prefix, `f${await batchIdOf(first)}`), 'ok')) ?? 0)
-            : await admin.zcard(`${prefix}:account-acme:completed`);
+            ? Number(
+                (await admin.hget(batchStateKey(prefix, 'acme', `f${await batchIdOf(first)}`), 'ok')) ?? 0,
+              )
+            : await admin.zcard(`${prefix}:account-{acme}:completed`);
         await waitFor(async () => (await done()) >= 30, 'some results done', 60_000);
         await worker.close();
         const stopped = await first.stop(stop);

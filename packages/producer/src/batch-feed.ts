@@ -26,6 +26,7 @@ import { type BatchBase, type ChildPlan, ChildPlanner, itemJob } from './batch-i
 
 export interface FeedContext {
   batchId: string;
+  account: string;
   prefix: string;
   redis: RedisClient;
   /** The account queue (children). */
@@ -124,7 +125,10 @@ export class Feeder {
       if (this.heartbeatError) throw this.heartbeatError;
       // Another process may have cancelled the batch.
       if (
-        (await ctx.redis.hget(batchStateKey(ctx.prefix, ctx.batchId), BATCH_FIELDS.cancelRequested)) === '1'
+        (await ctx.redis.hget(
+          batchStateKey(ctx.prefix, ctx.account, ctx.batchId),
+          BATCH_FIELDS.cancelRequested,
+        )) === '1'
       ) {
         this.cancel();
       }
@@ -179,7 +183,7 @@ export class Feeder {
       await this.addCancelled([...chunk, ...planner.flush()]).catch(() => {});
       await ctx.redis
         .hset(
-          batchStateKey(ctx.prefix, ctx.batchId),
+          batchStateKey(ctx.prefix, ctx.account, ctx.batchId),
           BATCH_FIELDS.error,
           (err as Error).message.slice(0, 2000),
         )
@@ -250,10 +254,10 @@ export class Feeder {
       (multi) => {
         multi
           .rpush(
-            batchStateKey(ctx.prefix, ctx.batchId, 'layout'),
+            batchStateKey(ctx.prefix, ctx.account, ctx.batchId, 'layout'),
             ...children.map((c) => String(c.batch.count)),
           )
-          .hincrby(batchStateKey(ctx.prefix, ctx.batchId), BATCH_FIELDS.total, items);
+          .hincrby(batchStateKey(ctx.prefix, ctx.account, ctx.batchId), BATCH_FIELDS.total, items);
       },
     );
     this.seq += children.length;
@@ -278,8 +282,11 @@ export class Feeder {
     const items = children.reduce((sum, c) => sum + c.batch.count, 0);
     await ctx.redis
       .multi()
-      .rpush(batchStateKey(ctx.prefix, ctx.batchId, 'layout'), ...children.map((c) => String(c.batch.count)))
-      .hincrby(batchStateKey(ctx.prefix, ctx.batchId), BATCH_FIELDS.total, items)
+      .rpush(
+        batchStateKey(ctx.prefix, ctx.account, ctx.batchId, 'layout'),
+        ...children.map((c) => String(c.batch.count)),
+      )
+      .hincrby(batchStateKey(ctx.prefix, ctx.account, ctx.batchId), BATCH_FIELDS.total, items)
       .exec();
     this.seq += children.length;
   }
@@ -287,9 +294,16 @@ export class Feeder {
   /** Every item is in: mark the batch sealed, then let the seal child run so the parent can complete. */
   private async seal(): Promise<void> {
     const { ctx } = this;
-    const first = await ctx.redis.hsetnx(batchStateKey(ctx.prefix, ctx.batchId), BATCH_FIELDS.sealed, '1');
+    const first = await ctx.redis.hsetnx(
+      batchStateKey(ctx.prefix, ctx.account, ctx.batchId),
+      BATCH_FIELDS.sealed,
+      '1',
+    );
     if (first === 0) {
-      const sealed = await ctx.redis.hget(batchStateKey(ctx.prefix, ctx.batchId), BATCH_FIELDS.sealed);
+      const sealed = await ctx.redis.hget(
+        batchStateKey(ctx.prefix, ctx.account, ctx.batchId),
+        BATCH_FIELDS.sealed,
+      );
       if (sealed === 'abandoned') throw abandonedError(ctx);
     }
     const seal = await BullJob.fromId(ctx.batchQueue, sealJobId(ctx.batchId));
@@ -305,7 +319,7 @@ export class Feeder {
       if (!seal) throw new Error('seal job missing');
       await seal.changeDelay(ctx.sealTimeoutMs);
     } catch (err) {
-      const state = batchStateKey(ctx.prefix, ctx.batchId);
+      const state = batchStateKey(ctx.prefix, ctx.account, ctx.batchId);
       const cancelled = (await ctx.redis.hget(state, BATCH_FIELDS.cancelRequested).catch(() => null)) === '1';
       if (cancelled) this.cancel();
       else this.heartbeatError ??= abandonedError(ctx, (err as Error).message);

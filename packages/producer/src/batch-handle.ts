@@ -59,20 +59,20 @@ export class Batch {
     const { redis, prefix } = this.client.context(this.account);
     for (let waitMs = 50; ; waitMs = Math.min(waitMs * 2, 1_000)) {
       const [sealed, error] = await redis.hmget(
-        batchStateKey(prefix, this.id),
+        batchStateKey(prefix, this.account, this.id),
         BATCH_FIELDS.sealed,
         BATCH_FIELDS.error,
       );
       if (error) throw new Error(error);
       // An abandoned batch is not complete: its input stopped short.
       if (sealed === 'abandoned') {
-        const total = await redis.hget(batchStateKey(prefix, this.id), BATCH_FIELDS.total);
+        const total = await redis.hget(batchStateKey(prefix, this.account, this.id), BATCH_FIELDS.total);
         throw new BatchAbandonedError(this.id, Number(total ?? 0));
       }
       if (sealed) {
-        const layoutKey = batchStateKey(prefix, this.id, 'layout');
+        const layoutKey = batchStateKey(prefix, this.account, this.id, 'layout');
         const [total, children] = await Promise.all([
-          redis.hget(batchStateKey(prefix, this.id), BATCH_FIELDS.total),
+          redis.hget(batchStateKey(prefix, this.account, this.id), BATCH_FIELDS.total),
           redis.llen(layoutKey),
         ]);
         return { items: Number(total ?? 0), children };
@@ -86,7 +86,7 @@ export class Batch {
     const { redis, prefix } = this.client.context(this.account);
     const f = BATCH_FIELDS;
     const [total, ok, failed, cancelled, sealed, finished, cancelRequested] = await redis.hmget(
-      batchStateKey(prefix, this.id),
+      batchStateKey(prefix, this.account, this.id),
       f.total,
       f.ok,
       f.failed,
@@ -117,7 +117,14 @@ export class Batch {
   stream(options: ReadOptions = {}): AsyncGenerator<BatchItemResult> {
     const ctx = this.client.context(this.account);
     return readBatch(
-      { batchId: this.id, redis: ctx.redis, prefix: ctx.prefix, queue: ctx.queue, watcher: ctx.watcher },
+      {
+        batchId: this.id,
+        account: this.account,
+        redis: ctx.redis,
+        prefix: ctx.prefix,
+        queue: ctx.queue,
+        watcher: ctx.watcher,
+      },
       options,
     );
   }
@@ -166,7 +173,7 @@ export class Batch {
 
   private async cancelAdded(): Promise<void> {
     const { redis, prefix, batchQueue } = this.client.context(this.account);
-    const key = batchStateKey(prefix, this.id);
+    const key = batchStateKey(prefix, this.account, this.id);
     await redis
       .multi()
       .hset(key, BATCH_FIELDS.cancelRequested, '1')

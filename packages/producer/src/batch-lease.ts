@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { batchStateKey, type RedisClient } from '@hfq/shared';
+import { hashTag, type RedisClient, stateKey } from '@hfq/shared';
 
 /**
  * The right to add a batch's items: one producer at a time, so a retried batch id never adds the
@@ -9,7 +9,7 @@ import { batchStateKey, type RedisClient } from '@hfq/shared';
 export const LEASE_TTL_MS = 10_000;
 
 export function batchLeaseKey(prefix: string, batchId: string): string {
-  return `${batchStateKey(prefix, batchId)}:feeder`;
+  return stateKey(prefix, 'batch-feeder', hashTag(batchId));
 }
 
 // One script per operation: refresh and release only a lease this producer holds.

@@ -160,6 +160,7 @@ export class ChildWatcher {
 
 export interface ReadContext {
   batchId: string;
+  account: string;
   prefix: string;
   /** Plain (non-blocking) connection, ready. */
   redis: RedisClient;
@@ -190,8 +191,8 @@ export async function* readBatch(
   const started = Date.now();
   const deadline = options.timeoutMs !== undefined ? started + options.timeoutMs : Number.POSITIVE_INFINITY;
   const windowItems = Math.max(1, options.windowItems ?? 1024);
-  const layoutKey = batchStateKey(prefix, batchId, 'layout');
-  const stateKey = batchStateKey(prefix, batchId);
+  const layoutKey = batchStateKey(prefix, ctx.account, batchId, 'layout');
+  const stateKey = batchStateKey(prefix, ctx.account, batchId);
   const removals = new Removals(ctx.queue, options.remove ?? true, options.beforeRemove);
   let skip = Math.max(0, options.skipItems ?? 0);
   const slots: Slot[] = [];

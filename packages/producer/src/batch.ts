@@ -3,6 +3,7 @@ import {
   BATCH_FIELDS,
   BATCH_ID,
   type BatchJobData,
+  batchAccountKey,
   batchQueueName,
   batchStateKey,
   blockingConnection,
@@ -98,7 +99,8 @@ export class BatchClient {
     const { connection: redis, prefix } = this.deps;
     await whenReady(redis);
     const batchId = options.batchId ?? newBatchId();
-    const stateKey = batchStateKey(prefix, batchId);
+    const stateKey = batchStateKey(prefix, spec.account, batchId);
+    await claimBatchId(redis, prefix, batchId, spec.account);
     // The lease first: creating and resuming a batch are both done by its one lease holder.
     const lease = await takeLease(redis, prefix, batchId);
     if (!lease || (await redis.hsetnx(stateKey, BATCH_FIELDS.account, spec.account)) === 0) {
@@ -119,7 +121,7 @@ export class BatchClient {
     const { connection: redis, prefix } = this.deps;
     const batchQueue = this.batchQueue(spec.account);
     await redis.hset(
-      batchStateKey(prefix, batchId),
+      batchStateKey(prefix, spec.account, batchId),
       BATCH_FIELDS.total,
       0,
       BATCH_FIELDS.ok,
@@ -180,7 +182,7 @@ export class BatchClient {
     held: BatchLease | undefined,
   ): Promise<Batch> {
     const { connection: redis, prefix } = this.deps;
-    const stateKey = batchStateKey(prefix, batchId);
+    const stateKey = batchStateKey(prefix, spec.account, batchId);
     const lease = held ?? (await waitForLease(redis, prefix, batchId));
     try {
       const [account, task, sealed, error, total] = await redis.hmget(
@@ -219,7 +221,7 @@ export class BatchClient {
       }
       const [items, children] = await Promise.all([
         redis.hget(stateKey, BATCH_FIELDS.total),
-        redis.llen(batchStateKey(prefix, batchId, 'layout')),
+        redis.llen(batchStateKey(prefix, spec.account, batchId, 'layout')),
       ]);
       return this.feed(batchId, spec, settings, prevalidated, lease, {
         items: Number(items ?? 0),
@@ -242,6 +244,7 @@ export class BatchClient {
     const feeder = new Feeder(
       {
         batchId,
+        account: spec.account,
         prefix: this.deps.prefix,
         redis: this.deps.connection,
         queue: this.deps.queue(spec.account),
@@ -266,10 +269,7 @@ export class BatchClient {
   /** A handle on an existing batch (enqueued by this or another process). */
   async open(batchId: string): Promise<Batch> {
     await whenReady(this.deps.connection);
-    const account = await this.deps.connection.hget(
-      batchStateKey(this.deps.prefix, batchId),
-      BATCH_FIELDS.account,
-    );
+    const account = await this.deps.connection.get(batchAccountKey(this.deps.prefix, batchId));
     if (account === null) throw new Error(`no batch ${batchId} in Redis (never enqueued, or expired)`);
     return new Batch(this, batchId, account, undefined);
   }
@@ -383,4 +383,27 @@ function checkOptions(spec: BatchSpec, options: BatchOptions) {
 
 function newBatchId(): string {
   return `b${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+/** A batch id's account pointer lives this long (longer than any batch state's retention). */
+const BATCH_ACCOUNT_TTL_MS = 30 * 86_400_000;
+
+/**
+ * Records which account a batch id belongs to (for `producer.batch(id)`, and because the batch's
+ * state is keyed by its account): a batch id names one batch, so reusing it for another account
+ * is refused, as before.
+ */
+async function claimBatchId(
+  redis: RedisClient,
+  prefix: string,
+  batchId: string,
+  account: string,
+): Promise<void> {
+  const key = batchAccountKey(prefix, batchId);
+  if ((await redis.set(key, account, 'PX', BATCH_ACCOUNT_TTL_MS, 'NX')) === 'OK') return;
+  const owner = await redis.get(key);
+  if (owner !== null && owner !== account) {
+    throw new Error(`batch ${batchId} exists for account ${owner}: a batch id names one batch`);
+  }
+  await redis.pexpire(key, BATCH_ACCOUNT_TTL_MS);
 }

@@ -64,7 +64,7 @@ describe('batch enqueue memory', () => {
 
       expect(enqueued).toEqual({ items: ITEMS, children: ITEMS });
       expect(await producer.queue('acme').getPrioritizedCount()).toBe(ITEMS);
-      expect(await admin.llen(batchStateKey(prefix, batch.id, 'layout'))).toBe(ITEMS);
+      expect(await admin.llen(batchStateKey(prefix, batch.account, batch.id, 'layout'))).toBe(ITEMS);
       expect((await batch.progress()).total).toBe(ITEMS);
       expect(growthMb).toBeLessThan(150);
       expect(heldMb).toBeLessThan(16);

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { stateKey } from './queue-names.js';
+import { REGISTRY_TAG, stateKey } from './queue-names.js';
 
 /**
  * Which account queues exist under a prefix, without KEYS or SCAN: every producer records each
@@ -14,7 +14,7 @@ export const ACCOUNT_REGISTRY_TTL_SECONDS = 30 * 24 * 3600;
 
 /** The set of account ids that have a queue (written by producers and workers). */
 export function accountRegistryKey(prefix: string): string {
-  return stateKey(prefix, 'registry', 'accounts');
+  return stateKey(prefix, REGISTRY_TAG, 'accounts');
 }
 
 type Writer = Pick<Redis | Cluster, 'multi'>;

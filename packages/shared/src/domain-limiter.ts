@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
 import { type Verdict, withDetector } from './congestion-detector.js';
 import type { RedisClient } from './redis-cluster.js';
-import { domainStateKey } from './state-keys.js';
+import { domainStateKey, hashTagOf } from './state-keys.js';
 
 /**
  * The precise limiter of a rate-limit domain: never more than N requests in any
@@ -14,6 +15,7 @@ import { domainStateKey } from './state-keys.js';
 
 const ACQUIRE = withDetector('acquire-permit.lua');
 const RECORD_429 = withDetector('record-429.lua');
+const CHECK_CREDIT = readFileSync(new URL('./lua/check-credit.lua', import.meta.url), 'utf8');
 
 /** Every key of a domain but the override expires this long after its last write. */
 const STATE_TTL_MS = 30 * 86_400_000;
@@ -23,6 +25,7 @@ const COMMIT_RETRY_MS = 20;
 
 type ScriptRedis = Redis & {
   hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
+  hfqCheckCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
   hfqRecord429(...args: (string | number)[]): Promise<number[]>;
 };
 
@@ -182,20 +185,17 @@ export class DomainLimiter {
     let waitedMs = 0;
     const maxReserve = input.maxWaitMs ?? this.options.maxReserveMs;
     for (;;) {
+      const refused = await this.checkCredit(input);
+      if (refused) return refused;
       const reply = await this.redis.hfqAcquirePermit(
-        5 + windowKeys.length,
+        3 + windowKeys.length,
         keys.state,
         keys.override,
-        input.gateKey,
-        input.ledgerKey,
         keys.audit,
         ...windowKeys,
         mode,
-        input.appNowMs,
         uid,
         this.options.marginRatio,
-        input.ledgerField ?? '',
-        input.budgetUsd ?? '',
         maxReserve,
         step,
         this.options.quietMs,
@@ -204,9 +204,6 @@ export class DomainLimiter {
         domain.windows.length,
         ...windowArgs,
       );
-      const code = Number(reply[0]);
-      if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
-      if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
         return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
@@ -218,6 +215,30 @@ export class DomainLimiter {
       // filled), reserve again, so requests released together keep their spacing.
       mode = mode === 'reserve' || waitMs <= COMMIT_RETRY_MS ? 'commit' : 'reserve';
     }
+  }
+
+  /**
+   * The credit check before each permit attempt (check-credit.lua): the gate and the budget live
+   * under the credit scope's hash tag, the permit under the domain's, so they are two steps (see
+   * docs/redis-cluster.md, 'State shared across units'). A gate and a ledger of one tag are read
+   * in one call; of two tags (a provider key's gate, the account's ledger), in two at once.
+   */
+  private async checkCredit(input: AcquireInput): Promise<AcquireResult | undefined> {
+    const budgeted = input.ledgerField !== undefined && input.budgetUsd !== undefined;
+    const args = [input.appNowMs, input.ledgerField ?? '', input.budgetUsd ?? ''];
+    const calls =
+      budgeted && hashTagOf(input.gateKey) === hashTagOf(input.ledgerKey)
+        ? [this.redis.hfqCheckCredit(2, input.gateKey, input.ledgerKey, 'gl', ...args)]
+        : [
+            this.redis.hfqCheckCredit(1, input.gateKey, 'g', ...args),
+            ...(budgeted ? [this.redis.hfqCheckCredit(1, input.ledgerKey, 'l', ...args)] : []),
+          ];
+    for (const reply of await Promise.all(calls)) {
+      const code = Number(reply[0]);
+      if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
+      if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
+    }
+    return undefined;
   }
 
   /**
@@ -340,6 +361,7 @@ export class DomainLimiter {
 function defineScripts(redis: RedisClient): void {
   const r = redis as unknown as Partial<ScriptRedis>;
   if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
+  if (typeof r.hfqCheckCredit !== 'function') redis.defineCommand('hfqCheckCredit', { lua: CHECK_CREDIT });
   if (typeof r.hfqRecord429 !== 'function') {
     redis.defineCommand('hfqRecord429', { lua: RECORD_429, numberOfKeys: 4 });
   }

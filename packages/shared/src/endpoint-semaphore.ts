@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { stateKey } from './queue-names.js';
+import { hashTag, stateKey } from './queue-names.js';
 import type { RedisClient } from './redis-cluster.js';
 
 /**
@@ -56,7 +56,8 @@ export interface SemaphoreState {
 
 /** Redis keys of one endpoint's state, all under one prefix per endpoint. */
 export function endpointKeys(prefix: string, accountId: string, name: string) {
-  const base = stateKey(prefix, 'endpoint', accountId, name);
+  // Tagged with the account: an endpoint's keys live beside its account's queues.
+  const base = stateKey(prefix, 'endpoint', hashTag(accountId), name);
   return {
     slots: `${base}:slots`,
     limit: `${base}:limit`,

@@ -113,10 +113,12 @@ export { createLogger, defaultLogFormat, type Logger, type LoggerOptions, REDACT
 export {
   accountQueueName,
   BATCH_FIELDS,
+  batchAccountKey,
   batchQueueName,
   batchStateKey,
   DEFAULT_PREFIX,
   hashTag,
+  REGISTRY_TAG,
   stateKey,
 } from './queue-names.js';
 export { parseStatedLimit } from './rate-headers.js';

@@ -31,13 +31,27 @@ export function batchQueueName(accountId: string): string {
 }
 
 /**
- * Redis keys of a batch's own state, tagged by the batch: the hash of counters (`BATCH_FIELDS`),
- * the list of item counts per child in input order (`layout`), the set of children already counted
- * (`counted`).
+ * Redis keys of a batch's own state, tagged with its account: a chunk's children (account queue)
+ * and its record in the layout are added in one MULTI, so both must hash to one slot. The hash of
+ * counters (`BATCH_FIELDS`), the list of item counts per child in input order (`layout`), the set
+ * of children already counted (`counted`).
  */
-export function batchStateKey(prefix: string, batchId: string, part?: 'layout' | 'counted'): string {
-  const base = stateKey(prefix, 'batch', hashTag(batchId));
+export function batchStateKey(
+  prefix: string,
+  account: string,
+  batchId: string,
+  part?: 'layout' | 'counted',
+): string {
+  const base = stateKey(prefix, 'batch', hashTag(account), batchId);
   return part ? `${base}:${part}` : base;
+}
+
+/**
+ * Which account a batch belongs to, for a handle opened by id alone (`producer.batch(id)`):
+ * tagged with the batch, written once when the batch is created, with the state's lifetime.
+ */
+export function batchAccountKey(prefix: string, batchId: string): string {
+  return stateKey(prefix, 'batch-account', hashTag(batchId));
 }
 
 /** Fields of the batch state hash. */
@@ -59,6 +73,12 @@ export const BATCH_FIELDS = {
   /** `1` once the parent job ran. */
   finished: 'finished',
 } as const;
+
+/**
+ * The tag of the prefix-wide registries (accounts with a queue, live workers, published account
+ * settings): small, read whole by the operator's views, written now and then; one slot for all.
+ */
+export const REGISTRY_TAG = hashTag('registry');
 
 /** Redis keys of hfq's own state (limits, credits, spend), under the same prefix as BullMQ's. */
 export function stateKey(prefix: string, ...parts: string[]): string {

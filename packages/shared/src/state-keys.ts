@@ -8,6 +8,16 @@ import { hashTag, stateKey } from './queue-names.js';
  * the same unit.
  */
 
+/** The part of `key` Redis Cluster hashes: between the first `{` and the next `}` if not empty, else the whole key. */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return key.slice(open + 1, close);
+  }
+  return key;
+}
+
 /** `account:acme` → `account:{acme}`; `org:big` → `org:{big}`; `key:<domain>` → `key:{<domain>}`. */
 export function taggedScope(scope: string): string {
   const colon = scope.indexOf(':');

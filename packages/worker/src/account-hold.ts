@@ -1,4 +1,4 @@
-import { type RedisClient, stateKey, withLease } from '@hfq/shared';
+import { accountHoldKey, hashTag, type RedisClient, stateKey, withLease } from '@hfq/shared';
 import type { Queue } from 'bullmq';
 
 /**
@@ -10,11 +10,11 @@ import type { Queue } from 'bullmq';
 
 /** Key marking that hfq (not an operator) paused an account's queue, with the reason. */
 export function holdKey(prefix: string, accountId: string): string {
-  return stateKey(prefix, 'hold', accountId);
+  return accountHoldKey(prefix, accountId);
 }
 
 function holdLeaseKey(prefix: string, accountId: string): string {
-  return stateKey(prefix, 'hold-lease', accountId);
+  return stateKey(prefix, 'hold-lease', hashTag(accountId));
 }
 
 /**

@@ -165,8 +165,8 @@ export class BatchRuntime {
     const { prefix, logger, account } = this.options;
     try {
       const counters = await this.redis.hfqBatchCountChild(
-        batchStateKey(prefix, batch.id),
-        batchStateKey(prefix, batch.id, 'counted'),
+        batchStateKey(prefix, account, batch.id),
+        batchStateKey(prefix, account, batch.id, 'counted'),
         jobId,
         field === 'ok' ? BATCH_FIELDS.ok : BATCH_FIELDS.failed,
         batch.count,
@@ -218,7 +218,7 @@ export class BatchRuntime {
   /** The seal ran: promoted by the producer once sealed, or its delay ran out (the producer stopped). */
   private async seal(batchId: string): Promise<{ sealed: 'sealed' | 'abandoned' }> {
     const abandoned = await this.redis.hsetnx(
-      batchStateKey(this.options.prefix, batchId),
+      batchStateKey(this.options.prefix, this.options.account, batchId),
       BATCH_FIELDS.sealed,
       'abandoned',
     );
@@ -235,8 +235,8 @@ export class BatchRuntime {
   /** Every child finished (or was cancelled): write the final counts, let the batch state expire. */
   private async finish(job: BullJob): Promise<BatchSummary> {
     const batchId = job.id as string;
-    const { prefix, redis } = this.options;
-    const key = batchStateKey(prefix, batchId);
+    const { prefix, redis, account } = this.options;
+    const key = batchStateKey(prefix, account, batchId);
     const [total, ok, failed, sealed, cancelRequested] = await redis.hmget(
       key,
       BATCH_FIELDS.total,
@@ -264,8 +264,8 @@ export class BatchRuntime {
         '1',
       )
       .expire(key, age)
-      .expire(batchStateKey(prefix, batchId, 'layout'), age)
-      .expire(batchStateKey(prefix, batchId, 'counted'), age)
+      .expire(batchStateKey(prefix, account, batchId, 'layout'), age)
+      .expire(batchStateKey(prefix, account, batchId, 'counted'), age)
       .exec();
     const pending = this.pending.get(batchId);
     if (pending) {

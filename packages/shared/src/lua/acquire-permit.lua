@@ -2,11 +2,12 @@
   acquirePermit: admit one upstream request of a rate-limit domain, or say how long to wait.
   (congestion-detector.lua is composed in front of this script.)
 
-  Clock: Redis TIME (ms), shared by every worker process on every machine. The credit gate
-  alone uses the caller's clock (ARGV[2]) so monthly resets can be tested with an injected clock.
+  Clock: Redis TIME (ms), shared by every worker process on every machine.
 
-  The credit gate and the budget are checked on every call, reserve and commit alike: a request
-  reserved before a gate closed is not sent after it closed.
+  Every key is the domain's (one hash tag). The credit gate and the budget belong to the credit
+  scope, another tag: check-credit.lua checks them right before every call of this script,
+  reserve and commit alike, so a request reserved before a gate closed is not sent after it closed
+  (docs/redis-cluster.md, 'State shared across units').
 
   A request window is a sliding log of committed sends (ZSET, score = send time); a token window
   is a ring of time buckets with a running sum (HASH: `sum`, `head`, `k<i>` bucket number and
@@ -26,48 +27,31 @@
 
   KEYS[1]  domain state hash (rate, tat, pausedUntil, lastCutAt, lastRaiseAt, detector fields)
   KEYS[2]  operator's override of the primary limit (string; permanent by design)
-  KEYS[3]  gate hash (credit state of the account or organisation): exhaustedUntil, reason, heldReason
-  KEYS[4]  spend ledger hash of this month (fields per route); compared with the budget
-  KEYS[5]  audit list of admission times (written only when ARGV[10] > 0)
-  KEYS[6…] one key per window, in the order of the window arguments
+  KEYS[3]  audit list of admission times (written only when ARGV[7] > 0)
+  KEYS[4…] one key per window, in the order of the window arguments
 
   ARGV[1]  mode: 'reserve' (new request) or 'commit' (a reserved request whose time has come)
-  ARGV[2]  caller's clock in ms (credit gate only)
-  ARGV[3]  unique id of this request
-  ARGV[4]  margin ratio, e.g. 0.015
-  ARGV[5]  ledger field to compare with the budget ('' = no budget)
-  ARGV[6]  budget in USD ('' = none)
-  ARGV[7]  longest wait to reserve a slot for (ms); longer waits reserve nothing
-  ARGV[8]  additive increase step of the learned rate per clean window (requests)
-  ARGV[9]  quiet time after a cut before the rate may rise (ms)
-  ARGV[10] audit list bound (entries; 0 = no audit)   ARGV[11] audit list TTL (ms)
-  ARGV[12] number of windows n, then n groups of 4: kind ('r' | 't'), limit, durationMs, cost
+  ARGV[2]  unique id of this request
+  ARGV[3]  margin ratio, e.g. 0.015
+  ARGV[4]  longest wait to reserve a slot for (ms); longer waits reserve nothing
+  ARGV[5]  additive increase step of the learned rate per clean window (requests)
+  ARGV[6]  quiet time after a cut before the rate may rise (ms)
+  ARGV[7]  audit list bound (entries; 0 = no audit)   ARGV[8] audit list TTL (ms)
+  ARGV[9]  number of windows n, then n groups of 4: kind ('r' | 't'), limit, durationMs, cost
 
   Returns one of
     {1, waitMs, nowMs, primaryLimit}  waitMs = 0: admitted (committed now); > 0: wait, then commit
-                                      (reserved when waitMs ≤ ARGV[7], else nothing reserved)
-    {2, reason, untilMs}              the gate is closed: credits exhausted or account held
-    {3, spentUsd}                     the budget is reached for the ledger field
+                                      (reserved when waitMs ≤ ARGV[4], else nothing reserved)
 ]]
-local D, OVERRIDE, GATE, LEDGER, AUDIT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local D, OVERRIDE, AUDIT = KEYS[1], KEYS[2], KEYS[3]
 local mode = ARGV[1]
-local appNow = tonumber(ARGV[2])
-local uid = ARGV[3]
-local margin = tonumber(ARGV[4])
-local maxReserve = tonumber(ARGV[7])
-local step = tonumber(ARGV[8])
-local quietMs = tonumber(ARGV[9])
-local auditMax = tonumber(ARGV[10])
-local n = tonumber(ARGV[12])
-
-local gate = redis.call('HMGET', GATE, 'exhaustedUntil', 'reason', 'heldReason')
-if gate[3] then return {2, gate[3], 0} end
-local exhaustedUntil = tonumber(gate[1] or '0')
-if exhaustedUntil > appNow then return {2, gate[2] or 'credits exhausted', exhaustedUntil} end
-if ARGV[5] ~= '' and ARGV[6] ~= '' then
-  local spent = tonumber(redis.call('HGET', LEDGER, ARGV[5]) or '0')
-  if spent >= tonumber(ARGV[6]) then return {3, tostring(spent)} end
-end
+local uid = ARGV[2]
+local margin = tonumber(ARGV[3])
+local maxReserve = tonumber(ARGV[4])
+local step = tonumber(ARGV[5])
+local quietMs = tonumber(ARGV[6])
+local auditMax = tonumber(ARGV[7])
+local n = tonumber(ARGV[9])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -75,10 +59,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local windows = {}
 local primary = nil
 for i = 1, n do
-  local base = 12 + (i - 1) * 4
+  local base = 9 + (i - 1) * 4
   local w = {
     kind = ARGV[base + 1], limit = tonumber(ARGV[base + 2]),
-    duration = tonumber(ARGV[base + 3]), cost = tonumber(ARGV[base + 4]), key = KEYS[5 + i],
+    duration = tonumber(ARGV[base + 3]), cost = tonumber(ARGV[base + 4]), key = KEYS[3 + i],
   }
   w.span = w.duration * (1 + margin)
   if w.kind == 'r' and primary == nil then primary = w end
@@ -305,6 +289,6 @@ redis.call('PEXPIRE', D, DET.TTL_MS)
 if auditMax > 0 then
   redis.call('RPUSH', AUDIT, now)
   redis.call('LTRIM', AUDIT, -auditMax, -1)
-  redis.call('PEXPIRE', AUDIT, tonumber(ARGV[11]))
+  redis.call('PEXPIRE', AUDIT, tonumber(ARGV[8]))
 end
 return {1, 0, now, primaryLimit}

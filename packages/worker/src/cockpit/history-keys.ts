@@ -1,4 +1,4 @@
-import { stateKey } from '@hfq/shared';
+import { hashTag, stateKey } from '@hfq/shared';
 
 /**
  * The cockpit's history: per account, one Redis hash per hour, one field per 10-second bucket and
@@ -41,7 +41,7 @@ export function hourStart(ms: number): number {
 }
 
 export function historyKey(prefix: string, accountId: string, hourStartMs: number): string {
-  return stateKey(prefix, 'history', accountId, String(hourStartMs / 1000));
+  return stateKey(prefix, 'history', hashTag(accountId), String(hourStartMs / 1000));
 }
 
 /** `<seconds into the hour of the bucket>:<series>`. */

@@ -1,4 +1,4 @@
-import { stateKey } from '@hfq/shared';
+import { REGISTRY_TAG, stateKey } from '@hfq/shared';
 import type { Cluster, Redis } from 'ioredis';
 
 /**
@@ -22,7 +22,7 @@ export interface PublishedAccount {
 export const PUBLISHED_ACCOUNTS_TTL_SECONDS = 30 * 24 * 3600;
 
 export function publishedAccountsKey(prefix: string): string {
-  return stateKey(prefix, 'registry', 'account-config');
+  return stateKey(prefix, REGISTRY_TAG, 'account-config');
 }
 
 export async function publishAccounts(

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { stateKey } from '@hfq/shared';
+import { REGISTRY_TAG, stateKey } from '@hfq/shared';
 import type { Cluster, Redis } from 'ioredis';
 
 /**
@@ -32,7 +32,7 @@ export const LIVE_AFTER_INTERVALS = 3;
 export const HEARTBEATS_TTL_SECONDS = 600;
 
 export function heartbeatsKey(prefix: string): string {
-  return stateKey(prefix, 'registry', 'workers');
+  return stateKey(prefix, REGISTRY_TAG, 'workers');
 }
 
 const require = createRequire(import.meta.url);
