@@ -170,7 +170,10 @@ describe('DomainLimiter pacing', () => {
       );
       // The last command of the script is on the state key; wait until its PEXPIRE shows.
       await waitFor(
-        () => seen.slice(before).some((line) => line.startsWith('PEXPIRE') && line.includes(`${limiter.keys(ref.id).state} `)),
+        () =>
+          seen
+            .slice(before)
+            .some((line) => line.startsWith('PEXPIRE') && line.includes(`${limiter.keys(ref.id).state} `)),
         'the permit to end',
       );
       return seen.slice(before).filter((line) => line.includes(key)).length;
