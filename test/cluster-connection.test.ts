@@ -122,8 +122,10 @@ describe('Redis Cluster connections', () => {
     const proc = HfqProcess.start(['status', '--json'], env);
     const { code } = await proc.exited;
     expect(code, proc.lines.join('\n')).toBe(0);
-    const statuses = JSON.parse(proc.lines.join('\n')) as { account: string; credits: { state: string } }[];
-    expect(statuses.map((s) => [s.account, s.credits.state])).toEqual([['acme', 'ok']]);
+    const { accounts } = JSON.parse(proc.lines.join('\n')) as {
+      accounts: { account: string; credits: { state: string } }[];
+    };
+    expect(accounts.map((s) => [s.account, s.credits.state])).toEqual([['acme', 'ok']]);
   });
 });
 

@@ -39,7 +39,8 @@ describe('the layout without hash tags', () => {
     const old = new Queue('account-acme', { connection: admin, prefix });
     await old.add('feature-extraction', { v: 1 });
     await old.close();
-    await admin.hset(`${prefix}:hfq:domain:${domain}`, 'override', '20', 'rate', '18');
+    await admin.hset(`${prefix}:hfq:domain:${domain}`, 'rate', '18');
+    await admin.set(`${prefix}:hfq:domain:${domain}:override`, '20');
     await admin.hset(`${prefix}:hfq:credits:account:acme`, 'exhaustedUntil', String(Date.now() + 60_000));
     await admin.hset(`${prefix}:hfq:spend:account:acme:${month}`, 'usd:hf-router', '1.5');
     await admin.pexpire(`${prefix}:hfq:spend:account:acme:${month}`, 3_600_000);
@@ -55,7 +56,8 @@ describe('the layout without hash tags', () => {
     await drained.close();
     const worker = await start();
     cleanups.push(() => worker.close());
-    expect(await admin.hmget(domainStateKey(prefix, domain), 'override', 'rate')).toEqual(['20', '18']);
+    expect(await admin.hget(domainStateKey(prefix, domain), 'rate')).toBe('18');
+    expect(await admin.get(`${domainStateKey(prefix, domain)}:override`)).toBe('20');
     expect(await admin.hget(creditGateKey(prefix, 'account:acme'), 'exhaustedUntil')).not.toBeNull();
     const ledger = spendLedgerKey(prefix, 'account:acme', month);
     expect(await admin.hget(ledger, 'usd:hf-router')).toBe('1.5');
@@ -65,6 +67,7 @@ describe('the layout without hash tags', () => {
     expect(await admin.get(accountHoldKey(prefix, 'acme'))).toBe('token revoked');
     const oldKeys = [
       `${prefix}:hfq:domain:${domain}`,
+      `${prefix}:hfq:domain:${domain}:override`,
       `${prefix}:hfq:credits:account:acme`,
       `${prefix}:hfq:spend:account:acme:${month}`,
       `${prefix}:hfq:hold:acme`,
@@ -75,7 +78,8 @@ describe('the layout without hash tags', () => {
     await worker.close();
     const again = await start();
     cleanups.push(() => again.close());
-    expect(await admin.hmget(domainStateKey(prefix, domain), 'override', 'rate')).toEqual(['20', '18']);
+    expect(await admin.hget(domainStateKey(prefix, domain), 'rate')).toBe('18');
+    expect(await admin.get(`${domainStateKey(prefix, domain)}:override`)).toBe('20');
     await again.close();
     await expectNoClientsLeft(admin, prefix);
   });

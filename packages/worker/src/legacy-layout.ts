@@ -56,6 +56,11 @@ function statePairs(
   ];
   for (const domain of [routes.routerDomain, ...routes.providerDomains().map((p) => p.domain)]) {
     pairs.push([legacy.state(prefix, 'domain', domain.id), domainStateKey(prefix, domain.id)]);
+    // The operator's `hfq limit` override: permanent, so it must not be left behind.
+    pairs.push([
+      `${legacy.state(prefix, 'domain', domain.id)}:override`,
+      `${domainStateKey(prefix, domain.id)}:override`,
+    ]);
   }
   for (const provider of routes.providerDomains()) {
     const key = keyScope(provider.domain.id);
