@@ -15,7 +15,9 @@
  * (sum over every master of the `INFO commandstats` deltas; also net of what the idle workers send
  * in the same time, measured for 5 s before the run, and the benchmark's own polling once a
  * second), the commands per job of the largest commands, and each master's share of the commands
- * (target: with 12 accounts no master above 50%). Writes `.bench-out/cluster.json` and
+ * (target: with 12 accounts no master above 50%), and the busiest master's Redis CPU per command
+ * (`INFO cpu`), from which one core's capacity for this mix follows (README, "Redis Cluster",
+ * sizing). Writes `.bench-out/cluster.json` and
  * `.bench-out/cluster.md`.
  *
  * The machine runs other work too: jobs per second are this machine's, not a cluster's capacity.
@@ -70,23 +72,28 @@ const accounts: AccountConfigInput[] = Array.from({ length: ACCOUNTS }, (_, i) =
   limit: LIMIT,
 }));
 
-/** `cmdstat_<name>` calls of one node. */
+/** `cmdstat_<name>` calls of one node, and its CPU seconds so far (as `cpu`). */
 async function commandCalls(port: number): Promise<Record<string, number>> {
   const redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
   try {
-    const text = await redis.info('commandstats');
+    const text = `${await redis.info('commandstats')}\n${await redis.info('cpu')}`;
     const calls: Record<string, number> = {};
     for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
       calls[match[1] as string] = Number(match[2]);
     }
+    const cpu = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text)?.[1] ?? 0);
+    calls[CPU] = cpu('used_cpu_user') + cpu('used_cpu_sys');
     return calls;
   } finally {
     redis.disconnect();
   }
 }
 
+/** Not a command: the node's CPU seconds, carried in the same record. */
+const CPU = '(cpu seconds)';
+
 /** Commands the benchmark's own readings add (INFO) are left out of the counts. */
-const READINGS = new Set(['info', 'cluster|info', 'cluster|nodes', 'cluster|slots', 'cluster|keyslot']);
+const READINGS = new Set([CPU, 'info', 'cluster|info', 'cluster|nodes', 'cluster|slots', 'cluster|keyslot']);
 
 function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
@@ -113,6 +120,9 @@ interface RunResult {
   /** Share of all commands served by each master (port → share), largest first. */
   masterShares: { port: number; share: number; commands: number }[];
   topCommandsPerJob: Record<string, number>;
+  /** Redis CPU time per command on the busiest master, µs, and what one core would serve at it. */
+  cpuMicrosPerCommand: number;
+  commandsPerCoreSecond: number;
 }
 
 async function runOnce(
@@ -225,6 +235,9 @@ async function runOnce(
       .slice(0, 8)
       .map(([name, n]) => [name, n / total] as const);
     const elapsedMs = (lastFinished > 0 ? lastFinished : Date.now()) - t0;
+    const busiest = commands.indexOf(Math.max(...commands));
+    const busiestCpu = (after[busiest]?.[CPU] ?? 0) - (before[busiest]?.[CPU] ?? 0);
+    const cpuMicrosPerCommand = (busiestCpu * 1e6) / Math.max(1, commands[busiest] ?? 0);
     const measuredMs = Date.now() - t0;
     return {
       target,
@@ -243,6 +256,8 @@ async function runOnce(
         }))
         .sort((a, b) => b.share - a.share),
       topCommandsPerJob: Object.fromEntries(top),
+      cpuMicrosPerCommand,
+      commandsPerCoreSecond: cpuMicrosPerCommand > 0 ? 1e6 / cpuMicrosPerCommand : 0,
     };
   } finally {
     await closeProducer();
@@ -292,6 +307,7 @@ async function main(): Promise<void> {
       'commands/job',
       'net of idle',
       'idle commands/s',
+      'Redis CPU µs/command',
       'share of commands per master',
     ],
     results.map((r) => [
@@ -303,9 +319,10 @@ async function main(): Promise<void> {
       fixed(r.commandsPerJob, 2),
       fixed(r.netCommandsPerJob, 2),
       integer(r.idleCommandsPerSecond),
+      fixed(r.cpuMicrosPerCommand, 1),
       r.masterShares.map((m) => percent(m.share)).join(' / '),
     ]),
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
   );
   const cluster = results.find((r) => r.target === 'cluster');
   const verdict = cluster
