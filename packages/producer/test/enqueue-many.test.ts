@@ -1,4 +1,5 @@
 import { createProducer, EnqueueManyError, type Producer } from '@hfq/producer';
+import { accountQueueName } from '@hfq/shared';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from '../../../test/support/redis.js';
@@ -34,12 +35,12 @@ afterEach(async () => {
   await admin.quit();
 });
 
-const waiting = (account: string) => admin.llen(`${prefix}:account-${account}:wait`);
+const waiting = (account: string) => admin.llen(`${prefix}:${accountQueueName(account)}:wait`);
 
 describe('enqueueMany across accounts', () => {
   it('says per account which jobs were added when one account fails, and a retry adds only the rest', async () => {
     // The beta queue's metadata is unusable (a string where BullMQ keeps a hash): its adds fail.
-    await admin.set(`${prefix}:account-beta:meta`, 'not a hash');
+    await admin.set(`${prefix}:${accountQueueName('beta')}:meta`, 'not a hash');
     const jobs = [job('alpha', 0), job('beta', 0), job('alpha', 1), job('beta', 1), job('alpha', 2)];
     const failure = await producer.enqueueMany(jobs).then(
       () => undefined,
@@ -55,10 +56,10 @@ describe('enqueueMany across accounts', () => {
       /alpha: added \(3 job\(s\)\).*beta: not added \(2 job\(s\): .*WRONGTYPE/,
     );
     expect(await waiting('alpha')).toBe(3);
-    expect(await admin.exists(`${prefix}:account-beta:beta-0`)).toBe(0);
+    expect(await admin.exists(`${prefix}:${accountQueueName('beta')}:beta-0`)).toBe(0);
 
     // Fixed and retried with the same ids: beta's jobs are added, alpha's are not added twice.
-    await admin.del(`${prefix}:account-beta:meta`);
+    await admin.del(`${prefix}:${accountQueueName('beta')}:meta`);
     const handles = await producer.enqueueMany(jobs);
     expect(handles.map((h) => h.id)).toEqual(['alpha-0', 'beta-0', 'alpha-1', 'beta-1', 'alpha-2']);
     expect(await waiting('alpha')).toBe(3);
