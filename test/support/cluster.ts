@@ -106,6 +106,20 @@ export class SpawnedCluster {
       await Promise.all(cluster.processes.map((p) => cluster.launch(p)));
       await cluster.create(replicas);
       await cluster.waitUntilOk(30_000);
+      // Replica roles spread by gossip after `--cluster create` returns: wait until every node sees them.
+      await waitFor(
+        async () => {
+          const views = await cluster.eachNode(async (redis) =>
+            parseClusterNodes(String(await redis.call('CLUSTER', 'NODES').catch(() => ''))),
+          );
+          return views.every(
+            (nodes) => nodes.filter((n) => n.role === 'replica').length === masters * replicas,
+          );
+        },
+        'every node to see the replicas',
+        30_000,
+        100,
+      );
     } catch (err) {
       await cluster.stop();
       throw err;
