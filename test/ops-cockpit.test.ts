@@ -93,7 +93,7 @@ describe('the cockpit: history, live workers, every queue', () => {
       expect(gauged.length).toBeGreaterThan(0);
       expect(gauged.every((p) => p.configuredRate === 20)).toBe(true);
       // One hash per account and hour, each with a TTL of about a day.
-      const keys = await admin.keys(`${prefix}:hfq:history:acme:*`);
+      const keys = await admin.keys(`${prefix}:hfq:history:{acme}:*`);
       expect(keys.length).toBeGreaterThanOrEqual(1);
       expect(keys.length).toBeLessThanOrEqual(2);
       for (const key of keys) {
