@@ -1,7 +1,7 @@
 export { AccountRuntime, holdKey } from './account-runtime.js';
 export { type AccountStatus, Admin, type AdminOptions, createAdmin } from './admin.js';
 export { type BoardServer, type BoardServerOptions, createBoardServer } from './board/board-server.js';
-export { type AccountForecast, forecast } from './cockpit/forecast.js';
+export { type AccountForecast, durationText, forecast } from './cockpit/forecast.js';
 export type { HistoryPoint } from './cockpit/history-reader.js';
 export type { WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
 export { DEFAULT_PRICES, estimateCost, estimateTokens, type PriceTable } from './cost.js';

@@ -1,4 +1,4 @@
-import type { AccountStatus } from '@hfq/worker';
+import { type AccountStatus, durationText } from '@hfq/worker';
 import { money, table } from './shared-config.js';
 
 /** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */
@@ -12,16 +12,6 @@ export interface WorkerRow {
   inFlight: number;
   seenAtMs: number;
   live: boolean;
-}
-
-/** `1 h 05 m`, `3 m 20 s`, `42 s`. */
-export function durationText(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, '0')} s`;
-  if (s < 172_800)
-    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} m`;
-  return `${Math.round(s / 86_400)} d`;
 }
 
 function creditsText(s: AccountStatus): string {

@@ -1,4 +1,5 @@
 import type { AccountStatus } from '../admin.js';
+import { durationText } from '../cockpit/forecast.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
 import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 
@@ -54,16 +55,6 @@ export function creditsText(status: AccountStatus): string {
     return `exhausted until ${new Date(credits.untilMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   if (credits.state === 'held') return `holding: ${credits.reason}`;
   return 'ok';
-}
-
-/** `42 s`, `3 m 20 s`, `1 h 05 m`, `3 d`. */
-export function durationText(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, '0')} s`;
-  if (s < 172_800)
-    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} m`;
-  return `${Math.round(s / 86_400)} d`;
 }
 
 function pauseText(ms: number): string {

@@ -70,3 +70,13 @@ export function forecast(input: {
     creditsRunOutAtMs,
   };
 }
+
+/** `42 s`, `3 m 20 s`, `1 h 05 m`, `3 d`: how the status page and `hfq status` show an ETA or an age. */
+export function durationText(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, '0')} s`;
+  if (s < 172_800)
+    return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} m`;
+  return `${Math.round(s / 86_400)} d`;
+}
