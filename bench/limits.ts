@@ -62,8 +62,11 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     'min-ms': { type: 'string', default: '20' },
     'max-ms': { type: 'string', default: '200' },
+    trace: { type: 'boolean', default: false },
   },
 });
+/** `--trace`: hfq's domain state (rate and detector fields), every 250 ms, to `.bench-out/trace-<scenario>.jsonl`. */
+const TRACE = values.trace === true;
 const QUICK = values.quick === true;
 const JOBS = Number(values.jobs ?? (QUICK ? 300 : 1_500));
 const PROCESSES = Number(values.processes);
@@ -455,6 +458,28 @@ interface Outcome {
 
 const EPISODE_LINE = 'upstream 429: congestion';
 
+/** Writes the domain state hash (without its ring of counts) every 250 ms; returns the stop function. */
+function traceDomain(redisUrl: string, prefix: string, scenarioId: string, t0: number): () => void {
+  const redis = new Redis(redisUrl);
+  const lines: string[] = [];
+  const timer = setInterval(() => {
+    void (async () => {
+      const keys = (await redis.keys(`${prefix}:domain:*`)).filter((k) => k.endsWith('}'));
+      for (const key of keys) {
+        const state = await redis.hgetall(key);
+        const kept = Object.fromEntries(Object.entries(state).filter(([f]) => !/^[bst]\d+$/.test(f)));
+        lines.push(JSON.stringify({ atMs: Math.round(performance.now() - t0), key, ...kept }));
+      }
+    })().catch(() => {});
+  }, 250);
+  return () => {
+    clearInterval(timer);
+    mkdirSync('.bench-out', { recursive: true });
+    writeFileSync(`.bench-out/trace-${scenarioId}.jsonl`, `${lines.join('\n')}\n`);
+    redis.disconnect();
+  };
+}
+
 async function runHfq(
   scenario: Scenario,
   ctx: RunContext,
@@ -526,8 +551,10 @@ async function runHfq(
         });
     }, 1_000);
 
+    const stopTrace = TRACE ? traceDomain(ctx.redisUrl, run.prefix, scenario.id, t0) : () => {};
     const tally = await awaitHandles(handles, t0, t0 + run.capMs);
     clearInterval(sampler);
+    stopTrace();
     const final = await admin.status().catch(() => []);
     const episodes = workers
       .flatMap((w) => w.kept)
