@@ -1,6 +1,7 @@
+export type { BatchProgress } from '@hfq/shared';
 export { type BatchOptions, type BatchSpec, DEFAULT_BATCH_PRIORITY } from './batch.js';
 export type { FeedResult as BatchEnqueued } from './batch-feed.js';
-export { Batch, type BatchProgress } from './batch-handle.js';
+export { Batch } from './batch-handle.js';
 export { batchHooks } from './batch-hooks.js';
 export { type BatchBase, COALESCING_TASKS } from './batch-items.js';
 export {

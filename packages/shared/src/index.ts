@@ -13,6 +13,8 @@ export {
   RATE_WINDOW,
   type RateWindow,
 } from './account-schema.js';
+export { type BatchParentProgress, type BatchProgress, itemsDone, parentProgress } from './batch-progress.js';
+export { type BatchSplitHalf, type BatchSplitOutput, splitHalvesOf } from './batch-split.js';
 export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
 export {
   type CreditScope,
