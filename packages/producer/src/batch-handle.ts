@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { BATCH_FIELDS, type BatchProgress, batchStateKey, itemsDone } from '@hfq/shared';
+import type { BatchProgress } from '@hfq/shared';
+import { BATCH_FIELDS, batchStateKey, itemsDone } from '@hfq/shared/internal';
 import { Job as BullJob } from 'bullmq';
 import type { BatchClient } from './batch.js';
 import type { Feeder, FeedResult } from './batch-feed.js';

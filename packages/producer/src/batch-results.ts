@@ -1,15 +1,14 @@
+import { JOB, type Job } from '@hfq/shared';
 import {
   BATCH_CHILD,
   BATCH_FIELDS,
   type BatchChild,
   batchStateKey,
   blockingConnection,
-  JOB,
-  type Job,
   type RedisClient,
   sleep,
   splitHalvesOf,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Job as BullJob, type Queue, QueueEvents } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { splitOutput } from './batch-items.js';

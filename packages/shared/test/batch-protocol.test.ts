@@ -1,10 +1,5 @@
-import {
-  type BatchSplitOutput,
-  type InferenceResult,
-  itemsDone,
-  parentProgress,
-  splitHalvesOf,
-} from '@hfq/shared';
+import type { InferenceResult } from '@hfq/shared';
+import { type BatchSplitOutput, itemsDone, parentProgress, splitHalvesOf } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 
 const result = <T>(output: T): InferenceResult<T> => ({

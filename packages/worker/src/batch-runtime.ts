@@ -1,3 +1,4 @@
+import { DEFAULT_RETENTION, type Logger, ValidationError } from '@hfq/shared';
 import {
   BATCH_CHILD,
   BATCH_FIELDS,
@@ -7,14 +8,11 @@ import {
   batchQueueName,
   batchStateKey,
   blockingConnection,
-  DEFAULT_RETENTION,
-  type Logger,
   parentProgress,
   parseOrThrow,
   type RedisClient,
   splitHalvesOf,
-  ValidationError,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import {
   type Job as BullJob,
   DelayedError,

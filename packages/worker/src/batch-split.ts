@@ -1,12 +1,10 @@
+import type { HfqError, InferenceResult, Job } from '@hfq/shared';
 import {
   type BatchChild,
   type BatchSplitOutput,
-  type HfqError,
-  type InferenceResult,
-  type Job,
   type JobData,
   REQUEST_TOO_LARGE,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { type Job as BullJob, type JobsOptions, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 
