@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createProducer } from '@hfq/producer';
-import { batchQueueName, createLogger } from '@hfq/shared';
+import { createLogger } from '@hfq/shared';
+import { batchQueueName } from '@hfq/shared/internal';
 import { expectedEmbedding, startSim } from '@hfq/sim';
 import { createWorker } from '@hfq/worker';
 import { Job, Queue } from 'bullmq';

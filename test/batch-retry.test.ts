@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { BatchAbandonedError, createProducer } from '@hfq/producer';
-import { batchStateKey, createLogger } from '@hfq/shared';
+import { createLogger } from '@hfq/shared';
+import { batchStateKey } from '@hfq/shared/internal';
 import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker } from '@hfq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +23,8 @@ const texts = Array.from({ length: N }, (_, i) => `retry item ${i}`);
 
 /** A producer process that enqueues the batch and kills itself (SIGKILL) at the hook named by HOOK. */
 const CRASHING_PRODUCER = `
-import { batchHooks, createProducer } from '@hfq/producer';
+import { createProducer } from '@hfq/producer';
+import { batchHooks } from '@hfq/producer/internal';
 const kill = () => process.kill(process.pid, 'SIGKILL');
 if (process.env.HOOK === 'afterStateWritten') batchHooks.afterStateWritten = kill;
 if (process.env.HOOK === 'afterChunk') batchHooks.afterChunk = kill;

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { type Batch, type BatchItemResult, createProducer, type Producer } from '@hfq/producer';
-import { BATCH_FIELDS, batchQueueName, batchStateKey, createLogger } from '@hfq/shared';
+import { createLogger } from '@hfq/shared';
+import { BATCH_FIELDS, batchQueueName, batchStateKey } from '@hfq/shared/internal';
 import { expectedEmbedding, expectedSimilarity, type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker } from '@hfq/worker';
 import { Job, Queue } from 'bullmq';

@@ -1,7 +1,8 @@
 import { linkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchStateKey, createLogger } from '@hfq/shared';
+import { createLogger } from '@hfq/shared';
+import { batchStateKey } from '@hfq/shared/internal';
 import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker } from '@hfq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,11 +1,6 @@
 import { createProducer, type InferenceResult } from '@hfq/producer';
-import {
-  type AccountConfigInput,
-  accountQueueName,
-  credentialId,
-  DomainLimiter,
-  type Job,
-} from '@hfq/shared';
+import type { AccountConfigInput, Job } from '@hfq/shared';
+import { accountQueueName, credentialId, DomainLimiter } from '@hfq/shared/internal';
 import { expectedEmbedding, maxInWindow, type Sim, startSim } from '@hfq/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, startBoardProcess } from './ops-support.js';

@@ -1,5 +1,6 @@
 import { createProducer } from '@hfq/producer';
-import { type AccountConfigInput, accountQueueName } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
+import { accountQueueName } from '@hfq/shared/internal';
 import { expectedChatContent, type Sim, startSim } from '@hfq/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterServerAvailable, SpawnedCluster } from './support/cluster.js';

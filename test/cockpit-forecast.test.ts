@@ -1,5 +1,6 @@
-import type { SpendByRoute } from '@hfq/shared';
-import { forecast, type HistoryPoint } from '@hfq/worker';
+import type { SpendByRoute } from '@hfq/shared/internal';
+import type { HistoryPoint } from '@hfq/worker';
+import { forecast } from '@hfq/worker/internal';
 import { describe, expect, it } from 'vitest';
 
 /** ETA and cost to complete from the history and the ledger (pure: no Redis). */

@@ -1,8 +1,10 @@
 import { Writable } from 'node:stream';
 import { createProducer, JobFailedError, type Producer } from '@hfq/producer';
-import { type AccountConfigInput, classifyUpstream, createLogger, type Job } from '@hfq/shared';
+import { type AccountConfigInput, createLogger, type Job } from '@hfq/shared';
+import { classifyUpstream } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createWorker, type HfqWorker, holdKey } from '@hfq/worker';
+import { createAdmin, createWorker, type HfqWorker } from '@hfq/worker';
+import { holdKey } from '@hfq/worker/internal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 import { upstreamOf } from './support/stack.js';

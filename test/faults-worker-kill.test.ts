@@ -1,5 +1,6 @@
 import { createProducer, type InferenceResult } from '@hfq/producer';
-import { type AccountConfigInput, accountQueueName } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
+import { accountQueueName } from '@hfq/shared/internal';
 import { expectedChatContent, type Sim, startSim } from '@hfq/sim';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

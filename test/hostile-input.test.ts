@@ -1,5 +1,6 @@
 import { createProducer } from '@hfq/producer';
-import { accountQueueName, createLogger, JOB, parseOrThrow, ValidationError } from '@hfq/shared';
+import { createLogger, JOB, ValidationError } from '@hfq/shared';
+import { accountQueueName, parseOrThrow } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker } from '@hfq/worker';
 import { Queue } from 'bullmq';

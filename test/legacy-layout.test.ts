@@ -1,12 +1,12 @@
+import { createLogger } from '@hfq/shared';
 import {
   accountHoldKey,
-  createLogger,
   credentialId,
   creditGateKey,
   domainStateKey,
   ledgerMonth,
   spendLedgerKey,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { createWorker } from '@hfq/worker';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';

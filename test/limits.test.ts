@@ -1,5 +1,6 @@
 import { createProducer } from '@hfq/producer';
-import { createLogger, credentialId, DomainLimiter, type Job } from '@hfq/shared';
+import { createLogger, type Job } from '@hfq/shared';
+import { credentialId, DomainLimiter } from '@hfq/shared/internal';
 import { maxInWindow, type Sim, startSim } from '@hfq/sim';
 import { createAdmin, createWorker } from '@hfq/worker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createProducer, type Producer } from '@hfq/producer';
-import { type AccountConfigInput, accountQueueName, batchQueueName } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
+import { accountQueueName, batchQueueName } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
 import { Queue } from 'bullmq';

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JOB, KNOWN_VARIABLES, parseOrThrow } from '@hfq/shared';
+import { JOB, KNOWN_VARIABLES } from '@hfq/shared';
+import { parseOrThrow } from '@hfq/shared/internal';
 import { parseSimEnv } from '@hfq/sim';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';

@@ -1,5 +1,6 @@
 import { createProducer, type JobHandle } from '@hfq/producer';
-import { type AccountConfigInput, accountQueueName } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
+import { accountQueueName } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

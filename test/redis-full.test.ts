@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { createProducer, NoHeadroomError } from '@hfq/producer';
-import { CreditState, createLogger, type Job, LEDGER_FIELDS } from '@hfq/shared';
+import { createLogger, type Job } from '@hfq/shared';
+import { CreditState, LEDGER_FIELDS } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
 import { createAdmin, createHealthServer, createWorker } from '@hfq/worker';
 import { Redis } from 'ioredis';

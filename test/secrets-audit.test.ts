@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createProducer, type Producer } from '@hfq/producer';
-import { type AccountConfigInput, accountQueueName, type Job } from '@hfq/shared';
+import type { AccountConfigInput, Job } from '@hfq/shared';
+import { accountQueueName } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

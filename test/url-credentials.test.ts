@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { ConfigError, createLogger, loadConfig, redisOptions, scrubSecrets } from '@hfq/shared';
+import { ConfigError, createLogger, loadConfig } from '@hfq/shared';
+import { redisOptions, scrubSecrets } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 import { HfqProcess } from './support/processes.js';
 

@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { rewriteUrl } from '@hfq/worker';
+import { rewriteUrl } from '@hfq/worker/internal';
 
 export interface FeatureExtractionClient {
   featureExtraction(

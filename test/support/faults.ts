@@ -1,4 +1,5 @@
-import { accountQueueName, type Job } from '@hfq/shared';
+import type { Job } from '@hfq/shared';
+import { accountQueueName } from '@hfq/shared/internal';
 import type { RequestRecord, Sim } from '@hfq/sim';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { ConfigError, maskUrlCredentials, ValidationError } from '@hfq/shared';
+import { ConfigError, ValidationError } from '@hfq/shared';
+import { maskUrlCredentials } from '@hfq/shared/internal';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
 import { parseCommand, UsageError } from './usage.js';
 

@@ -1,13 +1,11 @@
+import { DEFAULT_ATTEMPTS, DEFAULT_BACKOFF, DEFAULT_RETENTION } from '@hfq/shared';
 import {
   BATCH_FIELDS,
   batchStateKey,
-  DEFAULT_ATTEMPTS,
-  DEFAULT_BACKOFF,
-  DEFAULT_RETENTION,
   JOB_SCHEMA_VERSION,
   type JobData,
   type RedisClient,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Job as BullJob, type JobsOptions, type Queue } from 'bullmq';
 import { addAtomically } from './atomic-add.js';
 import { batchHooks } from './batch-hooks.js';

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { BATCH_FIELDS, batchStateKey } from '@hfq/shared';
+import type { BatchProgress } from '@hfq/shared';
+import { BATCH_FIELDS, batchStateKey, itemsDone } from '@hfq/shared/internal';
 import { Job as BullJob } from 'bullmq';
 import type { BatchClient } from './batch.js';
 import type { Feeder, FeedResult } from './batch-feed.js';
@@ -9,23 +10,6 @@ import { BatchAbandonedError, type BatchItemResult, type ReadOptions, readBatch 
  * The handle `enqueueBatch` returns (see docs/architecture.md, "Batches are flows"): when the input is in, progress, results in input
  * order (all at once, as a stream, or as JSONL), and cancellation.
  */
-
-/** Items done out of the total, read from Redis. */
-export interface BatchProgress {
-  /** Items added so far (the final count once `sealed`). */
-  total: number;
-  /** `ok + failed + cancelled`. */
-  done: number;
-  ok: number;
-  failed: number;
-  /** Counted when the batch finishes. */
-  cancelled: number;
-  /** Every item is added (or the producer stopped: `abandoned`). */
-  sealed: boolean;
-  /** The parent job ran: every child finished or was cancelled. */
-  finished: boolean;
-  cancelRequested: boolean;
-}
 
 /** A handle on one batch. */
 export class Batch {
@@ -103,7 +87,7 @@ export class Batch {
     };
     return {
       ...counts,
-      done: counts.ok + counts.failed + counts.cancelled,
+      done: itemsDone(counts),
       sealed: sealed !== null,
       finished: finished === '1',
       cancelRequested: cancelRequested === '1',

@@ -1,12 +1,5 @@
-import {
-  type BatchChild,
-  JOB,
-  type Job,
-  LIMITS,
-  parseOrThrow,
-  type Task,
-  ValidationError,
-} from '@hfq/shared';
+import { JOB, type Job, LIMITS, type Task, ValidationError } from '@hfq/shared';
+import { type BatchChild, parseOrThrow } from '@hfq/shared/internal';
 
 /**
  * Batch items and the child jobs made of them (see docs/architecture.md, "Batches are flows"). An item is one task input:

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hashTag, type RedisClient, stateKey } from '@hfq/shared';
+import { hashTag, type RedisClient, stateKey } from '@hfq/shared/internal';
 
 /**
  * The right to add a batch's items: one producer at a time, so a retried batch id never adds the

@@ -1,14 +1,14 @@
+import { JOB, type Job } from '@hfq/shared';
 import {
   BATCH_CHILD,
   BATCH_FIELDS,
   type BatchChild,
   batchStateKey,
   blockingConnection,
-  JOB,
-  type Job,
   type RedisClient,
   sleep,
-} from '@hfq/shared';
+  splitHalvesOf,
+} from '@hfq/shared/internal';
 import { Job as BullJob, type Queue, QueueEvents } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { splitOutput } from './batch-items.js';
@@ -247,7 +247,7 @@ export async function* readBatch(
       const outcome = await settle(head, deadline, timeout, options.signal);
       slots.shift();
       armedItems -= head.count;
-      const split = splitOf(outcome);
+      const split = outcome.kind === 'completed' ? splitHalvesOf(outcome.value) : undefined;
       if (split) {
         // The child split itself: its halves take its place, in order. It leaves Redis with its
         // last half, so a resumed read still finds the halves through it.
@@ -357,17 +357,6 @@ async function resultsOf(
   }
   if (!data) return all(REMOVED);
   return splitOutput(data.job, data.batch, (outcome.value as { output?: unknown } | null)?.output);
-}
-
-function splitOf(outcome: Outcome): { id: string; count: number }[] | undefined {
-  if (outcome.kind !== 'completed') return undefined;
-  const output = (outcome.value as { output?: unknown } | null)?.output as { hfqSplit?: unknown } | undefined;
-  const split = output && typeof output === 'object' ? output.hfqSplit : undefined;
-  if (!Array.isArray(split)) return undefined;
-  return split.filter(
-    (half): half is { id: string; count: number } =>
-      typeof half?.id === 'string' && Number.isInteger(half?.count) && half.count > 0,
-  );
 }
 
 function childData(raw: unknown, count: number): ChildData | undefined {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_RETENTION, LIMITS, ValidationError } from '@hfq/shared';
 import {
   BATCH_FIELDS,
   BATCH_ID,
@@ -7,13 +8,10 @@ import {
   batchQueueName,
   batchStateKey,
   blockingConnection,
-  DEFAULT_RETENTION,
   JOB_SCHEMA_VERSION,
-  LIMITS,
   type RedisClient,
-  ValidationError,
   whenReady,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Job as BullJob, FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';

@@ -1,4 +1,4 @@
-import { describeMemory, type RedisClient, type RedisMemory, readRedisMemory } from '@hfq/shared';
+import { describeMemory, type RedisClient, type RedisMemory, readRedisMemory } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 
 /**

@@ -1,26 +1,28 @@
 import {
-  accountQueueName,
-  type BlockingSource,
-  blockingConnection,
-  blockingSourceFor,
   type Connection,
-  checkRedisTarget,
-  connectionFor,
   DEFAULT_ATTEMPTS,
   DEFAULT_BACKOFF,
   DEFAULT_PREFIX,
   DEFAULT_RETENTION,
   type InferenceResult,
   JOB,
-  JOB_SCHEMA_VERSION,
   type Job,
+  ValidationError,
+} from '@hfq/shared';
+import {
+  accountQueueName,
+  type BlockingSource,
+  blockingConnection,
+  blockingSourceFor,
+  checkRedisTarget,
+  connectionFor,
+  JOB_SCHEMA_VERSION,
   type JobData,
   parseOrThrow,
   type RedisClient,
   recordAccountQueue,
-  ValidationError,
   whenReady,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';

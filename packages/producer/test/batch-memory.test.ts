@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createProducer } from '@hfq/producer';
-import { batchStateKey } from '@hfq/shared';
+import { batchStateKey } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 import {
   adminRedis,

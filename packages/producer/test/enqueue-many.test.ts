@@ -1,5 +1,5 @@
 import { createProducer, EnqueueManyError, type Producer } from '@hfq/producer';
-import { accountQueueName } from '@hfq/shared';
+import { accountQueueName } from '@hfq/shared/internal';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from '../../../test/support/redis.js';

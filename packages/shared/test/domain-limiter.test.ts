@@ -1,11 +1,11 @@
+import type { LimiterOptions } from '@hfq/shared';
 import {
   type AcquireResult,
   CreditState,
   creditScope,
   DomainLimiter,
   type DomainRef,
-  type LimiterOptions,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keysUnder, redisUrl, testPrefix } from '../../../test/support/redis.js';

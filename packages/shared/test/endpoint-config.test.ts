@@ -1,5 +1,6 @@
 /** Inference Endpoint configuration: the account schema and its environment form. */
-import { ACCOUNTS, ConfigError, loadConfig, parseOrThrow, ValidationError } from '@hfq/shared';
+import { ACCOUNTS, ConfigError, loadConfig, ValidationError } from '@hfq/shared';
+import { parseOrThrow } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 
 const readFile = (): string => {

@@ -1,5 +1,5 @@
 /** The endpoint semaphore's scripts against a real Redis: capacity, leases, learning, the waker. */
-import { EndpointSemaphore, EndpointStatusStore, type SemaphoreOptions } from '@hfq/shared';
+import { EndpointSemaphore, EndpointStatusStore, type SemaphoreOptions } from '@hfq/shared/internal';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keysUnder, redisUrl, testPrefix } from '../../../test/support/redis.js';

@@ -1,4 +1,4 @@
-import { DomainLimiter, type DomainRef } from '@hfq/shared';
+import { DomainLimiter, type DomainRef } from '@hfq/shared/internal';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,12 +1,12 @@
+import { LIMITS } from '@hfq/shared';
 import {
-  LIMITS,
   parseBodyReset,
   parseProviderReset,
   parseRateLimitReset,
   parseRetryAfter,
   parseStatedLimit,
   statedThrottleDelay,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

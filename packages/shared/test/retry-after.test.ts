@@ -7,7 +7,7 @@ import {
   parseStatedLimit,
   scrubSecrets,
   statedThrottleDelay,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);

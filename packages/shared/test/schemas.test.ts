@@ -1,12 +1,5 @@
-import {
-  ACCOUNTS,
-  ConfigError,
-  JOB,
-  loadConfig,
-  parseLimits,
-  parseOrThrow,
-  ValidationError,
-} from '@hfq/shared';
+import { ACCOUNTS, ConfigError, JOB, loadConfig, ValidationError } from '@hfq/shared';
+import { parseLimits, parseOrThrow } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 
 const chat = {

@@ -1,11 +1,5 @@
-import type {
-  AccountConfig,
-  CreditScope,
-  CreditState,
-  DomainLimiter,
-  Logger,
-  UpstreamUrls,
-} from '@hfq/shared';
+import type { AccountConfig, Logger, UpstreamUrls } from '@hfq/shared';
+import type { CreditScope, CreditState, DomainLimiter } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 import type { PriceTable } from './cost.js';
 import type { AccountEndpoint } from './endpoint-slots.js';

@@ -1,4 +1,4 @@
-import { accountHoldKey, hashTag, type RedisClient, stateKey, withLease } from '@hfq/shared';
+import { accountHoldKey, hashTag, type RedisClient, stateKey, withLease } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 
 /**

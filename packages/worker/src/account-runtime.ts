@@ -1,5 +1,5 @@
+import type { AccountConfig } from '@hfq/shared';
 import {
-  type AccountConfig,
   accountBudgetUsd,
   accountQueueName,
   blockingConnection,
@@ -10,7 +10,7 @@ import {
   keyScope,
   primaryWindow,
   type RedisClient,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';

@@ -1,14 +1,11 @@
+import { ACCOUNTS, type AccountConfigInput, type Connection, DEFAULT_PREFIX } from '@hfq/shared';
 import {
-  ACCOUNTS,
-  type AccountConfigInput,
   accountBudgetUsd,
   accountQueueName,
-  type Connection,
   CreditState,
   checkRedisTarget,
   connectionFor,
   creditScope,
-  DEFAULT_PREFIX,
   DomainLimiter,
   describeMemory,
   type GateStatus,
@@ -22,7 +19,7 @@ import {
   type SpendByRoute,
   TIER_TABLE,
   whenReady,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
 import { holdKey, releaseHold } from './account-hold.js';
 import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/forecast.js';

@@ -1,17 +1,18 @@
+import { DEFAULT_RETENTION, type Logger, ValidationError } from '@hfq/shared';
 import {
   BATCH_CHILD,
   BATCH_FIELDS,
   BATCH_JOB_DATA,
   type BatchChild,
+  type BatchParentProgress,
   batchQueueName,
   batchStateKey,
   blockingConnection,
-  DEFAULT_RETENTION,
-  type Logger,
+  parentProgress,
   parseOrThrow,
   type RedisClient,
-  ValidationError,
-} from '@hfq/shared';
+  splitHalvesOf,
+} from '@hfq/shared/internal';
 import {
   type Job as BullJob,
   DelayedError,
@@ -22,7 +23,6 @@ import {
   Worker,
 } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
-import { isSplitOutput } from './batch-split.js';
 
 /**
  * The worker's part of batches (see docs/architecture.md, "Batches are flows"), for one account:
@@ -60,17 +60,6 @@ type CountingRedis = Redis & {
   ): Promise<(string | null)[] | null>;
 };
 
-/** What a batch parent shows as progress: Bull Board draws `progress` (percent) and lists the rest. */
-export interface BatchProgressValue {
-  progress: number;
-  total: number;
-  done: number;
-  ok: number;
-  failed: number;
-  cancelled: number;
-  sealed: boolean;
-}
-
 /** What a batch parent returns when it completes. */
 export interface BatchSummary {
   batchId: string;
@@ -103,7 +92,7 @@ export class BatchRuntime {
   readonly queue: Queue;
   readonly worker: Worker;
   private readonly redis: CountingRedis;
-  private readonly pending = new Map<string, { value: BatchProgressValue; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<string, { value: BatchParentProgress; timer: NodeJS.Timeout }>();
 
   constructor(private readonly options: BatchRuntimeOptions) {
     const name = batchQueueName(options.account);
@@ -150,7 +139,7 @@ export class BatchRuntime {
       throw err;
     }
     // A child that split itself counts nothing: its halves will.
-    if (!isSplitOutput(result)) await this.count(batch, job.id, 'ok');
+    if (splitHalvesOf(result) === undefined) await this.count(batch, job.id, 'ok');
     return result;
   }
 
@@ -173,7 +162,16 @@ export class BatchRuntime {
       );
       if (!counters) return;
       const [total, ok, failed, sealed] = counters;
-      this.scheduleProgress(batch.id, progressValue(num(total), num(ok), num(failed), 0, sealed != null));
+      this.scheduleProgress(
+        batch.id,
+        parentProgress({
+          total: num(total),
+          ok: num(ok),
+          failed: num(failed),
+          cancelled: 0,
+          sealed: sealed != null,
+        }),
+      );
     } catch (err) {
       // Counting is bookkeeping: the child's own outcome stands; the parent reconciles at the end.
       logger.warn(
@@ -183,7 +181,7 @@ export class BatchRuntime {
     }
   }
 
-  private scheduleProgress(batchId: string, value: BatchProgressValue): void {
+  private scheduleProgress(batchId: string, value: BatchParentProgress): void {
     const entry = this.pending.get(batchId);
     if (entry) {
       entry.value = value;
@@ -272,9 +270,7 @@ export class BatchRuntime {
       clearTimeout(pending.timer);
       this.pending.delete(batchId);
     }
-    await job.updateProgress({
-      ...progressValue(counts.total, counts.ok, counts.failed, counts.cancelled, true),
-    });
+    await job.updateProgress(parentProgress({ ...counts, sealed: true }));
     const children = await job.getDependenciesCount({ ignored: true });
     this.options.logger.info({ account: this.options.account, batchId, ...counts }, 'batch finished');
     return {
@@ -284,25 +280,6 @@ export class BatchRuntime {
       childrenFailed: children.ignored ?? 0,
     };
   }
-}
-
-function progressValue(
-  total: number,
-  ok: number,
-  failed: number,
-  cancelled: number,
-  sealed: boolean,
-): BatchProgressValue {
-  const done = ok + failed + cancelled;
-  return {
-    progress: total > 0 ? Math.floor((100 * done) / total) : 0,
-    total,
-    done,
-    ok,
-    failed,
-    cancelled,
-    sealed,
-  };
 }
 
 function num(value: string | null | undefined): number {

@@ -1,11 +1,10 @@
+import type { HfqError, InferenceResult, Job } from '@hfq/shared';
 import {
   type BatchChild,
-  type HfqError,
-  type InferenceResult,
-  type Job,
+  type BatchSplitOutput,
   type JobData,
   REQUEST_TOO_LARGE,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { type Job as BullJob, type JobsOptions, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 
@@ -15,13 +14,8 @@ import type { AccountContext } from './account-context.js';
  * does not fail its items: it adds its two halves to the same batch, as children of the same
  * parent, and completes with a pointer to them. Each half is a job of its own, so each takes its
  * own permit, and a half still too large splits again, down to one item. The producer follows
- * the pointers when it reads results (`hfqSplit`).
+ * the pointers when it reads results (the protocol: `batch-split.ts` in @hfq/shared).
  */
-
-/** The output of a child that split itself instead of answering: its halves, in input order. */
-export interface BatchSplitOutput {
-  hfqSplit: { id: string; count: number }[];
-}
 
 /** Smallest request (in upstream input elements) refused as too large, per account, model and provider. */
 const refusedAt = new Map<string, { elements: number; atMs: number }>();
@@ -105,14 +99,6 @@ export async function splitBatchChild(
     latencyMs: 0,
     costUsd: 0,
   };
-}
-
-/** True for the output of a child that split itself. */
-export function isSplitOutput(value: unknown): value is InferenceResult<BatchSplitOutput> {
-  const output = (value as { output?: unknown } | null)?.output;
-  return (
-    typeof output === 'object' && output !== null && Array.isArray((output as BatchSplitOutput).hfqSplit)
-  );
 }
 
 /** Split a coalesced job at an item boundary. */

@@ -1,4 +1,10 @@
-import { accountBudgetUsd, type DomainRef, type JobData, keyScope, LEDGER_FIELDS } from '@hfq/shared';
+import {
+  accountBudgetUsd,
+  type DomainRef,
+  type JobData,
+  keyScope,
+  LEDGER_FIELDS,
+} from '@hfq/shared/internal';
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';

@@ -1,4 +1,5 @@
-import { type DomainRef, type HfqError, keyScope, scrubSecrets } from '@hfq/shared';
+import type { HfqError } from '@hfq/shared';
+import { type DomainRef, keyScope, scrubSecrets } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
 

@@ -1,4 +1,5 @@
-import { endpointKeys, type Logger, type RedisClient } from '@hfq/shared';
+import type { Logger } from '@hfq/shared';
+import { endpointKeys, type RedisClient } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 import { EndpointManagement, type ManagedState } from './endpoint-management.js';
 import type { AccountEndpoint } from './endpoint-slots.js';

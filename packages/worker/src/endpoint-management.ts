@@ -1,4 +1,4 @@
-import { scrubSecrets } from '@hfq/shared';
+import { scrubSecrets } from '@hfq/shared/internal';
 
 /**
  * The Inference Endpoints management API: an endpoint's state, and resume, pause and

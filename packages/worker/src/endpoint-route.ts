@@ -1,4 +1,5 @@
-import { accountBudgetUsd, type InferenceResult, type Job, LEDGER_FIELDS, scrubSecrets } from '@hfq/shared';
+import type { InferenceResult, Job } from '@hfq/shared';
+import { accountBudgetUsd, LEDGER_FIELDS, scrubSecrets } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { Target } from './choose-target.js';

@@ -1,12 +1,11 @@
+import type { EndpointConfig, Job } from '@hfq/shared';
 import {
   ENDPOINT_OK_TTL_MS,
-  type EndpointConfig,
   type EndpointRef,
   type EndpointSemaphore,
   type EndpointStatusStore,
-  type Job,
   type SlotResult,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 
 /**
  * One Inference Endpoint of an account, in this worker process: its slots in the shared

@@ -1,10 +1,5 @@
-import {
-  type EndpointConfig,
-  EndpointSemaphore,
-  EndpointStatusStore,
-  endpointKeys,
-  type RedisClient,
-} from '@hfq/shared';
+import type { EndpointConfig } from '@hfq/shared';
+import { EndpointSemaphore, EndpointStatusStore, endpointKeys, type RedisClient } from '@hfq/shared/internal';
 
 /** What status shows of one Inference Endpoint (see docs/architecture.md, "Dedicated capacity"). */
 export interface EndpointStatusView {

@@ -1,11 +1,11 @@
+import type { Logger } from '@hfq/shared';
 import {
   type DomainLimiter,
   type DomainRef,
   type HeaderLookup,
-  type Logger,
   noiseRetryDelayMs,
   statedThrottleDelay,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import type { CapturedResponse } from './upstream-fetch.js';
 
 /**

@@ -1,15 +1,16 @@
-export { AccountRuntime, holdKey } from './account-runtime.js';
-export { type AccountStatus, Admin, type AdminOptions, createAdmin } from './admin.js';
+/**
+ * @hfq/worker: run workers for accounts, and operate them (admin, Bull Board and status page,
+ * metrics and health, graceful shutdown). The worker's internals that hfq's CLI, tests and
+ * benchmarks reach into are `@hfq/worker/internal`, not part of this API.
+ */
+export { type AccountStatus, type Admin, type AdminOptions, createAdmin } from './admin.js';
 export { type BoardServer, type BoardServerOptions, createBoardServer } from './board/board-server.js';
-export { type AccountForecast, durationText, forecast } from './cockpit/forecast.js';
+export type { AccountForecast } from './cockpit/forecast.js';
 export type { HistoryPoint } from './cockpit/history-reader.js';
 export type { WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
-export { DEFAULT_PRICES, estimateCost, estimateTokens, type PriceTable } from './cost.js';
-export { forgetModelMapping } from './mapping-cache.js';
+export { DEFAULT_PRICES, estimateCost, type PriceTable } from './cost.js';
 export { createHealthServer, type HealthServer, type HealthServerOptions } from './metrics/health-server.js';
-export { WorkerMetrics, type WorkerMetricsOptions } from './metrics/metrics.js';
-export { DEFAULT_PROVIDER_KEY_LIMITS } from './route-selection.js';
-export { SHUTDOWN_ABORT_REASON, type ShutdownOutcome, shutdownGracefully } from './shutdown.js';
-export { rewriteUrl } from './upstream-fetch.js';
+export type { WorkerMetrics } from './metrics/metrics.js';
+export { type ShutdownOutcome, shutdownGracefully } from './shutdown.js';
 export { createWorker, type HfqWorker, type WorkerOptions } from './worker.js';
-export { type WorkerEventMap, WorkerEvents } from './worker-events.js';
+export type { WorkerEventMap, WorkerEvents } from './worker-events.js';

@@ -1,5 +1,4 @@
 import {
-  classifyUpstream,
   type HfqError,
   type Job,
   MalformedOutputError,
@@ -7,6 +6,7 @@ import {
   TransientUpstreamError,
   type UpstreamUrls,
 } from '@hfq/shared';
+import { classifyUpstream } from '@hfq/shared/internal';
 import {
   InferenceClient,
   InferenceClientHubApiError,

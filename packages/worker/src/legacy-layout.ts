@@ -1,5 +1,5 @@
+import type { AccountConfig, Logger } from '@hfq/shared';
 import {
-  type AccountConfig,
   accountHoldKey,
   accountQueueName,
   batchQueueName,
@@ -7,11 +7,10 @@ import {
   creditScope,
   domainStateKey,
   keyScope,
-  type Logger,
   ledgerMonth,
   type RedisClient,
   spendLedgerKey,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
 import type { RouteSelection } from './route-selection.js';
 

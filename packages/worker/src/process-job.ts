@@ -1,12 +1,5 @@
-import {
-  type InferenceResult,
-  JOB_DATA,
-  type JobData,
-  parseOrThrow,
-  scrubSecrets,
-  sleep,
-  ValidationError,
-} from '@hfq/shared';
+import { type InferenceResult, ValidationError } from '@hfq/shared';
+import { JOB_DATA, type JobData, parseOrThrow, scrubSecrets, sleep } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import { shouldPreSplit, shouldSplitOnError, splitBatchChild } from './batch-split.js';

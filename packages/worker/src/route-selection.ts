@@ -1,13 +1,5 @@
-import {
-  type AccountConfig,
-  credentialId,
-  type DomainRef,
-  type Job,
-  providerKeyOf,
-  type RateWindow,
-  TIER_TABLE,
-  type UpstreamUrls,
-} from '@hfq/shared';
+import type { AccountConfig, Job, RateWindow, UpstreamUrls } from '@hfq/shared';
+import { credentialId, type DomainRef, providerKeyOf, TIER_TABLE } from '@hfq/shared/internal';
 import { rewriteUrl } from './upstream-fetch.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { JobData } from '@hfq/shared';
+import type { JobData } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
 import type { Target } from './choose-target.js';
 

@@ -1,4 +1,5 @@
-import { type CreditScope, type CreditState, LEDGER_FIELDS, type Logger } from '@hfq/shared';
+import type { Logger } from '@hfq/shared';
+import { type CreditScope, type CreditState, LEDGER_FIELDS } from '@hfq/shared/internal';
 
 export interface SpendRecorderOptions {
   /** After a failed write, try again this often, ms. @defaultValue 500 */

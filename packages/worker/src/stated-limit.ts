@@ -1,4 +1,4 @@
-import { type DomainRef, parseStatedLimit, primaryWindow } from '@hfq/shared';
+import { type DomainRef, parseStatedLimit, primaryWindow } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
 
 /** Rate headers on a success set the learned rate directly (README, "What a 429 means"). */

@@ -1,23 +1,25 @@
 import {
   ACCOUNTS,
   type AccountConfigInput,
-  blockingSourceFor,
   type Connection,
+  createLogger,
+  DEFAULT_PREFIX,
+  LIMITS,
+  type LimiterOptions,
+  type Logger,
+  type UpstreamUrls,
+} from '@hfq/shared';
+import {
+  blockingSourceFor,
   CreditState,
   checkRedisTarget,
   connectionFor,
-  createLogger,
-  DEFAULT_PREFIX,
   DomainLimiter,
   EndpointSemaphore,
   EndpointStatusStore,
   isCluster,
-  LIMITS,
-  type LimiterOptions,
-  type Logger,
   parseOrThrow,
-  type UpstreamUrls,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { setLogger } from '@huggingface/inference';
 import type { Telemetry } from 'bullmq';
 import { AccountRuntime } from './account-runtime.js';

@@ -8,7 +8,8 @@ import {
   NoHeadroomError,
   type Producer,
 } from '@hfq/producer';
-import { JOB, type Job, LIMITS, loadConnectionConfig, sleep, ValidationError } from '@hfq/shared';
+import { JOB, type Job, LIMITS, ValidationError } from '@hfq/shared';
+import { loadConnectionConfig, sleep } from '@hfq/shared/internal';
 import { readInputLines } from '../input-lines.js';
 import { Interrupt } from '../interrupt.js';
 import { Progress } from '../progress.js';

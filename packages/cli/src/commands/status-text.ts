@@ -1,4 +1,5 @@
-import { type AccountStatus, durationText } from '@hfq/worker';
+import type { AccountStatus } from '@hfq/worker';
+import { durationText } from '@hfq/worker/internal';
 import { money, table } from './shared-config.js';
 
 /** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */

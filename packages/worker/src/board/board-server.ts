@@ -6,18 +6,20 @@ import { ExpressAdapter } from '@bull-board/express';
 import {
   ACCOUNTS,
   type AccountConfigInput,
-  accountQueueName,
-  batchQueueName,
   type Connection,
-  checkRedisTarget,
-  connectionFor,
   createLogger,
   DEFAULT_PREFIX,
   type Logger,
+} from '@hfq/shared';
+import {
+  accountQueueName,
+  batchQueueName,
+  checkRedisTarget,
+  connectionFor,
   parseOrThrow,
   readAccountRegistry,
   scrubSecrets,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
 import express from 'express';
 import { createAdmin } from '../admin.js';

@@ -1,4 +1,4 @@
-import { scrubSecrets } from '@hfq/shared';
+import { scrubSecrets } from '@hfq/shared/internal';
 import type { RequestHandler } from 'express';
 
 /**

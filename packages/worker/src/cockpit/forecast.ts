@@ -1,4 +1,4 @@
-import type { SpendByRoute } from '@hfq/shared';
+import type { SpendByRoute } from '@hfq/shared/internal';
 import type { HistoryPoint } from './history-reader.js';
 
 /**

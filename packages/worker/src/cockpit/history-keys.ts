@@ -1,4 +1,4 @@
-import { hashTag, stateKey } from '@hfq/shared';
+import { hashTag, stateKey } from '@hfq/shared/internal';
 
 /**
  * The cockpit's history: per account, one Redis hash per hour, one field per 10-second bucket and

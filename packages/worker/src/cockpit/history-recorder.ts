@@ -5,7 +5,7 @@ import {
   primaryWindow,
   type RedisClient,
   TIER_TABLE,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import type { AccountRuntime } from '../account-runtime.js';
 import type { WorkerEvents } from '../worker-events.js';
 import {

@@ -1,4 +1,4 @@
-import { REGISTRY_TAG, stateKey } from '@hfq/shared';
+import { REGISTRY_TAG, stateKey } from '@hfq/shared/internal';
 import type { Cluster, Redis } from 'ioredis';
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { REGISTRY_TAG, stateKey } from '@hfq/shared';
+import { REGISTRY_TAG, stateKey } from '@hfq/shared/internal';
 import type { Cluster, Redis } from 'ioredis';
 
 /**

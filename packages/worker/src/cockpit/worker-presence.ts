@@ -1,12 +1,12 @@
+import type { AccountConfig } from '@hfq/shared';
 import {
-  type AccountConfig,
   accountBudgetUsd,
   creditScope,
   primaryWindow,
   type RedisClient,
   recordAccountQueue,
   TIER_TABLE,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import type { AccountRuntime } from '../account-runtime.js';
 import { type PublishedAccount, publishAccounts } from './published-accounts.js';
 import {

@@ -1,14 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type AccountConfigInput,
-  type Connection,
-  connectionFor,
-  DEFAULT_PREFIX,
-  describeMemory,
-  readRedisMemory,
-} from '@hfq/shared';
+import { type AccountConfigInput, type Connection, DEFAULT_PREFIX } from '@hfq/shared';
+import { connectionFor, describeMemory, readRedisMemory } from '@hfq/shared/internal';
 import { createAdmin } from '../admin.js';
 import type { HfqWorker } from '../worker.js';
 import { WorkerMetrics } from './metrics.js';

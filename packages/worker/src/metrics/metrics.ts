@@ -5,7 +5,7 @@ import {
   keyScope,
   primaryWindow,
   type RedisClient,
-} from '@hfq/shared';
+} from '@hfq/shared/internal';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AccountStatus, Admin } from '../admin.js';
 import type { HfqWorker } from '../worker.js';

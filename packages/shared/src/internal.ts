@@ -1,0 +1,97 @@
+/**
+ * @hfq/shared/internal: what the hfq packages share with each other (Redis keys and scripts, the
+ * limiters and credit state, parsers, connection plumbing), for hfq's own packages, tests and
+ * benchmarks. Not a public API: it changes with the packages that use it. The public entry is
+ * `index.ts`; a name is exported from one entry only.
+ */
+export { readAccountRegistry, recordAccountQueue } from './account-registry.js';
+export { providerKeyOf } from './account-schema.js';
+export { type BatchParentProgress, itemsDone, parentProgress } from './batch-progress.js';
+export { type BatchSplitHalf, type BatchSplitOutput, splitHalvesOf } from './batch-split.js';
+export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
+export {
+  type CreditScope,
+  CreditState,
+  type CreditStateOptions,
+  creditScope,
+  type GateStatus,
+  keyScope,
+  LEDGER_FIELDS,
+  ledgerMonth,
+  type SpendByRoute,
+} from './credit-state.js';
+export {
+  type AcquireInput,
+  type AcquireResult,
+  DomainLimiter,
+  type DomainRef,
+  type DomainState,
+  primaryWindow,
+  sleep,
+  type ThrottleOutcome,
+} from './domain-limiter.js';
+export {
+  type EndpointRef,
+  EndpointSemaphore,
+  endpointKeys,
+  type SemaphoreOptions,
+  type SemaphoreState,
+  type SlotResult,
+} from './endpoint-semaphore.js';
+export {
+  ENDPOINT_OK_TTL_MS,
+  type EndpointAvailability,
+  type EndpointStatus,
+  EndpointStatusStore,
+} from './endpoint-status.js';
+export { loadConnectionConfig, parseLimits } from './env-config.js';
+export { classifyUpstream, type UpstreamAnswer } from './errors.js';
+export {
+  BATCH_CHILD,
+  BATCH_ID,
+  BATCH_JOB_DATA,
+  type BatchChild,
+  type BatchJobData,
+  JOB_DATA,
+  JOB_SCHEMA_VERSION,
+  type JobData,
+  type JobProgressState,
+} from './job-schema.js';
+export { withLease } from './lease.js';
+export {
+  accountQueueName,
+  BATCH_FIELDS,
+  batchAccountKey,
+  batchQueueName,
+  batchStateKey,
+  hashTag,
+  REGISTRY_TAG,
+  stateKey,
+} from './queue-names.js';
+export { parseStatedLimit } from './rate-headers.js';
+export { redisOptions, whenReady } from './redis.js';
+export { checkRedisTarget } from './redis-check.js';
+export {
+  type BlockingSource,
+  blockingConnection,
+  blockingSourceFor,
+  type ConnectionRole,
+  connectionFor,
+  isCluster,
+  type RedisClient,
+} from './redis-cluster.js';
+export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
+export {
+  type HeaderLookup,
+  parseBodyReset,
+  parseProviderReset,
+  parseRateLimitReset,
+  parseRetryAfter,
+  statedThrottleDelay,
+  type ThrottleDelay,
+} from './retry-after.js';
+export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
+export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from './state-keys.js';
+export { accountBudgetUsd, TIER_TABLE, type TierInfo } from './tiers.js';
+export { REQUEST_TOO_LARGE } from './upstream-texts.js';
+export { parseOrThrow } from './validation.js';

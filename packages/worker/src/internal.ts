@@ -1,0 +1,7 @@
+/**
+ * @hfq/worker/internal: pieces of the worker that hfq's CLI, tests and benchmarks use, not a
+ * public API. The public entry is `index.ts`; a name is exported from one entry only.
+ */
+export { holdKey } from './account-runtime.js';
+export { durationText, forecast } from './cockpit/forecast.js';
+export { rewriteUrl } from './upstream-fetch.js';
