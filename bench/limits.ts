@@ -464,7 +464,7 @@ function traceDomain(redisUrl: string, prefix: string, scenarioId: string, t0: n
   const lines: string[] = [];
   const timer = setInterval(() => {
     void (async () => {
-      const keys = (await redis.keys(`${prefix}:domain:*`)).filter((k) => k.endsWith('}'));
+      const keys = (await redis.keys(`${prefix}:hfq:domain:*`)).filter((k) => k.endsWith('}'));
       for (const key of keys) {
         const state = await redis.hgetall(key);
         const kept = Object.fromEntries(Object.entries(state).filter(([f]) => !/^[bst]\d+$/.test(f)));

@@ -122,6 +122,11 @@ if primary then
     if returning then raise = math.max(step, 2 * tonumber(state[11] or '0')) end
     local ceilingNow = ceiling
     if returning then ceilingNow = math.min(ceiling, top) end
+    -- The first raise after a cut starts a climb: a raise that draws congestion goes back here.
+    if lastRaise <= lastCut then
+      stateWrites[#stateWrites + 1] = 'probeFrom'
+      stateWrites[#stateWrites + 1] = tostring(rate)
+    end
     rate = math.min(ceilingNow, rate + raise)
     stateWrites[#stateWrites + 1] = 'rate'
     stateWrites[#stateWrites + 1] = tostring(rate)

@@ -37,6 +37,8 @@ local DET = {
   -- most MAX_EVAL_WINDOWS after the cut.
   EVAL_WINDOWS = 1,
   MAX_EVAL_WINDOWS = 8,
+  -- A test decides when one prediction explains the 429s this much better (log-likelihood, e^1.5 = 4.5x).
+  DECIDE_LLR = 1.5,
   -- An episode whose 429 share was below this is a blip near the limit: recover fast.
   BLIP_SHARE = 0.1,
   RECOVER_WINDOWS = 2,
@@ -103,19 +105,25 @@ local function det_send_fields(nowMs, B)
 end
 
 --[[
-  The end of a cut under test: did the 429 share follow the rate the way congestion predicts, or
-  stay where it was, as noise does? Measured on the sends after the settle span (one window plus
-  margin after the cut). Congestion: the upstream lets through what it let through before the cut
-  (per bucket), so the share at the new rate is 1 - accepted/sent, or the noise level when the new
-  rate is below that. Noise: the share does not move. The nearer prediction wins; noise must win
-  clearly, and with 429s above the noise level. Noise: the rate goes back to what it was before
-  the cut and the measured share becomes the domain's noise level. Congestion: the cut stays; if
-  it was a blip (a small share at a rate that had held), the rate returns to the old one after
-  RECOVER_WINDOWS unless a second blip at that rate confirms it.
-  Too little evidence yet (fewer sends than make three 429s likely under noise): the test goes on
-  for another window, up to MAX_EVAL_WINDOWS.
+  The end of a cut under test: did the 429 share follow the rate, as congestion does, or stay
+  where it was, as noise does? Measured on the sends after the settle span (one window plus
+  margin after the cut), against the share before the cut (counted again now that the 429s of
+  its sends have all come back).
+  - The share fell: congestion, the cut stays. If it was a blip (a small share at a rate that had
+    held), the rate returns to the old one after RECOVER_WINDOWS unless a second blip at that rate
+    confirms it.
+  - The share rose, beyond the noise level: the limit fell again during the test; congestion, and
+    the next 429 cuts again (as does `early`, below).
+  - The share held: the Poisson log-likelihood ratio of the 429 count under noise (the share
+    stays) against congestion (the upstream lets through, per window, what it let through in the
+    window before the cut) decides once it passes DECIDE_LLR either way. Noise: the rate goes back
+    to what it was before the cut and the measured share becomes the domain's noise level.
+    Neither yet: the test goes on for another window, up to MAX_EVAL_WINDOWS; then the cut is
+    undone and nothing is learned.
+  Too little evidence yet (fewer sends than make three 429s likely under noise): another window.
   `early`: called on a 429 before the test's end; it ends the test only when the share already
-  fell but is still above the noise level (the cut was not deep enough: congestion, cut again).
+  moved and is still above the noise level (the cut was not deep enough, or the limit fell
+  again: congestion, cut again).
   Returns the rate in force after the test and whether the test ended.
 ]]
 local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
@@ -134,9 +142,12 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local pooled = (ckT + T) / math.max(1, ckA + A)
   local se = math.sqrt(math.max(pooled * (1 - pooled) * (1 / math.max(ckA, 1) + 1 / math.max(A, 1)), 1e-9))
   local fell = sb - sa > 2 * se
+  -- A share that rose at the lower rate fits neither prediction: the limit fell again during
+  -- the test (a moving limit). Congestion: the cut stays and the next 429 cuts again.
+  local rose = sa - sb > 2 * se
   local above = det_significant(A, T, b)
   if early then
-    if not (A >= 10 and fell and above) then return rate, false end
+    if not (A >= 10 and (fell or rose) and above) then return rate, false end
     redis.call('HSET', D, 'chainFrom', tostring(ckFrom))
   elseif A * math.max(sb, 0.01) < 3 and now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
     redis.call('HSET', D, 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
@@ -145,34 +156,46 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   redis.call('HDEL', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckUntil', 'ckA', 'ckT', 'ckProbe')
   if not early then redis.call('HDEL', D, 'chainFrom') end
   if A < 5 or ckA < 1 or used < 1 or ckUsed < 1 then return rate, true end
-  local acceptedPerBucket = (ckA - ckT) / ckUsed
-  local sentPerBucket = A / used
-  local congestion = math.min(1, math.max(b, 1 - acceptedPerBucket / sentPerBucket))
-  local noise = math.max(b, sb)
-  local function z(p) return math.abs(sa - p) / math.sqrt(math.max(p * (1 - p), 1e-4) / A) end
-  local zn, zc = z(noise), z(congestion)
-  if not early and math.abs(zn - zc) < 1 and now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
-    -- Both fit about as well: measure another window.
-    redis.call('HSET', D, 'ckFrom', tostring(ckFrom), 'ckAt', ckAt, 'ckK', ckK, 'ckUntil', now + durationMs,
-      'calmUntil', now + durationMs)
-    return rate, false
+  if early or (rose and above) then
+    -- The cut was not deep enough, or the limit fell again: congestion, and the next 429 cuts again.
+    redis.call('HSET', D, 'chainFrom', tostring(ckFrom))
+    return rate, true
   end
-  if not fell and not (above and zn + 1 < zc) and math.abs(zn - zc) < 1 then
-    -- Still undecided after the longest test, and the share did not fall: undo the cut, learn
-    -- nothing; a congestion that is real will draw the next verdict.
-    local restored = math.min(ceiling, ckFrom)
-    redis.call('HSET', D, 'rate', tostring(restored))
-    return restored, true
+  if not fell then
+    -- The share did not fall with the rate. Which prediction explains the 429s counted at the new
+    -- rate: noise (the share stays) or congestion, which predicts that the upstream lets through,
+    -- per window, what it let through in the window before the cut (a count: a young window at a
+    -- cold start let a burst through, which is not a rate)? Poisson log-likelihood ratio.
+    local perWindow = math.max(1, math.floor(durationMs / B + 0.5))
+    local wA, wT = det_sum(D, ckK - perWindow + 1, ckK)
+    local congestion = math.min(1, math.max(b, 1 - (wA - wT) / (A / used * perWindow)))
+    local muN = math.max(0.05, A * math.max(b, sb))
+    local muC = math.max(0.05, A * congestion)
+    local llr = T * math.log(muN / muC) - (muN - muC)
+    if llr >= DET.DECIDE_LLR then
+      -- Noise: the rate goes back, and the measured share becomes the domain's noise level.
+      local nT = tonumber(ck[7] or '0') + ckT + T
+      local nA = tonumber(ck[8] or '0') + ckA + A
+      local restored = math.min(ceiling, ckFrom)
+      redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
+        'noise', tostring(math.max(DET.PRIOR, nT / nA)), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
+      return restored, true
+    end
+    if llr > -DET.DECIDE_LLR then
+      if now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
+        -- Neither explains the count clearly better yet: measure another window.
+        redis.call('HSET', D, 'ckFrom', tostring(ckFrom), 'ckTo', ck[2] or tostring(rate), 'ckAt', ckAt, 'ckK', ckK,
+          'ckProbe', ck[12] or '0', 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
+        return rate, false
+      end
+      -- Still undecided after the longest test: undo the cut, learn nothing; a congestion that
+      -- is real will draw the next verdict.
+      local restored = math.min(ceiling, ckFrom)
+      redis.call('HSET', D, 'rate', tostring(restored))
+      return restored, true
+    end
   end
-  if above and zn + 1 < zc then
-    -- Noise: the share did not move with the rate.
-    local nT = tonumber(ck[7] or '0') + ckT + T
-    local nA = tonumber(ck[8] or '0') + ckA + A
-    local restored = math.min(ceiling, ckFrom)
-    redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
-      'noise', tostring(math.max(DET.PRIOR, nT / nA)), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
-    return restored, true
-  end
+  -- Congestion: the share fell with the rate (or congestion explains it far better). The cut stays.
   if sb < DET.BLIP_SHARE and ck[12] ~= '1' then
     local blipAt, blipRate = tonumber(ck[10] or '0'), tonumber(ck[11] or '0')
     if now - blipAt < DET.REPEAT_MS and ckFrom <= blipRate * 1.05 and ckFrom >= blipRate * 0.95 then

@@ -75,6 +75,10 @@ end
 local verdict, newEpisode = 0, 0
 if sentAt >= calmUntil and not ckUntil then
   local A, T, used = det_sum(D, k - DET.LOOKBACK + 1, k)
+  -- A 429 that states a wait paused the domain: the 429 shares before and after a cut then
+  -- measure the pauses, not the rate, so its congestion is cut without a test (to what the
+  -- upstream let through) and probes find the way back.
+  local stated = asked >= 0
   if det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
@@ -95,6 +99,13 @@ if sentAt >= calmUntil and not ckUntil then
     local sentRate = A / math.max(used, 1) * duration / B
     local from = math.min(rate, math.max(sentRate, 1))
     local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
+    if probing then
+      -- A raise drew congestion: back to the rate the climb started from, which held.
+      local probeFrom = tonumber(redis.call('HGET', D, 'probeFrom') or '')
+      if probeFrom and probeFrom < rate then lowered = math.max(lowered, probeFrom) end
+    elseif stated then
+      lowered, tested = math.min(from * DET.CEIL, math.max(accepted, rate * DET.FLOOR)), false
+    end
     -- One cut never takes the learned rate below FLOOR of itself (a slow start, few sends).
     if tested or wall then lowered = math.max(lowered, rate * DET.FLOOR) end
     lowered = math.min(lowered, rate)
@@ -116,6 +127,7 @@ if sentAt >= calmUntil and not ckUntil then
       local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
       -- A test that ended early (the cut was not deep enough) hands on the rate it started from.
       local origin = tonumber(redis.call('HGET', D, 'chainFrom') or '') or rate
+      redis.call('HDEL', D, 'chainFrom')
       redis.call('HSET', D, 'ckFrom', tostring(origin), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
         'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
     else
