@@ -467,6 +467,8 @@ function traceDomain(redisUrl: string, prefix: string, scenarioId: string, t0: n
       const keys = (await redis.keys(`${prefix}:hfq:domain:*`)).filter((k) => k.endsWith('}'));
       for (const key of keys) {
         const state = await redis.hgetall(key);
+        const [sec, micros] = await redis.time();
+        state.now = String(Number(sec) * 1000 + Math.floor(Number(micros) / 1000));
         const kept = Object.fromEntries(Object.entries(state).filter(([f]) => !/^[bst]\d+$/.test(f)));
         lines.push(JSON.stringify({ atMs: Math.round(performance.now() - t0), key, ...kept }));
       }

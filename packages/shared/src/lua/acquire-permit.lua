@@ -116,8 +116,11 @@ if primary then
     quiet = DET.RETURN_QUIET_WINDOWS * w.duration * 2 ^ tonumber(state[10] or '0')
   end
   local calmUntil = tonumber(state[12] or '0')
+  -- A raise waits until the rate in force was really sent at for a window (slots reserved at the
+  -- old spacing go first): a climb must not run ahead of what the upstream has seen.
   if rate < ceiling and not ckUntil and now >= calmUntil and now - lastCut > quiet
-      and now - lastRaise >= w.duration and now > pausedUntil then
+      and now - lastRaise >= w.duration and now > pausedUntil
+      and redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf') >= 0.9 * math.floor(rate) then
     local raise = step
     if returning then raise = math.max(step, 2 * tonumber(state[11] or '0')) end
     local ceilingNow = ceiling
@@ -136,7 +139,6 @@ if primary then
     stateWrites[#stateWrites + 1] = tostring(raise)
     stateWrites[#stateWrites + 1] = 'rateSince'
     stateWrites[#stateWrites + 1] = now
-    if returning and rate >= top then redis.call('HDEL', D, 'top', 'topMiss') end
   end
   w.limit = math.max(1, math.floor(rate))
   primaryLimit, primaryW = w.limit, w.span

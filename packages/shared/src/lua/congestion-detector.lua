@@ -147,7 +147,9 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local rose = sa - sb > 2 * se
   local above = det_significant(A, T, b)
   if early then
-    if not (A >= 10 and (fell or rose) and above) then return rate, false end
+    -- Checked on every 429 while the test runs, so it asks for stronger evidence (3 standard
+    -- errors, 20 sends) than the test's end does.
+    if not (A >= 20 and math.abs(sb - sa) > 3 * se and above) then return rate, false end
     redis.call('HSET', D, 'chainFrom', tostring(ckFrom))
   elseif A * math.max(sb, 0.01) < 3 and now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
     redis.call('HSET', D, 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)

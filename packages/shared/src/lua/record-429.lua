@@ -74,6 +74,8 @@ end
 
 local verdict, newEpisode = 0, 0
 if sentAt >= calmUntil and not ckUntil then
+  -- (A test that just ended may have learned a noise level.)
+  b = det_noise(redis.call('HGET', D, 'noise'))
   local A, T, used = det_sum(D, k - DET.LOOKBACK + 1, k)
   -- A 429 that states a wait paused the domain: the 429 shares before and after a cut then
   -- measure the pauses, not the rate, so its congestion is cut without a test (to what the
@@ -93,7 +95,8 @@ if sentAt >= calmUntil and not ckUntil then
     local sinceRefused = redis.call('ZCOUNT', LOG429, firstAt, sentAt)
     local wallRun = math.max(3, math.ceil(math.log(DET.WALL_P) / math.log(math.min(0.9, math.max(b, 1e-6)))))
     local wall = sinceRefused >= wallRun and sinceSends - sinceRefused <= 1
-    local probing = lastRaise > lastCut
+    -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
+    local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
     -- Cut from what was really sent: a learned rate far above the sends (too few jobs, a busy
     -- machine) would take a cut that changes nothing the upstream sees.
     local sentRate = A / math.max(used, 1) * duration / B
@@ -115,10 +118,10 @@ if sentAt >= calmUntil and not ckUntil then
     local top = tonumber(st[10] or '0')
     local topMiss = tonumber(st[11] or '0')
     -- (It held only if it was really sent at: a rate the sends never reached proved nothing.)
-    if now - since >= DET.HELD_WINDOWS * duration and rate > top and sentRate >= 0.8 * rate then
+    if now - since >= DET.HELD_WINDOWS * duration and rate >= top and sentRate >= 0.8 * rate then
       top, topMiss = rate, 0
       redis.call('HSET', D, 'top', tostring(top), 'topMiss', 0)
-    elseif probing and top > rate then
+    elseif probing and top >= rate then
       topMiss = topMiss + 1
       if topMiss >= DET.MAX_TOP_MISSES then redis.call('HDEL', D, 'top', 'topMiss')
       else redis.call('HSET', D, 'topMiss', topMiss) end
@@ -132,6 +135,7 @@ if sentAt >= calmUntil and not ckUntil then
         'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
     else
       redis.call('HSET', D, 'calmUntil', now + span)
+      redis.call('HDEL', D, 'chainFrom')
     end
     rate = lowered
     redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
