@@ -15,6 +15,7 @@ import {
   primaryWindow,
   type RedisMemory,
   readAccountRegistry,
+  readPublishedEndpoints,
   readRedisMemory,
   type SpendByRoute,
   TIER_TABLE,
@@ -58,7 +59,7 @@ export interface AccountStatus {
   providerBudgetUsd: number | undefined;
   /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
   redisMemory: RedisMemory;
-  /** The account's Inference Endpoints (configured locally): state, in flight, learned concurrency, cost so far. */
+  /** The account's Inference Endpoints (configured locally, or published by a worker): state, in flight, learned concurrency, cost so far. */
   endpoints: EndpointStatusView[];
   /** Live worker processes serving the account. */
   liveWorkers: number;
@@ -155,10 +156,14 @@ export class Admin {
           readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
         ]);
         const routes = local ? await this.routesOf(local) : undefined;
+        // Configured here, else as a worker published them: read-only views show them too.
+        const endpointConfigs = local
+          ? (local.endpoints ?? [])
+          : view
+            ? await readPublishedEndpoints(this.redis, this.prefix, id)
+            : [];
         const [endpoints, keys] = await Promise.all([
-          Promise.all(
-            (local?.endpoints ?? []).map((e) => readEndpointStatus(this.redis, this.prefix, id, e)),
-          ),
+          Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
           Promise.all(
             (routes?.providerDomains() ?? []).map(async (p) => ({
               provider: p.provider,

@@ -1,5 +1,10 @@
-import type { EndpointConfig } from '@hfq/shared';
-import { EndpointSemaphore, EndpointStatusStore, endpointKeys, type RedisClient } from '@hfq/shared/internal';
+import {
+  EndpointSemaphore,
+  EndpointStatusStore,
+  endpointKeys,
+  type PublishedEndpoint,
+  type RedisClient,
+} from '@hfq/shared/internal';
 
 /** What status shows of one Inference Endpoint (see docs/architecture.md, "Dedicated capacity"). */
 export interface EndpointStatusView {
@@ -16,6 +21,8 @@ export interface EndpointStatusView {
   concurrency: number;
   /** Concurrency cuts so far (one per 429 episode). */
   episodes: number;
+  /** Jobs for it (the account's jobs it serves) at the lifecycle's last check; undefined before one. */
+  backlog: number | undefined;
   /** Replica time seen running, at `hourlyUsd`; undefined without a price. */
   costUsd: number | undefined;
   /** The last resume, pause or scale-to-zero hfq made, and why. */
@@ -26,13 +33,20 @@ export async function readEndpointStatus(
   redis: RedisClient,
   prefix: string,
   accountId: string,
-  config: EndpointConfig,
+  /** The endpoint's config, or what a worker published of it (read-only views). */
+  config: Pick<PublishedEndpoint, 'name' | 'concurrency' | 'hourlyUsd'>,
 ): Promise<EndpointStatusView> {
   const ref = { accountId, name: config.name, concurrency: config.concurrency };
   const [slots, status, lifecycle] = await Promise.all([
     new EndpointSemaphore(redis, prefix).state(ref),
     new EndpointStatusStore(redis, prefix).read(accountId, config.name),
-    redis.hmget(endpointKeys(prefix, accountId, config.name).lifecycle, 'state', 'billedMs', 'lastAction'),
+    redis.hmget(
+      endpointKeys(prefix, accountId, config.name).lifecycle,
+      'state',
+      'billedMs',
+      'lastAction',
+      'backlog',
+    ),
   ]);
   const billedMs = Number(lifecycle[1] ?? 0);
   return {
@@ -44,6 +58,7 @@ export async function readEndpointStatus(
     limit: slots.limit,
     concurrency: config.concurrency,
     episodes: slots.episodes,
+    backlog: lifecycle[3] == null ? undefined : Number(lifecycle[3]),
     costUsd: config.hourlyUsd === undefined ? undefined : (billedMs / 3_600_000) * config.hourlyUsd,
     lastAction: lifecycle[2] ?? undefined,
   };
