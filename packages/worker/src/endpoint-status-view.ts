@@ -1,3 +1,4 @@
+import type { RoutingPolicy } from '@hfq/shared';
 import {
   EndpointSemaphore,
   EndpointStatusStore,
@@ -27,6 +28,26 @@ export interface EndpointStatusView {
   costUsd: number | undefined;
   /** The last resume, pause or scale-to-zero hfq made, and why. */
   lastAction: string | undefined;
+}
+
+/**
+ * What an endpoint's availability means for its jobs, as status and the status page say it: `ok`;
+ * `cold` (one waking request at a time, the rest wait); `paused`/`failed` with where its jobs go
+ * under the account's routing policy.
+ */
+export function endpointAvailabilityText(
+  view: Pick<EndpointStatusView, 'availability'>,
+  routing: RoutingPolicy | undefined,
+): string {
+  if (view.availability === 'ok') return 'ok';
+  if (view.availability === 'cold') return 'cold: one waking request at a time';
+  const where =
+    routing === 'endpoint-only'
+      ? 'its jobs are held'
+      : routing
+        ? 'its jobs go to the router'
+        : 'its jobs go around it or are held';
+  return `${view.availability}: ${where}`;
 }
 
 export async function readEndpointStatus(

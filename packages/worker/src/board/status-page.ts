@@ -1,6 +1,7 @@
 import type { AccountStatus } from '../admin.js';
 import { durationText } from '../cockpit/forecast.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
+import { endpointAvailabilityText } from '../endpoint-status-view.js';
 import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 
 /**
@@ -115,7 +116,15 @@ function row(s: AccountStatus): string {
   const hold = s.holdReason
     ? `<tr class="hold"><td></td><td colspan="10">held: ${escapeHtml(s.holdReason)}</td></tr>`
     : '';
-  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${cells.join('')}</tr>${hold}`;
+  // A paused or failed endpoint changes where the account's jobs go: said on the account's row too.
+  const endpoints = s.endpoints
+    .filter((e) => e.availability === 'paused' || e.availability === 'failed')
+    .map(
+      (e) =>
+        `<tr class="hold endpoint-note"><td></td><td colspan="10">endpoint ${escapeHtml(e.name)} ${escapeHtml(endpointAvailabilityText(e, s.routing))}${e.reason ? ` (${escapeHtml(e.reason)})` : ''}</td></tr>`,
+    )
+    .join('');
+  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${cells.join('')}</tr>${hold}${endpoints}`;
 }
 
 /** The ETA and cost line above an account's charts. */
@@ -148,14 +157,11 @@ function forecastLine(s: AccountStatus, nowMs: number): string {
 }
 
 /** Whether jobs may use the endpoint, and why not: what a person needs when its jobs wait or go elsewhere. */
-function availabilityText(e: AccountStatus['endpoints'][number]): string {
-  if (e.availability === 'ok') return '<span class="ok">ok</span>';
-  const what =
-    e.availability === 'cold'
-      ? 'cold: one waking request at a time'
-      : `${e.availability}: routed around or held`;
+function availabilityCell(e: AccountStatus['endpoints'][number], routing: AccountStatus['routing']): string {
+  const text = escapeHtml(endpointAvailabilityText(e, routing));
+  if (e.availability === 'ok') return `<span class="ok">${text}</span>`;
   const reason = e.reason ? `<br><small>${escapeHtml(e.reason)}</small>` : '';
-  return `<span class="${e.availability === 'cold' ? 'dim' : 'bad'}">${escapeHtml(what)}</span>${reason}`;
+  return `<span class="${e.availability === 'cold' ? 'dim' : 'bad'}">${text}</span>${reason}`;
 }
 
 /** An account's Inference Endpoints: state, availability, in flight against the limits, backlog, cost. */
@@ -170,7 +176,7 @@ function endpointsTable(s: AccountStatus): string {
       return (
         `<tr data-endpoint="${escapeHtml(e.name)}"><th scope="row">${escapeHtml(e.name)}</th>` +
         `<td class="state">${escapeHtml(e.state)}</td>` +
-        `<td class="availability">${availabilityText(e)}</td>` +
+        `<td class="availability">${availabilityCell(e, s.routing)}</td>` +
         `<td class="num in-flight">${e.inFlight} / ${e.limit}<br><small>limit ${e.concurrency}</small>${learned}</td>` +
         `<td class="num backlog">${e.backlog ?? '—'}</td>` +
         `<td class="num cost">${e.costUsd === undefined ? '<span class="dim">no price</span>' : escapeHtml(money(e.costUsd))}</td>` +
