@@ -233,6 +233,30 @@ describe('lifecycle by backlog', () => {
     expect(rest.every((r) => r.route === 'hf-router')).toBe(true);
   });
 
+  it('counts a batch for its model as backlog until the batch is done', async () => {
+    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 100, token: HF });
+    const accounts = [account({ management: { namespace: 'sim', name: 'emb' } }, 'endpoint-only')];
+    await worker(accounts);
+    const batch = await producer().enqueueBatch({
+      account: 'acme',
+      task: 'feature-extraction',
+      model: MODEL,
+      items: Array.from({ length: 12 }, (_, i) => `item ${i}`),
+      coalesce: 4,
+    });
+    const a = admin(accounts);
+    const endpointOnStatus = async () => (await a.status())[0]?.endpoints[0];
+    // One entry stands for the whole batch (its parent), however many children it has.
+    await waitFor(async () => (await endpointOnStatus())?.backlog === 1, 'the batch as the backlog');
+    await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${HF}` },
+    });
+    const results = await batch.results({ timeoutMs: 60_000 });
+    expect(results).toHaveLength(12);
+    await waitFor(async () => (await endpointOnStatus())?.backlog === 0, 'no backlog once the batch is done');
+  });
+
   it('resumes a paused endpoint for jobs enqueued before any worker said which jobs it serves', async () => {
     sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200, token: HF });
     // No worker yet: the producer cannot know these jobs are the endpoint's (none is indexed).
