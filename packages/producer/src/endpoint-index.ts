@@ -33,7 +33,7 @@ export class EndpointIndex {
     private readonly refreshMs = REFRESH_MS,
   ) {}
 
-  /** Append the jobs an endpoint of `accountId` serves to its backlog index (one transaction). */
+  /** Append the jobs an endpoint of `accountId` serves to its backlog index (one round trip). */
   async record(accountId: string, jobs: readonly AddedJob[]): Promise<void> {
     const endpoints = await this.endpointsOf(accountId);
     if (endpoints.length === 0) return;
@@ -46,9 +46,12 @@ export class EndpointIndex {
       byEndpoint.set(endpoint.name, keys);
     }
     if (byEndpoint.size === 0) return;
-    const multi = this.redis.multi();
-    appendToBacklogs(multi, this.prefix, accountId, byEndpoint);
-    await multi.exec();
+    // A pipeline, not a transaction: each append stands alone (the jobs are in already).
+    const pipeline = this.redis.pipeline();
+    appendToBacklogs(pipeline, this.prefix, accountId, byEndpoint);
+    const replies = await pipeline.exec();
+    const failed = replies?.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
   }
 
   private endpointsOf(accountId: string): Promise<PublishedEndpoint[]> {

@@ -13,8 +13,8 @@ import type { RedisClient } from './redis-cluster.js';
  *   concurrency, price; no URL, no token), so that producers, which need no account config,
  *   know which jobs an endpoint serves, and read-only views can show them.
  * - The producer appends the key of each job an endpoint serves to that endpoint's backlog index
- *   (`…:endpoint:{account}:<name>:backlog`) right after adding it: one command per enqueue call
- *   with such jobs, none for other jobs.
+ *   (`…:endpoint:{account}:<name>:backlog`) right after adding it: one round trip per enqueue
+ *   call with such jobs, none for other jobs.
  * - The lifecycle prunes the index (prune-endpoint-backlog.lua): finished or removed jobs drop
  *   out, jobs still waiting stay. Nothing scans the queue.
  * - A job the index missed (added before any worker published, or by a producer whose copy of the
@@ -102,7 +102,7 @@ export async function readPublishedEndpoints(
   }
 }
 
-/** Queue on `multi` the appends of job keys to their endpoints' backlog indexes. */
+/** Queue on a pipeline (or transaction) the appends of job keys to their endpoints' backlog indexes. */
 export function appendToBacklogs(
   multi: ChainableCommander,
   prefix: string,
