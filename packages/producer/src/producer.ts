@@ -214,7 +214,10 @@ export class Producer {
         await this.indexForEndpoints(
           account,
           queue,
-          ids.map((id, i) => ({ job: (list[i] as (typeof list)[number]).item.data.job, id })),
+          ids.flatMap((id, i) => {
+            const entry = list[i];
+            return entry ? [{ job: entry.item.data.job, id }] : [];
+          }),
         );
       }),
     );

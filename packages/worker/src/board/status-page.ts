@@ -6,9 +6,9 @@ import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 
 /**
  * hfq's cockpit beside Bull Board: what Bull Board cannot know (tier, configured and learned
- * rate, 429s, credits, route, spend, Inference Endpoints), charts of the last hour, ETA and cost to complete, and the
- * live workers. Server-rendered HTML; the charts are drawn by a script and a charting library
- * that the board serves itself (nothing is loaded from anywhere else).
+ * rate, 429s, credits, route, spend, Inference Endpoints), charts of the last hour, ETA and cost
+ * to complete, and the live workers. Server-rendered HTML; the charts are drawn by a script and a
+ * charting library that the board serves itself (nothing is loaded from anywhere else).
  */
 
 /** `GET /status.json`. */
