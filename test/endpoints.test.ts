@@ -14,6 +14,7 @@ import { waitFor } from './support/wait.js';
 
 const HF = 'hf_endpointsowner';
 const MODEL = 'BAAI/bge-small-en-v1.5';
+const OTHER_MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
 
 let sim: Sim;
 let prefix: string;
@@ -179,6 +180,104 @@ describe('lifecycle by backlog', () => {
     const [status] = await admin(accounts).status();
     expect(status?.endpoints[0]?.costUsd).toBeGreaterThan(0);
     expect(status?.endpoints[0]?.lastAction).toMatch(/scale-to-zero|resume/);
+  });
+
+  it("counts only the jobs the endpoint serves: other models' backlog lets it scale to zero, its own jobs resume it", async () => {
+    sim.setEndpoint('emb', { model: MODEL, coldStartMs: 300, token: HF });
+    const management = { namespace: 'sim', name: 'emb' };
+    // The router at 4 requests/s: the other model's jobs stay queued for several seconds.
+    const accounts: AccountConfigInput[] = [
+      {
+        ...account({ management, idleScaleToZeroMs: 400, autoResume: true }, 'endpoint-first'),
+        limit: { max: 4, durationMs: 1000 },
+      },
+    ];
+    await worker(accounts);
+    const p = producer();
+    const other = await p.enqueueMany(
+      Array.from({ length: 40 }, (_, i) => ({
+        account: 'acme',
+        task: 'feature-extraction' as const,
+        model: OTHER_MODEL,
+        inputs: `other ${i}`,
+      })),
+    );
+    const a = admin(accounts);
+    const waitingJobs = async () => {
+      const counts = (await a.status())[0]?.counts ?? {};
+      return (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
+    };
+    await waitFor(
+      () => sim.endpointStats('emb').state === 'scaledToZero',
+      'scale to zero while the other model has a backlog',
+      20_000,
+    );
+    expect(sim.endpointStats('emb').stateChanges.at(-1)?.by).toBe('management');
+    expect(await waitingJobs()).toBeGreaterThan(0);
+    expect((await a.status())[0]?.endpoints[0]).toMatchObject({ backlog: 0 });
+
+    // Jobs for the endpoint arrive behind that backlog: they resume it before any worker reaches them.
+    const mine = await p.enqueueMany(
+      Array.from({ length: 3 }, (_, i) => ({
+        account: 'acme',
+        task: 'feature-extraction' as const,
+        model: MODEL,
+        inputs: `mine ${i}`,
+      })),
+    );
+    await waitFor(() => (sim.endpointStats('emb').management.resume ?? 0) >= 1, 'resumed for its own jobs');
+    expect(await waitingJobs()).toBeGreaterThan(3);
+    const results = await Promise.all(mine.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
+    const rest = await Promise.all(other.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(rest.every((r) => r.route === 'hf-router')).toBe(true);
+  });
+
+  it('counts a batch for its model as backlog until the batch is done', async () => {
+    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 100, token: HF });
+    const accounts = [account({ management: { namespace: 'sim', name: 'emb' } }, 'endpoint-only')];
+    await worker(accounts);
+    const batch = await producer().enqueueBatch({
+      account: 'acme',
+      task: 'feature-extraction',
+      model: MODEL,
+      items: Array.from({ length: 12 }, (_, i) => `item ${i}`),
+      coalesce: 4,
+    });
+    const a = admin(accounts);
+    const endpointOnStatus = async () => (await a.status())[0]?.endpoints[0];
+    // One entry stands for the whole batch (its parent), however many children it has.
+    await waitFor(async () => (await endpointOnStatus())?.backlog === 1, 'the batch as the backlog');
+    await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${HF}` },
+    });
+    const results = await batch.results({ timeoutMs: 60_000 });
+    expect(results).toHaveLength(12);
+    await waitFor(async () => (await endpointOnStatus())?.backlog === 0, 'no backlog once the batch is done');
+  });
+
+  it('resumes a paused endpoint for jobs enqueued before any worker said which jobs it serves', async () => {
+    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200, token: HF });
+    // No worker yet: the producer cannot know these jobs are the endpoint's (none is indexed).
+    const handles = await producer().enqueueMany(
+      Array.from({ length: 5 }, (_, i) => ({
+        account: 'acme',
+        task: 'feature-extraction' as const,
+        model: MODEL,
+        inputs: `early ${i}`,
+      })),
+    );
+    const accounts = [
+      account({ management: { namespace: 'sim', name: 'emb' }, autoResume: true }, 'endpoint-only'),
+    ];
+    await worker(accounts);
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
+    expect(results.every((r) => r.route === 'endpoint')).toBe(true);
+    expect(sim.endpointStats('emb').management.resume ?? 0).toBeGreaterThanOrEqual(1);
+    expect((await admin(accounts).status())[0]?.endpoints[0]?.lastAction).toMatch(
+      /resume .*found it unavailable/,
+    );
   });
 });
 

@@ -8,6 +8,7 @@ import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoEndpointAccount, demoEndpointJobs } from '../packages/cli/src/commands/demo-endpoint.js';
 import { basicHeader, chatJob, silentLogger, startBoardProcess } from './ops-support.js';
 import { type HfqProcess, ROOT } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
@@ -16,7 +17,8 @@ import { waitFor } from './support/wait.js';
 
 /**
  * A person's view of the board: headless Chromium (Debian's, driven by playwright-core) logs in
- * with basic auth, opens a queue, finds a completed job, and opens the status view. Screenshots
+ * with basic auth, opens a queue, finds a completed job, and opens the status view, with the
+ * demo's "dedicated" account and its Inference Endpoint (paused by its operator). Screenshots
  * go to test-results/ops-browser/, or to docs/ (board.png, status.png) with HFQ_UPDATE_SCREENSHOTS=1.
  */
 
@@ -34,7 +36,7 @@ const PASTED = 'hf_user_pasted_token_browser_123';
 const USER = 'ops';
 const PASSWORD = 'browser-pass-5e4d3c2b';
 const SECRETS = [ACME, BETA, PASTED, PASSWORD];
-const ACCOUNTS: AccountConfigInput[] = [
+const BASE_ACCOUNTS: AccountConfigInput[] = [
   { id: 'acme', tier: 'pro', hfToken: ACME, limit: { max: 20, durationMs: 1000 } },
   { id: 'beta', tier: 'free', hfToken: BETA, limit: { max: 5, durationMs: 1000 } },
 ];
@@ -47,19 +49,26 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
   let board: { proc: HfqProcess; url: string };
   let cleanup = () => {};
   let completedId = '';
+  let accounts: AccountConfigInput[] = [];
+  let dedicatedToken = '';
   const profile = mkdtempSync(join(tmpdir(), 'hfq-chromium-'));
 
   beforeAll(async () => {
     sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 40 } });
     sim.setToken(ACME, { label: 'acme' });
     sim.setToken(BETA, { label: 'beta' });
+    // The demo's third account: an endpoint scaled to zero, used first, with management access.
+    const dedicated = demoEndpointAccount(sim);
+    dedicatedToken = dedicated.hfToken;
+    accounts = [...BASE_ACCOUNTS, dedicated];
     worker = await createWorker({
       connection: redisUrl(),
       prefix,
-      accounts: ACCOUNTS,
-      upstream: upstreamOf(sim),
+      accounts,
+      upstream: { ...upstreamOf(sim), endpointsApiUrl: sim.endpointsApiUrl },
       logger: silentLogger(),
       cockpitFlushMs: 500,
+      endpoints: { checkMs: 250 },
     });
     const producer = createProducer({ connection: redisUrl(), prefix });
     try {
@@ -79,6 +88,9 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       const handles = await producer.enqueueMany(jobs);
       await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
       completedId = handles[0]?.id ?? '';
+      // dedicated: a cold start, then its embeddings on the endpoint (and the router for the rest).
+      const embeddings = await producer.enqueueMany(demoEndpointJobs(24, 1));
+      await Promise.all(embeddings.map((h) => h.result({ timeoutMs: 30_000 })));
       const failing = await producer.enqueue(chatJob('acme', 'a bad request'));
       sim.script(ACME, [
         { status: 422, body: { error: 'Input validation error: max_tokens must be at least 1' } },
@@ -94,7 +106,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
     } finally {
       await producer.close();
     }
-    const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts: ACCOUNTS });
+    const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts });
     cleanup = stack.cleanup;
     // The board needs only REDIS_URL and HFQ_PREFIX: accounts come from what the worker published.
     board = await startBoardProcess({
@@ -161,7 +173,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       const body = await page.locator('body').innerText();
       expect(body).toContain('chat-completion');
       expect(body).toContain('returnValue');
-      expectNoSecrets(body, SECRETS, 'board page');
+      expectNoSecrets(body, [...SECRETS, dedicatedToken], 'board page');
       await page.screenshot({ path: join(SHOTS, 'board.png') });
       // Bull Board's own fonts now come from the board: no CSP error on its page either.
       expect(boardErrors).toEqual([]);
@@ -186,6 +198,23 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
         // A few seconds into the run (at 20/s), so that the charts show it.
         return acme?.forecast.etaMs !== undefined && (acme.counts.completed ?? 0) >= 80;
       }, 'a throughput and an ETA for acme, a few seconds into the run');
+
+      // dedicated's operator pauses its endpoint: hfq learns it from the management API.
+      const paused = await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/demo-embedder/pause`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${dedicatedToken}` },
+      });
+      expect(paused.status).toBe(200);
+      await waitFor(async () => {
+        const res = await fetch(`${board.url}/status.json`, {
+          headers: { authorization: basicHeader(USER, PASSWORD) },
+        });
+        const report = (await res.json()) as {
+          accounts: { account: string; endpoints: { availability: string; costUsd?: number }[] }[];
+        };
+        const endpoint = report.accounts.find((a) => a.account === 'dedicated')?.endpoints[0];
+        return endpoint?.availability === 'paused' && (endpoint.costUsd ?? 0) > 0;
+      }, "dedicated's endpoint paused, with a cost so far, on status.json");
 
       const errors: string[] = [];
       page.on('console', (m) => {
@@ -227,7 +256,27 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       expect(table).toMatch(/beta\s+free/);
       expect(table).toContain('exhausted until');
       expect(table).toContain('holding');
-      expectNoSecrets(await page.content(), SECRETS, 'status page');
+      // dedicated's endpoint, as a worker published it (the board has no account config): name,
+      // state, why jobs go around it, in flight against its limits, jobs for it, cost so far.
+      const endpoint = page.locator(
+        'table.endpoints[data-account="dedicated"] tr[data-endpoint="demo-embedder"]',
+      );
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered, what a person reads
+      const cell = async (name: string) => endpoint.locator(`td.${name}`).innerText();
+      expect(await endpoint.locator('th').textContent()).toBe('demo-embedder');
+      expect(await cell('state')).toBe('paused');
+      // endpoint-first: its jobs go to the router while it is paused.
+      expect(await cell('availability')).toMatch(
+        /^paused: its jobs go to the router\s+paused \(management API\)$/,
+      );
+      expect(table).toMatch(
+        /endpoint demo-embedder paused: its jobs go to the router \(paused \(management API\)\)/,
+      );
+      expect(await cell('in-flight')).toMatch(/^0 \/ 4\s+limit 4$/);
+      expect(await cell('backlog')).toBe('0');
+      expect(await cell('cost')).toMatch(/^\$0\.\d+$/);
+      expect(await cell('last-action')).toBe('—');
+      expectNoSecrets(await page.content(), [...SECRETS, dedicatedToken], 'status page');
       await page.screenshot({ path: join(SHOTS, 'status.png'), fullPage: true });
       // Fonts and charts are the board's own: nothing outside was asked for, no console error.
       expect(outside).toEqual([]);

@@ -20,6 +20,7 @@ import { batchHooks } from './batch-hooks.js';
 import { type BatchBase, COALESCING_TASKS, itemJob, validateBase } from './batch-items.js';
 import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
 import { BatchAbandonedError, ChildWatcher } from './batch-results.js';
+import type { EndpointIndex } from './endpoint-index.js';
 
 /**
  * Batches (see docs/architecture.md, "Batches are flows"): one BullMQ flow per batch. The parent job lives in the
@@ -72,6 +73,8 @@ export interface BatchClientDeps {
   prefix: string;
   /** The producer's account queues. */
   queue(account: string): Queue;
+  /** Where a batch whose model an Inference Endpoint serves is recorded as that endpoint's backlog. */
+  endpointIndex: EndpointIndex;
 }
 
 /** A producer's batches: their flow producer, batch queues and child watchers. */
@@ -164,6 +167,10 @@ export class BatchClient {
         },
       ],
     });
+    // The parent waits until its last child is done: one entry stands for the whole batch.
+    await this.deps.endpointIndex
+      .record(spec.account, [{ task: spec.task, model: spec.model, key: batchQueue.toKey(batchId) }])
+      .catch(() => {});
   }
 
   /**

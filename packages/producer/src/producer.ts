@@ -27,6 +27,7 @@ import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
+import { EndpointIndex } from './endpoint-index.js';
 import { Headroom, type HeadroomOptions } from './headroom.js';
 import { JobHandle } from './job-handle.js';
 
@@ -127,6 +128,7 @@ export class Producer {
   private readonly events = new Map<string, Promise<QueueEvents>>();
   private batchClient: BatchClient | undefined;
   private readonly headroom: Headroom;
+  private readonly endpointIndex: EndpointIndex;
   private closed = false;
 
   constructor(private readonly options: ProducerOptions) {
@@ -135,6 +137,7 @@ export class Producer {
     // Errors surface on the commands that fail; the event only keeps Node from crashing on it.
     this.connection.on('error', () => {});
     this.headroom = new Headroom(this.connection, options.headroom);
+    this.endpointIndex = new EndpointIndex(this.connection, this.prefix);
   }
 
   /** Validate, then add one job to its account's queue. */
@@ -146,6 +149,9 @@ export class Producer {
       return this.queue(prepared.account).add(prepared.name, prepared.data, prepared.opts);
     });
     const queue = this.queue(prepared.account);
+    await this.indexForEndpoints(prepared.account, queue, [
+      { job: prepared.data.job, id: added.id as string },
+    ]);
     return new JobHandle(added.id as string, prepared.account, queue, () =>
       this.queueEvents(prepared.account),
     );
@@ -205,6 +211,14 @@ export class Producer {
           if (entry)
             handles[entry.index] = new JobHandle(id, account, queue, () => this.queueEvents(account));
         });
+        await this.indexForEndpoints(
+          account,
+          queue,
+          ids.flatMap((id, i) => {
+            const entry = list[i];
+            return entry ? [{ job: entry.item.data.job, id }] : [];
+          }),
+        );
       }),
     );
     if (outcomes.some((o) => o.status === 'rejected')) {
@@ -220,6 +234,24 @@ export class Producer {
       throw new EnqueueManyError(accounts);
     }
     return handles;
+  }
+
+  /**
+   * Jobs an Inference Endpoint serves go to its backlog index (see endpoint-index.ts). The jobs
+   * are in already: a failed write here does not fail the enqueue (a worker that finds the
+   * endpoint unavailable for such a job marks the demand instead).
+   */
+  private async indexForEndpoints(
+    account: string,
+    queue: Queue,
+    added: { job: { task: string; model: string }; id: string }[],
+  ): Promise<void> {
+    await this.endpointIndex
+      .record(
+        account,
+        added.map(({ job, id }) => ({ task: job.task, model: job.model, key: queue.toKey(id) })),
+      )
+      .catch(() => {});
   }
 
   /** A handle on a job added earlier (by this or another process), by its id and account. */
@@ -275,6 +307,7 @@ export class Producer {
       connectionOptions: this.blockingSource().connection,
       prefix: this.prefix,
       queue: (account) => this.queue(account),
+      endpointIndex: this.endpointIndex,
     });
     return this.batchClient;
   }

@@ -65,6 +65,8 @@ export function endpointKeys(prefix: string, accountId: string, name: string) {
     waker: `${base}:waker`,
     lifecycle: `${base}:lifecycle`,
     lock: `${base}:lock`,
+    backlog: `${base}:backlog`,
+    demand: `${base}:demand`,
   };
 }
 

@@ -31,6 +31,19 @@ export {
   type ThrottleOutcome,
 } from './domain-limiter.js';
 export {
+  appendToBacklogs,
+  ENDPOINT_BACKLOG_TTL_MS,
+  type EndpointBacklog,
+  endpointFor,
+  endpointServes,
+  markEndpointDemand,
+  type PublishedEndpoint,
+  publishEndpoints,
+  publishedEndpointsKey,
+  readEndpointBacklog,
+  readPublishedEndpoints,
+} from './endpoint-backlog.js';
+export {
   type EndpointRef,
   EndpointSemaphore,
   endpointKeys,

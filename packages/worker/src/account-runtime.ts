@@ -8,7 +8,9 @@ import {
   type EndpointStatusStore,
   isRedisOutOfMemory,
   keyScope,
+  markEndpointDemand,
   primaryWindow,
+  publishEndpoints,
   type RedisClient,
 } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
@@ -48,6 +50,11 @@ export { holdKey } from './account-hold.js';
 
 /** A job waiting for an endpoint slot tries again at least this often (a slot another process freed). */
 const ENDPOINT_POLL_MS = 20;
+/**
+ * A demand mark (a job found its endpoint unavailable) lasts at least this long: longer than a
+ * held job's recheck (endpoint-route.ts), so held jobs keep it set while they wait.
+ */
+const ENDPOINT_DEMAND_MIN_TTL_MS = 10_000;
 
 /** One account: its queue, its BullMQ worker, and the supervisor that lifts a hold when its cause clears. */
 export class AccountRuntime {
@@ -81,6 +88,11 @@ export class AccountRuntime {
           options.endpointStatus,
           ENDPOINT_POLL_MS,
           options.timeoutMs,
+          {
+            ttlMs: Math.max(3 * options.endpointCheckMs, ENDPOINT_DEMAND_MIN_TTL_MS),
+            mark: (ttlMs) =>
+              markEndpointDemand(options.redis, options.prefix, account.id, config.name, ttlMs),
+          },
         ),
     );
     this.lifecycle =
@@ -88,7 +100,6 @@ export class AccountRuntime {
         ? new EndpointLifecycle(this.endpoints, {
             redis: options.redis,
             prefix: options.prefix,
-            queue: this.queue,
             hfToken: account.hfToken,
             endpointsApiUrl: options.upstream.endpointsApiUrl,
             checkMs: options.endpointCheckMs,
@@ -193,6 +204,8 @@ export class AccountRuntime {
     // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
     // An operator's `hfq limit` (Admin.setLimit) outlives worker restarts.
     await runtime.applyQueueLimit();
+    // Before the first job: producers index the jobs the account's endpoints serve from this.
+    await publishEndpoints(options.redis, options.prefix, account.id, account.endpoints ?? []);
     void runtime.worker
       .run()
       .catch((err: Error) => options.logger.error({ err: err.message }, 'worker stopped'));

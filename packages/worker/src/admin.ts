@@ -1,4 +1,10 @@
-import { ACCOUNTS, type AccountConfigInput, type Connection, DEFAULT_PREFIX } from '@hfq/shared';
+import {
+  ACCOUNTS,
+  type AccountConfigInput,
+  type Connection,
+  DEFAULT_PREFIX,
+  type RoutingPolicy,
+} from '@hfq/shared';
 import {
   accountBudgetUsd,
   accountQueueName,
@@ -15,6 +21,7 @@ import {
   primaryWindow,
   type RedisMemory,
   readAccountRegistry,
+  readPublishedEndpoints,
   readRedisMemory,
   type SpendByRoute,
   TIER_TABLE,
@@ -58,8 +65,10 @@ export interface AccountStatus {
   providerBudgetUsd: number | undefined;
   /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
   redisMemory: RedisMemory;
-  /** The account's Inference Endpoints (configured locally): state, in flight, learned concurrency, cost so far. */
+  /** The account's Inference Endpoints (configured locally, or published by a worker): state, in flight, learned concurrency, cost so far. */
   endpoints: EndpointStatusView[];
+  /** How the account's jobs use its endpoints (where they go when one is paused or failed); undefined without endpoints. */
+  routing: RoutingPolicy | undefined;
   /** Live worker processes serving the account. */
   liveWorkers: number;
   /** Active jobs whose worker is gone (no live worker holds their lock): re-delivered when the lock expires. */
@@ -86,6 +95,7 @@ interface AccountView {
   window: { max: number; durationMs: number } | undefined;
   budgetUsd: number | undefined;
   providerBudgetUsd: number | undefined;
+  routing?: RoutingPolicy | undefined;
 }
 
 /** Operator actions and views: status, credits status and reset (the library side of the CLI). */
@@ -155,10 +165,14 @@ export class Admin {
           readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
         ]);
         const routes = local ? await this.routesOf(local) : undefined;
+        // Configured here, else as a worker published them: read-only views show them too.
+        const endpointConfigs = local
+          ? (local.endpoints ?? [])
+          : view
+            ? await readPublishedEndpoints(this.redis, this.prefix, id)
+            : [];
         const [endpoints, keys] = await Promise.all([
-          Promise.all(
-            (local?.endpoints ?? []).map((e) => readEndpointStatus(this.redis, this.prefix, id, e)),
-          ),
+          Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
           Promise.all(
             (routes?.providerDomains() ?? []).map(async (p) => ({
               provider: p.provider,
@@ -198,6 +212,7 @@ export class Admin {
           providerBudgetUsd: view?.providerBudgetUsd,
           redisMemory,
           endpoints,
+          routing: endpoints.length > 0 ? view?.routing : undefined,
           liveWorkers: live.filter((w) => w.accounts.includes(id)).length,
           orphanedActive: (counts.active ?? 0) > 0 ? await this.orphanedActive(queue, liveBullWorkers) : 0,
           forecast: forecast({ history, backlog, spend, budgetUsd: budgetUsd ?? 0, route, nowMs }),
@@ -241,6 +256,7 @@ export class Admin {
       window: { max: window.max, durationMs: window.durationMs },
       budgetUsd: accountBudgetUsd(account),
       providerBudgetUsd: account.providerBudgetUsd,
+      routing: account.routing ?? 'endpoint-first',
     };
   }
 

@@ -1,17 +1,23 @@
 import type { Logger } from '@hfq/shared';
-import { endpointKeys, type RedisClient } from '@hfq/shared/internal';
-import type { Queue } from 'bullmq';
+import {
+  ENDPOINT_BACKLOG_TTL_MS,
+  endpointKeys,
+  publishedEndpointsKey,
+  type RedisClient,
+  readEndpointBacklog,
+} from '@hfq/shared/internal';
 import { EndpointManagement, type ManagedState } from './endpoint-management.js';
 import type { AccountEndpoint } from './endpoint-slots.js';
 import type { WorkerEvents } from './worker-events.js';
 
 /**
- * An Inference Endpoint's lifecycle, driven by the account's backlog (see docs/architecture.md,
- * "Dedicated capacity"). Every `checkMs`, one worker process of all (a lock in Redis) reads the
- * endpoint's state from the management API and shares it (paused, failed, cold, up), resumes a
- * paused or scaled-to-zero endpoint when jobs wait (`autoResume`), and scales it to zero or
- * pauses it once the backlog has been empty for `idleScaleToZeroMs` / `idlePauseMs`. It also
- * keeps the endpoint's cost so far: replica time seen running, at `hourlyUsd`.
+ * An Inference Endpoint's lifecycle, driven by its backlog: the account's jobs that it serves,
+ * not the account's whole queue (see docs/architecture.md, "Dedicated capacity", and
+ * @hfq/shared endpoint-backlog.ts). Every `checkMs`, one worker process of all (a lock in Redis)
+ * reads the endpoint's state from the management API and shares it (paused, failed, cold, up),
+ * resumes a paused or scaled-to-zero endpoint when jobs for it wait (`autoResume`), and scales it
+ * to zero or pauses it once its backlog has been empty for `idleScaleToZeroMs` / `idlePauseMs`.
+ * It also keeps the endpoint's cost so far: replica time seen running, at `hourlyUsd`.
  *
  * The lifecycle hash (`…:lifecycle`: state, billedMs, lastAt, idleSince, lastAction) is written
  * here only; it carries a TTL refreshed on every check.
@@ -25,7 +31,6 @@ const COLD = new Set(['scaledToZero', 'initializing', 'pending', 'updating']);
 export interface LifecycleOptions {
   redis: RedisClient;
   prefix: string;
-  queue: Queue;
   hfToken: string;
   endpointsApiUrl: string | undefined;
   checkMs: number;
@@ -76,25 +81,29 @@ export class EndpointLifecycle {
       : await this.observedState(endpoint);
     if (managed) await this.share(endpoint, state, nowMs);
 
-    const counts = await this.options.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
-    const backlog = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    // Only the jobs this endpoint serves: the account's other jobs never go to it.
+    const demand = await readEndpointBacklog(redis, prefix, endpoint.accountId, endpoint.name);
+    const busy = demand.waiting;
+    const backlog = demand.jobs;
+    const why =
+      demand.jobs > 0 ? `backlog of ${demand.jobs} jobs for it` : 'a job for it found it unavailable';
     const previous = await redis.hmget(keys.lifecycle, 'state', 'lastAt', 'billedMs', 'idleSince');
     const lastAt = Number(previous[1] ?? nowMs);
     const billedMs =
       Number(previous[2] ?? 0) + (BILLED.has(previous[0] ?? '') ? Math.max(0, nowMs - lastAt) : 0);
-    let idleSince = backlog > 0 ? 0 : Number(previous[3] ?? 0) || nowMs;
+    let idleSince = busy ? 0 : Number(previous[3] ?? 0) || nowMs;
 
     let current = state;
     if (managed) {
       const config = endpoint.config;
       const idleMs = idleSince ? nowMs - idleSince : 0;
-      if (backlog > 0 && config.autoResume && (state === 'paused' || state === 'scaledToZero')) {
-        current = await this.act(endpoint, 'resume', `backlog of ${backlog} jobs`, nowMs);
-      } else if (backlog === 0 && config.idlePauseMs && idleMs >= config.idlePauseMs && state !== 'paused') {
+      if (busy && config.autoResume && (state === 'paused' || state === 'scaledToZero')) {
+        current = await this.act(endpoint, 'resume', why, nowMs);
+      } else if (!busy && config.idlePauseMs && idleMs >= config.idlePauseMs && state !== 'paused') {
         current = await this.act(endpoint, 'pause', `backlog empty for ${idleMs} ms`, nowMs);
         idleSince = nowMs;
       } else if (
-        backlog === 0 &&
+        !busy &&
         config.idleScaleToZeroMs &&
         idleMs >= config.idleScaleToZeroMs &&
         state === 'running'
@@ -119,6 +128,8 @@ export class EndpointLifecycle {
         backlog,
       )
       .pexpire(keys.lifecycle, LIFECYCLE_TTL_MS)
+      // What producers index the endpoint's jobs by lives as long as a worker serves the account.
+      .pexpire(publishedEndpointsKey(prefix, endpoint.accountId), ENDPOINT_BACKLOG_TTL_MS)
       .exec();
   }
 

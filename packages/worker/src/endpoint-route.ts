@@ -72,7 +72,10 @@ export async function routeViaEndpoint(
     if (policy === 'router-first' && routerOpen) {
       const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, undefined);
       if (attempt.kind === 'done') return attempt;
-      if (attempt.kind === 'unavailable') return { kind: 'skip' };
+      if (attempt.kind === 'unavailable') {
+        await endpoint.noteDemand(ctx.now());
+        return { kind: 'skip' };
+      }
     }
     handed = await endpoint.waitForTurn(signal);
   }
@@ -86,6 +89,8 @@ async function unavailable(
   policy: string,
   reason: string,
 ): Promise<EndpointDecision> {
+  // The job is work for the endpoint even when it goes elsewhere: its lifecycle may resume it.
+  await endpoint.noteDemand(ctx.now());
   if (policy !== 'endpoint-only') return { kind: 'skip' };
   ctx.logger.warn(
     { account: ctx.account.id, endpoint: endpoint.name, jobId: bullJob.id, reason, delayMs: HOLD_RECHECK_MS },

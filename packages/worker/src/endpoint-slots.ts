@@ -4,6 +4,7 @@ import {
   type EndpointRef,
   type EndpointSemaphore,
   type EndpointStatusStore,
+  endpointServes,
   type SlotResult,
 } from '@hfq/shared/internal';
 
@@ -39,6 +40,8 @@ export class AccountEndpoint {
   private tick: NodeJS.Timeout | undefined;
   /** When this process last refreshed the shared `ok` mark (it expires; see endpoint-status.ts). */
   private okMarkedAt = 0;
+  /** When this process last set the demand mark (see @hfq/shared endpoint-backlog.ts). */
+  private demandMarkedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly config: EndpointConfig,
@@ -48,6 +51,8 @@ export class AccountEndpoint {
     private readonly pollMs: number,
     /** The upstream timeout of one call: a held waking request must end before it. */
     private readonly timeoutMs: number,
+    /** Sets the endpoint's demand mark for `ttlMs` (a job it serves found it unavailable). */
+    private readonly demand: { ttlMs: number; mark: (ttlMs: number) => Promise<void> },
   ) {
     this.ref = { accountId, name: config.name, concurrency: config.concurrency };
   }
@@ -58,7 +63,19 @@ export class AccountEndpoint {
 
   /** Whether this endpoint serves the job: its model, and its task when the endpoint names one. */
   serves(job: Job): boolean {
-    return this.config.models.includes(job.model) && (!this.config.task || this.config.task === job.task);
+    return endpointServes(this.config, job);
+  }
+
+  /**
+   * A job this endpoint serves found it paused or failed: it counts as the endpoint's backlog
+   * (for resuming it) even if the producer did not index it. Set at most a few times per TTL.
+   */
+  async noteDemand(nowMs: number): Promise<void> {
+    if (nowMs - this.demandMarkedAt < this.demand.ttlMs / 3) return;
+    this.demandMarkedAt = nowMs;
+    await this.demand.mark(this.demand.ttlMs).catch(() => {
+      this.demandMarkedAt = Number.NEGATIVE_INFINITY;
+    });
   }
 
   /** `X-Scale-Up-Timeout` for the waking request, in seconds (0: none); within the call's timeout. */

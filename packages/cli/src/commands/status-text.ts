@@ -1,5 +1,5 @@
 import type { AccountStatus } from '@hfq/worker';
-import { durationText } from '@hfq/worker/internal';
+import { durationText, endpointAvailabilityText } from '@hfq/worker/internal';
 import { money, table } from './shared-config.js';
 
 /** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */
@@ -117,9 +117,13 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
     if (s.holdReason) notes.push(`${s.account} is held: ${s.holdReason}`);
     for (const e of s.endpoints) {
       const cost = e.costUsd === undefined ? '' : ` · ${money(e.costUsd)} so far`;
-      const why = e.availability === 'ok' ? '' : ` · ${e.availability}${e.reason ? `: ${e.reason}` : ''}`;
+      const jobs = e.backlog === undefined ? '' : ` · ${e.backlog} job${e.backlog === 1 ? '' : 's'} for it`;
+      const why =
+        e.availability === 'ok'
+          ? ''
+          : ` · ${endpointAvailabilityText(e, s.routing)}${e.reason ? ` (${e.reason})` : ''}`;
       notes.push(
-        `${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${cost}${why}`,
+        `${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${jobs}${cost}${why}`,
       );
     }
     if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0)

@@ -1,13 +1,14 @@
 import type { AccountStatus } from '../admin.js';
 import { durationText } from '../cockpit/forecast.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
+import { endpointAvailabilityText } from '../endpoint-status-view.js';
 import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 
 /**
  * hfq's cockpit beside Bull Board: what Bull Board cannot know (tier, configured and learned
- * rate, 429s, credits, route, spend), charts of the last hour, ETA and cost to complete, and the
- * live workers. Server-rendered HTML; the charts are drawn by a script and a charting library
- * that the board serves itself (nothing is loaded from anywhere else).
+ * rate, 429s, credits, route, spend, Inference Endpoints), charts of the last hour, ETA and cost
+ * to complete, and the live workers. Server-rendered HTML; the charts are drawn by a script and a
+ * charting library that the board serves itself (nothing is loaded from anywhere else).
  */
 
 /** `GET /status.json`. */
@@ -115,7 +116,15 @@ function row(s: AccountStatus): string {
   const hold = s.holdReason
     ? `<tr class="hold"><td></td><td colspan="10">held: ${escapeHtml(s.holdReason)}</td></tr>`
     : '';
-  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${cells.join('')}</tr>${hold}`;
+  // A paused or failed endpoint changes where the account's jobs go: said on the account's row too.
+  const endpoints = s.endpoints
+    .filter((e) => e.availability === 'paused' || e.availability === 'failed')
+    .map(
+      (e) =>
+        `<tr class="hold endpoint-note"><td></td><td colspan="10">endpoint ${escapeHtml(e.name)} ${escapeHtml(endpointAvailabilityText(e, s.routing))}${e.reason ? ` (${escapeHtml(e.reason)})` : ''}</td></tr>`,
+    )
+    .join('');
+  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${cells.join('')}</tr>${hold}${endpoints}`;
 }
 
 /** The ETA and cost line above an account's charts. */
@@ -145,6 +154,42 @@ function forecastLine(s: AccountStatus, nowMs: number): string {
   else if (s.budgetUsd !== undefined && s.route === 'hf-router' && f.backlog > 0)
     parts.push('not running out at this rate');
   return `<p class="forecast" data-account="${escapeHtml(s.account)}">${parts.map(escapeHtml).join(' · ')}</p>`;
+}
+
+/** Whether jobs may use the endpoint, and why not: what a person needs when its jobs wait or go elsewhere. */
+function availabilityCell(e: AccountStatus['endpoints'][number], routing: AccountStatus['routing']): string {
+  const text = escapeHtml(endpointAvailabilityText(e, routing));
+  if (e.availability === 'ok') return `<span class="ok">${text}</span>`;
+  const reason = e.reason ? `<br><small>${escapeHtml(e.reason)}</small>` : '';
+  return `<span class="${e.availability === 'cold' ? 'dim' : 'bad'}">${text}</span>${reason}`;
+}
+
+/** An account's Inference Endpoints: state, availability, in flight against the limits, backlog, cost. */
+function endpointsTable(s: AccountStatus): string {
+  if (s.endpoints.length === 0) return '';
+  const rows = s.endpoints
+    .map((e) => {
+      const learned =
+        e.limit < e.concurrency
+          ? `<br><small class="bad">learned ${e.limit} (${e.episodes} × 429)</small>`
+          : '';
+      return (
+        `<tr data-endpoint="${escapeHtml(e.name)}"><th scope="row">${escapeHtml(e.name)}</th>` +
+        `<td class="state">${escapeHtml(e.state)}</td>` +
+        `<td class="availability">${availabilityCell(e, s.routing)}</td>` +
+        `<td class="num in-flight">${e.inFlight} / ${e.limit}<br><small>limit ${e.concurrency}</small>${learned}</td>` +
+        `<td class="num backlog">${e.backlog ?? '—'}</td>` +
+        `<td class="num cost">${e.costUsd === undefined ? '<span class="dim">no price</span>' : escapeHtml(money(e.costUsd))}</td>` +
+        `<td class="last-action"><small>${escapeHtml(e.lastAction ?? '—')}</small></td></tr>`
+      );
+    })
+    .join('\n');
+  return `<table class="endpoints" data-account="${escapeHtml(s.account)}">
+<thead><tr><th>endpoint</th><th>state</th><th>availability</th><th>in flight / learned</th><th>jobs for it</th><th>cost so far</th><th>last action</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>`;
 }
 
 function workersTable(workers: StatusReport['workers'], nowMs: number): string {
@@ -200,6 +245,7 @@ export function renderStatusPage(
       (s) => `<section class="account" id="account-${escapeHtml(s.account)}">
 <h2>${escapeHtml(s.account)} <small>${escapeHtml(s.source === 'unconfigured' ? 'not configured' : `tier ${s.tier}`)}</small></h2>
 ${forecastLine(s, nowMs)}
+${endpointsTable(s)}
 ${s.source === 'unconfigured' ? '' : `<div class="charts" data-account="${escapeHtml(s.account)}"></div>`}
 </section>`,
     )
@@ -239,6 +285,7 @@ ${s.source === 'unconfigured' ? '' : `<div class="charts" data-account="${escape
   tr.hold td, tr.unconfigured th { color: #b42318; }
   tr.gone td { color: #8a94a6; }
   p.forecast { margin: 0 0 6px; font-variant-numeric: tabular-nums; }
+  table.endpoints { margin: 0 0 8px; }
   .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 8px; }
   .chart { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: 4px; min-width: 0; overflow: hidden; }
   .uplot .u-title { font-size: 12px; font-weight: 600; }

@@ -1,3 +1,4 @@
+import type { RoutingPolicy } from '@hfq/shared';
 import { REGISTRY_TAG, stateKey } from '@hfq/shared/internal';
 import type { Cluster, Redis } from 'ioredis';
 
@@ -15,6 +16,8 @@ export interface PublishedAccount {
   window: { max: number; durationMs: number } | undefined;
   budgetUsd: number;
   providerBudgetUsd: number | undefined;
+  /** How the account's jobs use its Inference Endpoints; absent without endpoints. */
+  routing?: RoutingPolicy;
   publishedAtMs: number;
 }
 

@@ -48,6 +48,7 @@ export function describeAccount(
     window: { max: window.max, durationMs: window.durationMs },
     budgetUsd: accountBudgetUsd(account),
     providerBudgetUsd: account.providerBudgetUsd,
+    ...(account.endpoints?.length ? { routing: account.routing ?? 'endpoint-first' } : {}),
     publishedAtMs: nowMs,
   };
 }
