@@ -44,7 +44,7 @@ export {
   type EndpointStatus,
   EndpointStatusStore,
 } from './endpoint-status.js';
-export { loadConnectionConfig, parseLimits } from './env-config.js';
+export { loadConnectionConfig, loadUpstreamUrls, parseLimits } from './env-config.js';
 export { classifyUpstream, type UpstreamAnswer } from './errors.js';
 export {
   BATCH_CHILD,

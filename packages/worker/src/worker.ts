@@ -18,6 +18,7 @@ import {
   EndpointSemaphore,
   EndpointStatusStore,
   isCluster,
+  loadUpstreamUrls,
   parseOrThrow,
 } from '@hfq/shared/internal';
 import { setLogger } from '@huggingface/inference';
@@ -43,7 +44,11 @@ export interface WorkerOptions {
   accounts: AccountConfigInput[];
   /** Jobs run at once per account in this process. @defaultValue 16 */
   concurrency?: number;
-  /** Where the upstream is. @defaultValue the real Hugging Face and providers */
+  /**
+   * Where the upstream is.
+   * @defaultValue read from `HF_ROUTER_URL`, `HF_HUB_URL`, `HFQ_PROVIDER_URLS` and
+   * `HF_ENDPOINTS_API_URL` as the CLI does; unset ones are the real Hugging Face and providers
+   */
   upstream?: UpstreamUrls;
   /** Structured logger. @defaultValue a pino logger on stdout at `LOG_LEVEL` or info */
   logger?: Logger;
@@ -113,6 +118,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     log: (...args: unknown[]) => logger.debug({ hfClient: true }, args.map(String).join(' ')),
   });
   const now = options.now ?? Date.now;
+  const upstream = options.upstream ?? loadUpstreamUrls(process.env);
   const redis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-state`);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const blocking = blockingSourceFor(options.connection, `${prefix}:hfq-worker`);
@@ -164,7 +170,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         credits,
         spend,
         logger,
-        upstream: options.upstream ?? {},
+        upstream,
         concurrency: options.concurrency ?? 16,
         now,
         prices: options.prices ?? DEFAULT_PRICES,
