@@ -19,6 +19,7 @@ import { BatchRuntime } from './batch-runtime.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { queueStartLimit } from './endpoint-queue-limit.js';
 import { AccountEndpoint } from './endpoint-slots.js';
+import { logJobOutcomes } from './job-outcome-log.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
 import { isShutdownAbort } from './shutdown.js';
@@ -171,12 +172,7 @@ export class AccountRuntime {
         );
       } else options.logger.error({ account: account.id, err: err.message }, 'worker error');
     });
-    this.worker.on('failed', (job, err) => {
-      options.logger.warn(
-        { account: account.id, jobId: job?.id, attemptsMade: job?.attemptsMade, reason: err.message },
-        'job failed',
-      );
-    });
+    logJobOutcomes(this.worker, options.logger, account.id);
     this.supervisor = setInterval(() => void this.supervise().catch(() => {}), options.holdCheckMs);
     this.supervisor.unref();
   }
