@@ -1,4 +1,4 @@
-import { accountQueueName, JOB_SCHEMA_VERSION, type JobData } from '@hfq/shared';
+import { accountQueueName, JOB_SCHEMA_VERSION, type JobData } from '@hfq/shared/internal';
 import { type Sim, startSim } from '@hfq/sim';
 import { createWorker, type HfqWorker } from '@hfq/worker';
 import { Queue, Worker } from 'bullmq';

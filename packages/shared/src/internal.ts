@@ -46,6 +46,7 @@ export {
 } from './endpoint-status.js';
 export { loadConnectionConfig, loadUpstreamUrls, parseLimits } from './env-config.js';
 export { classifyUpstream, type UpstreamAnswer } from './errors.js';
+export { routeIoredisConsole } from './ioredis-console.js';
 export {
   BATCH_CHILD,
   BATCH_ID,
@@ -80,6 +81,12 @@ export {
   isCluster,
   type RedisClient,
 } from './redis-cluster.js';
+export {
+  type ErrorLine,
+  REDIS_ERROR_REPEAT_MS,
+  RedisErrorLog,
+  type RedisErrorLogOptions,
+} from './redis-error-log.js';
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export {
   type HeaderLookup,

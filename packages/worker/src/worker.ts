@@ -20,6 +20,7 @@ import {
   isCluster,
   loadUpstreamUrls,
   parseOrThrow,
+  RedisErrorLog,
 } from '@hfq/shared/internal';
 import { setLogger } from '@huggingface/inference';
 import type { Telemetry } from 'bullmq';
@@ -120,8 +121,14 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const now = options.now ?? Date.now;
   const upstream = options.upstream ?? loadUpstreamUrls(process.env);
   const redis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-state`);
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  // Every connection's errors once per condition, not once per reconnect attempt (redis-error-log.ts).
+  const runtimes = new Map<string, AccountRuntime>();
+  const redisErrors = new RedisErrorLog(logger, {
+    secrets: () => [...runtimes.values()].flatMap((r) => r.routes.secrets()),
+  });
+  redisErrors.watch(redis, 'worker-state');
   const blocking = blockingSourceFor(options.connection, `${prefix}:hfq-worker`);
+  if ('duplicate' in blocking.connection) redisErrors.watch(blocking.connection, 'worker-blocking');
   try {
     await checkRedisTarget(redis, options.connection);
     if (isCluster(redis) && /\{[^}]+\}/.test(prefix)) {
@@ -158,7 +165,6 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     ...(options.endpoints?.recoverMs ? { recoverMs: options.endpoints.recoverMs } : {}),
   });
   const endpointStatus = new EndpointStatusStore(redis, prefix);
-  const runtimes = new Map<string, AccountRuntime>();
   const events = new WorkerEvents();
   try {
     for (const account of accounts) {
@@ -186,6 +192,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         endpointCheckMs: options.endpoints?.checkMs ?? 5_000,
         events,
         telemetry: options.telemetry,
+        redisErrors,
       });
       runtimes.set(account.id, runtime);
       logger.info(
