@@ -53,6 +53,46 @@ export interface LimiterOptions {
   auditTtlMs?: number;
 }
 
+/** The limiter's options inside hfq: the tuning, and where its rate changes are reported. */
+export interface DomainLimiterOptions extends LimiterOptions {
+  /**
+   * Called for each change of a domain's learned rate, by the process whose permit or 429 made it
+   * (each change is reported once, to one process). @defaultValue none
+   */
+  onRateChange?: (change: RateChange) => void;
+}
+
+/** Why a domain's learned rate changed (see congestion-detector.ts). */
+export type RateChangeReason =
+  /** Congestion: a 429 episode cut the rate (only reported when the rate really went down). */
+  | 'cut'
+  /** A cut under test was noise: the rate went back to where it was. */
+  | 'noise'
+  /** A cut under test could not be told apart from noise by its longest test: undone. */
+  | 'undecided'
+  /** A cut after a blip near the limit was undone after two clean windows. */
+  | 'recover'
+  /** One additive step up after a quiet spell. */
+  | 'raise'
+  /** A doubling step back toward a rate that held before a cut. */
+  | 'return'
+  /** An operator set or cleared the override (`hfq limit`): the rate starts from the new limit. */
+  | 'override';
+
+export interface RateChange {
+  domainId: string;
+  reason: RateChangeReason;
+  /** Learned rate before and after, requests per primary window. */
+  fromRate: number;
+  toRate: number;
+  /**
+   * `cut`: `tested` (put under test), `wall` (nothing got through), `probe` (a raise went past the
+   * limit), or ''; `raise`/`return`: `reached` when the rate reached its target (the limit, or the
+   * rate that held); `override`: `set` or `cleared`.
+   */
+  note: string;
+}
+
 export interface DomainRef {
   /** Non-secret id of the domain (a hash of the credential, see `credentialId`). */
   id: string;
@@ -119,12 +159,12 @@ function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: n
 
 export class DomainLimiter {
   private readonly redis: ScriptRedis;
-  private readonly options: Required<LimiterOptions>;
+  private readonly options: Required<LimiterOptions> & Pick<DomainLimiterOptions, 'onRateChange'>;
 
   constructor(
     redis: RedisClient,
     private readonly prefix: string,
-    options: LimiterOptions = {},
+    options: DomainLimiterOptions = {},
   ) {
     this.options = {
       marginRatio: 0.015,
@@ -204,6 +244,7 @@ export class DomainLimiter {
         domain.windows.length,
         ...windowArgs,
       );
+      this.reportChanges(domain.id, reply, 4);
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
         return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
@@ -267,6 +308,7 @@ export class DomainLimiter {
       this.increaseStep(primary.max),
       this.options.beta,
     );
+    this.reportChanges(domain.id, reply, 5);
     return {
       verdict: Number(reply[0]) === 1 ? 'congestion' : 'noise',
       pauseMs: Number(reply[1]),
@@ -274,6 +316,21 @@ export class DomainLimiter {
       episodes: Number(reply[3]),
       newEpisode: Number(reply[4]) === 1,
     };
+  }
+
+  /** The rate changes a script appended to its reply from `from` on (groups of four), to `onRateChange`. */
+  private reportChanges(domainId: string, reply: (string | number)[], from: number): void {
+    const report = this.options.onRateChange;
+    if (!report || reply.length <= from) return;
+    for (let i = from; i + 3 < reply.length; i += 4) {
+      report({
+        domainId,
+        reason: String(reply[i]) as RateChangeReason,
+        fromRate: Number(reply[i + 1]) / 1000,
+        toRate: Number(reply[i + 2]) / 1000,
+        note: String(reply[i + 3] ?? ''),
+      });
+    }
   }
 
   /**
@@ -326,8 +383,18 @@ export class DomainLimiter {
    */
   async setOverride(domainId: string, limit: number | undefined): Promise<void> {
     const keys = this.keys(domainId);
+    // What was in force before, for the line the next permit reports (acquire-permit.lua).
+    const [[, oldRate], [, oldOverride]] = (await this.redis
+      .multi()
+      .hget(keys.state, 'rate')
+      .get(keys.override)
+      .exec()) as [[unknown, string | null], [unknown, string | null]];
     // The learned rate and what the detector measured restart from the new limit.
-    const multi = this.redis.multi().del(keys.state);
+    const multi = this.redis
+      .multi()
+      .del(keys.state)
+      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
+      .pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
     else multi.set(keys.override, String(limit));
     await multi.exec();

@@ -24,9 +24,12 @@ export {
   type AcquireInput,
   type AcquireResult,
   DomainLimiter,
+  type DomainLimiterOptions,
   type DomainRef,
   type DomainState,
   primaryWindow,
+  type RateChange,
+  type RateChangeReason,
   sleep,
   type ThrottleOutcome,
 } from './domain-limiter.js';

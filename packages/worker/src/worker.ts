@@ -29,6 +29,7 @@ import { HistoryRecorder } from './cockpit/history-recorder.js';
 import { WorkerPresence } from './cockpit/worker-presence.js';
 import { DEFAULT_PRICES, type PriceTable } from './cost.js';
 import { migrateLegacyLayout } from './legacy-layout.js';
+import { rateChangeLogger } from './rate-change-log.js';
 import { RouteSelection } from './route-selection.js';
 import { SpendRecorder } from './spend-recorder.js';
 import { WorkerEvents } from './worker-events.js';
@@ -156,9 +157,19 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
   });
   const spend = new SpendRecorder(credits, now, { logger });
+  const logRateChange = rateChangeLogger(logger, (domainId) =>
+    [...runtimes.values()]
+      .filter(
+        (r) =>
+          r.routes.routerDomain.id === domainId ||
+          r.routes.providerDomains().some((p) => p.domain.id === domainId),
+      )
+      .map((r) => r.account.id),
+  );
   const limiter = new DomainLimiter(redis, prefix, {
     random: options.random ?? Math.random,
     ...options.limiter,
+    onRateChange: logRateChange,
   });
   const endpointSemaphore = new EndpointSemaphore(redis, prefix, {
     ...(options.endpoints?.leaseMs ? { leaseMs: options.endpoints.leaseMs } : {}),
