@@ -15,6 +15,8 @@ export interface PublishedAccount {
   window: { max: number; durationMs: number } | undefined;
   budgetUsd: number;
   providerBudgetUsd: number | undefined;
+  /** Each provider key's rate-limit domain (a hash of the key), for its credit gate. Absent from older workers. */
+  keyDomains?: { provider: string; domain: string }[];
   publishedAtMs: number;
 }
 

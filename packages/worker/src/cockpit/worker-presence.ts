@@ -48,6 +48,7 @@ export function describeAccount(
     window: { max: window.max, durationMs: window.durationMs },
     budgetUsd: accountBudgetUsd(account),
     providerBudgetUsd: account.providerBudgetUsd,
+    keyDomains: runtime.routes.providerDomains().map((p) => ({ provider: p.provider, domain: p.domain.id })),
     publishedAtMs: nowMs,
   };
 }
