@@ -77,14 +77,20 @@ export class RedisErrorLog {
   }
 
   /**
-   * Listen to a connection of hfq's own: its errors are reported, and once it is ready again
-   * after some, one line says so and its conditions are forgotten (a new outage logs at once).
+   * Listen to a connection of hfq's own: its errors (a cluster's node errors too) are reported,
+   * and once it is ready again after some, one line says so and its conditions are forgotten (a
+   * new outage logs at once).
    */
   watch(client: NodeJS.EventEmitter, source: string): void {
     let failing = false;
     client.on('error', (err: Error) => {
       failing = true;
       this.report(source, err);
+    });
+    // A cluster client reports its nodes' connection errors apart from its own.
+    client.on('node error', (err: Error, node: string) => {
+      failing = true;
+      this.report(`${source} (node ${node})`, err);
     });
     client.on('ready', () => {
       if (!failing) return;
