@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
 import { type Verdict, withDetector } from './congestion-detector.js';
+import { type RateChange, rateChangesOf } from './rate-change.js';
 import type { RedisClient } from './redis-cluster.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
 
@@ -60,37 +61,6 @@ export interface DomainLimiterOptions extends LimiterOptions {
    * (each change is reported once, to one process). @defaultValue none
    */
   onRateChange?: (change: RateChange) => void;
-}
-
-/** Why a domain's learned rate changed (see congestion-detector.ts). */
-export type RateChangeReason =
-  /** Congestion: a 429 episode cut the rate (only reported when the rate really went down). */
-  | 'cut'
-  /** A cut under test was noise: the rate went back to where it was. */
-  | 'noise'
-  /** A cut under test could not be told apart from noise by its longest test: undone. */
-  | 'undecided'
-  /** A cut after a blip near the limit was undone after two clean windows. */
-  | 'recover'
-  /** One additive step up after a quiet spell. */
-  | 'raise'
-  /** A doubling step back toward a rate that held before a cut. */
-  | 'return'
-  /** An operator set or cleared the override (`hfq limit`): the rate starts from the new limit. */
-  | 'override';
-
-export interface RateChange {
-  domainId: string;
-  reason: RateChangeReason;
-  /** Learned rate before and after, requests per primary window. */
-  fromRate: number;
-  toRate: number;
-  /**
-   * `cut`: `tested` (put under test), `wall` (nothing got through), `probe` (a raise went past the
-   * limit), or ''; `raise`/`return`: `reached` when the rate reached its target (the limit, or the
-   * rate that held); `override`: `set` or `cleared`.
-   */
-  note: string;
 }
 
 export interface DomainRef {
@@ -318,19 +288,10 @@ export class DomainLimiter {
     };
   }
 
-  /** The rate changes a script appended to its reply from `from` on (groups of four), to `onRateChange`. */
+  /** The rate changes a script appended to its reply from `from` on, to `onRateChange`. */
   private reportChanges(domainId: string, reply: (string | number)[], from: number): void {
     const report = this.options.onRateChange;
-    if (!report || reply.length <= from) return;
-    for (let i = from; i + 3 < reply.length; i += 4) {
-      report({
-        domainId,
-        reason: String(reply[i]) as RateChangeReason,
-        fromRate: Number(reply[i + 1]) / 1000,
-        toRate: Number(reply[i + 2]) / 1000,
-        note: String(reply[i + 3] ?? ''),
-      });
-    }
+    if (report) for (const change of rateChangesOf(domainId, reply, from)) report(change);
   }
 
   /**

@@ -28,8 +28,6 @@ export {
   type DomainRef,
   type DomainState,
   primaryWindow,
-  type RateChange,
-  type RateChangeReason,
   sleep,
   type ThrottleOutcome,
 } from './domain-limiter.js';
@@ -72,6 +70,7 @@ export {
   REGISTRY_TAG,
   stateKey,
 } from './queue-names.js';
+export type { RateChange, RateChangeReason } from './rate-change.js';
 export { parseStatedLimit } from './rate-headers.js';
 export { redisOptions, whenReady } from './redis.js';
 export { checkRedisTarget } from './redis-check.js';
