@@ -110,6 +110,7 @@ const EXPECTED: Record<string, { values: string[]; types: string[] }> = {
     ],
     types: [
       'AccountForecast',
+      'AccountRunState',
       'AccountStatus',
       'Admin',
       'AdminOptions',

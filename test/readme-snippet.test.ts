@@ -43,7 +43,7 @@ describe('README "Using it"', () => {
           REDIS_URL: url.toString(),
           HF_ROUTER_URL: sim.routerUrl,
           HF_HUB_URL: sim.hubUrl,
-          TOGETHER_URL: sim.providerUrls.together,
+          HFQ_PROVIDER_URLS: `together=${sim.providerUrls.together}`,
           HF_TOKEN: 'hf_readme_0123456789abcdef',
           TOGETHER_KEY: 'tg-readme-key',
           HFQ_LOG_FORMAT: 'json',

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { ConfigError, ValidationError } from '@hfq/shared';
-import { maskUrlCredentials } from '@hfq/shared/internal';
+import { ConfigError, createLogger, ValidationError } from '@hfq/shared';
+import { maskUrlCredentials, RedisErrorLog, routeIoredisConsole } from '@hfq/shared/internal';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
 import { parseCommand, UsageError } from './usage.js';
 
@@ -23,6 +23,16 @@ Run "hfq <command> --help" for a command's options.`;
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  // ioredis's own console warnings go to a log on stderr (stdout may be JSON: status --json);
+  // the worker routes them to its own log (commands/worker.ts).
+  if (command !== 'worker') {
+    routeIoredisConsole(
+      () =>
+        new RedisErrorLog(
+          createLogger({ name: 'hfq', stream: 'stderr', level: process.env.LOG_LEVEL ?? 'warn' }),
+        ),
+    );
+  }
   switch (command) {
     case 'worker':
       if (wantsHelp) return void console.log(WORKER_HELP);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
 import { type Verdict, withDetector } from './congestion-detector.js';
+import { type RateChange, rateChangesOf } from './rate-change.js';
 import type { RedisClient } from './redis-cluster.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
 
@@ -51,6 +52,15 @@ export interface LimiterOptions {
   auditMax?: number;
   /** The audit list expires this long after its last write. @defaultValue 86400000 (1 day) */
   auditTtlMs?: number;
+}
+
+/** The limiter's options inside hfq: the tuning, and where its rate changes are reported. */
+export interface DomainLimiterOptions extends LimiterOptions {
+  /**
+   * Called for each change of a domain's learned rate, by the process whose permit or 429 made it
+   * (each change is reported once, to one process). @defaultValue none
+   */
+  onRateChange?: (change: RateChange) => void;
 }
 
 export interface DomainRef {
@@ -119,12 +129,12 @@ function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: n
 
 export class DomainLimiter {
   private readonly redis: ScriptRedis;
-  private readonly options: Required<LimiterOptions>;
+  private readonly options: Required<LimiterOptions> & Pick<DomainLimiterOptions, 'onRateChange'>;
 
   constructor(
     redis: RedisClient,
     private readonly prefix: string,
-    options: LimiterOptions = {},
+    options: DomainLimiterOptions = {},
   ) {
     this.options = {
       marginRatio: 0.015,
@@ -204,6 +214,7 @@ export class DomainLimiter {
         domain.windows.length,
         ...windowArgs,
       );
+      this.reportChanges(domain.id, reply, 4);
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
         return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
@@ -267,6 +278,7 @@ export class DomainLimiter {
       this.increaseStep(primary.max),
       this.options.beta,
     );
+    this.reportChanges(domain.id, reply, 5);
     return {
       verdict: Number(reply[0]) === 1 ? 'congestion' : 'noise',
       pauseMs: Number(reply[1]),
@@ -274,6 +286,12 @@ export class DomainLimiter {
       episodes: Number(reply[3]),
       newEpisode: Number(reply[4]) === 1,
     };
+  }
+
+  /** The rate changes a script appended to its reply from `from` on, to `onRateChange`. */
+  private reportChanges(domainId: string, reply: (string | number)[], from: number): void {
+    const report = this.options.onRateChange;
+    if (report) for (const change of rateChangesOf(domainId, reply, from)) report(change);
   }
 
   /**
@@ -326,8 +344,18 @@ export class DomainLimiter {
    */
   async setOverride(domainId: string, limit: number | undefined): Promise<void> {
     const keys = this.keys(domainId);
+    // What was in force before, for the line the next permit reports (acquire-permit.lua).
+    const [[, oldRate], [, oldOverride]] = (await this.redis
+      .multi()
+      .hget(keys.state, 'rate')
+      .get(keys.override)
+      .exec()) as [[unknown, string | null], [unknown, string | null]];
     // The learned rate and what the detector measured restart from the new limit.
-    const multi = this.redis.multi().del(keys.state);
+    const multi = this.redis
+      .multi()
+      .del(keys.state)
+      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
+      .pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
     else multi.set(keys.override, String(limit));
     await multi.exec();

@@ -384,6 +384,29 @@ export function loadConnectionConfig(env: Env): {
 }
 
 /**
+ * Where the upstream is: `HF_ROUTER_URL`, `HF_HUB_URL`, `HFQ_PROVIDER_URLS` (`provider=url,…`) and
+ * `HF_ENDPOINTS_API_URL`, each checked and normalised (no trailing slash); unset ones are the real
+ * Hugging Face and providers. The CLI and `createWorker` (when given no `upstream`) both read it.
+ */
+export function loadUpstreamUrls(env: Env): UpstreamUrls {
+  const pairs = readPairs(env, 'HFQ_PROVIDER_URLS');
+  const providerUrls =
+    pairs &&
+    Object.fromEntries(
+      Object.entries(pairs).map(([provider, url]) => [
+        provider,
+        readUrl({ HFQ_PROVIDER_URLS: url }, 'HFQ_PROVIDER_URLS') as string,
+      ]),
+    );
+  return {
+    routerUrl: readUrl(env, 'HF_ROUTER_URL'),
+    hubUrl: readUrl(env, 'HF_HUB_URL'),
+    providerUrls,
+    endpointsApiUrl: readUrl(env, 'HF_ENDPOINTS_API_URL'),
+  };
+}
+
+/**
  * The whole configuration from environment variables, validated once at start-up.
  * Pure but for `readFile`, which reads `HFQ_ACCOUNTS_FILE`.
  */
@@ -394,16 +417,6 @@ export function loadConfig(
   options: { accountsOptional?: boolean } = {},
 ): HfqConfig {
   const connection = loadConnectionConfig(env);
-  const pairs = readPairs(env, 'HFQ_PROVIDER_URLS');
-  // Each checked and normalised like HF_ROUTER_URL (no trailing slash).
-  const providerUrls =
-    pairs &&
-    Object.fromEntries(
-      Object.entries(pairs).map(([provider, url]) => [
-        provider,
-        readUrl({ HFQ_PROVIDER_URLS: url }, 'HFQ_PROVIDER_URLS') as string,
-      ]),
-    );
   const boardUser = env.HFQ_BOARD_USER || undefined;
   const boardPassword = env.HFQ_BOARD_PASSWORD || undefined;
   if ((boardUser === undefined) !== (boardPassword === undefined)) {
@@ -420,12 +433,7 @@ export function loadConfig(
         ? []
         : accountsFromEnv(env, readFile),
     concurrency: readInt(env, 'HFQ_CONCURRENCY', 16, 1, 1024),
-    upstream: {
-      routerUrl: readUrl(env, 'HF_ROUTER_URL'),
-      hubUrl: readUrl(env, 'HF_HUB_URL'),
-      providerUrls,
-      endpointsApiUrl: readUrl(env, 'HF_ENDPOINTS_API_URL'),
-    },
+    upstream: loadUpstreamUrls(env),
     boardPort: readInt(env, 'HFQ_BOARD_PORT', 3000, 0, 65535),
     boardUser,
     boardPassword,

@@ -24,6 +24,7 @@ export {
   type AcquireInput,
   type AcquireResult,
   DomainLimiter,
+  type DomainLimiterOptions,
   type DomainRef,
   type DomainState,
   primaryWindow,
@@ -57,8 +58,9 @@ export {
   type EndpointStatus,
   EndpointStatusStore,
 } from './endpoint-status.js';
-export { loadConnectionConfig, parseLimits } from './env-config.js';
+export { loadConnectionConfig, loadUpstreamUrls, parseLimits } from './env-config.js';
 export { classifyUpstream, type UpstreamAnswer } from './errors.js';
+export { routeIoredisConsole } from './ioredis-console.js';
 export {
   BATCH_CHILD,
   BATCH_ID,
@@ -81,6 +83,7 @@ export {
   REGISTRY_TAG,
   stateKey,
 } from './queue-names.js';
+export type { RateChange, RateChangeReason } from './rate-change.js';
 export { parseStatedLimit } from './rate-headers.js';
 export { redisOptions, whenReady } from './redis.js';
 export { checkRedisTarget } from './redis-check.js';
@@ -93,6 +96,12 @@ export {
   isCluster,
   type RedisClient,
 } from './redis-cluster.js';
+export {
+  type ErrorLine,
+  REDIS_ERROR_REPEAT_MS,
+  RedisErrorLog,
+  type RedisErrorLogOptions,
+} from './redis-error-log.js';
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export {
   type HeaderLookup,

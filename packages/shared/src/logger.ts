@@ -37,6 +37,11 @@ export interface LoggerOptions {
   /** Where lines go (always JSON). @defaultValue standard output */
   destination?: NodeJS.WritableStream;
   /**
+   * Without a `destination`: the standard stream the lines go to (a command whose standard output
+   * is its result, such as `hfq status --json`, logs on standard error). @defaultValue `'stdout'`
+   */
+  stream?: 'stdout' | 'stderr';
+  /**
    * `pretty`: human lines (pino-pretty, in pino's transport thread); `json`: one JSON event a line.
    * @defaultValue `HFQ_LOG_FORMAT`, else `pretty` when standard output is a terminal and `json` otherwise
    */
@@ -44,9 +49,12 @@ export interface LoggerOptions {
 }
 
 /** The format when none is given: pretty for a person at a terminal, JSON for log collectors and pipes. */
-export function defaultLogFormat(env: NodeJS.ProcessEnv = process.env): 'pretty' | 'json' {
+export function defaultLogFormat(
+  env: NodeJS.ProcessEnv = process.env,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): 'pretty' | 'json' {
   if (env.HFQ_LOG_FORMAT === 'json' || env.HFQ_LOG_FORMAT === 'pretty') return env.HFQ_LOG_FORMAT;
-  return process.stdout.isTTY ? 'pretty' : 'json';
+  return process[stream].isTTY ? 'pretty' : 'json';
 }
 
 /** One event per line, stable field names (`jobId`, `account`, `provider`, `status`, `delayMs`). */
@@ -64,16 +72,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
     },
   };
-  if (!options.destination && (options.format ?? defaultLogFormat()) === 'pretty') {
+  const stream = options.stream ?? 'stdout';
+  if (!options.destination && (options.format ?? defaultLogFormat(process.env, stream)) === 'pretty') {
     return pino({
       ...settings,
       transport: {
         target: 'pino-pretty',
-        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: 1 },
+        options: {
+          colorize: true,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname',
+          destination: stream === 'stdout' ? 1 : 2,
+        },
       },
     });
   }
-  return pino(settings, options.destination ?? process.stdout);
+  return pino(settings, options.destination ?? process[stream]);
 }
 
 function maskLogArgument(arg: unknown): unknown {

@@ -12,6 +12,7 @@ import {
   primaryWindow,
   publishEndpoints,
   type RedisClient,
+  type RedisErrorLog,
 } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
@@ -21,6 +22,7 @@ import { BatchRuntime } from './batch-runtime.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { queueStartLimit } from './endpoint-queue-limit.js';
 import { AccountEndpoint } from './endpoint-slots.js';
+import { logJobOutcomes } from './job-outcome-log.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
 import { isShutdownAbort } from './shutdown.js';
@@ -44,6 +46,8 @@ export interface RuntimeOptions
   endpointCheckMs: number;
   /** BullMQ's OpenTelemetry integration (`bullmq-otel`), when tracing is on. */
   telemetry?: Telemetry | undefined;
+  /** Where Redis errors of the account's queues and workers are logged, once per condition. */
+  redisErrors: RedisErrorLog;
 }
 
 export { holdKey } from './account-hold.js';
@@ -76,9 +80,7 @@ export class AccountRuntime {
   ) {
     const name = accountQueueName(account.id);
     this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
-    this.queue.on('error', (err) =>
-      options.logger.error({ account: account.id, err: err.message }, 'queue error'),
-    );
+    this.queue.on('error', options.redisErrors.listener(`queue ${account.id}`));
     this.endpoints = (account.endpoints ?? []).map(
       (config) =>
         new AccountEndpoint(
@@ -161,6 +163,7 @@ export class AccountRuntime {
       redis: options.redis,
       connectionOptions: options.connectionOptions,
       logger: options.logger,
+      redisErrors: options.redisErrors,
       lockDurationMs: options.lockDurationMs,
       stalledIntervalMs: options.stalledIntervalMs,
     });
@@ -174,20 +177,18 @@ export class AccountRuntime {
       maxStalledCount: options.maxStalledCount,
       ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     });
-    this.worker.on('error', (err) => {
-      if (isRedisOutOfMemory(err)) {
-        options.logger.error(
-          { account: account.id, err: err.message },
-          'Redis is full (maxmemory reached, writes refused): no job can move until memory is freed or maxmemory raised; retrying',
-        );
-      } else options.logger.error({ account: account.id, err: err.message }, 'worker error');
-    });
-    this.worker.on('failed', (job, err) => {
-      options.logger.warn(
-        { account: account.id, jobId: job?.id, attemptsMade: job?.attemptsMade, reason: err.message },
-        'job failed',
-      );
-    });
+    this.worker.on(
+      'error',
+      options.redisErrors.listener(`worker ${account.id}`, (err) =>
+        isRedisOutOfMemory(err)
+          ? {
+              level: 'error',
+              msg: 'Redis is full (maxmemory reached, writes refused): no job can move until memory is freed or maxmemory raised; retrying',
+            }
+          : { level: 'error', msg: 'worker error' },
+      ),
+    );
+    logJobOutcomes(this.worker, options.logger, account.id);
     this.supervisor = setInterval(() => void this.supervise().catch(() => {}), options.holdCheckMs);
     this.supervisor.unref();
   }

@@ -76,6 +76,25 @@ export interface AccountStatus {
   forecast: AccountForecast;
 }
 
+/** What holds an account's jobs back now (see `Admin.runStates`). */
+export interface AccountRunState {
+  account: string;
+  /** The queue is paused: held by hfq (`holdReason`) or by an operator. */
+  paused: boolean;
+  holdReason: string | undefined;
+  /** The router's credit gate (the account's or its organisation's). */
+  credits: GateStatus;
+  /** Each provider key's own gate. */
+  keys: { provider: string; credits: GateStatus }[];
+  /** How much longer the router waits for a stated wait (Retry-After and the like), ms. */
+  pausedForMs: number;
+}
+
+/** A domain's pause for a stated wait, from now. */
+function pausedForMs(domain: { pausedUntil: number } | undefined): number {
+  return Math.max(0, (domain?.pausedUntil ?? 0) - Date.now());
+}
+
 export interface AdminOptions {
   /** A Redis URL, ioredis options, an ioredis `Redis` or `Cluster` (duplicated), or cluster nodes. */
   connection: Connection;
@@ -96,6 +115,7 @@ interface AccountView {
   budgetUsd: number | undefined;
   providerBudgetUsd: number | undefined;
   routing?: RoutingPolicy | undefined;
+  keyDomains?: { provider: string; domain: string }[];
 }
 
 /** Operator actions and views: status, credits status and reset (the library side of the CLI). */
@@ -155,34 +175,23 @@ export class Admin {
         const source = local ? 'config' : view ? 'published' : 'unconfigured';
         const scope = view?.scope ?? creditScope({ id });
         const queue = this.queueOf(id);
-        const [counts, paused, holdReason, domain, credits, spend, history] = await Promise.all([
-          queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
-          queue.isPaused(),
-          this.redis.get(holdKey(this.prefix, id)),
-          view?.routerDomain ? this.limiter.state(view.routerDomain) : undefined,
-          this.credits.status(scope, nowMs),
-          this.credits.spend(scope, nowMs),
-          readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
-        ]);
-        const routes = local ? await this.routesOf(local) : undefined;
         // Configured here, else as a worker published them: read-only views show them too.
         const endpointConfigs = local
           ? (local.endpoints ?? [])
           : view
             ? await readPublishedEndpoints(this.redis, this.prefix, id)
             : [];
-        const [endpoints, keys] = await Promise.all([
-          Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
-          Promise.all(
-            (routes?.providerDomains() ?? []).map(async (p) => ({
-              provider: p.provider,
-              credits: await this.credits.status(keyScope(p.domain.id), nowMs),
-            })),
-          ),
-        ]);
+        const [{ paused, holdReason, domain, credits, keys }, counts, spend, history, endpoints] =
+          await Promise.all([
+            this.readRunState(id, view, nowMs),
+            queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
+            this.credits.spend(scope, nowMs),
+            readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
+            Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
+          ]);
         const budgetUsd = view?.budgetUsd;
         const route =
-          holdReason !== null
+          holdReason !== undefined
             ? 'holding'
             : credits.state === 'ok' && spend.hfRouterUsd < (budgetUsd ?? Number.POSITIVE_INFINITY)
               ? 'hf-router'
@@ -196,13 +205,13 @@ export class Admin {
           scope,
           counts,
           paused,
-          holdReason: holdReason ?? undefined,
+          holdReason,
           configuredRate: view?.window && {
             max: domain?.override ?? view.window.max,
             durationMs: view.window.durationMs,
           },
           learnedRate: domain?.rate,
-          pausedForMs: Math.max(0, (domain?.pausedUntil ?? 0) - Date.now()),
+          pausedForMs: pausedForMs(domain),
           recent429s: domain?.recent429s ?? 0,
           credits,
           keys,
@@ -219,6 +228,43 @@ export class Admin {
         };
       }),
     ).catch(whenFull);
+  }
+
+  /**
+   * What holds each account's jobs back now, for a progress line: paused or held (and why), the
+   * credit gates of the router and of each provider key, the router's pause for a stated wait.
+   * The same reading as `status`, without counts, spend or history; no scan.
+   */
+  async runStates(accountIds: readonly string[]): Promise<AccountRunState[]> {
+    await this.ready();
+    const nowMs = this.now();
+    const published = await readPublishedAccounts(this.redis, this.prefix);
+    return Promise.all(
+      accountIds.map(async (id) => {
+        const local = this.accounts.find((a) => a.id === id);
+        const view = local ? await this.viewOf(local) : published.get(id);
+        const { domain, ...state } = await this.readRunState(id, view, nowMs);
+        return { account: id, ...state, pausedForMs: pausedForMs(domain) };
+      }),
+    );
+  }
+
+  /** The part of an account's status that says whether its jobs can move (see `runStates`). */
+  private async readRunState(id: string, view: AccountView | undefined, nowMs: number) {
+    const queue = this.queueOf(id);
+    const [paused, holdReason, domain, credits, keys] = await Promise.all([
+      queue.isPaused(),
+      this.redis.get(holdKey(this.prefix, id)),
+      view?.routerDomain ? this.limiter.state(view.routerDomain) : undefined,
+      this.credits.status(view?.scope ?? creditScope({ id }), nowMs),
+      Promise.all(
+        (view?.keyDomains ?? []).map(async (k) => ({
+          provider: k.provider,
+          credits: await this.credits.status(keyScope(k.domain), nowMs),
+        })),
+      ),
+    ]);
+    return { paused, holdReason: holdReason ?? undefined, domain, credits, keys };
   }
 
   /** Worker processes that published a heartbeat recently (live) or within its TTL (gone). */
@@ -257,6 +303,7 @@ export class Admin {
       budgetUsd: accountBudgetUsd(account),
       providerBudgetUsd: account.providerBudgetUsd,
       routing: account.routing ?? 'endpoint-first',
+      keyDomains: routes.providerDomains().map((p) => ({ provider: p.provider, domain: p.domain.id })),
     };
   }
 

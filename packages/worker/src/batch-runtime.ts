@@ -11,6 +11,7 @@ import {
   parentProgress,
   parseOrThrow,
   type RedisClient,
+  type RedisErrorLog,
   splitHalvesOf,
 } from '@hfq/shared/internal';
 import {
@@ -80,6 +81,8 @@ export interface BatchRuntimeOptions {
   redis: RedisClient;
   connectionOptions: RedisOptions | RedisClient;
   logger: Logger;
+  /** Where Redis errors of the batch queue and worker are logged, once per condition. */
+  redisErrors: RedisErrorLog;
   /** Batch parent and seal jobs run at once. @defaultValue 4 */
   concurrency?: number;
   /** Least time between two progress writes on one parent, ms. @defaultValue 250 */
@@ -101,9 +104,7 @@ export class BatchRuntime {
       this.redis.defineCommand('hfqBatchCountChild', { numberOfKeys: 2, lua: COUNT_CHILD_LUA });
     }
     this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
-    this.queue.on('error', (err) =>
-      options.logger.error({ account: options.account, err: err.message }, 'batch queue error'),
-    );
+    this.queue.on('error', options.redisErrors.listener(`batch queue ${options.account}`));
     this.worker = new Worker(name, (job) => this.process(job), {
       connection: blockingConnection(options.connectionOptions),
       prefix: options.prefix,
@@ -112,9 +113,7 @@ export class BatchRuntime {
       ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
       ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
     });
-    this.worker.on('error', (err) =>
-      options.logger.error({ account: options.account, err: err.message }, 'batch worker error'),
-    );
+    this.worker.on('error', options.redisErrors.listener(`batch worker ${options.account}`));
   }
 
   async start(): Promise<void> {

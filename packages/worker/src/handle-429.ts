@@ -41,19 +41,19 @@ export async function handle429(input: {
   const get: HeaderLookup = (name) => headers?.get(name);
   const stated = statedThrottleDelay({ get, body: input.body, nowMs: input.nowMs });
   const outcome = await input.limiter.record429(input.domain, input.sentAt, stated?.delayMs);
+  // The rate's cut, when the episode made one, has its own line (rate-change-log.ts).
+  const fields = {
+    account: input.account,
+    route: input.route,
+    domain: input.domain.id,
+    delayMs: outcome.pauseMs,
+    delaySource: stated?.source ?? 'none',
+    learnedRate: Number(outcome.rate.toFixed(2)),
+  };
   if (outcome.newEpisode) {
-    input.logger.warn(
-      {
-        account: input.account,
-        route: input.route,
-        domain: input.domain.id,
-        delayMs: outcome.pauseMs,
-        delaySource: stated?.source ?? 'none',
-        learnedRate: Number(outcome.rate.toFixed(2)),
-        episodes: outcome.episodes,
-      },
-      'upstream 429: congestion, learned rate lowered',
-    );
+    input.logger.info({ ...fields, episodes: outcome.episodes }, 'upstream 429: congestion episode');
+  } else if (outcome.verdict === 'noise') {
+    input.logger.debug(fields, 'upstream 429: noise, nothing shared changes');
   }
   if (stated) return { kind: 'pause', pauseMs: Math.max(outcome.pauseMs, 1), newEpisode: outcome.newEpisode };
   return { kind: 'retry', delayMs: noiseRetryDelayMs(input.random), newEpisode: outcome.newEpisode };

@@ -3,7 +3,13 @@
  * metrics and health, graceful shutdown). The worker's internals that hfq's CLI, tests and
  * benchmarks reach into are `@hfq/worker/internal`, not part of this API.
  */
-export { type AccountStatus, type Admin, type AdminOptions, createAdmin } from './admin.js';
+export {
+  type AccountRunState,
+  type AccountStatus,
+  type Admin,
+  type AdminOptions,
+  createAdmin,
+} from './admin.js';
 export { type BoardServer, type BoardServerOptions, createBoardServer } from './board/board-server.js';
 export type { AccountForecast } from './cockpit/forecast.js';
 export type { HistoryPoint } from './cockpit/history-reader.js';

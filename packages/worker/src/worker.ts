@@ -18,7 +18,9 @@ import {
   EndpointSemaphore,
   EndpointStatusStore,
   isCluster,
+  loadUpstreamUrls,
   parseOrThrow,
+  RedisErrorLog,
 } from '@hfq/shared/internal';
 import { setLogger } from '@huggingface/inference';
 import type { Telemetry } from 'bullmq';
@@ -27,6 +29,7 @@ import { HistoryRecorder } from './cockpit/history-recorder.js';
 import { WorkerPresence } from './cockpit/worker-presence.js';
 import { DEFAULT_PRICES, type PriceTable } from './cost.js';
 import { migrateLegacyLayout } from './legacy-layout.js';
+import { rateChangeLogger } from './rate-change-log.js';
 import { RouteSelection } from './route-selection.js';
 import { SpendRecorder } from './spend-recorder.js';
 import { WorkerEvents } from './worker-events.js';
@@ -43,7 +46,11 @@ export interface WorkerOptions {
   accounts: AccountConfigInput[];
   /** Jobs run at once per account in this process. @defaultValue 16 */
   concurrency?: number;
-  /** Where the upstream is. @defaultValue the real Hugging Face and providers */
+  /**
+   * Where the upstream is.
+   * @defaultValue read from `HF_ROUTER_URL`, `HF_HUB_URL`, `HFQ_PROVIDER_URLS` and
+   * `HF_ENDPOINTS_API_URL` as the CLI does; unset ones are the real Hugging Face and providers
+   */
   upstream?: UpstreamUrls;
   /** Structured logger. @defaultValue a pino logger on stdout at `LOG_LEVEL` or info */
   logger?: Logger;
@@ -113,9 +120,16 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     log: (...args: unknown[]) => logger.debug({ hfClient: true }, args.map(String).join(' ')),
   });
   const now = options.now ?? Date.now;
+  const upstream = options.upstream ?? loadUpstreamUrls(process.env);
   const redis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-state`);
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  // Every connection's errors once per condition, not once per reconnect attempt (redis-error-log.ts).
+  const runtimes = new Map<string, AccountRuntime>();
+  const redisErrors = new RedisErrorLog(logger, {
+    secrets: () => [...runtimes.values()].flatMap((r) => r.routes.secrets()),
+  });
+  redisErrors.watch(redis, 'worker-state');
   const blocking = blockingSourceFor(options.connection, `${prefix}:hfq-worker`);
+  if ('duplicate' in blocking.connection) redisErrors.watch(blocking.connection, 'worker-blocking');
   try {
     await checkRedisTarget(redis, options.connection);
     if (isCluster(redis) && /\{[^}]+\}/.test(prefix)) {
@@ -143,16 +157,25 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
   });
   const spend = new SpendRecorder(credits, now, { logger });
+  const logRateChange = rateChangeLogger(logger, (domainId) =>
+    [...runtimes.values()]
+      .filter(
+        (r) =>
+          r.routes.routerDomain.id === domainId ||
+          r.routes.providerDomains().some((p) => p.domain.id === domainId),
+      )
+      .map((r) => r.account.id),
+  );
   const limiter = new DomainLimiter(redis, prefix, {
     random: options.random ?? Math.random,
     ...options.limiter,
+    onRateChange: logRateChange,
   });
   const endpointSemaphore = new EndpointSemaphore(redis, prefix, {
     ...(options.endpoints?.leaseMs ? { leaseMs: options.endpoints.leaseMs } : {}),
     ...(options.endpoints?.recoverMs ? { recoverMs: options.endpoints.recoverMs } : {}),
   });
   const endpointStatus = new EndpointStatusStore(redis, prefix);
-  const runtimes = new Map<string, AccountRuntime>();
   const events = new WorkerEvents();
   try {
     for (const account of accounts) {
@@ -164,7 +187,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         credits,
         spend,
         logger,
-        upstream: options.upstream ?? {},
+        upstream,
         concurrency: options.concurrency ?? 16,
         now,
         prices: options.prices ?? DEFAULT_PRICES,
@@ -180,6 +203,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         endpointCheckMs: options.endpoints?.checkMs ?? 5_000,
         events,
         telemetry: options.telemetry,
+        redisErrors,
       });
       runtimes.set(account.id, runtime);
       logger.info(

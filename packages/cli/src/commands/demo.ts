@@ -8,6 +8,7 @@ import { createAdmin, createWorker } from '@hfq/worker';
 import { Interrupt } from '../interrupt.js';
 import { startLocalRedis } from '../local-redis.js';
 import { Progress } from '../progress.js';
+import { watchRunState } from '../progress-note.js';
 import { spawnWorker } from '../spawn-worker.js';
 import { parseCommand, wholeOption } from '../usage.js';
 import { demoEndpointAccount, demoEndpointJobs, demoEndpointSummary } from './demo-endpoint.js';
@@ -160,6 +161,10 @@ export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<v
     progress = new Progress(jobs.length, process.stdout);
     const bar = progress;
     bar.enqueued(jobs.length);
+    // Held, credits out, paused for a stated wait: on the bar (progress-note.ts).
+    const admin = started(createAdmin({ connection: redis.url, prefix, accounts }), (a) => a.close());
+    const stopNote = watchRunState(admin, () => accounts.map((a) => a.id), bar);
+    started(stopNote, async (stop) => stop());
     const results = await interrupt.race(
       Promise.all(
         handles.map((h) =>
@@ -177,6 +182,7 @@ export async function runDemo(env: NodeJS.ProcessEnv, argv: string[]): Promise<v
       ),
     );
     if (!results) throw new DemoInterrupted();
+    stopNote();
     bar.finish();
     progress = undefined;
     await printSummary(sim, jobs, results, Date.now() - startedAt, { redisUrl: redis.url, prefix, accounts });

@@ -8,11 +8,13 @@ import {
   NoHeadroomError,
   type Producer,
 } from '@hfq/producer';
-import { JOB, type Job, LIMITS, ValidationError } from '@hfq/shared';
+import { type Connection, JOB, type Job, LIMITS, ValidationError } from '@hfq/shared';
 import { loadConnectionConfig, sleep } from '@hfq/shared/internal';
+import { createAdmin } from '@hfq/worker';
 import { readInputLines } from '../input-lines.js';
 import { Interrupt } from '../interrupt.js';
 import { Progress } from '../progress.js';
+import { watchRunState } from '../progress-note.js';
 import { ResultsFile } from '../results-file.js';
 import { parseCommand, UsageError, wholeOption } from '../usage.js';
 
@@ -178,6 +180,8 @@ export async function runEnqueue(env: NodeJS.ProcessEnv, argv: string[]): Promis
         done: held.length - (results?.heldFailed ?? 0),
         failed: results?.heldFailed ?? 0,
       }),
+      connection: config.connection,
+      prefix: config.prefix,
     };
     const producer = createProducer({ connection: config.connection, prefix: config.prefix });
     let failed = 0;
@@ -219,6 +223,9 @@ interface Run {
   wait: boolean;
   interrupt: Interrupt;
   progress: Progress;
+  /** Where the run's accounts' state is read for the progress line. */
+  connection: Connection;
+  prefix: string;
 }
 
 type Outcome = Awaited<ReturnType<JobHandle['outcome']>>;
@@ -274,8 +281,9 @@ async function enqueueLines(run: Run, producer: Producer): Promise<number> {
 
   const started = Date.now();
   let failed = run.results?.heldFailed ?? 0;
-  const note = setInterval(() => void showPaused(producer, accounts, progress), 2_000);
-  note.unref();
+  // Held, credits out, paused for a stated wait: on the progress line (progress-note.ts).
+  const admin = createAdmin({ connection: run.connection, prefix: run.prefix });
+  const stopNote = watchRunState(admin, () => [...accounts], progress);
   try {
     const window: { lineNo: number; outcome: Promise<Outcome> }[] = [];
     const write = async (entry: { lineNo: number; outcome: Promise<Outcome> }) => {
@@ -317,7 +325,8 @@ async function enqueueLines(run: Run, producer: Producer): Promise<number> {
     if (addError) throw addError;
     return failed;
   } finally {
-    clearInterval(note);
+    stopNote();
+    await admin.close();
   }
 }
 
@@ -337,19 +346,6 @@ async function withBackpressure<T>(run: Run, add: () => Promise<T>): Promise<T> 
       await run.interrupt.race(sleep(waitMs));
       if (run.interrupt.interrupted) throw err;
     }
-  }
-}
-
-/** "paused" on the progress line while an account's queue is paused (an operator, or a hold). */
-async function showPaused(producer: Producer, accounts: Set<string>, progress: Progress): Promise<void> {
-  try {
-    const paused: string[] = [];
-    for (const account of [...accounts].slice(0, 20)) {
-      if (await producer.queue(account).isPaused()) paused.push(account);
-    }
-    progress.setNote(paused.length > 0 ? `paused: ${paused.join(', ')}` : '');
-  } catch {
-    // Progress only: a failed look leaves the line as it is.
   }
 }
 

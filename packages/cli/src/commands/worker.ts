@@ -1,4 +1,5 @@
 import { ConfigError, createLogger, type HfqConfig, type Logger } from '@hfq/shared';
+import { RedisErrorLog, routeIoredisConsole } from '@hfq/shared/internal';
 import {
   createHealthServer,
   createWorker,
@@ -48,6 +49,7 @@ async function startHealth(worker: HfqWorker, config: HfqConfig): Promise<Health
 export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const config = operatorConfig(env);
   const logger = createLogger({ name: 'hfq-worker', level: config.logLevel });
+  routeIoredisConsole(new RedisErrorLog(logger));
   const worker = await createWorker({
     connection: config.connection,
     prefix: config.prefix,

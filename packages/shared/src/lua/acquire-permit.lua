@@ -39,9 +39,17 @@
   ARGV[7]  audit list bound (entries; 0 = no audit)   ARGV[8] audit list TTL (ms)
   ARGV[9]  number of windows n, then n groups of 4: kind ('r' | 't'), limit, durationMs, cost
 
+  An operator's override changed by `hfq limit` (DomainLimiter.setOverride: fields `ovrFrom`, the
+  override before or '', and `ovrRate`, the learned rate before or '') is reported by the first
+  permit that sees it, once for every worker.
+
   Returns one of
-    {1, waitMs, nowMs, primaryLimit}  waitMs = 0: admitted (committed now); > 0: wait, then commit
-                                      (reserved when waitMs ≤ ARGV[4], else nothing reserved)
+    {1, waitMs, nowMs, primaryLimit, changes…}
+        waitMs = 0: admitted (committed now); > 0: wait, then commit (reserved when waitMs ≤ ARGV[4],
+        else nothing reserved); changes: the learned rate's changes made by this call, groups of
+        reason ('noise' | 'undecided' | 'recover' | 'raise' | 'return' | 'override'), rate before
+        and after × 1000, note ('reached' for a raise that reached its target; 'set' | 'cleared'
+        for an override)
 ]]
 local D, OVERRIDE, AUDIT = KEYS[1], KEYS[2], KEYS[3]
 local mode = ARGV[1]
@@ -73,7 +81,7 @@ local B = det_bucket_ms(detDuration)
 local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
-  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince')
+  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate')
 local pausedUntil = tonumber(state[3] or '0')
 local earliest = math.max(now, pausedUntil)
 local primaryLimit, primaryW = 0, 0
@@ -87,21 +95,31 @@ if primary then
   local lastCut = tonumber(state[4] or '0')
   local lastRaise = tonumber(state[5] or '0')
   local ckUntil = tonumber(state[6] or '')
+  if state[16] then
+    -- An operator's override was set or cleared since the last permit: the rate starts from it.
+    local oldCeiling = tonumber(state[16]) or w.limit
+    local from = math.min(tonumber(state[17] or '') or oldCeiling, oldCeiling)
+    det_changed('override', from, rate, override and 'set' or 'cleared', true)
+    redis.call('HDEL', D, 'ovrFrom', 'ovrRate')
+  end
   -- The rate in force since the domain's first send: it has held once it ran long enough.
   if not state[15] then
     stateWrites[#stateWrites + 1] = 'rateSince'
     stateWrites[#stateWrites + 1] = now
   end
   if ckUntil and now >= ckUntil then
-    local ended
-    rate, ended = det_settle(D, now, B, w.duration, w.span, ceiling, rate, false)
+    local before, ended, why = rate, nil, nil
+    rate, ended, why = det_settle(D, now, B, w.duration, w.span, ceiling, rate, false)
     if ended then ckUntil = nil end
+    if why then det_changed(why, before, rate) end
   end
   local recAt = tonumber(state[8] or '')
   if recAt and now >= recAt then
     -- Fast recovery after a blip: back to the rate that held, unless a cut came since.
     if lastCut <= recAt - DET.RECOVER_WINDOWS * w.duration then
+      local before = rate
       rate = math.min(ceiling, tonumber(state[7] or tostring(rate)))
+      det_changed('recover', before, rate)
       stateWrites[#stateWrites + 1] = 'rate'
       stateWrites[#stateWrites + 1] = tostring(rate)
       stateWrites[#stateWrites + 1] = 'rateSince'
@@ -130,7 +148,9 @@ if primary then
       stateWrites[#stateWrites + 1] = 'probeFrom'
       stateWrites[#stateWrites + 1] = tostring(rate)
     end
+    local before = rate
     rate = math.min(ceilingNow, rate + raise)
+    det_changed(returning and 'return' or 'raise', before, rate, rate >= ceilingNow and 'reached' or '')
     stateWrites[#stateWrites + 1] = 'rate'
     stateWrites[#stateWrites + 1] = tostring(rate)
     stateWrites[#stateWrites + 1] = 'lastRaiseAt'
@@ -258,7 +278,7 @@ if wait > 0 then
     redis.call('HSET', D, unpack(stateWrites))
     redis.call('PEXPIRE', D, DET.TTL_MS)
   end
-  return {1, wait, now, primaryLimit}
+  return det_reply({1, wait, now, primaryLimit})
 end
 
 -- Admitted: commit the send to every window.
@@ -298,4 +318,4 @@ if auditMax > 0 then
   redis.call('LTRIM', AUDIT, -auditMax, -1)
   redis.call('PEXPIRE', AUDIT, tonumber(ARGV[8]))
 end
-return {1, 0, now, primaryLimit}
+return det_reply({1, 0, now, primaryLimit})

@@ -51,6 +51,25 @@ local DET = {
   TTL_MS = 30 * 86400000,
 }
 
+-- Changes of the learned rate this call made, for the caller's log: groups of reason, rate before
+-- and after (× 1000, whole numbers), and a note. Appended to the script's reply (det_reply).
+local DET_CHANGES = {}
+
+-- Record a change (`force`: even when the rate stayed, as an operator's override does).
+local function det_changed(reason, from, to, note, force)
+  if from == to and not force then return end
+  DET_CHANGES[#DET_CHANGES + 1] = reason
+  DET_CHANGES[#DET_CHANGES + 1] = math.floor(from * 1000)
+  DET_CHANGES[#DET_CHANGES + 1] = math.floor(to * 1000)
+  DET_CHANGES[#DET_CHANGES + 1] = note or ''
+end
+
+-- The script's reply with the changes appended.
+local function det_reply(reply)
+  for _, v in ipairs(DET_CHANGES) do reply[#reply + 1] = v end
+  return reply
+end
+
 local function det_bucket_ms(durationMs)
   return math.max(50, math.floor(math.min(durationMs, 60000) / 4))
 end
@@ -124,7 +143,8 @@ end
   `early`: called on a 429 before the test's end; it ends the test only when the share already
   moved and is still above the noise level (the cut was not deep enough, or the limit fell
   again: congestion, cut again).
-  Returns the rate in force after the test and whether the test ended.
+  Returns the rate in force after the test, whether the test ended, and why the rate went back
+  when it did ('noise', or 'undecided' when the longest test could not tell).
 ]]
 local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckA', 'ckT', 'noiseT', 'noiseA',
@@ -181,7 +201,7 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       local restored = math.min(ceiling, ckFrom)
       redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
         'noise', tostring(math.max(DET.PRIOR, nT / nA)), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
-      return restored, true
+      return restored, true, 'noise'
     end
     if llr > -DET.DECIDE_LLR then
       if now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
@@ -194,7 +214,7 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       -- is real will draw the next verdict.
       local restored = math.min(ceiling, ckFrom)
       redis.call('HSET', D, 'rate', tostring(restored))
-      return restored, true
+      return restored, true, 'undecided'
     end
   end
   -- Congestion: the share fell with the rate (or congestion explains it far better). The cut stays.

@@ -16,7 +16,9 @@
   ARGV[6]  unique id of the request
   ARGV[7]  additive increase step (requests)   ARGV[8]  beta (decrease for a wall in a full window)
 
-  Returns {verdict (0 noise, 1 congestion), pauseMs, rate * 1000, episodes, newEpisode (0|1)}
+  Returns {verdict (0 noise, 1 congestion), pauseMs, rate * 1000, episodes, newEpisode (0|1), changes…}
+  changes: the learned rate's changes made by this call (see acquire-permit.lua), with reason 'cut'
+  (note 'tested' | 'wall' | 'probe' | 'stated' | '') only when the rate really went down
 ]]
 local D, LOG429, PRIMARY = KEYS[1], KEYS[2], KEYS[3]
 local sentAt = tonumber(ARGV[1])
@@ -60,15 +62,17 @@ if asked >= 0 then
 end
 
 if ckUntil and now >= ckUntil then
-  local ended
-  rate, ended = det_settle(D, now, B, duration, span, ceiling, rate, false)
+  local before, ended, why = rate, nil, nil
+  rate, ended, why = det_settle(D, now, B, duration, span, ceiling, rate, false)
   if ended then ckUntil, calmUntil = nil, 0 end
+  if why then det_changed(why, before, rate) end
 elseif ckUntil then
   local ckAt = tonumber(redis.call('HGET', D, 'ckAt') or '0')
   if now >= ckAt + span + B then
-    local ended
-    rate, ended = det_settle(D, now, B, duration, span, ceiling, rate, true)
+    local before, ended, why = rate, nil, nil
+    rate, ended, why = det_settle(D, now, B, duration, span, ceiling, rate, true)
     if ended then ckUntil, calmUntil = nil, 0 end
+    if why then det_changed(why, before, rate) end
   end
 end
 
@@ -137,6 +141,8 @@ if sentAt >= calmUntil and not ckUntil then
       redis.call('HSET', D, 'calmUntil', now + span)
       redis.call('HDEL', D, 'chainFrom')
     end
+    det_changed('cut', rate, lowered, (tested and 'tested') or (wall and 'wall') or (probing and 'probe')
+      or (stated and 'stated') or '')
     rate = lowered
     redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
       'rateSince', now, 'raiseStep', 0)
@@ -144,4 +150,4 @@ if sentAt >= calmUntil and not ckUntil then
   end
 end
 redis.call('PEXPIRE', D, DET.TTL_MS)
-return {verdict, pause, math.floor(rate * 1000), episodes, newEpisode}
+return det_reply({verdict, pause, math.floor(rate * 1000), episodes, newEpisode})

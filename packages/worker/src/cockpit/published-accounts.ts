@@ -18,6 +18,8 @@ export interface PublishedAccount {
   providerBudgetUsd: number | undefined;
   /** How the account's jobs use its Inference Endpoints; absent without endpoints. */
   routing?: RoutingPolicy;
+  /** Each provider key's rate-limit domain (a hash of the key), for its credit gate. Absent from older workers. */
+  keyDomains?: { provider: string; domain: string }[];
   publishedAtMs: number;
 }
 

@@ -49,6 +49,7 @@ export function describeAccount(
     budgetUsd: accountBudgetUsd(account),
     providerBudgetUsd: account.providerBudgetUsd,
     ...(account.endpoints?.length ? { routing: account.routing ?? 'endpoint-first' } : {}),
+    keyDomains: runtime.routes.providerDomains().map((p) => ({ provider: p.provider, domain: p.domain.id })),
     publishedAtMs: nowMs,
   };
 }

@@ -1,0 +1,83 @@
+import type { GateStatus } from '@hfq/shared/internal';
+import type { AccountRunState, Admin } from '@hfq/worker';
+import type { Progress } from './progress.js';
+
+/**
+ * What holds a run's jobs back, at the end of the progress line: `held: credits out`, `held:
+ * provider key revoked`, `paused 3 s (Retry-After)`, `paused` (an operator). Read with
+ * `Admin.runStates`, the reading `hfq status` makes, every few seconds while the run waits.
+ */
+
+/** How often the note is read again. */
+export const NOTE_EVERY_MS = 2_000;
+
+/** The note for some accounts' states ('' when nothing holds them back); accounts named when several. */
+export function progressNote(states: readonly AccountRunState[]): string {
+  const notes = states.flatMap((s) => {
+    const note = accountNote(s);
+    if (!note) return [];
+    return [states.length > 1 ? `${s.account} ${note}` : note];
+  });
+  return notes.join('; ');
+}
+
+function accountNote(s: AccountRunState): string {
+  const keys = keyNotes(s.keys);
+  const router = routerNote(s.credits);
+  if (s.holdReason !== undefined || s.paused) {
+    const why = [router, ...keys].filter(Boolean);
+    if (why.length > 0) return `held: ${why.join(', ')}`;
+    if (s.holdReason !== undefined) return `held: ${shortReason(s.holdReason)}`;
+    return 'paused';
+  }
+  const notes: string[] = [];
+  if (s.pausedForMs > 0) notes.push(`paused ${Math.ceil(s.pausedForMs / 1000)} s (Retry-After)`);
+  // Not held: the router is closed but provider keys carry the jobs.
+  if (router) notes.push(`${router}: via provider keys`);
+  return notes.join(', ');
+}
+
+function routerNote(gate: GateStatus): string {
+  if (gate.state === 'exhausted') return 'credits out';
+  if (gate.state === 'held') return 'HF token refused';
+  return '';
+}
+
+function keyNotes(keys: AccountRunState['keys']): string[] {
+  const revoked = keys.filter((k) => k.credits.state === 'held').map((k) => k.provider);
+  const out = keys.filter((k) => k.credits.state === 'exhausted').map((k) => k.provider);
+  const notes: string[] = [];
+  if (revoked.length === 1) notes.push('provider key revoked');
+  else if (revoked.length > 1) notes.push(`${revoked.length} provider keys revoked`);
+  if (out.length > 0) notes.push(`provider key${out.length > 1 ? 's' : ''} out of credits`);
+  return notes;
+}
+
+/** A hold reason's first clause, at most 60 characters (the full reason is in `hfq status`). */
+function shortReason(reason: string): string {
+  const first = reason.split(';')[0]?.trim() ?? reason;
+  return first.length > 60 ? `${first.slice(0, 57)}…` : first;
+}
+
+/**
+ * Keep the progress line's note current for the accounts `accounts()` names until the returned
+ * function is called. A failed read leaves the note as it is (progress only).
+ */
+export function watchRunState(admin: Admin, accounts: () => string[], progress: Progress): () => void {
+  let reading = false;
+  const timer = setInterval(() => {
+    if (reading) return;
+    const ids = accounts().slice(0, 20);
+    if (ids.length === 0) return;
+    reading = true;
+    void admin
+      .runStates(ids)
+      .then((states) => progress.setNote(progressNote(states)))
+      .catch(() => {})
+      .finally(() => {
+        reading = false;
+      });
+  }, NOTE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
