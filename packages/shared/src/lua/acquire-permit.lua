@@ -131,7 +131,7 @@ if primary then
   local returning = top > rate
   local quiet = quietMs
   if returning then
-    quiet = DET.RETURN_QUIET_WINDOWS * w.duration * 2 ^ tonumber(state[10] or '0')
+    quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ tonumber(state[10] or '0'))
   end
   local calmUntil = tonumber(state[12] or '0')
   -- A raise waits until the rate in force was really sent at for a window (slots reserved at the

@@ -44,7 +44,7 @@ local DET = {
   RECOVER_WINDOWS = 2,
   REPEAT_MS = 60000,
   -- A rate in force this many windows without a cut held; probes back to it start after
-  -- RETURN_QUIET windows (doubling with each failed probe), and give up after MAX_TOP_MISSES.
+  -- RETURN_QUIET windows (twice that after a failed probe), and give up after MAX_TOP_MISSES.
   HELD_WINDOWS = 5,
   RETURN_QUIET_WINDOWS = 3,
   MAX_TOP_MISSES = 4,
@@ -78,7 +78,8 @@ local function det_slot(k)
   return k % DET.RING
 end
 
--- Sends, 429s and buckets with sends over buckets [fromK, toK] (at most DET.RING of them).
+-- Sends, 429s, buckets with sends, and the most sends in one bucket over buckets [fromK, toK]
+-- (at most DET.RING of them).
 local function det_sum(D, fromK, toK)
   if toK < fromK then return 0, 0, 0 end
   if toK - fromK >= DET.RING then fromK = toK - DET.RING + 1 end
@@ -90,7 +91,7 @@ local function det_sum(D, fromK, toK)
     fields[#fields + 1] = 't' .. s
   end
   local v = redis.call('HMGET', D, unpack(fields))
-  local A, T, used = 0, 0, 0
+  local A, T, used, peak = 0, 0, 0, 0
   local i = 1
   for k = fromK, toK do
     if tonumber(v[i] or '-1') == k then
@@ -98,10 +99,11 @@ local function det_sum(D, fromK, toK)
       A = A + sends
       T = T + tonumber(v[i + 2] or '0')
       if sends > 0 then used = used + 1 end
+      if sends > peak then peak = sends end
     end
     i = i + 3
   end
-  return A, T, used
+  return A, T, used, peak
 end
 
 -- Is T 429s out of A sends more than chance allows at noise share b?
@@ -250,6 +252,9 @@ local function det_cut(rate, step, beta, accepted, young, share, wall, probing)
   elseif wall then
     -- A young window says where the limit is (or, at a cold start, a run of noise: tested).
     lowered = accepted
+  elseif young then
+    -- A young window's count is no rate (and its 429s are still coming back): cut by the share.
+    lowered = rate * (1 - 2 * share)
   else
     -- A small share is a small overshoot (or noise): a small cut tells them apart as well.
     lowered = math.max(accepted, rate * (1 - 2 * share))

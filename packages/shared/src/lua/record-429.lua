@@ -80,7 +80,7 @@ local verdict, newEpisode = 0, 0
 if sentAt >= calmUntil and not ckUntil then
   -- (A test that just ended may have learned a noise level.)
   b = det_noise(redis.call('HGET', D, 'noise'))
-  local A, T, used = det_sum(D, k - DET.LOOKBACK + 1, k)
+  local A, T, used, peak = det_sum(D, k - DET.LOOKBACK + 1, k)
   -- A 429 that states a wait paused the domain: the 429 shares before and after a cut then
   -- measure the pauses, not the rate, so its congestion is cut without a test (to what the
   -- upstream let through) and probes find the way back.
@@ -104,7 +104,8 @@ if sentAt >= calmUntil and not ckUntil then
     -- Cut from what was really sent: a learned rate far above the sends (too few jobs, a busy
     -- machine) would take a cut that changes nothing the upstream sees.
     local sentRate = A / math.max(used, 1) * duration / B
-    local from = math.min(rate, math.max(sentRate, 1))
+    -- (At the busiest bucket: a ramp at a cold start is not the rate the upstream saw.)
+    local from = math.min(rate, math.max(peak * duration / B, 1))
     local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
     if probing then
       -- A raise drew congestion: back to the rate the climb started from, which held.
