@@ -28,9 +28,10 @@ export interface RateChange {
   fromRate: number;
   toRate: number;
   /**
-   * `cut`: `tested` (put under test), `wall` (nothing got through), `probe` (a raise went past the
-   * limit), `stated` (cut to what got through before a stated wait), or ''; `raise`/`return`: `reached` when the rate reached its target (the limit, or the
-   * rate that held); `override`: `set` or `cleared`.
+   * `cut`: `tested` (put under test), `blip` (a first small share: given back after clean
+   * windows), `wall` (nothing got through), `probe` (a raise went past the limit), `stated` (cut
+   * to what got through before a stated wait), or ''; `raise`/`return`: `reached` when the rate
+   * reached its target (the limit, or the rate that held); `override`: `set` or `cleared`.
    */
   note: string;
 }

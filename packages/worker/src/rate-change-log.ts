@@ -43,7 +43,9 @@ function describe(change: RateChange): { level: 'debug' | 'info' | 'warn'; msg: 
               ? 'put under test'
               : change.note === 'stated'
                 ? 'to what got through before a stated wait'
-                : '';
+                : change.note === 'blip'
+                  ? 'a first blip: given back after two clean windows'
+                  : '';
       return { level: 'warn', msg: `learned rate lowered: ${move} (congestion${how ? `, ${how}` : ''})` };
     }
     case 'noise':

@@ -40,7 +40,7 @@ redis.call('PEXPIRE', LOG429, 300000)
 local k = math.floor(sentAt / B)
 local slot = det_slot(k)
 local st = redis.call('HMGET', D, 'rate', 'pausedUntil', 'episodes', 'lastCutAt', 'lastRaiseAt', 'calmUntil',
-  'ckUntil', 'noise', 'rateSince', 'top', 'topMiss', 'b' .. slot)
+  'ckUntil', 'noise', 'rateSince', 'top', 'topMiss', 'b' .. slot, 'recTo')
 if tonumber(st[12] or '-1') == k then redis.call('HINCRBY', D, 't' .. slot, 1) end
 
 local rate = math.min(tonumber(st[1] or '') or ceiling, ceiling)
@@ -114,6 +114,16 @@ if sentAt >= calmUntil and not ckUntil then
     elseif stated then
       lowered, tested = math.min(from * DET.CEIL, math.max(accepted, rate * DET.FLOOR)), false
     end
+    -- A first blip (a small 429 share: arrival jitter at the limit, or the first of a noise that
+    -- is not known yet) dips the rate without a test and gives it back RECOVER_WINDOWS after the
+    -- cut's settle span unless another cut comes; a second blip within REPEAT_MS
+    -- (at any rate) is tested as any other cut, from the rate before the dip.
+    local dip = false
+    if tested and not wall and T / math.max(A, 1) < DET.BLIP_SHARE and not redis.call('HGET', D, 'chainFrom') then
+      if now - tonumber(redis.call('HGET', D, 'blipAt') or '0') >= DET.REPEAT_MS then
+        dip, tested = true, false
+      end
+    end
     -- One cut never takes the learned rate below FLOOR of itself (a slow start, few sends).
     if tested or wall then lowered = math.max(lowered, rate * DET.FLOOR) end
     lowered = math.min(lowered, rate)
@@ -133,8 +143,9 @@ if sentAt >= calmUntil and not ckUntil then
     end
     if tested then
       local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
-      -- A test that ended early (the cut was not deep enough) hands on the rate it started from.
-      local origin = tonumber(redis.call('HGET', D, 'chainFrom') or '') or rate
+      -- A test that ended early (the cut was not deep enough) hands on the rate it started from,
+      -- as does a blip's dip that is not given back yet.
+      local origin = tonumber(redis.call('HGET', D, 'chainFrom') or '') or tonumber(st[13] or '') or rate
       redis.call('HDEL', D, 'chainFrom')
       redis.call('HSET', D, 'ckFrom', tostring(origin), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
         'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
@@ -142,12 +153,18 @@ if sentAt >= calmUntil and not ckUntil then
       redis.call('HSET', D, 'calmUntil', now + span)
       redis.call('HDEL', D, 'chainFrom')
     end
-    det_changed('cut', rate, lowered, (tested and 'tested') or (wall and 'wall') or (probing and 'probe')
-      or (stated and 'stated') or '')
+    det_changed('cut', rate, lowered, (tested and 'tested') or (dip and 'blip') or (wall and 'wall')
+      or (probing and 'probe') or (stated and 'stated') or '')
+    local before = rate
     rate = lowered
     redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
       'rateSince', now, 'raiseStep', 0)
-    redis.call('HDEL', D, 'recTo', 'recAt')
+    if dip then
+      redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(before), 'recTo', tostring(before),
+        'recAt', now + span + DET.RECOVER_WINDOWS * duration)
+    else
+      redis.call('HDEL', D, 'recTo', 'recAt')
+    end
   end
 end
 redis.call('PEXPIRE', D, DET.TTL_MS)
