@@ -6,6 +6,7 @@ import { type AccountConfigInput, createLogger } from '@hfq/shared';
 import { type Sim, type SimOptions, startSim, type TokenConfig } from '@hfq/sim';
 import { type Admin, createAdmin, createWorker, type HfqWorker, type WorkerOptions } from '@hfq/worker';
 import { expect, onTestFinished } from 'vitest';
+import { type HfqProcess, startWorkerProcess } from './processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './redis.js';
 
 /** Environment for an `hfq worker` process pointed at the simulator and the test's Redis and prefix. */
@@ -95,6 +96,14 @@ export interface Stack {
   readonly admin: Admin;
   /** Starts one more in-process worker: the stack's worker options, then `options` over them. */
   startWorker(options?: StackWorkerOptions): Promise<HfqWorker>;
+  /**
+   * Starts `count` `hfq worker` processes side by side, on the stack's simulator, Redis and prefix
+   * (the stack's accounts unless `options` names others); stopped with the stack.
+   */
+  startWorkerProcesses(
+    count: number,
+    options?: { accounts?: AccountConfigInput[]; concurrency?: number; extra?: Record<string, string> },
+  ): Promise<HfqProcess[]>;
   /** A producer of its own (closed with the stack). */
   newProducer(options?: Partial<ProducerOptions>): Producer;
   /** An admin of its own over `accounts` (closed with the stack). */
@@ -166,6 +175,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       workers.push(worker);
       cleanups.push(() => worker.close());
       return worker;
+    },
+    async startWorkerProcesses(count, processOptions = {}) {
+      const env = workerEnv(stack.sim, {
+        redisUrl: url,
+        prefix,
+        accounts: processOptions.accounts ?? accounts,
+        ...(processOptions.concurrency !== undefined ? { concurrency: processOptions.concurrency } : {}),
+        ...(processOptions.extra ? { extra: processOptions.extra } : {}),
+      });
+      cleanups.push(env.cleanup);
+      const started = await Promise.allSettled(
+        Array.from({ length: count }, () => startWorkerProcess(env.env)),
+      );
+      const processes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      cleanups.push(() => Promise.all(processes.map((p) => p.stop())));
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      return processes;
     },
     newProducer(extra = {}) {
       const p = createProducer({ connection: url, prefix, ...extra });
