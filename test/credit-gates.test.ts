@@ -4,7 +4,6 @@ import { classifyUpstream } from '@hfq/shared/internal';
 import { holdKey } from '@hfq/worker/internal';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { captureLogs } from './support/log-capture.js';
-import { adminRedis } from './support/redis.js';
 import { type Stack, startStack } from './support/stack.js';
 
 const HF = 'hf_test_gates_0123456789abcdef';
@@ -242,8 +241,7 @@ describe('holds', () => {
     const runtime = w.runtimes.get('acme');
     if (!runtime) throw new Error('no runtime');
     const ops = admin([account]);
-    const redis = adminRedis();
-    stack.defer(() => redis.quit());
+    const redis = stack.redis();
     let release: Promise<unknown> | undefined;
     let releasedDuringHold = false;
     await runtime.hold('test hold', {

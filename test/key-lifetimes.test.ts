@@ -1,6 +1,6 @@
 import type { AccountConfigInput, Job } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
-import { adminRedis, keysUnder } from './support/redis.js';
+import { keysUnder } from './support/redis.js';
 import { startStack } from './support/stack.js';
 
 const HF = 'hf_test_lifetimes_0123456789abcdef';
@@ -75,8 +75,7 @@ describe('key lifetimes', () => {
     await expect.poll(() => producer.queue('beta').isPaused(), { timeout: 10_000 }).toBe(true);
     await admin.setLimit('acme', 150);
 
-    const redis = adminRedis();
-    stack.defer(() => redis.quit());
+    const redis = stack.redis();
     const permanent = permanentByDesign(prefix);
     const keys = await keysUnder(redis, prefix);
     const hfqKeys = keys.filter((k) => k.startsWith(`${prefix}:hfq:`));

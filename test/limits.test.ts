@@ -104,8 +104,7 @@ describe('in one process', () => {
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(30);
 
-    const admin = adminRedis();
-    stack.defer(() => admin.quit());
+    const admin = stack.redis();
     const state = await new DomainLimiter(admin, stack.prefix).state(await credentialId(TOKEN));
     // One 429 is within chance: no pause, no cut; the other jobs went on at the full rate.
     expect(state.pausedUntil).toBe(0);
@@ -168,8 +167,7 @@ describe('in one process', () => {
     ];
     await stack.startWorker({ accounts, concurrency: 8, limiter: { audit: true } });
     const admin = stack.newAdmin(accounts);
-    const redis = adminRedis();
-    stack.defer(() => redis.quit());
+    const redis = stack.redis();
     const audit = () => new DomainLimiter(redis, stack.prefix).auditLog(domain);
     const domain = await credentialId(TOKEN);
 
@@ -201,8 +199,7 @@ describe('in one process', () => {
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     await first.close();
 
-    const admin = adminRedis();
-    stack.defer(() => admin.quit());
+    const admin = stack.redis();
     const domain = await credentialId(TOKEN);
     const stored = (await new DomainLimiter(admin, stack.prefix).state(domain)).rate as number;
     expect(stored).toBeLessThan(20);

@@ -5,6 +5,7 @@ import { createProducer, type Producer, type ProducerOptions } from '@hfq/produc
 import { type AccountConfigInput, createLogger } from '@hfq/shared';
 import { type Sim, type SimOptions, startSim, type TokenConfig } from '@hfq/sim';
 import { type Admin, createAdmin, createWorker, type HfqWorker, type WorkerOptions } from '@hfq/worker';
+import type { Redis } from 'ioredis';
 import { expect, onTestFinished } from 'vitest';
 import { type HfqProcess, startWorkerProcess } from './processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './redis.js';
@@ -58,8 +59,8 @@ export type StackWorkerOptions = Partial<WorkerOptions>;
 export interface StackOptions {
   /** Label the test's own prefix starts with. @defaultValue `'t'` */
   label?: string;
-  /** The simulator's configuration. @defaultValue the simulator's defaults */
-  sim?: SimOptions;
+  /** The simulator's configuration, or `false` for a stack without one (producer-only tests). @defaultValue the simulator's defaults */
+  sim?: SimOptions | false;
   /** Tokens set on the simulator before any worker starts. */
   tokens?: Record<string, TokenConfig>;
   /** Accounts of the stack's workers and admin, unless a call names others. @defaultValue [] */
@@ -104,6 +105,8 @@ export interface Stack {
     count: number,
     options?: { accounts?: AccountConfigInput[]; concurrency?: number; extra?: Record<string, string> },
   ): Promise<HfqProcess[]>;
+  /** A plain Redis connection for assertions (closed with the stack). */
+  redis(): Redis;
   /** A producer of its own (closed with the stack). */
   newProducer(options?: Partial<ProducerOptions>): Producer;
   /** An admin of its own over `accounts` (closed with the stack). */
@@ -194,6 +197,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (failed) throw failed.reason;
       return processes;
     },
+    redis() {
+      const r = adminRedis(url);
+      cleanups.push(() => r.quit());
+      return r;
+    },
     newProducer(extra = {}) {
       const p = createProducer({ connection: url, prefix, ...extra });
       cleanups.push(() => p.close());
@@ -217,8 +225,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const byTest = (options.teardown ?? 'test') === 'test';
   if (byTest) onTestFinished(() => stack.stop());
   try {
-    sim = await startSim(options.sim);
-    for (const [token, config] of Object.entries(options.tokens ?? {})) sim.setToken(token, config);
+    if (options.sim !== false) sim = await startSim(options.sim);
+    for (const [token, config] of Object.entries(options.tokens ?? {})) stack.sim.setToken(token, config);
     for (let i = 0; i < (options.workers ?? 0); i += 1) await stack.startWorker();
   } catch (error) {
     // The caller never gets a stack to stop.
