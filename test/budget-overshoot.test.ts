@@ -1,20 +1,15 @@
-import type { AccountConfigInput, Job } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
 import { DEFAULT_PRICES, estimateCost } from '@hfq/worker';
 import { describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
 import { startStack } from './support/stack.js';
 
 const HF = 'hf_test_overshoot_0123456789abcdef';
 const KEY = 'tg-test-overshoot-0123456789';
-const embed = (i: number): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 describe('budget overshoot', () => {
   it('stays within the documented bound ((workers × concurrency + workers) × the largest request cost), several workers racing', async () => {
-    const perRequest = estimateCost(DEFAULT_PRICES, embed(0), 'hf-inference', [[0.1, 0.2]]);
+    const perRequest = estimateCost(DEFAULT_PRICES, embedJob(0), 'hf-inference', [[0.1, 0.2]]);
     const budgetUsd = 40 * perRequest;
     const account: AccountConfigInput = {
       id: 'acme',
@@ -36,7 +31,7 @@ describe('budget overshoot', () => {
       worker: { concurrency },
     });
     const producer = stack.producer;
-    const handles = await producer.enqueueMany(Array.from({ length: 600 }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: 600 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     const routerUsd = results.filter((r) => r.route === 'hf-router').reduce((sum, r) => sum + r.costUsd, 0);
     expect(routerUsd).toBeGreaterThanOrEqual(budgetUsd);

@@ -1,5 +1,5 @@
-import type { Job } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
 import { startStack } from './support/stack.js';
 
 /**
@@ -9,12 +9,6 @@ import { startStack } from './support/stack.js';
 
 const HF = 'hf_test_gate_commit_0123456789';
 const KEY = 'tg-test-gate-commit-0123456789';
-const embed = (i: number): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 describe('the credit gate at commit', () => {
   it('after the first 402 the router gets no request that was not already in flight', async () => {
@@ -41,7 +35,7 @@ describe('the credit gate at commit', () => {
       worker: { concurrency: 8 },
     });
     const { sim, producer } = stack;
-    const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(20);
     expect(results.filter((r) => r.route === 'provider-key').length).toBeGreaterThan(0);

@@ -3,6 +3,7 @@ import type { AccountConfigInput, Job } from '@hfq/shared';
 import { classifyUpstream } from '@hfq/shared/internal';
 import { holdKey } from '@hfq/worker/internal';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
 import { captureLogs } from './support/log-capture.js';
 import { type Stack, startStack } from './support/stack.js';
 
@@ -10,12 +11,6 @@ const HF = 'hf_test_gates_0123456789abcdef';
 const TOGETHER = 'tg-test-gates-key-0123456789';
 const CEREBRAS = 'cb-test-gates-key-0123456789';
 const PROBE_MS = 60_000;
-const embed = (i: number, model = 'sentence-transformers/all-MiniLM-L6-v2'): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model,
-  inputs: `text ${i}`,
-});
 const chat = (i: number): Job => ({
   account: 'acme',
   task: 'chat-completion',
@@ -69,19 +64,19 @@ describe('router probe while HF credits are exhausted', () => {
     const credits: string[] = [];
     w.events.on('credits', (e) => credits.push(e.event));
     const p = producer();
-    expect((await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
+    expect((await (await p.enqueue(embedJob(1))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
     expect(credits).toEqual(['exhausted']);
     // The late reset: the credits are back, but the gate says "until January".
     stack.sim.setToken(HF, { label: 'hf' });
-    expect((await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
+    expect((await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
     const [closed] = await admin([withKey]).status();
     expect(closed?.credits).toMatchObject({ state: 'exhausted', nextProbeAtMs: now + PROBE_MS });
     const routerBefore = stack.sim.received({ route: 'router', tokenLabel: 'hf' });
     expect(routerBefore).toBe(1); // the 402, nothing more while no probe was due
     now += PROBE_MS;
-    expect((await (await p.enqueue(embed(3))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(3))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
     expect(credits).toEqual(['exhausted', 'reopened']);
-    expect((await (await p.enqueue(embed(4))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(4))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
   });
 
   it('probes a held queue (no provider key) once per interval, all workers together, and resumes it', async () => {
@@ -96,7 +91,7 @@ describe('router probe while HF credits are exhausted', () => {
     await worker([account], () => now);
     await worker([account], () => now);
     const p = producer();
-    const handles = await p.enqueueMany(Array.from({ length: 6 }, (_, i) => embed(i)));
+    const handles = await p.enqueueMany(Array.from({ length: 6 }, (_, i) => embedJob(i)));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
     await expect.poll(() => queue.getActiveCount(), { timeout: 10_000 }).toBe(0);
@@ -129,10 +124,10 @@ describe('router probe while HF credits are exhausted', () => {
     const events: string[] = [];
     w.events.on('credits', (e) => events.push(e.event));
     const p = producer();
-    await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 });
+    await (await p.enqueue(embedJob(1))).result({ timeoutMs: 20_000 });
     // December: the reset opened the gate; the credits run out again.
     now = Date.UTC(2026, 11, 2, 9);
-    await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 });
+    await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 });
     expect(events).toEqual(['exhausted', 'exhausted']);
     expect(lines.filter((l) => String(l.msg).startsWith('HF credits exhausted'))).toHaveLength(2);
     const [status] = await admin([withKey]).status();
@@ -153,11 +148,13 @@ describe('one refusal does not stop the account', () => {
     stack.sim.script(HF, [{ status: 403, body: { error: gated } }]);
     await worker([account], Date.now);
     const p = producer();
-    const refused = await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const refused = await (await p.enqueue(embedJob(1)))
+      .result({ timeoutMs: 20_000 })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(JobFailedError);
     expect((refused as JobFailedError).reason).toContain('answered 403');
     expect((refused as JobFailedError).reason).toContain('is restricted');
-    expect((await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
     expect(await p.queue('acme').isPaused()).toBe(false);
     const [status] = await admin([account]).status();
     expect(status?.credits.state).toBe('ok');
@@ -182,9 +179,11 @@ describe('one refusal does not stop the account', () => {
     stack.sim.script(HF, [{ status: 400, body: { error: 'Invalid stop sequence: "payment required"' } }]);
     await worker([account], Date.now);
     const p = producer();
-    const failed = await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const failed = await (await p.enqueue(embedJob(1)))
+      .result({ timeoutMs: 20_000 })
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(JobFailedError);
-    expect((await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
     const [status] = await admin([account]).status();
     expect(status?.credits.state).toBe('ok');
   });
@@ -195,7 +194,7 @@ describe('one refusal does not stop the account', () => {
     const { logger, lines } = captureLogs('info');
     await worker([account], Date.now, logger);
     const p = producer();
-    await p.enqueue(embed(1));
+    await p.enqueue(embedJob(1));
     await expect.poll(() => p.queue('acme').isPaused(), { timeout: 10_000 }).toBe(true);
     const [status] = await admin([account]).status();
     expect(status?.credits).toMatchObject({ state: 'held' });
@@ -269,7 +268,7 @@ describe('holds', () => {
     const p = producer();
     const queue = p.queue('acme');
     await queue.pause();
-    const handle = await p.enqueue(embed(1));
+    const handle = await p.enqueue(embedJob(1));
     // The supervisor runs every 100 ms here; the job completes once it resumes the queue.
     expect((await handle.result({ timeoutMs: 10_000 })).route).toBe('hf-router');
     expect(await queue.isPaused()).toBe(false);

@@ -1,16 +1,11 @@
 import type { Producer } from '@hfq/producer';
-import type { AccountConfigInput, Job } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
 import { type Stack, startStack } from './support/stack.js';
 
 const HF = 'hf_test_credits_0123456789abcdef';
 const KEY = 'tg-test-key-0123456789';
-const embed = (i: number, account = 'acme'): Job => ({
-  account,
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 let stack: Stack;
 
@@ -50,7 +45,7 @@ describe('failover to the provider key', () => {
     await stack.startWorkerProcesses(2, { accounts: [withKey], concurrency: 8 });
 
     const p = producer();
-    const handles = await p.enqueueMany(Array.from({ length: 500 }, (_, i) => embed(i)));
+    const handles = await p.enqueueMany(Array.from({ length: 500 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
     expect(results).toHaveLength(500);
     const viaRouter = results.filter((r) => r.route === 'hf-router').length;
@@ -86,7 +81,7 @@ describe('organisation billing', () => {
     ]);
     const p = producer();
     const handles = await p.enqueueMany(
-      Array.from({ length: 120 }, (_, i) => embed(i, i % 2 === 0 ? 'acme' : 'beta')),
+      Array.from({ length: 120 }, (_, i) => embedJob(i, i % 2 === 0 ? 'acme' : 'beta')),
     );
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(120);
@@ -108,7 +103,7 @@ describe('no usable key', () => {
     const account = { id: 'acme', tier: 'pro' as const, hfToken: HF, limit: { max: 50, durationMs: 1000 } };
     await worker([account]);
     const p = producer();
-    const handles = await p.enqueueMany(Array.from({ length: 20 }, (_, i) => embed(i)));
+    const handles = await p.enqueueMany(Array.from({ length: 20 }, (_, i) => embedJob(i)));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 20_000 }).toBe(true);
     const held = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
@@ -133,7 +128,7 @@ describe('no usable key', () => {
     const account = { id: 'acme', tier: 'free' as const, hfToken: HF, limit: { max: 50, durationMs: 1000 } };
     const w = await worker([account], { now: () => now, holdCheckMs: 100 });
     const p = producer();
-    const handle = await p.enqueue(embed(1));
+    const handle = await p.enqueue(embedJob(1));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
     const before = stack.sim.received({ route: 'router', tokenLabel: 'hf' });
@@ -157,7 +152,7 @@ describe('no usable key', () => {
     const account = { id: 'acme', tier: 'pro' as const, hfToken: HF };
     await worker([account]);
     const p = producer();
-    await p.enqueueMany(Array.from({ length: 5 }, (_, i) => embed(i)));
+    await p.enqueueMany(Array.from({ length: 5 }, (_, i) => embedJob(i)));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
     expect(await queue.getJobCounts('failed', 'completed')).toEqual({ failed: 0, completed: 0 });
@@ -176,7 +171,7 @@ describe('budget', () => {
     await worker([{ ...withKey, monthlyBudgetUsd: 0.0003 }]);
     const p = producer();
     const results = await Promise.all(
-      (await p.enqueueMany(Array.from({ length: 150 }, (_, i) => embed(i)))).map((h) =>
+      (await p.enqueueMany(Array.from({ length: 150 }, (_, i) => embedJob(i)))).map((h) =>
         h.result({ timeoutMs: 60_000 }),
       ),
     );

@@ -1,17 +1,12 @@
-import type { AccountConfigInput, Job } from '@hfq/shared';
+import type { AccountConfigInput } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
 import { keysUnder } from './support/redis.js';
 import { startStack } from './support/stack.js';
 
 const HF = 'hf_test_lifetimes_0123456789abcdef';
 const HF_BETA = 'hf_test_lifetimes_beta_0123456789';
 const KEY = 'tg-test-lifetimes-0123456789';
-const embed = (i: number, account = 'acme'): Job => ({
-  account,
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 /**
  * Keys that are permanent by design (README, 'Permanent keys'): BullMQ's own keys of
@@ -54,7 +49,7 @@ describe('key lifetimes', () => {
     const producer = stack.producer;
     const admin = stack.admin;
 
-    const handles = await producer.enqueueMany(Array.from({ length: 60 }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: 60 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.some((r) => r.route === 'hf-router')).toBe(true);
     expect(results.some((r) => r.route === 'provider-key')).toBe(true);
@@ -71,7 +66,7 @@ describe('key lifetimes', () => {
     expect(await batch.results({ timeoutMs: 60_000 })).toHaveLength(40);
 
     // beta has no key and no credits: its queue holds; then the operator resets it.
-    await producer.enqueue(embed(1, 'beta'));
+    await producer.enqueue(embedJob(1, 'beta'));
     await expect.poll(() => producer.queue('beta').isPaused(), { timeout: 10_000 }).toBe(true);
     await admin.setLimit('acme', 150);
 

@@ -1,17 +1,11 @@
-import type { Job } from '@hfq/shared';
 import { credentialId, DomainLimiter } from '@hfq/shared/internal';
 import { maxInWindow } from '@hfq/sim';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
 import { adminRedis } from './support/redis.js';
 import { type Stack, startStack } from './support/stack.js';
 
 const TOKEN = 'hf_test_limits_0123456789abcdef';
-const embed = (i: number): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 let stack: Stack;
 
@@ -33,7 +27,7 @@ async function twoWorkerProcesses(account: Record<string, unknown>, extra: Recor
 async function runJobs(count: number) {
   const producer = stack.newProducer();
   try {
-    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
     const jobs = await producer.queue('acme').getJobs(['completed', 'failed']);
     return { results, jobs };
@@ -100,7 +94,7 @@ describe('in one process', () => {
     // The third request draws a 429 with no Retry-After and no rate headers: noise.
     stack.sim.script(TOKEN, [{ status: 200 }, { status: 200 }, { status: 429 }]);
     const producer = stack.newProducer();
-    const handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(30);
 
@@ -134,7 +128,7 @@ describe('in one process', () => {
       { status: 429, retryAfter: 0 },
     ]);
     const producer = stack.newProducer();
-    const handle = await producer.enqueue(embed(1));
+    const handle = await producer.enqueue(embedJob(1));
     await expect(handle.result({ timeoutMs: 30_000 })).rejects.toThrow(
       /gave up after 3 upstream 429s \(max429s 2\)/,
     );
@@ -150,7 +144,7 @@ describe('in one process', () => {
       Array.from({ length: 6 }, () => ({ status: 429, retryAfter: 1 })),
     );
     const producer = stack.newProducer();
-    const handles = await producer.enqueueMany(Array.from({ length: 12 }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: 12 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(12);
     const jobs = await producer.queue('acme').getJobs(['completed']);
@@ -195,7 +189,7 @@ describe('in one process', () => {
     });
     const first = await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
     const producer = stack.newProducer();
-    let handles = await producer.enqueueMany(Array.from({ length: 40 }, (_, i) => embed(i)));
+    let handles = await producer.enqueueMany(Array.from({ length: 40 }, (_, i) => embedJob(i)));
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     await first.close();
 
@@ -206,7 +200,7 @@ describe('in one process', () => {
 
     stack.sim.resetStats();
     await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
-    handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embed(100 + i)));
+    handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embedJob(100 + i)));
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     const times = stack.sim.requests({ route: 'router', tokenLabel: 'acme' }).map((r) => r.t);
     const start = Math.min(...times);
