@@ -103,7 +103,13 @@ export interface Stack {
    */
   startWorkerProcesses(
     count: number,
-    options?: { accounts?: AccountConfigInput[]; concurrency?: number; extra?: Record<string, string> },
+    options?: {
+      accounts?: AccountConfigInput[];
+      concurrency?: number;
+      extra?: Record<string, string>;
+      /** How the stack stops them. @defaultValue `'SIGTERM'` (a graceful shutdown) */
+      stopSignal?: NodeJS.Signals;
+    },
   ): Promise<HfqProcess[]>;
   /** A plain Redis connection for assertions (closed with the stack). */
   redis(): Redis;
@@ -192,7 +198,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         Array.from({ length: count }, () => startWorkerProcess(env.env)),
       );
       const processes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-      cleanups.push(() => Promise.all(processes.map((p) => p.stop())));
+      cleanups.push(() => Promise.all(processes.map((p) => p.stop(processOptions.stopSignal))));
       const failed = started.find((s) => s.status === 'rejected');
       if (failed) throw failed.reason;
       return processes;
