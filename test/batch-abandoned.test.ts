@@ -1,15 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createProducer } from '@hfq/producer';
 import { createLogger } from '@hfq/shared';
 import { batchQueueName } from '@hfq/shared/internal';
-import { expectedEmbedding, startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
+import { expectedEmbedding } from '@hfq/sim';
 import { Job, Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { redisUrl } from './support/redis.js';
+import { startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -37,20 +35,21 @@ console.log('batch ' + batch.id);
 
 describe('abandoned batch', () => {
   it('completes with the items added when its producer dies before sealing', async () => {
-    const sim = await startSim({ latency: { baseMs: 5 } });
-    sim.setToken(TOKEN, { label: 'abandon' });
-    const prefix = testPrefix('babandon');
-    const admin = adminRedis();
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    const stack = await startStack({
+      label: 'babandon',
+      sim: { latency: { baseMs: 5 } },
+      tokens: { [TOKEN]: { label: 'abandon' } },
       accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 100, durationMs: 1000 } }],
-      upstream: upstreamOf(sim),
+    });
+    const { prefix } = stack;
+    const admin = stack.redis();
+    await stack.startWorker({
       concurrency: 2,
       logger: createLogger({ name: 'abandon-test', level: 'silent' }),
     });
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    const producer = stack.producer;
     const queue = new Queue(batchQueueName('acme'), { connection: admin, prefix });
+    stack.defer(() => queue.close());
     const child = spawn(
       process.execPath,
       ['--conditions=hfq-source', '--import', 'tsx', '--input-type=module', '--eval', PRODUCER_SCRIPT],
@@ -60,39 +59,30 @@ describe('abandoned batch', () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
-    try {
-      const lines = createInterface({ input: child.stdout });
-      const batchId = await new Promise<string>((resolve, reject) => {
-        lines.on('line', (line) => line.startsWith('batch ') && resolve(line.slice('batch '.length)));
-        child.once('exit', (code) => reject(new Error(`producer exited (${code}) before enqueuing`)));
-      });
-      const batch = await producer.batch(batchId);
-      // Both items are in and done while the input still waits: the parent must still wait too.
-      await waitFor(async () => (await batch.progress()).ok >= 2, 'both items done', 15_000, 20);
-      expect(await queue.getJobState(batchId)).toBe('waiting-children');
+    stack.defer(() => child.kill('SIGKILL'));
+    const lines = createInterface({ input: child.stdout });
+    const batchId = await new Promise<string>((resolve, reject) => {
+      lines.on('line', (line) => line.startsWith('batch ') && resolve(line.slice('batch '.length)));
+      child.once('exit', (code) => reject(new Error(`producer exited (${code}) before enqueuing`)));
+    });
+    const batch = await producer.batch(batchId);
+    // Both items are in and done while the input still waits: the parent must still wait too.
+    await waitFor(async () => (await batch.progress()).ok >= 2, 'both items done', 15_000, 20);
+    expect(await queue.getJobState(batchId)).toBe('waiting-children');
 
-      child.kill('SIGKILL');
-      const results = await batch.results({ timeoutMs: 15_000 });
-      expect(results).toEqual([
-        { ok: true, output: expectedEmbedding('first item') },
-        { ok: true, output: expectedEmbedding('second item') },
-      ]);
-      await waitFor(
-        async () => (await queue.getJobState(batchId)) === 'completed',
-        'the parent to complete',
-        15_000,
-        20,
-      );
-      const parent = await Job.fromId(queue, batchId);
-      expect(parent?.returnvalue).toMatchObject({ total: 2, ok: 2, failed: 0, sealed: 'abandoned' });
-    } finally {
-      child.kill('SIGKILL');
-      await queue.close();
-      await producer.close();
-      await worker.close();
-      await sim.close();
-      await expectNoClientsLeft(admin, prefix);
-      await admin.quit();
-    }
+    child.kill('SIGKILL');
+    const results = await batch.results({ timeoutMs: 15_000 });
+    expect(results).toEqual([
+      { ok: true, output: expectedEmbedding('first item') },
+      { ok: true, output: expectedEmbedding('second item') },
+    ]);
+    await waitFor(
+      async () => (await queue.getJobState(batchId)) === 'completed',
+      'the parent to complete',
+      15_000,
+      20,
+    );
+    const parent = await Job.fromId(queue, batchId);
+    expect(parent?.returnvalue).toMatchObject({ total: 2, ok: 2, failed: 0, sealed: 'abandoned' });
   });
 });

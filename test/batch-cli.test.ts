@@ -2,12 +2,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@hfq/shared';
-import { expectedEmbedding, startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
+import { expectedEmbedding } from '@hfq/sim';
 import { describe, expect, it } from 'vitest';
 import { HfqProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { redisUrl } from './support/redis.js';
+import { startStack } from './support/stack.js';
 
 /** `hfq enqueue --batch` (see docs/architecture.md, "Batches are flows"): a JSONL file as one batch, results written in input order with line numbers. */
 
@@ -16,52 +15,42 @@ const MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
 
 describe('hfq enqueue --batch', () => {
   it('enqueues a file as one coalesced batch and writes every line’s result in order', async () => {
-    const sim = await startSim({ latency: { baseMs: 5, perItemMs: 1 } });
-    sim.setToken(TOKEN, { label: 'cli' });
-    const prefix = testPrefix('bcli');
-    const admin = adminRedis();
-    const dir = mkdtempSync(join(tmpdir(), 'hfq-batch-cli-'));
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    const stack = await startStack({
+      label: 'bcli',
+      sim: { latency: { baseMs: 5, perItemMs: 1 } },
+      tokens: { [TOKEN]: { label: 'cli' } },
       accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 100, durationMs: 1000 } }],
-      upstream: upstreamOf(sim),
+    });
+    const { sim, prefix } = stack;
+    const dir = mkdtempSync(join(tmpdir(), 'hfq-batch-cli-'));
+    stack.defer(() => rmSync(dir, { recursive: true, force: true }));
+    await stack.startWorker({
       concurrency: 4,
       logger: createLogger({ name: 'batch-cli-test', level: 'silent' }),
     });
-    try {
-      const texts = Array.from({ length: 30 }, (_, i) => `line text ${i}`);
-      const lines = texts.map((inputs) =>
-        JSON.stringify({ task: 'feature-extraction', model: MODEL, inputs }),
-      );
-      lines.splice(10, 0, ''); // a blank line: skipped, line numbers still count it
-      const input = join(dir, 'jobs.jsonl');
-      const output = join(dir, 'results.jsonl');
-      writeFileSync(input, `${lines.join('\n')}\n`);
+    const texts = Array.from({ length: 30 }, (_, i) => `line text ${i}`);
+    const lines = texts.map((inputs) => JSON.stringify({ task: 'feature-extraction', model: MODEL, inputs }));
+    lines.splice(10, 0, ''); // a blank line: skipped, line numbers still count it
+    const input = join(dir, 'jobs.jsonl');
+    const output = join(dir, 'results.jsonl');
+    writeFileSync(input, `${lines.join('\n')}\n`);
 
-      const cli = HfqProcess.start(
-        ['enqueue', input, '--account', 'acme', '--batch', '--coalesce', '4', '--out', output],
-        { REDIS_URL: redisUrl(), HFQ_PREFIX: prefix },
-      );
-      const exit = await cli.exited;
-      expect(exit.code, cli.lines.join('\n')).toBe(0);
+    const cli = HfqProcess.start(
+      ['enqueue', input, '--account', 'acme', '--batch', '--coalesce', '4', '--out', output],
+      { REDIS_URL: redisUrl(), HFQ_PREFIX: prefix },
+    );
+    const exit = await cli.exited;
+    expect(exit.code, cli.lines.join('\n')).toBe(0);
 
-      const written = readFileSync(output, 'utf8')
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line));
-      const lineNumbers = texts.map((_, i) => (i < 10 ? i + 1 : i + 2));
-      expect(written).toEqual(
-        texts.map((text, i) => ({ line: lineNumbers[i], ok: true, output: expectedEmbedding(text) })),
-      );
-      // Coalesced: 30 items in ceil(30 / 4) requests.
-      expect(sim.received({ route: 'router' })).toBe(8);
-    } finally {
-      await worker.close();
-      await sim.close();
-      rmSync(dir, { recursive: true, force: true });
-      await expectNoClientsLeft(admin, prefix);
-      await admin.quit();
-    }
+    const written = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const lineNumbers = texts.map((_, i) => (i < 10 ? i + 1 : i + 2));
+    expect(written).toEqual(
+      texts.map((text, i) => ({ line: lineNumbers[i], ok: true, output: expectedEmbedding(text) })),
+    );
+    // Coalesced: 30 items in ceil(30 / 4) requests.
+    expect(sim.received({ route: 'router' })).toBe(8);
   });
 });

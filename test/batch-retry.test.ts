@@ -1,13 +1,11 @@
 import { spawn } from 'node:child_process';
-import { BatchAbandonedError, createProducer } from '@hfq/producer';
-import { createLogger } from '@hfq/shared';
+import { BatchAbandonedError } from '@hfq/producer';
 import { batchStateKey } from '@hfq/shared/internal';
-import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectedEmbedding } from '@hfq/sim';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ROOT } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { redisUrl } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -52,59 +50,46 @@ function runCrashingProducer(env: Record<string, string>): Promise<number | null
 }
 
 describe('batch retry after a crash', () => {
-  let sim: Sim;
-  const admin = adminRedis();
-  const prefix = testPrefix('bretry');
-  let worker: HfqWorker;
+  let stack: Stack;
 
-  beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 2 } });
-    sim.setToken(TOKEN, { label: 'retry' });
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+  beforeEach(async () => {
+    stack = await startStack({
+      label: 'bretry',
+      sim: { latency: { baseMs: 2 } },
+      tokens: { [TOKEN]: { label: 'retry' } },
       accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 1000, durationMs: 1000 } }],
-      upstream: upstreamOf(sim),
-      concurrency: 4,
-      logger: createLogger({ level: 'silent' }),
+      workers: 1,
+      worker: { concurrency: 4 },
     });
-  });
-
-  afterAll(async () => {
-    await worker.close();
-    await sim.close();
-    await expectNoClientsLeft(admin, prefix);
-    await admin.quit();
   });
 
   for (const hook of ['afterStateWritten', 'afterChunk'] as const) {
     it(`a retried batch id completes the batch after a crash at ${hook}, each item run once`, async () => {
       const batchId = `retry-${hook}`;
-      sim.resetStats();
+      const { sim, prefix } = stack;
+      const admin = stack.redis();
       expect(
         await runCrashingProducer({ HFQ_PREFIX: prefix, HOOK: hook, BATCH_ID: batchId, SEAL_MS: '600000' }),
       ).toBe(null);
-      const producer = createProducer({ connection: redisUrl(), prefix });
-      try {
-        const batch = await producer.enqueueBatch(
-          { account: 'acme', task: 'feature-extraction', model: MODEL, items: texts },
-          { batchId, chunkSize: 5 },
-        );
-        expect(await batch.enqueued()).toMatchObject({ items: N });
-        const results = await batch.results({ timeoutMs: 30_000 });
-        expect(results).toEqual(texts.map((t) => ({ ok: true, output: expectedEmbedding(t) })));
-        // The crash added at most one chunk, read back like the rest; nothing ran twice.
-        expect(sim.received({ route: 'router' })).toBe(N);
-        const layout = await admin.lrange(batchStateKey(prefix, 'acme', batchId, 'layout'), 0, -1);
-        expect(layout.reduce((sum, c) => sum + Number(c), 0)).toBe(N);
-      } finally {
-        await producer.close();
-      }
+      const producer = stack.newProducer();
+      const batch = await producer.enqueueBatch(
+        { account: 'acme', task: 'feature-extraction', model: MODEL, items: texts },
+        { batchId, chunkSize: 5 },
+      );
+      expect(await batch.enqueued()).toMatchObject({ items: N });
+      const results = await batch.results({ timeoutMs: 30_000 });
+      expect(results).toEqual(texts.map((t) => ({ ok: true, output: expectedEmbedding(t) })));
+      // The crash added at most one chunk, read back like the rest; nothing ran twice.
+      expect(sim.received({ route: 'router' })).toBe(N);
+      const layout = await admin.lrange(batchStateKey(prefix, 'acme', batchId, 'layout'), 0, -1);
+      expect(layout.reduce((sum, c) => sum + Number(c), 0)).toBe(N);
     });
   }
 
   it('an abandoned batch never looks complete, and a retry of its id fails saying so', async () => {
     const batchId = 'retry-abandoned';
+    const { prefix } = stack;
+    const admin = stack.redis();
     expect(
       await runCrashingProducer({
         HFQ_PREFIX: prefix,
@@ -113,25 +98,21 @@ describe('batch retry after a crash', () => {
         SEAL_MS: '1000',
       }),
     ).toBe(null);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    try {
-      await waitFor(
-        async () => (await admin.hget(batchStateKey(prefix, 'acme', batchId), 'sealed')) === 'abandoned',
-        'the seal to mark the batch abandoned',
-        30_000,
-      );
-      const handle = await producer.batch(batchId);
-      await expect(handle.enqueued()).rejects.toBeInstanceOf(BatchAbandonedError);
-      const retry = producer.enqueueBatch(
-        { account: 'acme', task: 'feature-extraction', model: MODEL, items: texts },
-        { batchId, chunkSize: 5 },
-      );
-      await expect(retry).rejects.toThrow(/abandoned after 5 item\(s\)/);
-      // What was added is still readable.
-      const results = await handle.results({ timeoutMs: 30_000 });
-      expect(results).toEqual(texts.slice(0, 5).map((t) => ({ ok: true, output: expectedEmbedding(t) })));
-    } finally {
-      await producer.close();
-    }
+    const producer = stack.newProducer();
+    await waitFor(
+      async () => (await admin.hget(batchStateKey(prefix, 'acme', batchId), 'sealed')) === 'abandoned',
+      'the seal to mark the batch abandoned',
+      30_000,
+    );
+    const handle = await producer.batch(batchId);
+    await expect(handle.enqueued()).rejects.toBeInstanceOf(BatchAbandonedError);
+    const retry = producer.enqueueBatch(
+      { account: 'acme', task: 'feature-extraction', model: MODEL, items: texts },
+      { batchId, chunkSize: 5 },
+    );
+    await expect(retry).rejects.toThrow(/abandoned after 5 item\(s\)/);
+    // What was added is still readable.
+    const results = await handle.results({ timeoutMs: 30_000 });
+    expect(results).toEqual(texts.slice(0, 5).map((t) => ({ ok: true, output: expectedEmbedding(t) })));
   });
 });

@@ -1,14 +1,13 @@
 import { PassThrough } from 'node:stream';
-import { type Batch, type BatchItemResult, createProducer, type Producer } from '@hfq/producer';
+import type { Batch, BatchItemResult, Producer } from '@hfq/producer';
 import { createLogger } from '@hfq/shared';
 import { BATCH_FIELDS, batchQueueName, batchStateKey } from '@hfq/shared/internal';
-import { expectedEmbedding, expectedSimilarity, type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
+import { expectedEmbedding, expectedSimilarity } from '@hfq/sim';
+import type { HfqWorker } from '@hfq/worker';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from './support/stack.js';
 
 /**
  * Batches end to end (see docs/architecture.md, "Batches are flows"): an in-process worker, the simulator over HTTP, real Redis.
@@ -18,22 +17,12 @@ const TOKEN = 'hf_test_batch_0123456789abcdef';
 const EMBEDDER = 'sentence-transformers/all-MiniLM-L6-v2';
 const SIMILARITY = 'sentence-transformers/paraphrase-MiniLM-L3-v2';
 
-let sim: Sim;
-let prefix: string;
+let stack: Stack;
 let admin: Redis;
 let producer: Producer;
-let worker: HfqWorker | undefined;
 
-async function startWorker(concurrency = 8): Promise<HfqWorker> {
-  worker = await createWorker({
-    connection: redisUrl(),
-    prefix,
-    accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 100, durationMs: 1000 } }],
-    upstream: upstreamOf(sim),
-    concurrency,
-    logger: createLogger({ name: 'batch-test', level: 'silent' }),
-  });
-  return worker;
+function startWorker(concurrency = 8): Promise<HfqWorker> {
+  return stack.startWorker({ concurrency, logger: createLogger({ name: 'batch-test', level: 'silent' }) });
 }
 
 function texts(n: number, label = 'text'): string[] {
@@ -68,7 +57,7 @@ async function parentOf(
   batch: Batch,
   until?: string,
 ): Promise<{ state: string; job: Job | undefined; close: () => Promise<void> }> {
-  const queue = new Queue(batchQueueName('acme'), { connection: admin, prefix });
+  const queue = new Queue(batchQueueName('acme'), { connection: admin, prefix: stack.prefix });
   const read = async () => {
     // State first: a job read before it finished would lack its return value.
     const state = await queue.getJobState(batch.id);
@@ -78,37 +67,26 @@ async function parentOf(
   return { state, job, close: () => queue.close() };
 }
 
-beforeAll(async () => {
-  sim = await startSim({ latency: { baseMs: 5, perItemMs: 1 } });
-  sim.setModel(SIMILARITY, { providers: { 'hf-inference': { task: 'sentence-similarity' } } });
-});
-
-afterAll(async () => {
-  await sim?.close();
-});
-
-beforeEach(() => {
-  prefix = testPrefix('batch');
-  admin = adminRedis();
-  producer = createProducer({ connection: redisUrl(), prefix });
-  sim.setToken(TOKEN, { label: 'batch' });
-  sim.configure({ maxItemsPerRequest: null, latency: { baseMs: 5, jitterMs: 0, perItemMs: 1 } });
-  sim.resetStats();
-});
-
-afterEach(async () => {
-  await producer.close();
-  await worker?.close();
-  worker = undefined;
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
+beforeEach(async () => {
+  stack = await startStack({
+    label: 'batch',
+    sim: {
+      latency: { baseMs: 5, jitterMs: 0, perItemMs: 1 },
+      maxItemsPerRequest: null,
+      models: { [SIMILARITY]: { providers: { 'hf-inference': { task: 'sentence-similarity' } } } },
+    },
+    tokens: { [TOKEN]: { label: 'batch' } },
+    accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 100, durationMs: 1000 } }],
+  });
+  admin = stack.redis();
+  producer = stack.producer;
 });
 
 describe('batches', () => {
   it('keeps input order and per-item errors when failing children finish before their slow siblings', async () => {
     // Successes are slow (300 ms); by arrival order: three successes, then three immediate 400s.
-    sim.configure({ latency: { baseMs: 300, jitterMs: 0, perItemMs: 0 } });
-    sim.script(TOKEN, [
+    stack.sim.configure({ latency: { baseMs: 300, jitterMs: 0, perItemMs: 0 } });
+    stack.sim.script(TOKEN, [
       { status: 200 },
       { status: 200 },
       { status: 200 },
@@ -131,7 +109,7 @@ describe('batches', () => {
     expect(failed).toHaveLength(3);
     for (const f of failed) expect(f.ok === false && f.error).toMatch(/400.*Input is not valid/);
     // The failures answered first; the slow successes they overtook are still in their places.
-    const scripted = sim.requests({ scripted: true });
+    const scripted = stack.sim.requests({ scripted: true });
     const firstFailure = Math.min(...scripted.filter((r) => r.status === 400).map((r) => r.t + r.durationMs));
     const slowDone = Math.min(...scripted.filter((r) => r.status === 200).map((r) => r.t + r.durationMs));
     expect(firstFailure).toBeLessThan(slowDone);
@@ -198,7 +176,7 @@ describe('batches', () => {
   });
 
   it('coalesces items into one request each, and splits a request the upstream finds too large', async () => {
-    sim.configure({ maxItemsPerRequest: 4, tooLargeStatus: 413 });
+    stack.sim.configure({ maxItemsPerRequest: 4, tooLargeStatus: 413 });
     await startWorker(4);
     const inputs = texts(21, 'coalesced');
     const batch = await producer.enqueueBatch({
@@ -213,7 +191,7 @@ describe('batches', () => {
     expect(results.every((r) => r.ok)).toBe(true);
     expectEmbeddings(results, inputs);
 
-    const router = sim.requests({ route: 'router' });
+    const router = stack.sim.requests({ route: 'router' });
     expect(router.filter((r) => r.status === 413).length).toBeGreaterThanOrEqual(1);
     const served = router.filter((r) => r.status === 200);
     // Every item was answered once, by requests within the upstream's limit.
@@ -227,7 +205,7 @@ describe('batches', () => {
   });
 
   it('splits coalesced sentence-similarity requests back per item (422 as too large)', async () => {
-    sim.configure({ maxItemsPerRequest: 3, tooLargeStatus: 422 });
+    stack.sim.configure({ maxItemsPerRequest: 3, tooLargeStatus: 422 });
     await startWorker(4);
     const items = [
       { source_sentence: 'a cat', sentences: ['a dog', 'a kitten'] },
@@ -246,7 +224,7 @@ describe('batches', () => {
     expect(results).toEqual(
       items.map((item) => ({ ok: true, output: expectedSimilarity(item.source_sentence, item.sentences) })),
     );
-    expect(sim.requests({ route: 'router', status: 422 }).length).toBeGreaterThanOrEqual(1);
+    expect(stack.sim.requests({ route: 'router', status: 422 }).length).toBeGreaterThanOrEqual(1);
   });
 
   it('reads in order through a small window from another process, keeps or removes children, writes JSONL', async () => {
@@ -263,7 +241,7 @@ describe('batches', () => {
     expect(await batch.enqueued()).toEqual({ items: 50, children: 17 });
     expect(await again.enqueued()).toEqual({ items: 50, children: 17 });
 
-    const other = createProducer({ connection: redisUrl(), prefix });
+    const other = stack.newProducer();
     try {
       const handle = await other.batch('nightly-run-1');
       const kept: BatchItemResult[] = [];
@@ -274,7 +252,7 @@ describe('batches', () => {
     } finally {
       await other.close();
     }
-    expect(sim.received({ route: 'router' })).toBe(17);
+    expect(stack.sim.received({ route: 'router' })).toBe(17);
     expect(await producer.queue('acme').getCompletedCount()).toBe(17);
 
     const out = new PassThrough();
@@ -288,7 +266,7 @@ describe('batches', () => {
   });
 
   it('cancels: children not started are removed, running ones finish, results say which were cancelled', async () => {
-    sim.configure({ latency: { baseMs: 150, jitterMs: 0, perItemMs: 0 } });
+    stack.sim.configure({ latency: { baseMs: 150, jitterMs: 0, perItemMs: 0 } });
     await startWorker(2);
     const inputs = texts(40, 'cancelled');
     const batch = await producer.enqueueBatch({
@@ -312,7 +290,7 @@ describe('batches', () => {
     expect(cancelled).toBeGreaterThan(20);
     expect(ok + cancelled).toBe(40);
     // Nothing cancelled reached the upstream.
-    expect(sim.received({ route: 'router' })).toBe(ok);
+    expect(stack.sim.received({ route: 'router' })).toBe(ok);
     const progress = await waitFor(
       () => batch.progress(),
       (p) => p.finished,
@@ -338,7 +316,7 @@ describe('batches', () => {
     await expect(batch.enqueued()).rejects.toThrow(/batch item 2.*items\.2/);
     await expect(batch.results({ timeoutMs: 10_000 })).rejects.toThrow(/input stopped/);
     const state = await admin.hget(
-      batchStateKey(prefix, batch.account, batch.id),
+      batchStateKey(stack.prefix, batch.account, batch.id),
       BATCH_FIELDS.cancelRequested,
     );
     expect(state).toBe('1');
@@ -383,6 +361,6 @@ describe('batches', () => {
         coalesce: 4,
       }),
     ).rejects.toThrow(/coalesce/);
-    expect(await admin.keys(`${prefix}:*`)).toEqual([]);
+    expect(await admin.keys(`${stack.prefix}:*`)).toEqual([]);
   });
 });

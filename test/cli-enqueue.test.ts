@@ -1,13 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '@hfq/shared';
-import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectedEmbedding } from '@hfq/sim';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { HfqProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { adminRedis, keysUnder, redisUrl, testPrefix } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 
 const TOKEN = 'hf_test_cli_0123456789abcdef';
 const line = (i: number) =>
@@ -18,34 +16,23 @@ const line = (i: number) =>
   });
 
 describe('hfq enqueue', () => {
-  const prefix = testPrefix('cli');
-  const dir = mkdtempSync(join(tmpdir(), 'hfq-cli-'));
-  let sim: Sim;
-  let worker: HfqWorker;
+  let stack: Stack;
+  let dir: string;
 
-  beforeAll(async () => {
-    sim = await startSim();
-    sim.setToken(TOKEN, { label: 'acme' });
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+  beforeEach(async () => {
+    stack = await startStack({
+      label: 'cli',
+      tokens: { [TOKEN]: { label: 'acme' } },
       accounts: [{ id: 'acme', tier: 'enterprise', hfToken: TOKEN, limit: { max: 5000, durationMs: 1000 } }],
-      upstream: upstreamOf(sim),
-      concurrency: 32,
-      logger: createLogger({ level: 'silent' }),
+      workers: 1,
+      worker: { concurrency: 32 },
     });
+    const tmp = mkdtempSync(join(tmpdir(), 'hfq-cli-'));
+    dir = tmp;
+    stack.defer(() => rmSync(tmp, { recursive: true, force: true }));
   });
 
-  afterAll(async () => {
-    await worker.close();
-    await sim.close();
-    rmSync(dir, { recursive: true, force: true });
-    const admin = adminRedis();
-    await expectNoClientsLeft(admin, prefix);
-    await admin.quit();
-  });
-
-  const env = () => ({ REDIS_URL: redisUrl(), HFQ_PREFIX: prefix });
+  const env = () => ({ REDIS_URL: redisUrl(), HFQ_PREFIX: stack.prefix });
 
   it('round-trips a 10,000-line JSONL file with results in input order', { timeout: 240_000 }, async () => {
     const input = join(dir, 'jobs.jsonl');
@@ -71,7 +58,7 @@ describe('hfq enqueue', () => {
     const again = HfqProcess.start(['enqueue', input, '--account', 'acme'], env());
     expect((await again.exited).code).toBe(0);
     const admin = adminRedis();
-    const counts = await admin.zcard(`${prefix}:account-{acme}:completed`);
+    const counts = await admin.zcard(`${stack.prefix}:account-{acme}:completed`);
     await admin.quit();
     expect(counts).toBe(10_000);
   });

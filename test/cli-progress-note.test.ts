@@ -1,17 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createProducer } from '@hfq/producer';
-import { type AccountConfigInput, createLogger } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { type AccountRunState, createAdmin, createWorker, type HfqWorker } from '@hfq/worker';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AccountConfigInput } from '@hfq/shared';
+import type { AccountRunState } from '@hfq/worker';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { progressNote } from '../packages/cli/src/progress-note.js';
 import { chatFor, perJobModels } from './support/faults.js';
 import { HfqProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { redisUrl } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -71,7 +68,6 @@ describe('progressNote', () => {
 });
 
 describe('progress line state, read from Redis as hfq status reads it', () => {
-  const prefix = testPrefix('note');
   const tokens = {
     broke: 'hf_note_broke_0123456789abcdef',
     waiter: 'hf_note_waiter_0123456789abcdef',
@@ -87,68 +83,56 @@ describe('progress line state, read from Redis as hfq status reads it', () => {
     },
     { id: 'waiter', tier: 'pro', hfToken: tokens.waiter },
   ];
-  const dir = mkdtempSync(join(tmpdir(), 'hfq-note-'));
-  let sim: Sim;
-  let worker: HfqWorker;
-  let admin: Redis;
+  let stack: Stack;
 
-  beforeAll(async () => {
-    admin = adminRedis();
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
-    // No HF credits, and a provider key that was revoked: the account is held.
-    sim.setToken(tokens.broke, { label: 'broke', credits: { balanceUsd: 0, costPerRequestUsd: 0.001 } });
-    sim.setToken(tokens.revokedKey, { label: 'revoked', revoked: true });
-    // A 429 saying "retry after 60 s": the router domain pauses.
-    sim.setToken(tokens.waiter, { label: 'waiter' });
-    sim.script(tokens.waiter, [{ status: 429, retryAfter: 60 }]);
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+  beforeEach(async () => {
+    stack = await startStack({
+      label: 'note',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
+      tokens: {
+        // No HF credits, and a provider key that was revoked: the account is held.
+        [tokens.broke]: { label: 'broke', credits: { balanceUsd: 0, costPerRequestUsd: 0.001 } },
+        [tokens.revokedKey]: { label: 'revoked', revoked: true },
+        [tokens.waiter]: { label: 'waiter' },
+      },
       accounts,
-      upstream: upstreamOf(sim),
-      logger: createLogger({ level: 'silent' }),
-      cockpitFlushMs: 60_000,
     });
-  });
-
-  afterAll(async () => {
-    await worker?.close();
-    await sim?.close();
-    rmSync(dir, { recursive: true, force: true });
-    await expectNoClientsLeft(admin, prefix);
-    await admin.quit();
+    // A 429 saying "retry after 60 s": the router domain pauses.
+    stack.sim.script(tokens.waiter, [{ status: 429, retryAfter: 60 }]);
+    await stack.startWorker({ cockpitFlushMs: 60_000 });
   });
 
   it('held by credits and a revoked key, paused for a Retry-After: the notes say so', async () => {
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    const { sim } = stack;
+    const producer = stack.producer;
     // Read-only, as `hfq enqueue` reads it: no local accounts, only what the worker published.
-    const ops = createAdmin({ connection: redisUrl(), prefix });
-    try {
-      const [brokeModel, waiterModel] = [
-        perJobModels(sim, 'note-broke', 1)[0],
-        perJobModels(sim, 'note-wait', 1)[0],
-      ];
-      await producer.enqueue(chatFor('broke', brokeModel as string));
-      await producer.enqueue(chatFor('waiter', waiterModel as string));
-      let note = '';
-      await waitFor(async () => {
-        note = progressNote(await ops.runStates(['broke', 'waiter']));
-        return note.includes('broke held') && note.includes('waiter paused');
-      }, 'both accounts held back');
-      expect(note).toMatch(
-        /^broke held: credits out, provider key revoked; waiter paused (59|60) s \(Retry-After\)$/,
-      );
-    } finally {
-      await producer.close();
-      await ops.close();
-    }
+    const ops = stack.newAdmin([]);
+    const [brokeModel, waiterModel] = [
+      perJobModels(sim, 'note-broke', 1)[0],
+      perJobModels(sim, 'note-wait', 1)[0],
+    ];
+    await producer.enqueue(chatFor('broke', brokeModel as string));
+    await producer.enqueue(chatFor('waiter', waiterModel as string));
+    let note = '';
+    await waitFor(async () => {
+      note = progressNote(await ops.runStates(['broke', 'waiter']));
+      return note.includes('broke held') && note.includes('waiter paused');
+    }, 'both accounts held back');
+    expect(note).toMatch(
+      /^broke held: credits out, provider key revoked; waiter paused (59|60) s \(Retry-After\)$/,
+    );
   });
 
   it('hfq enqueue --wait shows it on the progress line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hfq-note-'));
+    stack.defer(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'jobs.jsonl');
-    const [model] = perJobModels(sim, 'note-cli', 1);
+    const [model] = perJobModels(stack.sim, 'note-cli', 1);
     writeFileSync(file, `${JSON.stringify(chatFor('broke', model as string))}\n`);
-    const cli = HfqProcess.start(['enqueue', file, '--wait'], { REDIS_URL: redisUrl(), HFQ_PREFIX: prefix });
+    const cli = HfqProcess.start(['enqueue', file, '--wait'], {
+      REDIS_URL: redisUrl(),
+      HFQ_PREFIX: stack.prefix,
+    });
     try {
       const line = await cli.waitForLine((l) => l.includes('held: credits out, provider key revoked'));
       expect(line).toMatch(

@@ -1,10 +1,11 @@
 import { createProducer } from '@hfq/producer';
-import { type AccountConfigInput, createLogger, type Job, RedisTargetError } from '@hfq/shared';
+import { type AccountConfigInput, createLogger, RedisTargetError } from '@hfq/shared';
 import { type Sim, startSim } from '@hfq/sim';
 import { createAdmin, createWorker } from '@hfq/worker';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpawnedCluster } from './support/cluster.js';
+import { embedJob } from './support/jobs.js';
 import { HfqProcess } from './support/processes.js';
 import { testPrefix } from './support/redis.js';
 import { upstreamOf } from './support/stack.js';
@@ -26,12 +27,6 @@ const account: AccountConfigInput = {
   hfToken: HF,
   limit: { max: 200, durationMs: 1000 },
 };
-const embed = (i: number): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 let cluster: SpawnedCluster;
 let sim: Sim;
@@ -74,7 +69,7 @@ describe('Redis Cluster connections', () => {
         prefix,
       });
       try {
-        const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embed(i)));
+        const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embedJob(i)));
         const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
         expect(results).toHaveLength(20);
         for (const r of results) expect(r.route).toBe('hf-router');
@@ -99,7 +94,7 @@ describe('Redis Cluster connections', () => {
     const url = `redis://127.0.0.1:${cluster.ports[0]}`;
     const producer = createProducer({ connection: url, prefix });
     try {
-      const refused = producer.enqueue(embed(0));
+      const refused = producer.enqueue(embedJob(0));
       await expect(refused).rejects.toThrow(RedisTargetError);
       await expect(refused).rejects.toThrow(/REDIS_CLUSTER_NODES=127\.0\.0\.1:\d+/);
     } finally {

@@ -1,10 +1,6 @@
-import { createProducer } from '@hfq/producer';
-import { createLogger, type Job } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
+import { startStack } from './support/stack.js';
 
 /**
  * After the first 402, the router receives no request that was not already in flight: a permit
@@ -13,39 +9,18 @@ import { upstreamOf } from './support/stack.js';
 
 const HF = 'hf_test_gate_commit_0123456789';
 const KEY = 'tg-test-gate-commit-0123456789';
-const embed = (i: number): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
-
-let sim: Sim;
-let prefix: string;
-const cleanups: (() => unknown)[] = [];
-
-beforeEach(async () => {
-  prefix = testPrefix('gc');
-  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, perItemMs: 0 } });
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await sim.close();
-  const admin = adminRedis();
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
-});
 
 describe('the credit gate at commit', () => {
   it('after the first 402 the router gets no request that was not already in flight', async () => {
     // Credits for 4 requests; the router paced at 5/s, so with 8 jobs running, permits are
     // reserved up to 1.6 s ahead when the 402 comes.
-    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0.0004, costPerRequestUsd: 0.0001 } });
-    sim.setToken(KEY, { label: 'key' });
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    const stack = await startStack({
+      label: 'gc',
+      sim: { latency: { baseMs: 0, jitterMs: 0, perItemMs: 0 } },
+      tokens: {
+        [HF]: { label: 'hf', credits: { balanceUsd: 0.0004, costPerRequestUsd: 0.0001 } },
+        [KEY]: { label: 'key' },
+      },
       accounts: [
         {
           id: 'acme',
@@ -56,14 +31,11 @@ describe('the credit gate at commit', () => {
           fallbackProviders: ['together'],
         },
       ],
-      upstream: upstreamOf(sim),
-      concurrency: 8,
-      logger: createLogger({ level: 'silent' }),
+      workers: 1,
+      worker: { concurrency: 8 },
     });
-    cleanups.push(() => worker.close());
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embed(i)));
+    const { sim, producer } = stack;
+    const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(20);
     expect(results.filter((r) => r.route === 'provider-key').length).toBeGreaterThan(0);

@@ -1,24 +1,16 @@
-import { Writable } from 'node:stream';
-import { createProducer, JobFailedError, type Producer } from '@hfq/producer';
-import { type AccountConfigInput, createLogger, type Job } from '@hfq/shared';
+import { JobFailedError, type Producer } from '@hfq/producer';
+import type { AccountConfigInput, Job } from '@hfq/shared';
 import { classifyUpstream } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createWorker, type HfqWorker } from '@hfq/worker';
 import { holdKey } from '@hfq/worker/internal';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
+import { captureLogs } from './support/log-capture.js';
+import { type Stack, startStack } from './support/stack.js';
 
 const HF = 'hf_test_gates_0123456789abcdef';
 const TOGETHER = 'tg-test-gates-key-0123456789';
 const CEREBRAS = 'cb-test-gates-key-0123456789';
 const PROBE_MS = 60_000;
-const embed = (i: number, model = 'sentence-transformers/all-MiniLM-L6-v2'): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model,
-  inputs: `text ${i}`,
-});
 const chat = (i: number): Job => ({
   account: 'acme',
   task: 'chat-completion',
@@ -26,61 +18,32 @@ const chat = (i: number): Job => ({
   messages: [{ role: 'user', content: `hello ${i}` }],
 });
 
-let sim: Sim;
-let prefix: string;
-const cleanups: (() => unknown)[] = [];
+let stack: Stack;
 
 beforeEach(async () => {
-  prefix = testPrefix('cg');
-  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 2, maxMs: 5, perItemMs: 0 } });
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await sim.close();
-  const admin = adminRedis();
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
+  stack = await startStack({
+    label: 'cg',
+    sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 2, maxMs: 5, perItemMs: 0 } },
+  });
 });
 
 function producer(): Producer {
-  const p = createProducer({ connection: redisUrl(), prefix });
-  cleanups.push(() => p.close());
-  return p;
+  return stack.newProducer();
 }
 
-/** A logger whose lines the test reads. */
-function capturedLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), lines };
-}
-
-async function worker(accounts: AccountConfigInput[], now: () => number, logger = capturedLogger().logger) {
-  const w: HfqWorker = await createWorker({
-    connection: redisUrl(),
-    prefix,
+function worker(accounts: AccountConfigInput[], now: () => number, logger = captureLogs('info').logger) {
+  return stack.startWorker({
     accounts,
-    upstream: upstreamOf(sim),
     concurrency: 1,
     logger,
     holdCheckMs: 100,
     now,
     creditProbeMs: PROBE_MS,
   });
-  cleanups.push(() => w.close());
-  return w;
 }
 
 function admin(accounts: AccountConfigInput[]) {
-  const a = createAdmin({ connection: redisUrl(), prefix, accounts });
-  cleanups.push(() => a.close());
-  return a;
+  return stack.newAdmin(accounts);
 }
 
 const withKey: AccountConfigInput = {
@@ -95,30 +58,30 @@ const withKey: AccountConfigInput = {
 describe('router probe while HF credits are exhausted', () => {
   it('a 402 at 00:01 on the 1st does not close the router for the month: one probe per interval reopens it', async () => {
     let now = Date.UTC(2026, 11, 1, 0, 1);
-    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
-    sim.setToken(TOGETHER, { label: 'key' });
+    stack.sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
+    stack.sim.setToken(TOGETHER, { label: 'key' });
     const w = await worker([withKey], () => now);
     const credits: string[] = [];
     w.events.on('credits', (e) => credits.push(e.event));
     const p = producer();
-    expect((await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
+    expect((await (await p.enqueue(embedJob(1))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
     expect(credits).toEqual(['exhausted']);
     // The late reset: the credits are back, but the gate says "until January".
-    sim.setToken(HF, { label: 'hf' });
-    expect((await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
+    stack.sim.setToken(HF, { label: 'hf' });
+    expect((await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 })).route).toBe('provider-key');
     const [closed] = await admin([withKey]).status();
     expect(closed?.credits).toMatchObject({ state: 'exhausted', nextProbeAtMs: now + PROBE_MS });
-    const routerBefore = sim.received({ route: 'router', tokenLabel: 'hf' });
+    const routerBefore = stack.sim.received({ route: 'router', tokenLabel: 'hf' });
     expect(routerBefore).toBe(1); // the 402, nothing more while no probe was due
     now += PROBE_MS;
-    expect((await (await p.enqueue(embed(3))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(3))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
     expect(credits).toEqual(['exhausted', 'reopened']);
-    expect((await (await p.enqueue(embed(4))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(4))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
   });
 
   it('probes a held queue (no provider key) once per interval, all workers together, and resumes it', async () => {
     let now = Date.UTC(2026, 11, 1, 0, 1);
-    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
+    stack.sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
     const account: AccountConfigInput = {
       id: 'acme',
       tier: 'pro',
@@ -128,25 +91,25 @@ describe('router probe while HF credits are exhausted', () => {
     await worker([account], () => now);
     await worker([account], () => now);
     const p = producer();
-    const handles = await p.enqueueMany(Array.from({ length: 6 }, (_, i) => embed(i)));
+    const handles = await p.enqueueMany(Array.from({ length: 6 }, (_, i) => embedJob(i)));
     const queue = p.queue('acme');
     await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
     await expect.poll(() => queue.getActiveCount(), { timeout: 10_000 }).toBe(0);
     // Only what was in flight when the first 402 came back: one request per worker (concurrency 1).
-    const base = sim.received({ route: 'router', tokenLabel: 'hf' });
+    const base = stack.sim.received({ route: 'router', tokenLabel: 'hf' });
     expect(base).toBeLessThanOrEqual(2);
     // Two probe intervals with credits still gone: one more router request each, not one per worker.
     for (let round = 1; round <= 2; round += 1) {
       now += PROBE_MS;
       await expect
-        .poll(() => sim.received({ route: 'router', tokenLabel: 'hf' }), { timeout: 10_000 })
+        .poll(() => stack.sim.received({ route: 'router', tokenLabel: 'hf' }), { timeout: 10_000 })
         .toBe(base + round);
       await expect.poll(() => queue.isPaused(), { timeout: 10_000 }).toBe(true);
       await expect.poll(() => queue.getActiveCount(), { timeout: 10_000 }).toBe(0);
-      expect(sim.received({ route: 'router', tokenLabel: 'hf' })).toBe(base + round);
+      expect(stack.sim.received({ route: 'router', tokenLabel: 'hf' })).toBe(base + round);
     }
     expect(await queue.getJobCounts('failed')).toEqual({ failed: 0 });
-    sim.setToken(HF, { label: 'hf' });
+    stack.sim.setToken(HF, { label: 'hf' });
     now += PROBE_MS;
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 20_000 })));
     expect(results.every((r) => r.route === 'hf-router')).toBe(true);
@@ -154,17 +117,17 @@ describe('router probe while HF credits are exhausted', () => {
 
   it('reports an exhaustion every month it happens, not only the first (event, log, status)', async () => {
     let now = Date.UTC(2026, 10, 10, 12);
-    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
-    sim.setToken(TOGETHER, { label: 'key' });
-    const { logger, lines } = capturedLogger();
+    stack.sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
+    stack.sim.setToken(TOGETHER, { label: 'key' });
+    const { logger, lines } = captureLogs('info');
     const w = await worker([withKey], () => now, logger);
     const events: string[] = [];
     w.events.on('credits', (e) => events.push(e.event));
     const p = producer();
-    await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 });
+    await (await p.enqueue(embedJob(1))).result({ timeoutMs: 20_000 });
     // December: the reset opened the gate; the credits run out again.
     now = Date.UTC(2026, 11, 2, 9);
-    await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 });
+    await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 });
     expect(events).toEqual(['exhausted', 'exhausted']);
     expect(lines.filter((l) => String(l.msg).startsWith('HF credits exhausted'))).toHaveLength(2);
     const [status] = await admin([withKey]).status();
@@ -178,18 +141,20 @@ describe('router probe while HF credits are exhausted', () => {
 
 describe('one refusal does not stop the account', () => {
   it('a router 403 for one gated model fails that job with the upstream reason; the account goes on', async () => {
-    sim.setToken(HF, { label: 'hf' });
+    stack.sim.setToken(HF, { label: 'hf' });
     const account: AccountConfigInput = { id: 'acme', tier: 'pro', hfToken: HF };
     const gated =
       'Access to model acme/gated-model is restricted. You must have access to it and be authenticated.';
-    sim.script(HF, [{ status: 403, body: { error: gated } }]);
+    stack.sim.script(HF, [{ status: 403, body: { error: gated } }]);
     await worker([account], Date.now);
     const p = producer();
-    const refused = await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const refused = await (await p.enqueue(embedJob(1)))
+      .result({ timeoutMs: 20_000 })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(JobFailedError);
     expect((refused as JobFailedError).reason).toContain('answered 403');
     expect((refused as JobFailedError).reason).toContain('is restricted');
-    expect((await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
     expect(await p.queue('acme').isPaused()).toBe(false);
     const [status] = await admin([account]).status();
     expect(status?.credits.state).toBe('ok');
@@ -209,25 +174,27 @@ describe('one refusal does not stop the account', () => {
     );
     expect(about(403, '{"error":"Access to model x is restricted"}')).toBe('fail');
 
-    sim.setToken(HF, { label: 'hf' });
+    stack.sim.setToken(HF, { label: 'hf' });
     const account: AccountConfigInput = { id: 'acme', tier: 'pro', hfToken: HF };
-    sim.script(HF, [{ status: 400, body: { error: 'Invalid stop sequence: "payment required"' } }]);
+    stack.sim.script(HF, [{ status: 400, body: { error: 'Invalid stop sequence: "payment required"' } }]);
     await worker([account], Date.now);
     const p = producer();
-    const failed = await (await p.enqueue(embed(1))).result({ timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const failed = await (await p.enqueue(embedJob(1)))
+      .result({ timeoutMs: 20_000 })
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(JobFailedError);
-    expect((await (await p.enqueue(embed(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
+    expect((await (await p.enqueue(embedJob(2))).result({ timeoutMs: 20_000 })).route).toBe('hf-router');
     const [status] = await admin([account]).status();
     expect(status?.credits.state).toBe('ok');
   });
 
   it('a router 401 holds the account and says so in status and log', async () => {
-    sim.setToken(HF, { label: 'hf', revoked: true });
+    stack.sim.setToken(HF, { label: 'hf', revoked: true });
     const account: AccountConfigInput = { id: 'acme', tier: 'pro', hfToken: HF };
-    const { logger, lines } = capturedLogger();
+    const { logger, lines } = captureLogs('info');
     await worker([account], Date.now, logger);
     const p = producer();
-    await p.enqueue(embed(1));
+    await p.enqueue(embedJob(1));
     await expect.poll(() => p.queue('acme').isPaused(), { timeout: 10_000 }).toBe(true);
     const [status] = await admin([account]).status();
     expect(status?.credits).toMatchObject({ state: 'held' });
@@ -238,9 +205,9 @@ describe('one refusal does not stop the account', () => {
   });
 
   it('a provider key answering 401 closes that key (reason in status) and the job fails over to the next key', async () => {
-    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
-    sim.setToken(TOGETHER, { label: 'together', revoked: true });
-    sim.setToken(CEREBRAS, { label: 'cerebras' });
+    stack.sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
+    stack.sim.setToken(TOGETHER, { label: 'together', revoked: true });
+    stack.sim.setToken(CEREBRAS, { label: 'cerebras' });
     const account: AccountConfigInput = {
       id: 'acme',
       tier: 'pro',
@@ -255,7 +222,7 @@ describe('one refusal does not stop the account', () => {
     expect(results.map((r) => `${r.route}/${r.provider}`)).toEqual(Array(4).fill('provider-key/cerebras'));
     expect(results.every((r) => r.attempts === 1)).toBe(true);
     // The refused key was asked once: its gate is closed for every later job.
-    expect(sim.received({ route: 'provider', tokenLabel: 'together' })).toBe(1);
+    expect(stack.sim.received({ route: 'provider', tokenLabel: 'together' })).toBe(1);
     const [status] = await admin([account]).status();
     const together = status?.keys.find((k) => k.provider === 'together');
     expect(together?.credits.state).toBe('held');
@@ -268,13 +235,12 @@ describe('holds', () => {
   const account: AccountConfigInput = { id: 'acme', tier: 'pro', hfToken: HF };
 
   it("a release that comes between a hold's key and its pause leaves no paused queue without a reason", async () => {
-    sim.setToken(HF, { label: 'hf' });
+    stack.sim.setToken(HF, { label: 'hf' });
     const w = await worker([account], Date.now);
     const runtime = w.runtimes.get('acme');
     if (!runtime) throw new Error('no runtime');
     const ops = admin([account]);
-    const redis = adminRedis();
-    cleanups.push(() => redis.quit());
+    const redis = stack.redis();
     let release: Promise<unknown> | undefined;
     let releasedDuringHold = false;
     await runtime.hold('test hold', {
@@ -291,18 +257,18 @@ describe('holds', () => {
     await release;
     expect(releasedDuringHold).toBe(false);
     const paused = await runtime.queue.isPaused();
-    const reason = await redis.get(holdKey(prefix, 'acme'));
+    const reason = await redis.get(holdKey(stack.prefix, 'acme'));
     // Either held with its reason, or released and running: never paused with no reason.
     expect({ paused, held: reason !== null }).toEqual({ paused: false, held: false });
   });
 
   it('the supervisor resumes an account queue paused without a hold reason', async () => {
-    sim.setToken(HF, { label: 'hf' });
+    stack.sim.setToken(HF, { label: 'hf' });
     const w = await worker([account], Date.now);
     const p = producer();
     const queue = p.queue('acme');
     await queue.pause();
-    const handle = await p.enqueue(embed(1));
+    const handle = await p.enqueue(embedJob(1));
     // The supervisor runs every 100 ms here; the job completes once it resumes the queue.
     expect((await handle.result({ timeoutMs: 10_000 })).route).toBe('hf-router');
     expect(await queue.isPaused()).toBe(false);

@@ -1,4 +1,4 @@
-import { createProducer, type InferenceResult } from '@hfq/producer';
+import type { InferenceResult } from '@hfq/producer';
 import type { Job } from '@hfq/shared';
 import {
   expectedChatContent,
@@ -6,13 +6,12 @@ import {
   expectedEmbedding,
   expectedImagePng,
   type Sim,
-  startSim,
 } from '@hfq/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, metricsPortOf, sampleSum } from './ops-support.js';
-import { type HfqProcess, startWorkerProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
-import { expectNoSecrets, workerEnv } from './support/stack.js';
+import type { HfqProcess } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft, keysUnder } from './support/redis.js';
+import { expectNoSecrets, type Stack, startStack } from './support/stack.js';
 
 const TOKENS = { alpha: 'hf_test_alpha_0123456789abcdef', beta: 'hf_test_beta_0123456789abcdef' };
 const ACCOUNTS = [
@@ -111,29 +110,29 @@ function expectOutput(job: Job, output: unknown): void {
 }
 
 describe('two worker processes, two accounts, the simulator over HTTP', () => {
+  let stack: Stack;
   let sim: Sim;
-  const prefix = testPrefix('e2e');
+  let prefix: string;
   let workers: HfqProcess[] = [];
-  let cleanup: () => void = () => {};
 
   beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 40, perItemMs: 1 } });
-    sim.setToken(TOKENS.alpha, { label: 'alpha' });
-    sim.setToken(TOKENS.beta, { label: 'beta' });
-    const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts: ACCOUNTS, concurrency: 8 });
-    cleanup = stack.cleanup;
-    workers = await Promise.all([startWorkerProcess(stack.env), startWorkerProcess(stack.env)]);
+    // Shared by the suite: the second test stops the processes the first one ran on.
+    stack = await startStack({
+      label: 'e2e',
+      sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 40, perItemMs: 1 } },
+      tokens: { [TOKENS.alpha]: { label: 'alpha' }, [TOKENS.beta]: { label: 'beta' } },
+      accounts: ACCOUNTS,
+      teardown: 'caller',
+    });
+    ({ sim, prefix } = stack);
+    workers = await stack.startWorkerProcesses(2, { concurrency: 8 });
   });
 
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-    cleanup();
-    await sim?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it('completes 240 mixed jobs, every result equal to the upstream answer, no secret anywhere', async () => {
     const admin = adminRedis();
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    const producer = stack.newProducer();
     try {
       const jobs = mixedJobs();
       const handles = await producer.enqueueMany(jobs);

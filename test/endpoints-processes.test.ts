@@ -3,26 +3,15 @@
  * capacity"): the concurrency limit holds across processes, and a killed process's slots come
  * back when their leases lapse.
  */
-import { createProducer } from '@hfq/producer';
 import type { AccountConfigInput } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createAdmin } from '@hfq/worker';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type HfqProcess, startWorkerProcess } from './support/processes.js';
-import { redisUrl, testPrefix } from './support/redis.js';
-import { workerEnv } from './support/stack.js';
+import type { Sim } from '@hfq/sim';
+import { describe, expect, it } from 'vitest';
+import type { HfqProcess } from './support/processes.js';
+import { type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const HF = 'hf_endpointsprocesses';
 const MODEL = 'BAAI/bge-small-en-v1.5';
-
-const processes: HfqProcess[] = [];
-const cleanups: (() => unknown)[] = [];
-
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 function account(sim: Sim, concurrency: number): AccountConfigInput {
   return {
@@ -34,17 +23,14 @@ function account(sim: Sim, concurrency: number): AccountConfigInput {
   };
 }
 
-async function startWorker(
-  sim: Sim,
-  prefix: string,
+/** Worker processes on the stack, killed (not drained) when it stops. */
+function startWorkers(
+  stack: Stack,
+  count: number,
   accounts: AccountConfigInput[],
   extra: Record<string, string> = {},
 ) {
-  const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts, concurrency: 8, extra });
-  cleanups.push(stack.cleanup);
-  const proc = await startWorkerProcess(stack.env);
-  processes.push(proc);
-  return proc;
+  return stack.startWorkerProcesses(count, { accounts, concurrency: 8, extra, stopSignal: 'SIGKILL' });
 }
 
 function jobs(n: number, tag: string) {
@@ -58,17 +44,15 @@ function jobs(n: number, tag: string) {
 
 describe('endpoint concurrency across worker processes', () => {
   it('two worker processes never hold more than C requests in flight to one endpoint', async () => {
-    const prefix = testPrefix('epp');
     // The simulated endpoint could take 20 at once: only hfq's limit keeps it at C.
-    const sim = await startSim({
-      endpoints: { emb: { model: MODEL, slotsPerReplica: 20, latency: { baseMs: 80 } } },
+    const stack = await startStack({
+      label: 'epp',
+      sim: { endpoints: { emb: { model: MODEL, slotsPerReplica: 20, latency: { baseMs: 80 } } } },
     });
-    cleanups.push(() => sim.close());
+    const { sim } = stack;
     const C = 4;
-    const accounts = [account(sim, C)];
-    await Promise.all([startWorker(sim, prefix, accounts), startWorker(sim, prefix, accounts)]);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
+    await startWorkers(stack, 2, [account(sim, C)]);
+    const producer = stack.producer;
     const handles = await producer.enqueueMany(jobs(80, 'two'));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
@@ -80,9 +64,11 @@ describe('endpoint concurrency across worker processes', () => {
   });
 
   it('a worker killed mid-request gives its slots back after the lease', async () => {
-    const prefix = testPrefix('epk');
-    const sim = await startSim({ endpoints: { emb: { model: MODEL, slotsPerReplica: 10 } } });
-    cleanups.push(() => sim.close());
+    const stack = await startStack({
+      label: 'epk',
+      sim: { endpoints: { emb: { model: MODEL, slotsPerReplica: 10 } } },
+    });
+    const { sim } = stack;
     const C = 2;
     const accounts = [account(sim, C)];
     const env = {
@@ -90,11 +76,9 @@ describe('endpoint concurrency across worker processes', () => {
       HFQ_LOCK_DURATION_MS: '2000',
       HFQ_STALLED_INTERVAL_MS: '1000',
     };
-    const victim = await startWorker(sim, prefix, accounts, env);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    const admin = createAdmin({ connection: redisUrl(), prefix, accounts });
-    cleanups.push(() => admin.close());
+    const [victim] = (await startWorkers(stack, 1, accounts, env)) as [HfqProcess];
+    const producer = stack.producer;
+    const admin = stack.newAdmin(accounts);
     const inFlight = async () => (await admin.status())[0]?.endpoints[0]?.inFlight ?? -1;
 
     // One answer first: until the endpoint is known to be up, one request at a time wakes it.
@@ -111,7 +95,7 @@ describe('endpoint concurrency across worker processes', () => {
     sim.setEndpoint('emb', { model: MODEL, slotsPerReplica: 10, latency: { baseMs: 20 } });
     await waitFor(async () => (await inFlight()) === 0, 'the leases to lapse', 10_000);
 
-    await startWorker(sim, prefix, accounts, env);
+    await startWorkers(stack, 1, accounts, env);
     const more = await producer.enqueueMany(jobs(6, 'after'));
     const results = await Promise.all([...first, ...more].map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.every((r) => r.route === 'endpoint')).toBe(true);

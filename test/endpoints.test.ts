@@ -3,41 +3,28 @@
  * paused endpoints under each policy, the lifecycle driven by the backlog, and 429s learned
  * once per episode. Real Redis, real BullMQ, the official client, the simulator over HTTP.
  */
-import { createProducer, type InferenceResult, type Producer } from '@hfq/producer';
-import { type AccountConfigInput, createLogger, type EndpointConfig } from '@hfq/shared';
-import { expectedEmbedding, type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createWorker, type HfqWorker } from '@hfq/worker';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import type { InferenceResult, Producer } from '@hfq/producer';
+import type { AccountConfigInput, EndpointConfig } from '@hfq/shared';
+import { expectedEmbedding } from '@hfq/sim';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Stack, startStack, upstreamOf } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const HF = 'hf_endpointsowner';
 const MODEL = 'BAAI/bge-small-en-v1.5';
 const OTHER_MODEL = 'sentence-transformers/all-MiniLM-L6-v2';
 
-let sim: Sim;
-let prefix: string;
-const cleanups: (() => unknown)[] = [];
-const logger = createLogger({ level: 'silent' });
+let stack: Stack;
 
 beforeEach(async () => {
-  prefix = testPrefix('ep');
-  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 15, perItemMs: 0 } });
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await sim.close();
-  const admin = adminRedis();
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
+  stack = await startStack({
+    label: 'ep',
+    sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 15, perItemMs: 0 } },
+  });
 });
 
 function producer(): Producer {
-  const p = createProducer({ connection: redisUrl(), prefix });
-  cleanups.push(() => p.close());
-  return p;
+  return stack.newProducer();
 }
 
 function account(
@@ -50,34 +37,26 @@ function account(
     hfToken: HF,
     limit: { max: 50, durationMs: 1000 },
     routing,
-    endpoints: [{ name: 'emb', url: sim.endpointUrl('emb'), models: [MODEL], concurrency: 4, ...endpoint }],
+    endpoints: [
+      { name: 'emb', url: stack.sim.endpointUrl('emb'), models: [MODEL], concurrency: 4, ...endpoint },
+    ],
   };
 }
 
-async function worker(
-  accounts: AccountConfigInput[],
-  endpoints: { checkMs?: number; leaseMs?: number } = {},
-) {
-  const w: HfqWorker = await createWorker({
-    connection: redisUrl(),
-    prefix,
+function worker(accounts: AccountConfigInput[], endpoints: { checkMs?: number; leaseMs?: number } = {}) {
+  return stack.startWorker({
     accounts,
-    upstream: { ...upstreamOf(sim), endpointsApiUrl: sim.endpointsApiUrl },
+    upstream: { ...upstreamOf(stack.sim), endpointsApiUrl: stack.sim.endpointsApiUrl },
     concurrency: 16,
-    logger,
     endpoints: {
       checkMs: endpoints.checkMs ?? 100,
       ...(endpoints.leaseMs ? { leaseMs: endpoints.leaseMs } : {}),
     },
   });
-  cleanups.push(() => w.close());
-  return w;
 }
 
 function admin(accounts: AccountConfigInput[]) {
-  const a = createAdmin({ connection: redisUrl(), prefix, accounts });
-  cleanups.push(() => a.close());
-  return a;
+  return stack.newAdmin(accounts);
 }
 
 async function runJobs(p: Producer, n: number, tag = 'x'): Promise<InferenceResult[]> {
@@ -94,7 +73,7 @@ describe('cold start', () => {
     ['held by X-Scale-Up-Timeout', undefined],
     ['woken by plain requests, one at a time', 0],
   ])('completes every job with no attempt used and one waking request at a time (%s)', async (_, holdS) => {
-    sim.setEndpoint('emb', {
+    stack.sim.setEndpoint('emb', {
       model: MODEL,
       initialState: 'scaledToZero',
       coldStartMs: 1_500,
@@ -107,7 +86,7 @@ describe('cold start', () => {
     const results = await runJobs(producer(), 30);
     expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
     expect(results.map((r) => r.output)).toEqual(results.map((_, i) => expectedEmbedding(`x${i}`, 8)));
-    const stats = sim.endpointStats('emb');
+    const stats = stack.sim.endpointStats('emb');
     expect(stats.maxWakingInFlight).toBe(1);
     expect(stats.maxInFlight).toBeLessThanOrEqual(4);
     if (holdS === 0) expect(stats.byStatus['503'] ?? 0).toBeGreaterThan(0);
@@ -117,7 +96,7 @@ describe('cold start', () => {
 
 describe('paused endpoint', () => {
   it('routes to the router under endpoint-first, with the reason on status', async () => {
-    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused' });
+    stack.sim.setEndpoint('emb', { model: MODEL, initialState: 'paused' });
     const accounts = [account({}, 'endpoint-first')];
     await worker(accounts);
     const results = await runJobs(producer(), 20);
@@ -129,7 +108,7 @@ describe('paused endpoint', () => {
   });
 
   it('holds its jobs under endpoint-only (none failed) until it is resumed', async () => {
-    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200 });
+    stack.sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200 });
     // Management access (no autoResume): hfq learns from the API when the operator resumes it.
     const accounts = [account({ management: { namespace: 'sim', name: 'emb' } }, 'endpoint-only')];
     await worker(accounts);
@@ -144,8 +123,8 @@ describe('paused endpoint', () => {
     expect(status?.endpoints[0]?.reason).toMatch(/paused/);
     expect(status?.counts.failed ?? 0).toBe(0);
     expect(status?.counts.completed ?? 0).toBe(0);
-    expect(sim.received({ route: 'router' })).toBe(0);
-    await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
+    expect(stack.sim.received({ route: 'router' })).toBe(0);
+    await fetch(`${stack.sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${HF}` },
     });
@@ -157,7 +136,7 @@ describe('paused endpoint', () => {
 
 describe('lifecycle by backlog', () => {
   it('scales the endpoint to zero once the backlog has been empty for the idle time, and new work resumes it', async () => {
-    sim.setEndpoint('emb', { model: MODEL, coldStartMs: 300, token: HF });
+    stack.sim.setEndpoint('emb', { model: MODEL, coldStartMs: 300, token: HF });
     const management = { namespace: 'sim', name: 'emb' };
     const accounts = [
       account({ management, idleScaleToZeroMs: 400, autoResume: true, hourlyUsd: 3.6 }, 'endpoint-only'),
@@ -166,15 +145,15 @@ describe('lifecycle by backlog', () => {
     const p = producer();
     expect((await runJobs(p, 10)).every((r) => r.route === 'endpoint')).toBe(true);
     await waitFor(
-      () => sim.endpointStats('emb').state === 'scaledToZero',
+      () => stack.sim.endpointStats('emb').state === 'scaledToZero',
       'scale to zero after idle',
       20_000,
     );
-    expect(sim.endpointStats('emb').stateChanges.at(-1)?.by).toBe('management');
+    expect(stack.sim.endpointStats('emb').stateChanges.at(-1)?.by).toBe('management');
 
     const again = await runJobs(p, 10, 'again');
     expect(again.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
-    const stats = sim.endpointStats('emb');
+    const stats = stack.sim.endpointStats('emb');
     expect(stats.state).toBe('running');
     expect(stats.maxWakingInFlight).toBe(1);
     const [status] = await admin(accounts).status();
@@ -183,7 +162,7 @@ describe('lifecycle by backlog', () => {
   });
 
   it("counts only the jobs the endpoint serves: other models' backlog lets it scale to zero, its own jobs resume it", async () => {
-    sim.setEndpoint('emb', { model: MODEL, coldStartMs: 300, token: HF });
+    stack.sim.setEndpoint('emb', { model: MODEL, coldStartMs: 300, token: HF });
     const management = { namespace: 'sim', name: 'emb' };
     // The router at 4 requests/s: the other model's jobs stay queued for several seconds.
     const accounts: AccountConfigInput[] = [
@@ -208,11 +187,11 @@ describe('lifecycle by backlog', () => {
       return (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0);
     };
     await waitFor(
-      () => sim.endpointStats('emb').state === 'scaledToZero',
+      () => stack.sim.endpointStats('emb').state === 'scaledToZero',
       'scale to zero while the other model has a backlog',
       20_000,
     );
-    expect(sim.endpointStats('emb').stateChanges.at(-1)?.by).toBe('management');
+    expect(stack.sim.endpointStats('emb').stateChanges.at(-1)?.by).toBe('management');
     expect(await waitingJobs()).toBeGreaterThan(0);
     expect((await a.status())[0]?.endpoints[0]).toMatchObject({ backlog: 0 });
 
@@ -225,7 +204,10 @@ describe('lifecycle by backlog', () => {
         inputs: `mine ${i}`,
       })),
     );
-    await waitFor(() => (sim.endpointStats('emb').management.resume ?? 0) >= 1, 'resumed for its own jobs');
+    await waitFor(
+      () => (stack.sim.endpointStats('emb').management.resume ?? 0) >= 1,
+      'resumed for its own jobs',
+    );
     expect(await waitingJobs()).toBeGreaterThan(3);
     const results = await Promise.all(mine.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
@@ -234,7 +216,7 @@ describe('lifecycle by backlog', () => {
   });
 
   it('counts a batch for its model as backlog until the batch is done', async () => {
-    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 100, token: HF });
+    stack.sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 100, token: HF });
     const accounts = [account({ management: { namespace: 'sim', name: 'emb' } }, 'endpoint-only')];
     await worker(accounts);
     const batch = await producer().enqueueBatch({
@@ -248,7 +230,7 @@ describe('lifecycle by backlog', () => {
     const endpointOnStatus = async () => (await a.status())[0]?.endpoints[0];
     // One entry stands for the whole batch (its parent), however many children it has.
     await waitFor(async () => (await endpointOnStatus())?.backlog === 1, 'the batch as the backlog');
-    await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
+    await fetch(`${stack.sim.endpointsApiUrl}/v2/endpoint/sim/emb/resume`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${HF}` },
     });
@@ -258,7 +240,7 @@ describe('lifecycle by backlog', () => {
   });
 
   it('resumes a paused endpoint for jobs enqueued before any worker said which jobs it serves', async () => {
-    sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200, token: HF });
+    stack.sim.setEndpoint('emb', { model: MODEL, initialState: 'paused', coldStartMs: 200, token: HF });
     // No worker yet: the producer cannot know these jobs are the endpoint's (none is indexed).
     const handles = await producer().enqueueMany(
       Array.from({ length: 5 }, (_, i) => ({
@@ -274,7 +256,7 @@ describe('lifecycle by backlog', () => {
     await worker(accounts);
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.every((r) => r.route === 'endpoint')).toBe(true);
-    expect(sim.endpointStats('emb').management.resume ?? 0).toBeGreaterThanOrEqual(1);
+    expect(stack.sim.endpointStats('emb').management.resume ?? 0).toBeGreaterThanOrEqual(1);
     expect((await admin(accounts).status())[0]?.endpoints[0]?.lastAction).toMatch(
       /resume .*found it unavailable/,
     );
@@ -283,14 +265,14 @@ describe('lifecycle by backlog', () => {
 
 describe('429s from the endpoint', () => {
   it('lower the effective concurrency once per episode, and no job fails or uses an attempt', async () => {
-    sim.setEndpoint('emb', { model: MODEL, slotsPerReplica: 3, latency: { baseMs: 60 } });
+    stack.sim.setEndpoint('emb', { model: MODEL, slotsPerReplica: 3, latency: { baseMs: 60 } });
     const accounts = [account({ concurrency: 8 }, 'endpoint-only')];
     await worker(accounts);
     const results = await runJobs(producer(), 60);
     expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
     const [status] = await admin(accounts).status();
     const endpoint = status?.endpoints[0];
-    const throttled = sim.endpointStats('emb').byStatus['429'] ?? 0;
+    const throttled = stack.sim.endpointStats('emb').byStatus['429'] ?? 0;
     expect(throttled).toBeGreaterThan(0);
     expect(endpoint?.limit).toBeLessThanOrEqual(3);
     // Each cut is one episode; several 429s answered together cost one cut, not one each.

@@ -1,10 +1,7 @@
-import { createProducer, JobFailedError } from '@hfq/producer';
-import { createLogger, type Job } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { JobFailedError } from '@hfq/producer';
+import type { Job } from '@hfq/shared';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from './support/stack.js';
 
 const TOKEN = 'hf_test_errors_0123456789abcdef';
 const classify = (text: string): Job => ({
@@ -15,40 +12,24 @@ const classify = (text: string): Job => ({
 });
 
 describe('upstream errors by class', () => {
-  const prefix = testPrefix('err');
-  let sim: Sim;
-  let worker: HfqWorker;
-  let producer: ReturnType<typeof createProducer>;
+  let stack: Stack;
 
-  beforeAll(async () => {
-    sim = await startSim();
-    sim.setToken(TOKEN, { label: 'acme' });
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+  beforeEach(async () => {
+    stack = await startStack({
+      label: 'err',
+      tokens: { [TOKEN]: { label: 'acme' } },
       accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN }],
-      upstream: upstreamOf(sim),
-      concurrency: 1,
-      logger: createLogger({ level: 'silent' }),
+      workers: 1,
+      worker: { concurrency: 1 },
     });
-    producer = createProducer({ connection: redisUrl(), prefix });
-  });
-
-  afterAll(async () => {
-    await producer.close();
-    await worker.close();
-    await sim.close();
-    const admin = adminRedis();
-    await expectNoClientsLeft(admin, prefix);
-    await admin.quit();
   });
 
   it('retries a 5xx with backoff, then succeeds', async () => {
-    sim.script(TOKEN, [{ status: 500 }, { status: 503, body: 'Service Temporarily Unavailable' }]);
-    const handle = await producer.enqueue(classify('five hundred'));
+    stack.sim.script(TOKEN, [{ status: 500 }, { status: 503, body: 'Service Temporarily Unavailable' }]);
+    const handle = await stack.producer.enqueue(classify('five hundred'));
     const result = await handle.result({ timeoutMs: 30_000 });
     expect(result.attempts).toBe(3);
-    const job = await producer.queue('acme').getJob(handle.id);
+    const job = await stack.producer.queue('acme').getJob(handle.id);
     expect(job?.attemptsMade).toBe(3);
   });
 
@@ -56,15 +37,15 @@ describe('upstream errors by class', () => {
   it.each([400, 404, 422])(
     'fails a %i at once, with status, request id and upstream message',
     async (status) => {
-      sim.script(TOKEN, [{ status, body: { error: `upstream says no (${status})` } }]);
-      const handle = await producer.enqueue(classify(`bad ${status}`));
+      stack.sim.script(TOKEN, [{ status, body: { error: `upstream says no (${status})` } }]);
+      const handle = await stack.producer.enqueue(classify(`bad ${status}`));
       const error = await handle.result({ timeoutMs: 30_000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(JobFailedError);
       const reason = (error as JobFailedError).reason;
       expect(reason).toContain(`answered ${status}`);
       expect(reason).toContain(`upstream says no (${status})`);
       expect(reason).toMatch(/request id \S+/);
-      const job = await producer.queue('acme').getJob(handle.id);
+      const job = await stack.producer.queue('acme').getJob(handle.id);
       expect(job?.attemptsMade).toBe(1);
     },
   );

@@ -1,16 +1,9 @@
-import { createProducer, type JobHandle } from '@hfq/producer';
-import { type AccountConfigInput, createLogger, DEFAULT_ATTEMPTS } from '@hfq/shared';
-import {
-  expectedChatContent,
-  type FaultConfig,
-  type RequestRecord,
-  type ScriptStep,
-  type Sim,
-  startSim,
-} from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
+import type { JobHandle } from '@hfq/producer';
+import { type AccountConfigInput, DEFAULT_ATTEMPTS } from '@hfq/shared';
+import { expectedChatContent, type FaultConfig, type RequestRecord, type ScriptStep } from '@hfq/sim';
+import type { HfqWorker } from '@hfq/worker';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SpawnedRedis } from '../packages/cli/src/local-redis.js';
 import {
   accountQueue,
@@ -21,8 +14,8 @@ import {
   reportFault,
   requestsByModel,
 } from './support/faults.js';
-import { adminRedis, expectNoClientsLeft, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { adminRedis } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 
 /**
  * Fault: what the upstream can do wrong, from the simulator, against a worker with a
@@ -136,11 +129,9 @@ const CASES: FaultCase[] = [
 const tokenOf = (id: string) => `hf_faults_upstream_${id.replace(/-/g, '_')}_0123456789`;
 
 describe('fault 6: upstream faults from the simulator', () => {
-  const prefix = testPrefix('fup');
   let redis: SpawnedRedis;
   let admin: Redis;
-  let sim: Sim;
-  let worker: HfqWorker;
+  let stack: Stack;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
@@ -148,38 +139,39 @@ describe('fault 6: upstream faults from the simulator', () => {
     process.on('unhandledRejection', onUnhandled);
     redis = await ownRedis();
     admin = adminRedis(redis.url);
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
+  });
+
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await admin?.quit();
+    await redis?.stop();
+  });
+
+  beforeEach(async () => {
     const accounts: AccountConfigInput[] = [...CASES.map((c) => c.id), 'clean'].map((id) => ({
       id,
       tier: 'pro',
       hfToken: tokenOf(id),
       limit: { max: 50, durationMs: 1000 },
     }));
-    for (const c of CASES) {
-      sim.setToken(tokenOf(c.id), { label: c.id, ...(c.faults ? { faults: c.faults } : {}) });
-      if (c.script) sim.script(tokenOf(c.id), c.script);
-    }
-    sim.setToken(tokenOf('clean'), { label: 'clean' });
-    worker = await createWorker({
-      connection: redis.url,
-      prefix,
+    stack = await startStack({
+      label: 'fup',
+      redisUrl: redis.url,
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
       accounts,
-      upstream: upstreamOf(sim),
-      timeoutMs: TIMEOUT_MS,
-      logger: createLogger({ level: 'silent' }),
     });
-  });
-
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled);
-    await worker?.close();
-    await sim?.close();
-    await admin?.quit();
-    await redis?.stop();
+    for (const c of CASES) {
+      stack.sim.setToken(tokenOf(c.id), { label: c.id, ...(c.faults ? { faults: c.faults } : {}) });
+      if (c.script) stack.sim.script(tokenOf(c.id), c.script);
+    }
+    stack.sim.setToken(tokenOf('clean'), { label: 'clean' });
+    await stack.startWorker({ timeoutMs: TIMEOUT_MS });
   });
 
   it('retries transient faults with backoff, fails the rest at once, each with its reason; no crash', async () => {
-    const producer = createProducer({ connection: redis.url, prefix });
+    const { sim, prefix } = stack;
+    const worker = stack.workers[0] as HfqWorker;
+    const producer = stack.producer;
     try {
       const models = new Map(CASES.map((c) => [c.id, perJobModels(sim, c.id, JOBS_PER_CASE)]));
       const handles = new Map<string, JobHandle[]>();
@@ -293,7 +285,5 @@ describe('fault 6: upstream faults from the simulator', () => {
     } finally {
       await producer.close();
     }
-    await worker.close();
-    await expectNoClientsLeft(admin, prefix);
   }, 150_000);
 });

@@ -1,13 +1,11 @@
 import { createProducer } from '@hfq/producer';
-import { createLogger, JOB, ValidationError } from '@hfq/shared';
+import { JOB, ValidationError } from '@hfq/shared';
 import { accountQueueName, parseOrThrow } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
 import { Queue } from 'bullmq';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { redisUrl, testPrefix } from './support/redis.js';
+import { startStack } from './support/stack.js';
 
 const TOKEN = 'hf_test_hostile_0123456789abcdef';
 const good = {
@@ -18,31 +16,20 @@ const good = {
 };
 
 describe('jobs written by a foreign producer with plain BullMQ', () => {
-  const prefix = testPrefix('hos');
-  let sim: Sim;
-  let worker: HfqWorker;
   let queue: Queue;
 
-  beforeAll(async () => {
-    sim = await startSim();
-    sim.setToken(TOKEN, { label: 'acme' });
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+  beforeEach(async () => {
+    const stack = await startStack({
+      label: 'hos',
+      tokens: { [TOKEN]: { label: 'acme' } },
       accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN }],
-      upstream: upstreamOf(sim),
-      logger: createLogger({ level: 'silent' }),
+      workers: 1,
     });
-    queue = new Queue(accountQueueName('acme'), { connection: { url: redisUrl() } as never, prefix });
-  });
-
-  afterAll(async () => {
-    await queue.close();
-    await worker.close();
-    await sim.close();
-    const admin = adminRedis();
-    await expectNoClientsLeft(admin, prefix);
-    await admin.quit();
+    queue = new Queue(accountQueueName('acme'), {
+      connection: { url: stack.redisUrl } as never,
+      prefix: stack.prefix,
+    });
+    stack.defer(() => queue.close());
   });
 
   it('fails each bad job as unrecoverable with its reason; good jobs beside them complete', async () => {

@@ -1,20 +1,12 @@
-import { createProducer } from '@hfq/producer';
-import { type AccountConfigInput, createLogger, type Job } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createWorker } from '@hfq/worker';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import type { AccountConfigInput } from '@hfq/shared';
+import { describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
+import { keysUnder } from './support/redis.js';
+import { startStack } from './support/stack.js';
 
 const HF = 'hf_test_lifetimes_0123456789abcdef';
 const HF_BETA = 'hf_test_lifetimes_beta_0123456789';
 const KEY = 'tg-test-lifetimes-0123456789';
-const embed = (i: number, account = 'acme'): Job => ({
-  account,
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
 /**
  * Keys that are permanent by design (README, 'Permanent keys'): BullMQ's own keys of
@@ -29,22 +21,6 @@ function permanentByDesign(prefix: string): RegExp[] {
   ];
 }
 
-let sim: Sim;
-let prefix: string;
-const cleanups: (() => unknown)[] = [];
-
-beforeEach(async () => {
-  prefix = testPrefix('kl');
-  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 1, maxMs: 3, perItemMs: 0 } });
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await sim.close();
-  const admin = adminRedis();
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
-});
-
 describe('key lifetimes', () => {
   it('after a mixed workload (router, 429s, 402 failover, a hold, a batch, hfq limit) every key has a TTL or is permanent by design', async () => {
     const acme: AccountConfigInput = {
@@ -57,26 +33,23 @@ describe('key lifetimes', () => {
       monthlyBudgetUsd: 1,
     };
     const beta: AccountConfigInput = { id: 'beta', tier: 'free', hfToken: HF_BETA };
-    sim.setToken(HF, { label: 'hf', credits: { balanceUsd: 0.002, costPerRequestUsd: 0.0001 } });
-    sim.setToken(HF_BETA, { label: 'beta', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
-    sim.setToken(KEY, { label: 'key' });
-    sim.script(HF, [{ status: 429, retryAfter: 1 }, { status: 429 }]);
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    const stack = await startStack({
+      label: 'kl',
+      sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 1, maxMs: 3, perItemMs: 0 } },
+      tokens: {
+        [HF]: { label: 'hf', credits: { balanceUsd: 0.002, costPerRequestUsd: 0.0001 } },
+        [HF_BETA]: { label: 'beta', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } },
+        [KEY]: { label: 'key' },
+      },
       accounts: [acme, beta],
-      upstream: upstreamOf(sim),
-      concurrency: 4,
-      logger: createLogger({ level: 'silent' }),
-      holdCheckMs: 100,
     });
-    cleanups.push(() => worker.close());
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    const admin = createAdmin({ connection: redisUrl(), prefix, accounts: [acme, beta] });
-    cleanups.push(() => admin.close());
+    const { sim, prefix } = stack;
+    sim.script(HF, [{ status: 429, retryAfter: 1 }, { status: 429 }]);
+    await stack.startWorker({ concurrency: 4, holdCheckMs: 100 });
+    const producer = stack.producer;
+    const admin = stack.admin;
 
-    const handles = await producer.enqueueMany(Array.from({ length: 60 }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: 60 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.some((r) => r.route === 'hf-router')).toBe(true);
     expect(results.some((r) => r.route === 'provider-key')).toBe(true);
@@ -93,12 +66,11 @@ describe('key lifetimes', () => {
     expect(await batch.results({ timeoutMs: 60_000 })).toHaveLength(40);
 
     // beta has no key and no credits: its queue holds; then the operator resets it.
-    await producer.enqueue(embed(1, 'beta'));
+    await producer.enqueue(embedJob(1, 'beta'));
     await expect.poll(() => producer.queue('beta').isPaused(), { timeout: 10_000 }).toBe(true);
     await admin.setLimit('acme', 150);
 
-    const redis = adminRedis();
-    cleanups.push(() => redis.quit());
+    const redis = stack.redis();
     const permanent = permanentByDesign(prefix);
     const keys = await keysUnder(redis, prefix);
     const hfqKeys = keys.filter((k) => k.startsWith(`${prefix}:hfq:`));

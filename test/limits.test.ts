@@ -1,57 +1,33 @@
-import { createProducer } from '@hfq/producer';
-import { createLogger, type Job } from '@hfq/shared';
 import { credentialId, DomainLimiter } from '@hfq/shared/internal';
-import { maxInWindow, type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createWorker } from '@hfq/worker';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type HfqProcess, startWorkerProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf, workerEnv } from './support/stack.js';
+import { maxInWindow } from '@hfq/sim';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { embedJob } from './support/jobs.js';
+import { adminRedis } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 
 const TOKEN = 'hf_test_limits_0123456789abcdef';
-const embed = (i: number): Job => ({
-  account: 'acme',
-  task: 'feature-extraction',
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
-  inputs: `text ${i}`,
-});
 
-let sim: Sim;
-let prefix: string;
-let processes: HfqProcess[] = [];
-const cleanups: (() => void | Promise<void>)[] = [];
+let stack: Stack;
 
 beforeEach(async () => {
-  prefix = testPrefix('lim');
-  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 20, maxMs: 60, perItemMs: 0 } });
-});
-
-afterEach(async () => {
-  await Promise.all(processes.map((p) => p.stop()));
-  processes = [];
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-  await sim.close();
-  const admin = adminRedis();
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
+  stack = await startStack({
+    label: 'lim',
+    sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 20, maxMs: 60, perItemMs: 0 } },
+  });
 });
 
 async function twoWorkerProcesses(account: Record<string, unknown>, extra: Record<string, string> = {}) {
-  const stack = workerEnv(sim, {
-    redisUrl: redisUrl(),
-    prefix,
+  await stack.startWorkerProcesses(2, {
     accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, ...account }],
     concurrency: 8,
     extra: { HFQ_LIMITER_AUDIT: '1', ...extra },
   });
-  cleanups.push(stack.cleanup);
-  processes = await Promise.all([startWorkerProcess(stack.env), startWorkerProcess(stack.env)]);
 }
 
 async function runJobs(count: number) {
-  const producer = createProducer({ connection: redisUrl(), prefix });
+  const producer = stack.newProducer();
   try {
-    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embed(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
     const jobs = await producer.queue('acme').getJobs(['completed', 'failed']);
     return { results, jobs };
@@ -62,7 +38,7 @@ async function runJobs(count: number) {
 
 describe('pacing across two worker processes', () => {
   it('never admits more than N in any sliding window and draws no 429', async () => {
-    sim.setToken(TOKEN, {
+    stack.sim.setToken(TOKEN, {
       label: 'acme',
       limits: [{ algorithm: 'sliding-window', limit: 20, windowMs: 1000 }],
     });
@@ -71,25 +47,25 @@ describe('pacing across two worker processes', () => {
     expect(results).toHaveLength(120);
 
     const admin = adminRedis();
-    const limiter = new DomainLimiter(admin, prefix);
+    const limiter = new DomainLimiter(admin, stack.prefix);
     const admissions = await limiter.auditLog(await credentialId(TOKEN));
     await admin.quit();
-    const routerLog = sim.requests({ route: 'router' });
+    const routerLog = stack.sim.requests({ route: 'router' });
     expect(routerLog.filter((r) => r.status === 429)).toEqual([]);
     expect(routerLog).toHaveLength(120);
     expect(admissions).toHaveLength(120);
     expect(maxInWindow(admissions, 1000)).toBeLessThanOrEqual(20);
-    expect(sim.stats().byStatus['429'] ?? 0).toBe(0);
-    expect(sim.maxInWindow(1000, { route: 'router' }).arrivals).toBeLessThanOrEqual(20);
+    expect(stack.sim.stats().byStatus['429'] ?? 0).toBe(0);
+    expect(stack.sim.maxInWindow(1000, { route: 'router' }).arrivals).toBeLessThanOrEqual(20);
   });
 
   it('pauses the whole domain for Retry-After: 2 and the throttled job keeps its attempts', async () => {
-    sim.setToken(TOKEN, { label: 'acme' });
+    stack.sim.setToken(TOKEN, { label: 'acme' });
     await twoWorkerProcesses({ limit: { max: 30, durationMs: 1000 } });
-    sim.script(TOKEN, [{ status: 200 }, { status: 200 }, { status: 429, retryAfter: 2 }]);
+    stack.sim.script(TOKEN, [{ status: 200 }, { status: 200 }, { status: 429, retryAfter: 2 }]);
     const { results, jobs } = await runJobs(40);
     expect(results).toHaveLength(40);
-    const log = sim.requests({ tokenLabel: 'acme', route: 'router' });
+    const log = stack.sim.requests({ tokenLabel: 'acme', route: 'router' });
     const throttled = log.find((r) => r.status === 429);
     expect(throttled).toBeDefined();
     const t429 = (throttled as { t: number }).t;
@@ -105,40 +81,30 @@ describe('pacing across two worker processes', () => {
 });
 
 describe('in one process', () => {
-  const logger = createLogger({ level: 'silent' });
-
-  async function inProcessWorker(account: Record<string, unknown>) {
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+  function inProcessWorker(account: Record<string, unknown>) {
+    return stack.startWorker({
       accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, ...account }],
-      upstream: upstreamOf(sim),
       concurrency: 4,
-      logger,
     });
-    cleanups.push(() => worker.close());
-    return worker;
   }
 
   it('a 429 without a stated wait is retried by its job alone: the domain is not paused', async () => {
-    sim.setToken(TOKEN, { label: 'acme' });
+    stack.sim.setToken(TOKEN, { label: 'acme' });
     await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
     // The third request draws a 429 with no Retry-After and no rate headers: noise.
-    sim.script(TOKEN, [{ status: 200 }, { status: 200 }, { status: 429 }]);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    const handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embed(i)));
+    stack.sim.script(TOKEN, [{ status: 200 }, { status: 200 }, { status: 429 }]);
+    const producer = stack.newProducer();
+    const handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(30);
 
-    const admin = adminRedis();
-    cleanups.push(() => void admin.quit());
-    const state = await new DomainLimiter(admin, prefix).state(await credentialId(TOKEN));
+    const admin = stack.redis();
+    const state = await new DomainLimiter(admin, stack.prefix).state(await credentialId(TOKEN));
     // One 429 is within chance: no pause, no cut; the other jobs went on at the full rate.
     expect(state.pausedUntil).toBe(0);
     expect(state.episodes).toBe(0);
     expect(state.recent429s).toBe(1);
-    const log = sim.requests({ tokenLabel: 'acme', route: 'router' }).sort((a, b) => a.t - b.t);
+    const log = stack.sim.requests({ tokenLabel: 'acme', route: 'router' }).sort((a, b) => a.t - b.t);
     const t429 = (log.find((r) => r.status === 429) as { t: number }).t;
     const after = log.filter((r) => r.t > t429).map((r) => r.t);
     expect(after.length).toBeGreaterThanOrEqual(28);
@@ -154,16 +120,15 @@ describe('in one process', () => {
   });
 
   it('fails a job after more real 429s than max429s, with a clear reason', async () => {
-    sim.setToken(TOKEN, { label: 'acme' });
+    stack.sim.setToken(TOKEN, { label: 'acme' });
     await inProcessWorker({ limit: { max: 50, durationMs: 1000 }, max429s: 2 });
-    sim.script(TOKEN, [
+    stack.sim.script(TOKEN, [
       { status: 429, retryAfter: 0 },
       { status: 429, retryAfter: 0 },
       { status: 429, retryAfter: 0 },
     ]);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    const handle = await producer.enqueue(embed(1));
+    const producer = stack.newProducer();
+    const handle = await producer.enqueue(embedJob(1));
     await expect(handle.result({ timeoutMs: 30_000 })).rejects.toThrow(
       /gave up after 3 upstream 429s \(max429s 2\)/,
     );
@@ -172,15 +137,14 @@ describe('in one process', () => {
   });
 
   it('never fails a job that only waited: long pacing and repeated pauses use no attempt', async () => {
-    sim.setToken(TOKEN, { label: 'acme' });
+    stack.sim.setToken(TOKEN, { label: 'acme' });
     await inProcessWorker({ limit: { max: 4, durationMs: 1000 } });
-    sim.script(
+    stack.sim.script(
       TOKEN,
       Array.from({ length: 6 }, () => ({ status: 429, retryAfter: 1 })),
     );
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    const handles = await producer.enqueueMany(Array.from({ length: 12 }, (_, i) => embed(i)));
+    const producer = stack.newProducer();
+    const handles = await producer.enqueueMany(Array.from({ length: 12 }, (_, i) => embedJob(i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(12);
     const jobs = await producer.queue('acme').getJobs(['completed']);
@@ -191,25 +155,14 @@ describe('in one process', () => {
   });
 
   it('applies an operator limit change on the running worker, without a restart, and goes back', async () => {
-    sim.setToken(TOKEN, { label: 'acme' });
+    stack.sim.setToken(TOKEN, { label: 'acme' });
     const accounts = [
       { id: 'acme', tier: 'pro' as const, hfToken: TOKEN, limit: { max: 20, durationMs: 1000 } },
     ];
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
-      accounts,
-      upstream: upstreamOf(sim),
-      concurrency: 8,
-      logger,
-      limiter: { audit: true },
-    });
-    cleanups.push(() => worker.close());
-    const admin = createAdmin({ connection: redisUrl(), prefix, accounts });
-    cleanups.push(() => admin.close());
-    const redis = adminRedis();
-    cleanups.push(() => void redis.quit());
-    const audit = () => new DomainLimiter(redis, prefix).auditLog(domain);
+    await stack.startWorker({ accounts, concurrency: 8, limiter: { audit: true } });
+    const admin = stack.newAdmin(accounts);
+    const redis = stack.redis();
+    const audit = () => new DomainLimiter(redis, stack.prefix).auditLog(domain);
     const domain = await credentialId(TOKEN);
 
     expect(await admin.setLimit('acme', 5)).toEqual({ max: 5, durationMs: 1000 });
@@ -230,28 +183,26 @@ describe('in one process', () => {
 
   it('keeps the learned rate across a restart of every worker', async () => {
     // The upstream allows 6/s; the configured ceiling is 20/s, so hfq learns a lower rate.
-    sim.setToken(TOKEN, {
+    stack.sim.setToken(TOKEN, {
       label: 'acme',
       limits: [{ algorithm: 'sliding-window', limit: 6, windowMs: 1000 }],
     });
     const first = await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    cleanups.push(() => producer.close());
-    let handles = await producer.enqueueMany(Array.from({ length: 40 }, (_, i) => embed(i)));
+    const producer = stack.newProducer();
+    let handles = await producer.enqueueMany(Array.from({ length: 40 }, (_, i) => embedJob(i)));
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     await first.close();
 
-    const admin = adminRedis();
-    cleanups.push(() => void admin.quit());
+    const admin = stack.redis();
     const domain = await credentialId(TOKEN);
-    const stored = (await new DomainLimiter(admin, prefix).state(domain)).rate as number;
+    const stored = (await new DomainLimiter(admin, stack.prefix).state(domain)).rate as number;
     expect(stored).toBeLessThan(20);
 
-    sim.resetStats();
+    stack.sim.resetStats();
     await inProcessWorker({ limit: { max: 20, durationMs: 1000 } });
-    handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embed(100 + i)));
+    handles = await producer.enqueueMany(Array.from({ length: 30 }, (_, i) => embedJob(100 + i)));
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
-    const times = sim.requests({ route: 'router', tokenLabel: 'acme' }).map((r) => r.t);
+    const times = stack.sim.requests({ route: 'router', tokenLabel: 'acme' }).map((r) => r.t);
     const start = Math.min(...times);
     const firstWindow = times.filter((t) => t < start + 1000).length;
     expect(firstWindow).toBeLessThanOrEqual(Math.floor(stored));

@@ -1,13 +1,10 @@
 import { accountQueueName, JOB_SCHEMA_VERSION, type JobData } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatFor, perJobModels } from './support/faults.js';
 import { captureLogs, LEVEL } from './support/log-capture.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { redisUrl } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -17,23 +14,20 @@ import { waitFor } from './support/wait.js';
  * Real Redis, BullMQ and simulator; the log is hfq's pino logger writing into memory.
  */
 
-const prefix = testPrefix('logjob');
 const ACCOUNTS = ['flaky', 'broken', 'stally'] as const;
 const tokenOf = (id: string) => `hf_logs_${id}_0123456789abcdef`;
 const ATTEMPTS = 3;
 const BACKOFF_MS = 200;
 
 describe('job outcome log lines', () => {
-  let admin: Redis;
-  let sim: Sim;
-  let worker: HfqWorker;
+  let stack: Stack;
   const queues = new Map<string, Queue>();
   const logs = captureLogs();
   let stalledJobId: string | undefined;
 
   /** A job in the account's queue with a short fixed backoff, as a producer with these options would add it. */
   async function add(account: string, jobId: string): Promise<void> {
-    const [model] = perJobModels(sim, `${account}-${jobId}`, 1);
+    const [model] = perJobModels(stack.sim, `${account}-${jobId}`, 1);
     const data: JobData = { v: JOB_SCHEMA_VERSION, job: chatFor(account, model as string) };
     await queues.get(account)?.add('chat-completion', data, {
       jobId,
@@ -43,13 +37,21 @@ describe('job outcome log lines', () => {
   }
 
   beforeAll(async () => {
-    admin = adminRedis();
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
+    // Shared by the two tests, which read different jobs' lines from one worker's log.
+    stack = await startStack({
+      label: 'logjob',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
+      tokens: Object.fromEntries(ACCOUNTS.map((id) => [tokenOf(id), { label: id }])),
+      accounts: ACCOUNTS.map((id) => ({ id, tier: 'pro' as const, hfToken: tokenOf(id) })),
+      teardown: 'caller',
+    });
+    const { sim, prefix } = stack;
+    const admin = stack.redis();
     for (const id of ACCOUNTS) {
-      sim.setToken(tokenOf(id), { label: id });
       const queue = new Queue(accountQueueName(id), { connection: admin, prefix });
       queue.on('error', () => {});
       queues.set(id, queue);
+      stack.defer(() => queue.close());
     }
     // One 503 for the flaky account's job (then it succeeds); three for the broken one's (all its attempts).
     sim.script(tokenOf('flaky'), [{ status: 503 }]);
@@ -69,26 +71,10 @@ describe('job outcome log lines', () => {
     stalledJobId = taken?.id;
     await dead.close();
 
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
-      accounts: ACCOUNTS.map((id) => ({ id, tier: 'pro' as const, hfToken: tokenOf(id) })),
-      upstream: upstreamOf(sim),
-      logger: logs.logger,
-      stalledIntervalMs: 1_000,
-      cockpitFlushMs: 60_000,
-    });
+    await stack.startWorker({ logger: logs.logger, stalledIntervalMs: 1_000, cockpitFlushMs: 60_000 });
   });
 
-  afterAll(async () => {
-    await worker?.close();
-    for (const queue of queues.values()) await queue.close();
-    await sim?.close();
-    if (admin) {
-      await expectNoClientsLeft(admin, prefix);
-      await admin.quit();
-    }
-  });
+  afterAll(() => stack?.stop());
 
   it('logs each retried attempt at warn, distinct from the final failure at error', async () => {
     await add('flaky', 'flaky-1');

@@ -1,8 +1,5 @@
-import { createProducer } from '@hfq/producer';
 import type { LimiterOptions, Logger } from '@hfq/shared';
 import { DomainLimiter, type DomainRef } from '@hfq/shared/internal';
-import { startSim } from '@hfq/sim';
-import { createAdmin, createWorker } from '@hfq/worker';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { handle429 } from '../packages/worker/src/handle-429.js';
@@ -10,7 +7,7 @@ import { rateChangeLogger } from '../packages/worker/src/rate-change-log.js';
 import { chatFor, perJobModels } from './support/faults.js';
 import { captureLogs, LEVEL } from './support/log-capture.js';
 import { keysUnder, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -24,14 +21,14 @@ const connections: Redis[] = [];
 const prefixes: string[] = [];
 afterEach(async () => {
   const [admin] = connections;
-  if (admin) {
-    for (const prefix of prefixes.splice(0)) {
-      const keys = await keysUnder(admin, prefix);
-      if (keys.length > 0) await admin.unlink(...keys);
-    }
-  }
+  if (admin) for (const prefix of prefixes.splice(0)) await removeKeysUnder(admin, prefix);
   await Promise.all(connections.splice(0).map((c) => c.quit()));
 });
+
+async function removeKeysUnder(admin: Redis, prefix: string): Promise<void> {
+  const keys = await keysUnder(admin, prefix);
+  if (keys.length > 0) await admin.unlink(...keys);
+}
 
 /** A limiter whose rate changes are logged as the worker logs them, for account `acme`. */
 function loggedLimiter(logger: Logger, prefix = testPrefix('limlog'), options: LimiterOptions = {}) {
@@ -207,33 +204,24 @@ describe('limit changes in the log', () => {
 
   it('the worker logs an operator override with the account, once', { timeout: 60_000 }, async () => {
     const logs = captureLogs('info');
-    const prefix = testPrefix('limlogw');
-    prefixes.push(prefix);
-    connections.push(new Redis(redisUrl()));
-    const sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
     const account = { id: 'acme', tier: 'pro' as const, hfToken: 'hf_limit_log_0123456789abcdef' };
-    const worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    const stack = await startStack({
+      label: 'limlogw',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
       accounts: [account],
-      upstream: upstreamOf(sim),
-      logger: logs.logger,
-      cockpitFlushMs: 60_000,
     });
-    const admin = createAdmin({ connection: redisUrl(), prefix, accounts: [account] });
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    try {
-      await admin.setLimit('acme', 7);
-      const [model] = perJobModels(sim, 'limlog', 1) as [string];
-      await (await producer.enqueue(chatFor('acme', model))).result({ timeoutMs: 30_000 });
-      const lines = logs.matching(/^operator override set/);
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatchObject({ level: LEVEL.info, account: 'acme', reason: 'override', toRate: 7 });
-    } finally {
-      await producer.close();
-      await admin.close();
-      await worker.close();
-      await sim.close();
-    }
+    // Its keys go once everything it started is closed, as the other tests' keys go after them.
+    const redis = stack.redis();
+    stack.defer(() => removeKeysUnder(redis, stack.prefix));
+    await stack.startWorker({ logger: logs.logger, cockpitFlushMs: 60_000 });
+    const admin = stack.admin;
+    const producer = stack.producer;
+    const { sim } = stack;
+    await admin.setLimit('acme', 7);
+    const [model] = perJobModels(sim, 'limlog', 1) as [string];
+    await (await producer.enqueue(chatFor('acme', model))).result({ timeoutMs: 30_000 });
+    const lines = logs.matching(/^operator override set/);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: LEVEL.info, account: 'acme', reason: 'override', toRate: 7 });
   });
 });

@@ -1,16 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createProducer } from '@hfq/producer';
 import { connectionFor } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { SpawnedRedis } from '../packages/cli/src/local-redis.js';
 import { chatFor, perJobModels } from './support/faults.js';
 import { captureLogs } from './support/log-capture.js';
 import { CLI_ARGS, ROOT } from './support/processes.js';
 import { redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -22,51 +19,43 @@ import { waitFor } from './support/wait.js';
 describe('Redis errors in the log', () => {
   it('a worker logs each condition of an outage once, and the recovery', { timeout: 90_000 }, async () => {
     const redis = await SpawnedRedis.start({ appendOnly: true });
-    const sim: Sim = await startSim();
+    // Registered before the stack's own teardown, so it runs after it: Redis goes last.
+    onTestFinished(() => redis.stop());
     const logs = captureLogs('info');
-    const prefix = testPrefix('logredis');
-    const worker = await createWorker({
-      connection: redis.url,
-      prefix,
+    const stack = await startStack({
+      label: 'logredis',
+      redisUrl: redis.url,
       accounts: [{ id: 'acme', tier: 'pro', hfToken: 'hf_logs_redis_0123456789abcdef' }],
-      upstream: upstreamOf(sim),
-      logger: logs.logger,
-      cockpitFlushMs: 60_000,
     });
+    const { sim } = stack;
+    await stack.startWorker({ logger: logs.logger, cockpitFlushMs: 60_000 });
     // A connection with the worker's reconnect policy, to know how many attempts the outage made.
     const probe = connectionFor(redis.url, 'worker');
-    const producer = createProducer({ connection: redis.url, prefix });
+    stack.defer(() => probe.disconnect());
+    const producer = stack.producer;
     const [model] = perJobModels(sim, 'logredis', 1) as [string];
     let probeErrors = 0;
     probe.on('error', () => {
       probeErrors += 1;
     });
-    try {
-      await redis.kill();
-      await waitFor(() => probeErrors >= 8, 'eight failed reconnect attempts', 60_000);
-      const errorLines = logs.lines.filter((l) => typeof l.err === 'string' && /ECONNREFUSED/.test(l.err));
-      expect(errorLines.length).toBeGreaterThan(0);
-      // Each (message, error) pair once: several connections, many attempts, one line each.
-      const pairs = errorLines.map((l) => `${l.msg} | ${String(l.err)}`);
-      expect(new Set(pairs).size, pairs.join('\n')).toBe(pairs.length);
-      expect(pairs.length).toBeLessThan(probeErrors);
+    await redis.kill();
+    await waitFor(() => probeErrors >= 8, 'eight failed reconnect attempts', 60_000);
+    const errorLines = logs.lines.filter((l) => typeof l.err === 'string' && /ECONNREFUSED/.test(l.err));
+    expect(errorLines.length).toBeGreaterThan(0);
+    // Each (message, error) pair once: several connections, many attempts, one line each.
+    const pairs = errorLines.map((l) => `${l.msg} | ${String(l.err)}`);
+    expect(new Set(pairs).size, pairs.join('\n')).toBe(pairs.length);
+    expect(pairs.length).toBeLessThan(probeErrors);
 
-      await redis.launch();
-      await waitFor(
-        () => logs.matching(/^Redis connection ready again$/).length > 0,
-        'the "ready again" line',
-        30_000,
-      );
-      // Every connection of the worker is back once it runs a job again (closing a BullMQ worker
-      // whose connection is still in its reconnect backoff waits for it).
-      await producer.enqueue(chatFor('acme', model)).then((h) => h.result({ timeoutMs: 30_000 }));
-    } finally {
-      probe.disconnect();
-      await producer.close();
-      await worker.close();
-      await sim.close();
-      await redis.stop();
-    }
+    await redis.launch();
+    await waitFor(
+      () => logs.matching(/^Redis connection ready again$/).length > 0,
+      'the "ready again" line',
+      30_000,
+    );
+    // Every connection of the worker is back once it runs a job again (closing a BullMQ worker
+    // whose connection is still in its reconnect backoff waits for it).
+    await producer.enqueue(chatFor('acme', model)).then((h) => h.result({ timeoutMs: 30_000 }));
   });
 
   it('hfq status --json: ioredis warnings go through the logger on stderr; stdout stays JSON', async () => {

@@ -1,15 +1,15 @@
 import { once } from 'node:events';
-import { createProducer, type Producer } from '@hfq/producer';
+import type { Producer } from '@hfq/producer';
 import type { AccountConfigInput } from '@hfq/shared';
 import { accountQueueName, batchQueueName } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
+import type { Sim } from '@hfq/sim';
+import type { HfqWorker, WorkerEventMap } from '@hfq/worker';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicHeader, chatJob, http, silentLogger, startBoardProcess } from './ops-support.js';
 import type { HfqProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
+import { adminRedis, redisUrl } from './support/redis.js';
+import { expectNoSecrets, type Stack, startStack, workerEnv } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const TOKEN = 'hf_board_secret_0123456789abcdef';
@@ -30,35 +30,36 @@ const ACCOUNTS: AccountConfigInput[] = [
 ];
 
 describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guarded', () => {
-  const prefix = testPrefix('board');
   const admin = adminRedis();
+  let stack: Stack;
   let sim: Sim;
+  let prefix: string;
   let worker: HfqWorker;
   // The boards run as real `hfq board` processes, configured from the environment like in production.
   let board: { proc: HfqProcess; url: string };
   let readOnlyBoard: { proc: HfqProcess; url: string };
-  let cleanup = () => {};
   let producer: Producer;
   let failedJobId = '';
   let completedJobId = '';
   const auth: [string, string] = [USER, PASSWORD];
 
   beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
-    sim.setToken(TOKEN, { label: 'acme' });
-    // One job at a time, so the order of upstream requests is the order of the runs.
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    // Shared by the suite: its tests read the jobs run here through the boards.
+    stack = await startStack({
+      label: 'board',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
+      tokens: { [TOKEN]: { label: 'acme' } },
       accounts: ACCOUNTS,
-      concurrency: 1,
-      upstream: upstreamOf(sim),
-      logger: silentLogger(),
+      worker: { logger: silentLogger() },
+      teardown: 'caller',
     });
-    producer = createProducer({ connection: redisUrl(), prefix });
-    const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts: ACCOUNTS });
-    cleanup = stack.cleanup;
-    const env = { ...stack.env, HFQ_BOARD_USER: USER, HFQ_BOARD_PASSWORD: PASSWORD };
+    ({ sim, prefix } = stack);
+    // One job at a time, so the order of upstream requests is the order of the runs.
+    worker = await stack.startWorker({ concurrency: 1 });
+    producer = stack.producer;
+    const boardEnv = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts: ACCOUNTS });
+    stack.defer(boardEnv.cleanup);
+    const env = { ...boardEnv.env, HFQ_BOARD_USER: USER, HFQ_BOARD_PASSWORD: PASSWORD };
     [board, readOnlyBoard] = await Promise.all([
       startBoardProcess(env),
       startBoardProcess({ ...env, HFQ_BOARD_READ_ONLY: 'true' }),
@@ -79,11 +80,7 @@ describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guar
 
   afterAll(async () => {
     const exits = await Promise.all([board?.proc.stop(), readOnlyBoard?.proc.stop()]);
-    cleanup();
-    await producer?.close();
-    await worker?.close();
-    await sim?.close();
-    await expectNoClientsLeft(admin, prefix);
+    await stack?.stop();
     await admin.quit();
     expect(exits.map((e) => e?.code)).toEqual([0, 0]);
     const logs = [board, readOnlyBoard].flatMap((b) => b?.proc.lines ?? []).join('\n');
@@ -285,14 +282,7 @@ describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guar
     // What Bull Board's "release" button calls. A worker that is not waiting out the BullMQ limit
     // locally (a new one here) can now fetch a job during the pause...
     await runtime.queue.removeRateLimitKey();
-    const second = await createWorker({
-      connection: redisUrl(),
-      prefix,
-      accounts: ACCOUNTS,
-      concurrency: 1,
-      upstream: upstreamOf(sim),
-      logger: silentLogger(),
-    });
+    const second = await stack.startWorker({ concurrency: 1 });
     try {
       await waitFor(
         async () => ((await runtime.queue.getJobCounts('active')).active ?? 0) > 0,

@@ -2,17 +2,15 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createProducer } from '@hfq/producer';
 import type { AccountConfigInput, Job } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker, type WorkerEventMap } from '@hfq/worker';
+import type { HfqWorker, WorkerEventMap } from '@hfq/worker';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoEndpointAccount, demoEndpointJobs } from '../packages/cli/src/commands/demo-endpoint.js';
 import { basicHeader, chatJob, silentLogger, startBoardProcess } from './ops-support.js';
 import { type HfqProcess, ROOT } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
+import { adminRedis } from './support/redis.js';
+import { expectNoSecrets, type Stack, startStack, upstreamOf } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -42,35 +40,38 @@ const BASE_ACCOUNTS: AccountConfigInput[] = [
 ];
 
 describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
-  const prefix = testPrefix('browser');
   const admin = adminRedis();
-  let sim: Sim;
+  let stack: Stack;
+  let prefix: string;
   let worker: HfqWorker;
   let board: { proc: HfqProcess; url: string };
-  let cleanup = () => {};
   let completedId = '';
   let accounts: AccountConfigInput[] = [];
   let dedicatedToken = '';
   const profile = mkdtempSync(join(tmpdir(), 'hfq-chromium-'));
 
   beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 40 } });
-    sim.setToken(ACME, { label: 'acme' });
-    sim.setToken(BETA, { label: 'beta' });
+    // Shared by the suite: the browser reads what this run left in Redis.
+    stack = await startStack({
+      label: 'browser',
+      sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 40 } },
+      tokens: { [ACME]: { label: 'acme' }, [BETA]: { label: 'beta' } },
+      teardown: 'caller',
+    });
+    const { sim } = stack;
+    prefix = stack.prefix;
     // The demo's third account: an endpoint scaled to zero, used first, with management access.
     const dedicated = demoEndpointAccount(sim);
     dedicatedToken = dedicated.hfToken;
     accounts = [...BASE_ACCOUNTS, dedicated];
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    worker = await stack.startWorker({
       accounts,
       upstream: { ...upstreamOf(sim), endpointsApiUrl: sim.endpointsApiUrl },
       logger: silentLogger(),
       cockpitFlushMs: 500,
       endpoints: { checkMs: 250 },
     });
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    const producer = stack.newProducer();
     try {
       // acme: one 429 (a pause, a lowered learned rate), then a dozen mixed jobs, one failing.
       sim.script(ACME, [{ status: 429, retryAfter: 1 }]);
@@ -106,12 +107,10 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
     } finally {
       await producer.close();
     }
-    const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts });
-    cleanup = stack.cleanup;
     // The board needs only REDIS_URL and HFQ_PREFIX: accounts come from what the worker published.
     board = await startBoardProcess({
-      REDIS_URL: String(stack.env.REDIS_URL),
-      HFQ_PREFIX: String(stack.env.HFQ_PREFIX),
+      REDIS_URL: stack.redisUrl,
+      HFQ_PREFIX: prefix,
       HFQ_BOARD_USER: USER,
       HFQ_BOARD_PASSWORD: PASSWORD,
     });
@@ -122,11 +121,8 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
 
   afterAll(async () => {
     await board?.proc.stop();
-    cleanup();
-    await worker?.close();
-    await sim?.close();
+    await stack?.stop();
     rmSync(profile, { recursive: true, force: true });
-    await expectNoClientsLeft(admin, prefix);
     await admin.quit();
   });
 
@@ -179,7 +175,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       expect(boardErrors).toEqual([]);
 
       // During a run: a backlog for acme (20/s), and a job for a mistyped account no worker serves.
-      const producer = createProducer({ connection: redisUrl(), prefix });
+      const producer = stack.newProducer();
       try {
         await producer.enqueueMany(Array.from({ length: 300 }, (_, i) => chatJob('acme', `run ${i}`)));
         await producer.enqueue(chatJob('acmee', 'a typo in the account'));
@@ -200,7 +196,7 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
       }, 'a throughput and an ETA for acme, a few seconds into the run');
 
       // dedicated's operator pauses its endpoint: hfq learns it from the management API.
-      const paused = await fetch(`${sim.endpointsApiUrl}/v2/endpoint/sim/demo-embedder/pause`, {
+      const paused = await fetch(`${stack.sim.endpointsApiUrl}/v2/endpoint/sim/demo-embedder/pause`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${dedicatedToken}` },
       });

@@ -1,14 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createProducer } from '@hfq/producer';
 import type { AccountConfigInput } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createWorker, type HfqWorker } from '@hfq/worker';
+import { startSim } from '@hfq/sim';
+import type { HfqWorker } from '@hfq/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatJob, silentLogger } from './ops-support.js';
-import { CLI_ARGS, type HfqProcess, ROOT, startWorkerProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { upstreamOf, workerEnv } from './support/stack.js';
+import { CLI_ARGS, ROOT, startWorkerProcess } from './support/processes.js';
+import { adminRedis, redisUrl } from './support/redis.js';
+import { type Stack, startStack, workerEnv } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -33,39 +32,32 @@ function hfq(args: string[], env: Record<string, string>) {
 }
 
 describe('the cockpit: history, live workers, every queue', () => {
-  const prefix = testPrefix('cockpit');
   const admin = adminRedis();
-  const readOnlyEnv = { REDIS_URL: redisUrl(), HFQ_PREFIX: prefix, LOG_LEVEL: 'silent' };
-  let sim: Sim;
+  let stack: Stack;
+  let readOnlyEnv: Record<string, string>;
   let worker: HfqWorker;
-  const processes: HfqProcess[] = [];
-  const cleanups: (() => void)[] = [];
 
   beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
-    sim.setToken(TOKEN, { label: 'acme' });
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
+    // Shared by the suite: one worker publishes the account and the history the tests read.
+    stack = await startStack({
+      label: 'cockpit',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
+      tokens: { [TOKEN]: { label: 'acme' } },
       accounts: ACCOUNTS,
-      upstream: upstreamOf(sim),
-      logger: silentLogger(),
-      cockpitFlushMs: 200,
+      teardown: 'caller',
     });
+    readOnlyEnv = { REDIS_URL: redisUrl(), HFQ_PREFIX: stack.prefix, LOG_LEVEL: 'silent' };
+    worker = await stack.startWorker({ logger: silentLogger(), cockpitFlushMs: 200 });
   });
 
   afterAll(async () => {
-    for (const p of processes) await p.stop('SIGKILL');
-    for (const c of cleanups) c();
-    await worker?.close();
-    await sim?.close();
-    await expectNoClientsLeft(admin, prefix);
+    await stack?.stop();
     await admin.quit();
   });
 
   it('history: completions and upstream answers by outcome land in 10-second buckets, with the gauges, under a TTL', async () => {
-    sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    stack.sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
+    const producer = stack.newProducer();
     try {
       const handles = await producer.enqueueMany(
         Array.from({ length: 12 }, (_, i) => chatJob('acme', `h ${i}`)),
@@ -74,7 +66,7 @@ describe('the cockpit: history, live workers, every queue', () => {
     } finally {
       await producer.close();
     }
-    const reader = createAdmin({ connection: redisUrl(), prefix });
+    const reader = stack.newAdmin([]);
     try {
       await waitFor(async () => {
         const points = await reader.history('acme');
@@ -93,7 +85,7 @@ describe('the cockpit: history, live workers, every queue', () => {
       expect(gauged.length).toBeGreaterThan(0);
       expect(gauged.every((p) => p.configuredRate === 20)).toBe(true);
       // One hash per account and hour, each with a TTL of about a day.
-      const keys = await admin.keys(`${prefix}:hfq:history:{acme}:*`);
+      const keys = await admin.keys(`${stack.prefix}:hfq:history:{acme}:*`);
       expect(keys.length).toBeGreaterThanOrEqual(1);
       expect(keys.length).toBeLessThanOrEqual(2);
       for (const key of keys) {
@@ -111,7 +103,7 @@ describe('the cockpit: history, live workers, every queue', () => {
   });
 
   it('hfq status with only REDIS_URL and HFQ_PREFIX lists the published account, a mistyped queue and the live worker', async () => {
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    const producer = stack.newProducer();
     try {
       await producer.enqueue(chatJob('acmee', 'nobody serves this account'));
     } finally {
@@ -169,19 +161,20 @@ describe('the cockpit: history, live workers, every queue', () => {
     const token = 'hf_cockpit_kill_0123456789abcdef';
     slow.setToken(token, { label: 'kill' });
     const accounts: AccountConfigInput[] = [{ id: 'kill', tier: 'pro', hfToken: token }];
-    const stack = workerEnv(slow, {
+    const killEnv = workerEnv(slow, {
       redisUrl: redisUrl(),
-      prefix,
+      prefix: stack.prefix,
       accounts,
       concurrency: 3,
       // Locks outlive the test, so the jobs stay active after the kill.
       extra: { HFQ_LOCK_DURATION_MS: '120000', HFQ_STALLED_INTERVAL_MS: '120000' },
     });
-    cleanups.push(stack.cleanup, () => void slow.close());
-    const proc = await startWorkerProcess(stack.env);
-    processes.push(proc);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    const reader = createAdmin({ connection: redisUrl(), prefix });
+    stack.defer(killEnv.cleanup);
+    stack.defer(() => slow.close());
+    const proc = await startWorkerProcess(killEnv.env);
+    stack.defer(() => proc.stop('SIGKILL'));
+    const producer = stack.newProducer();
+    const reader = stack.newAdmin([]);
     try {
       await producer.enqueueMany(Array.from({ length: 3 }, (_, i) => chatJob('kill', `slow ${i}`)));
       const kill = async () => (await reader.status()).find((s) => s.account === 'kill');

@@ -1,13 +1,11 @@
-import { createProducer } from '@hfq/producer';
 import type { AccountConfigInput } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createHealthServer, createWorker } from '@hfq/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHealthServer } from '@hfq/worker';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { SpawnedRedis } from '../packages/cli/src/local-redis.js';
 import { chatJob, http, metricsPortOf, sample, silentLogger } from './ops-support.js';
-import { type HfqProcess, startWorkerProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { expectNoSecrets, upstreamOf, workerEnv } from './support/stack.js';
+import type { HfqProcess } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft } from './support/redis.js';
+import { expectNoSecrets, type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const TOKEN = 'hf_metrics_secret_0123456789abcdef';
@@ -24,26 +22,26 @@ const ACCOUNTS: AccountConfigInput[] = [
 const JOBS = 20;
 
 describe('worker process: /metrics, /healthz, /readyz', () => {
-  const prefix = testPrefix('metrics');
-  let sim: Sim;
+  let stack: Stack;
+  let prefix: string;
   let worker: HfqProcess;
-  let cleanup = () => {};
   let base = '';
 
   beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 20 } });
-    sim.setToken(TOKEN, { label: 'alpha' });
-    const stack = workerEnv(sim, { redisUrl: redisUrl(), prefix, accounts: ACCOUNTS, concurrency: 4 });
-    cleanup = stack.cleanup;
-    worker = await startWorkerProcess(stack.env);
+    // Shared by the suite: one worker process, read while it runs, then stopped by the last test.
+    stack = await startStack({
+      label: 'metrics',
+      sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 5, maxMs: 20 } },
+      tokens: { [TOKEN]: { label: 'alpha' } },
+      accounts: ACCOUNTS,
+      teardown: 'caller',
+    });
+    prefix = stack.prefix;
+    [worker] = (await stack.startWorkerProcesses(1, { concurrency: 4 })) as [HfqProcess];
     base = `http://127.0.0.1:${metricsPortOf(worker)}`;
   });
 
-  afterAll(async () => {
-    await worker?.stop();
-    cleanup();
-    await sim?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it('answers /healthz and /readyz while running', async () => {
     const health = await http(`${base}/healthz`);
@@ -56,11 +54,11 @@ describe('worker process: /metrics, /healthz, /readyz', () => {
   });
 
   it('exposes jobs, upstream requests, 429s, throttled time, rates, credits, spend and latency, without secrets', async () => {
-    const producer = createProducer({ connection: redisUrl(), prefix });
+    const producer = stack.newProducer();
     try {
       // One 429 with Retry-After: the domain pauses for the stated wait; a single 429 is noise, so no
       // congestion episode and the learned rate stays (see docs/architecture.md, "What a 429 means").
-      sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
+      stack.sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
       const handles = await producer.enqueueMany(
         Array.from({ length: JOBS }, (_, i) => chatJob('alpha', `question ${i}`)),
       );
@@ -132,15 +130,11 @@ describe('worker process: /metrics, /healthz, /readyz', () => {
 describe('/readyz follows Redis', () => {
   it('answers 503 while Redis is down and 200 again once it is back', async () => {
     const redis = await SpawnedRedis.start({ appendOnly: true });
-    const prefix = testPrefix('ready');
-    const sim = await startSim();
-    const worker = await createWorker({
-      connection: redis.url,
-      prefix,
-      accounts: ACCOUNTS,
-      upstream: upstreamOf(sim),
-      logger: silentLogger(),
-    });
+    // Registered before the stack's own teardown, so it runs after it: Redis goes last.
+    onTestFinished(() => redis.stop());
+    const stack = await startStack({ label: 'ready', redisUrl: redis.url, accounts: ACCOUNTS });
+    const { prefix } = stack;
+    const worker = await stack.startWorker({ logger: silentLogger() });
     const health = await createHealthServer({
       worker,
       connection: redis.url,
@@ -150,45 +144,33 @@ describe('/readyz follows Redis', () => {
       host: '127.0.0.1',
       pingTimeoutMs: 300,
     });
-    try {
-      expect((await http(`${health.url}/readyz`)).status).toBe(200);
-      await redis.kill();
-      const down = await http(`${health.url}/readyz`);
-      expect(down.status).toBe(503);
-      expect(JSON.parse(down.text).checks.redis).not.toBe('ok');
-      // Liveness does not depend on Redis: restarting the process would not help.
-      expect((await http(`${health.url}/healthz`)).status).toBe(200);
-      // Metrics still answer from the last values, counting the failed refresh.
-      const metrics = await http(`${health.url}/metrics`);
-      expect(metrics.status).toBe(200);
-      expect(metrics.text).toContain('hfq_metrics_refresh_errors_total');
+    stack.defer(() => health.close());
+    expect((await http(`${health.url}/readyz`)).status).toBe(200);
+    await redis.kill();
+    const down = await http(`${health.url}/readyz`);
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.text).checks.redis).not.toBe('ok');
+    // Liveness does not depend on Redis: restarting the process would not help.
+    expect((await http(`${health.url}/healthz`)).status).toBe(200);
+    // Metrics still answer from the last values, counting the failed refresh.
+    const metrics = await http(`${health.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toContain('hfq_metrics_refresh_errors_total');
 
-      await redis.launch();
-      await waitFor(async () => (await http(`${health.url}/readyz`)).status === 200, '/readyz to recover');
-      // The worker is back too: it runs a job. (Closing a BullMQ worker while its blocking
-      // connection waits to reconnect never ends, so the test closes only after this.)
-      const producer = createProducer({ connection: redis.url, prefix });
-      try {
-        const handle = await producer.enqueue(chatJob('alpha', 'after the restart'));
-        await handle.result({ timeoutMs: 20_000 });
-      } finally {
-        await producer.close();
-      }
-      health.markStopping();
-      const stopping = await http(`${health.url}/readyz`);
-      expect(stopping.status).toBe(503);
-      expect(JSON.parse(stopping.text).checks.worker).toBe('stopping');
+    await redis.launch();
+    await waitFor(async () => (await http(`${health.url}/readyz`)).status === 200, '/readyz to recover');
+    // The worker is back too: it runs a job. (Closing a BullMQ worker while its blocking
+    // connection waits to reconnect never ends, so the test closes only after this.)
+    const producer = stack.newProducer();
+    try {
+      const handle = await producer.enqueue(chatJob('alpha', 'after the restart'));
+      await handle.result({ timeoutMs: 20_000 });
     } finally {
-      await health.close();
-      await worker.close();
-      await sim.close();
-      const admin = adminRedis(redis.url);
-      try {
-        await expectNoClientsLeft(admin, prefix);
-      } finally {
-        await admin.quit();
-        await redis.stop();
-      }
+      await producer.close();
     }
+    health.markStopping();
+    const stopping = await http(`${health.url}/readyz`);
+    expect(stopping.status).toBe(503);
+    expect(JSON.parse(stopping.text).checks.worker).toBe('stopping');
   });
 });

@@ -1,13 +1,13 @@
-import { createProducer, type JobHandle } from '@hfq/producer';
+import type { JobHandle } from '@hfq/producer';
 import type { AccountConfigInput } from '@hfq/shared';
 import { accountQueueName } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
+import type { Sim } from '@hfq/sim';
 import { Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { chatJob } from './ops-support.js';
-import { type HfqProcess, startWorkerProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { workerEnv } from './support/stack.js';
+import type { HfqProcess } from './support/processes.js';
+import { adminRedis, expectNoClientsLeft } from './support/redis.js';
+import { type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 const FAST = 'hf_shutdown_fast_0123456789abcdef';
@@ -21,42 +21,39 @@ const CONCURRENCY = 2;
 const GRACE_MS = 2_000;
 
 describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
-  const prefix = testPrefix('shutdown');
   const admin = adminRedis();
+  let stack: Stack;
   let sim: Sim;
-  let cleanup = () => {};
-  let env: Record<string, string> = {};
-  const producer = createProducer({ connection: redisUrl(), prefix });
-  const processes: HfqProcess[] = [];
+  let prefix: string;
 
-  beforeAll(async () => {
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
-    // The fast account's requests end well within the grace; the slow one's never do.
-    sim.setToken(FAST, { label: 'fast', latency: { baseMs: 300 } });
-    const stack = workerEnv(sim, {
-      redisUrl: redisUrl(),
-      prefix,
+  beforeEach(async () => {
+    stack = await startStack({
+      label: 'shutdown',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
+      // The fast account's requests end well within the grace; the slow one's never do.
+      tokens: { [FAST]: { label: 'fast', latency: { baseMs: 300 } } },
       accounts: ACCOUNTS,
-      concurrency: CONCURRENCY,
-      extra: { HFQ_SHUTDOWN_GRACE_MS: String(GRACE_MS) },
     });
-    cleanup = stack.cleanup;
-    env = stack.env;
+    ({ sim, prefix } = stack);
   });
 
-  afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await producer.close();
-    cleanup();
-    await sim?.close();
-    await admin.quit();
-  });
+  afterAll(() => admin.quit());
+
+  /** One worker process on the stack; killed (not drained) at the end if a test left it running. */
+  async function startWorker(extra: Record<string, string> = {}): Promise<HfqProcess> {
+    const [proc] = await stack.startWorkerProcesses(1, {
+      concurrency: CONCURRENCY,
+      extra: { HFQ_SHUTDOWN_GRACE_MS: String(GRACE_MS), ...extra },
+      stopSignal: 'SIGKILL',
+    });
+    return proc as HfqProcess;
+  }
 
   // One scenario in two steps, in one test so that no test depends on another's state.
   it('finishes what it can within the grace, hands the rest back without using an attempt or a stall, exits 0; a new worker then completes every handed-back job on its first attempt', async () => {
     sim.setToken(SLOW, { label: 'slow', latency: { baseMs: 60_000 } });
-    const worker = await startWorkerProcess(env);
-    processes.push(worker);
+    const worker = await startWorker();
+    const producer = stack.producer;
     const handles: JobHandle[] = await producer.enqueueMany([
       ...Array.from({ length: PER_ACCOUNT }, (_, i) => chatJob('fast', `fast ${i}`)),
       ...Array.from({ length: PER_ACCOUNT }, (_, i) => chatJob('slow', `slow ${i}`)),
@@ -120,8 +117,7 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
 
     // Step two: a new worker, with the slow account's upstream now fast.
     sim.setToken(SLOW, { label: 'slow' });
-    const next = await startWorkerProcess(env);
-    processes.push(next);
+    const next = await startWorker();
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
     expect(results).toHaveLength(2 * PER_ACCOUNT);
     for (const result of results) expect(result.attempts).toBe(1);
@@ -132,9 +128,8 @@ describe('graceful shutdown of a worker process (SIGTERM mid-run)', () => {
 
   it('a second signal exits at once, without waiting for the grace', async () => {
     sim.setToken(SLOW, { label: 'slow', latency: { baseMs: 60_000 } });
-    const worker = await startWorkerProcess({ ...env, HFQ_SHUTDOWN_GRACE_MS: '60000' });
-    processes.push(worker);
-    const other = createProducer({ connection: redisUrl(), prefix });
+    const worker = await startWorker({ HFQ_SHUTDOWN_GRACE_MS: '60000' });
+    const other = stack.newProducer();
     try {
       const handle = await other.enqueue(chatJob('slow', 'one more'));
       await waitFor(async () => (await handle.state()) === 'active', 'the job to run');

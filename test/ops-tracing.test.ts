@@ -1,7 +1,4 @@
-import { createProducer } from '@hfq/producer';
 import type { AccountConfigInput } from '@hfq/shared';
-import { type Sim, startSim } from '@hfq/sim';
-import { createWorker, type HfqWorker } from '@hfq/worker';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   BasicTracerProvider,
@@ -11,8 +8,7 @@ import {
 import { BullMQOtel } from 'bullmq-otel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatJob, silentLogger } from './ops-support.js';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
-import { expectNoSecrets, upstreamOf } from './support/stack.js';
+import { expectNoSecrets, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -26,45 +22,34 @@ const ACCOUNTS: AccountConfigInput[] = [
 ];
 
 describe('tracing: a span per upstream call', () => {
-  const prefix = testPrefix('tracing');
-  const admin = adminRedis();
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  let sim: Sim;
-  let worker: HfqWorker;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     trace.setGlobalTracerProvider(provider);
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0 } });
-    sim.setToken(TOKEN, { label: 'acme' });
-    worker = await createWorker({
-      connection: redisUrl(),
-      prefix,
-      accounts: ACCOUNTS,
-      upstream: upstreamOf(sim),
-      logger: silentLogger(),
-      telemetry: new BullMQOtel({ tracerName: 'hfq-test' }),
-    });
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await sim?.close();
     await provider.shutdown();
     trace.disable();
-    await expectNoClientsLeft(admin, prefix);
-    await admin.quit();
   });
 
   it('records an upstream span for a 429 and for the success that follows, with BullMQ spans beside them', async () => {
-    sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
-    const producer = createProducer({ connection: redisUrl(), prefix });
-    try {
-      const handle = await producer.enqueue(chatJob('acme', 'trace me'));
-      await handle.result({ timeoutMs: 30_000 });
-    } finally {
-      await producer.close();
-    }
+    const stack = await startStack({
+      label: 'tracing',
+      sim: { latency: { baseMs: 0, jitterMs: 0 } },
+      tokens: { [TOKEN]: { label: 'acme' } },
+      accounts: ACCOUNTS,
+    });
+    await stack.startWorker({
+      logger: silentLogger(),
+      telemetry: new BullMQOtel({ tracerName: 'hfq-test' }),
+    });
+    stack.sim.script(TOKEN, [{ status: 429, retryAfter: 1 }]);
+    const producer = stack.newProducer();
+    const handle = await producer.enqueue(chatJob('acme', 'trace me'));
+    await handle.result({ timeoutMs: 30_000 });
+    await producer.close();
     const upstream = () =>
       exporter.getFinishedSpans().filter((s) => s.name === 'hfq upstream chat-completion');
     await waitFor(() => upstream().length === 2, 'two upstream spans');

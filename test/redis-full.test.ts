@@ -1,16 +1,14 @@
 import { Writable } from 'node:stream';
-import { createProducer, NoHeadroomError } from '@hfq/producer';
+import { NoHeadroomError } from '@hfq/producer';
 import { createLogger, type Job } from '@hfq/shared';
 import { CreditState, LEDGER_FIELDS } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
-import { createAdmin, createHealthServer, createWorker } from '@hfq/worker';
+import { createHealthServer } from '@hfq/worker';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SpawnedRedis } from '../packages/cli/src/local-redis.js';
 import { SpendRecorder } from '../packages/worker/src/spend-recorder.js';
 import { ownRedis } from './support/faults.js';
-import { expectNoClientsLeft, testPrefix } from './support/redis.js';
-import { upstreamOf } from './support/stack.js';
+import { type Stack, startStack } from './support/stack.js';
 
 const HF = 'hf_test_full_0123456789abcdef';
 const logger = createLogger({ level: 'silent' });
@@ -24,9 +22,7 @@ const job = (i: number): Job => ({
 
 let server: SpawnedRedis;
 let admin: Redis;
-let sim: Sim;
-let prefix: string;
-const cleanups: (() => unknown)[] = [];
+let stack: Stack;
 
 beforeAll(async () => {
   server = await ownRedis();
@@ -37,17 +33,16 @@ afterAll(async () => {
   await server.stop();
 });
 beforeEach(async () => {
-  prefix = testPrefix('rf');
   await admin.config('SET', 'maxmemory', '0');
   await admin.flushall();
-  sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 1, maxMs: 3, perItemMs: 0 } });
-  sim.setToken(HF, { label: 'hf' });
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin.config('SET', 'maxmemory', '0');
-  await sim.close();
-  await expectNoClientsLeft(admin, prefix);
+  stack = await startStack({
+    label: 'rf',
+    redisUrl: server.url,
+    sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 1, maxMs: 3, perItemMs: 0 } },
+    tokens: { [HF]: { label: 'hf' } },
+  });
+  // Runs after everything the test started is closed: Redis takes writes again.
+  stack.defer(() => admin.config('SET', 'maxmemory', '0'));
 });
 
 async function usedMemory(): Promise<number> {
@@ -74,11 +69,8 @@ async function fillUntilFull(): Promise<void> {
 }
 
 function startWorker(log = logger) {
-  return createWorker({
-    connection: server.url,
-    prefix,
+  return stack.startWorker({
     accounts: [{ id: 'acme', tier: 'pro', hfToken: HF, limit: { max: 500, durationMs: 1000 } }],
-    upstream: upstreamOf(sim),
     concurrency: 8,
     logger: log,
     holdCheckMs: 100,
@@ -87,12 +79,7 @@ function startWorker(log = logger) {
 
 describe('a full Redis', () => {
   it('the producer refuses new work above its high-water mark, saying why, and the workers drain what it took', async () => {
-    const producer = createProducer({
-      connection: server.url,
-      prefix,
-      headroom: { maxMemoryRatio: 0.5, refreshMs: 0 },
-    });
-    cleanups.push(() => producer.close());
+    const producer = stack.newProducer({ headroom: { maxMemoryRatio: 0.5, refreshMs: 0 } });
     // One job first, so that BullMQ's scripts (Redis counts its script cache as used memory) and
     // the queue's registry entry are in before the mark is set from what Redis uses.
     const handles = [await producer.enqueue(job(-1))];
@@ -108,15 +95,13 @@ describe('a full Redis', () => {
     expect(refusal).toBeInstanceOf(NoHeadroomError);
     expect((refusal as Error).message).toMatch(/high-water mark \(50% of maxmemory\).*MB used of maxmemory/);
     expect(handles.length).toBeGreaterThan(20);
-    const w = await startWorker();
-    cleanups.push(() => w.close());
+    await startWorker();
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results).toHaveLength(handles.length);
   });
 
   it('a worker started on a full Redis says so (log, /readyz, status), keeps trying, and drains once there is room', async () => {
-    const producer = createProducer({ connection: server.url, prefix });
-    cleanups.push(() => producer.close());
+    const producer = stack.producer;
     const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => job(i)));
     await fillUntilFull();
     const lines: string[] = [];
@@ -127,26 +112,20 @@ describe('a full Redis', () => {
       },
     });
     const w = await startWorker(createLogger({ level: 'info', destination }));
-    cleanups.push(() => w.close());
     const health = await createHealthServer({
       worker: w,
       connection: server.url,
-      prefix,
+      prefix: stack.prefix,
       accounts: [{ id: 'acme', tier: 'pro', hfToken: HF }],
       port: 0,
       host: '127.0.0.1',
     });
-    cleanups.push(() => health.close());
+    stack.defer(() => health.close());
     const full = await fetch(`${health.url}/readyz`);
     expect(full.status).toBe(503);
     expect(((await full.json()) as { checks: { redis: string } }).checks.redis).toMatch(/^full: .*maxmemory/);
     expect(await producer.queue('acme').getJobCounts('completed')).toEqual({ completed: 0 });
-    const ops = createAdmin({
-      connection: server.url,
-      prefix,
-      accounts: [{ id: 'acme', tier: 'pro', hfToken: HF }],
-    });
-    cleanups.push(() => ops.close());
+    const ops = stack.newAdmin([{ id: 'acme', tier: 'pro', hfToken: HF }]);
     expect(lines.some((l) => l.includes('Redis is full (maxmemory reached, writes refused)'))).toBe(true);
     await expect(ops.status()).rejects.toThrow(/^Redis is full: .* used of maxmemory/);
     await admin.config('SET', 'maxmemory', '0');
@@ -158,9 +137,12 @@ describe('a full Redis', () => {
   });
 
   it('spend recorded while Redis refuses writes is kept, and written at close once there is room', async () => {
-    const redis = new Redis(server.url, { maxRetriesPerRequest: null, connectionName: `${prefix}:spend` });
-    cleanups.push(() => redis.quit());
-    const credits = new CreditState(redis, prefix);
+    const redis = new Redis(server.url, {
+      maxRetriesPerRequest: null,
+      connectionName: `${stack.prefix}:spend`,
+    });
+    stack.defer(() => redis.quit());
+    const credits = new CreditState(redis, stack.prefix);
     const now = () => Date.UTC(2026, 10, 15);
     await fillUntilFull();
     const recorder = new SpendRecorder(credits, now, { retryMs: 50, closeTimeoutMs: 60_000 });

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { createProducer, type Producer } from '@hfq/producer';
+import type { Producer } from '@hfq/producer';
 import type { AccountConfigInput, Job } from '@hfq/shared';
 import { accountQueueName } from '@hfq/shared/internal';
-import { type Sim, startSim } from '@hfq/sim';
+import type { Sim } from '@hfq/sim';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatJob, http, metricsPortOf, startBoardProcess } from './ops-support.js';
 import { HfqProcess, startWorkerProcess } from './support/processes.js';
-import { adminRedis, expectNoClientsLeft, keysUnder, redisUrl, testPrefix } from './support/redis.js';
-import { workerEnv } from './support/stack.js';
+import { adminRedis, keysUnder, redisUrl } from './support/redis.js';
+import { type Stack, startStack, workerEnv } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -85,25 +85,33 @@ const ACCOUNTS: AccountConfigInput[] = [
 type Answer = { where: string; status: number; text: string };
 
 describe('secrets audit: no token, key or board password anywhere after a full run', () => {
-  const prefix = testPrefix('audit');
+  let stack: Stack;
   let sim: Sim;
+  let prefix: string;
   let admin: Redis;
   let producer: Producer;
   let workers: HfqProcess[] = [];
   let board: { proc: HfqProcess; url: string } | undefined;
   let env: Record<string, string> = {};
-  let cleanup = () => {};
   const auth: [string, string] = [USER, PASSWORD];
   const failedIds: { acme: string[]; beta: string[] } = { acme: [], beta: [] };
 
   beforeAll(async () => {
     admin = adminRedis();
-    sim = await startSim({ latency: { baseMs: 0, jitterMs: 0, minMs: 2, maxMs: 10, perItemMs: 0 } });
-    sim.setToken(HF_ACME, { label: 'acme', credits: { balanceUsd: 0.004, costPerRequestUsd: 0.0001 } });
-    sim.setToken(KEY_ACME, { label: 'acme-key' });
-    sim.setToken(HF_BETA, { label: 'beta', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } });
-    sim.setToken(KEY_BETA, { label: 'beta-key' });
-    sim.setToken(HF_GAMMA, { label: 'gamma' });
+    // Shared by the suite: its tests audit what this one full run left behind.
+    stack = await startStack({
+      label: 'audit',
+      sim: { latency: { baseMs: 0, jitterMs: 0, minMs: 2, maxMs: 10, perItemMs: 0 } },
+      tokens: {
+        [HF_ACME]: { label: 'acme', credits: { balanceUsd: 0.004, costPerRequestUsd: 0.0001 } },
+        [KEY_ACME]: { label: 'acme-key' },
+        [HF_BETA]: { label: 'beta', credits: { balanceUsd: 0, costPerRequestUsd: 0.0001 } },
+        [KEY_BETA]: { label: 'beta-key' },
+        [HF_GAMMA]: { label: 'gamma' },
+      },
+      teardown: 'caller',
+    });
+    ({ sim, prefix } = stack);
     // Upstream errors whose bodies echo the credentials: a 400 on the router and one on the key
     // (each fails a job), a 402 on beta's router, 401s for beta's key and gamma's token (enough for
     // every request in flight at once: 2 processes × 4).
@@ -124,7 +132,8 @@ describe('secrets audit: no token, key or board password anywhere after a full r
       Array.from({ length: 10 }, () => ({ status: 401, body: { error: `Invalid token ${echo(HF_GAMMA)}` } })),
     );
 
-    const stack = workerEnv(sim, {
+    // The board and the CLI run on the workers' environment, so it is made here, not by the stack.
+    const processEnv = workerEnv(sim, {
       redisUrl: redisUrl(),
       prefix,
       accounts: ACCOUNTS,
@@ -132,14 +141,15 @@ describe('secrets audit: no token, key or board password anywhere after a full r
       // Debug: the most log lines there are, the client library's included.
       extra: { LOG_LEVEL: 'debug', HFQ_SHUTDOWN_GRACE_MS: '5000' },
     });
-    cleanup = stack.cleanup;
-    env = stack.env;
+    stack.defer(processEnv.cleanup);
+    env = processEnv.env;
     [board, ...workers] = await Promise.all([
       startBoardProcess({ ...env, HFQ_BOARD_USER: USER, HFQ_BOARD_PASSWORD: PASSWORD }),
       startWorkerProcess(env),
       startWorkerProcess(env),
     ]);
-    producer = createProducer({ connection: redisUrl(), prefix });
+    stack.defer(() => Promise.all([...workers.map((w) => w.stop()), board?.proc.stop()]));
+    producer = stack.producer;
 
     // acme: 60 jobs over the router, a 400, the 402, failover to the key, a 400 from the key.
     const acme = await producer.enqueueMany(
@@ -173,14 +183,8 @@ describe('secrets audit: no token, key or board password anywhere after a full r
   }, 240_000);
 
   afterAll(async () => {
-    await Promise.all([...workers.map((w) => w.stop()), board?.proc.stop()]);
-    cleanup();
-    await producer?.close();
-    await sim?.close();
-    if (admin) {
-      await expectNoClientsLeft(admin, prefix);
-      await admin.quit();
-    }
+    await stack?.stop();
+    await admin?.quit();
   });
 
   it('ran the whole path: router, 402 failover to the key, failed jobs with echoed bodies, a held account', async () => {

@@ -1,8 +1,8 @@
-import { createProducer, EnqueueManyError, type Producer } from '@hfq/producer';
+import { EnqueueManyError } from '@hfq/producer';
 import { accountQueueName } from '@hfq/shared/internal';
 import type { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from '../../../test/support/redis.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from '../../../test/support/stack.js';
 
 /**
  * `enqueueMany` across accounts: each account's jobs are added in one transaction, and when one
@@ -19,30 +19,22 @@ const job = (account: string, i: number) => ({
   options: { jobId: `${account}-${i}` },
 });
 
-let prefix: string;
+let stack: Stack;
 let admin: Redis;
-let producer: Producer;
 
-beforeEach(() => {
-  prefix = testPrefix('pmany');
-  admin = adminRedis();
-  producer = createProducer({ connection: redisUrl(), prefix });
+beforeEach(async () => {
+  stack = await startStack({ label: 'pmany', sim: false });
+  admin = stack.redis();
 });
 
-afterEach(async () => {
-  await producer.close();
-  await expectNoClientsLeft(admin, prefix);
-  await admin.quit();
-});
-
-const waiting = (account: string) => admin.llen(`${prefix}:${accountQueueName(account)}:wait`);
+const waiting = (account: string) => admin.llen(`${stack.prefix}:${accountQueueName(account)}:wait`);
 
 describe('enqueueMany across accounts', () => {
   it('says per account which jobs were added when one account fails, and a retry adds only the rest', async () => {
     // The beta queue's metadata is unusable (a string where BullMQ keeps a hash): its adds fail.
-    await admin.set(`${prefix}:${accountQueueName('beta')}:meta`, 'not a hash');
+    await admin.set(`${stack.prefix}:${accountQueueName('beta')}:meta`, 'not a hash');
     const jobs = [job('alpha', 0), job('beta', 0), job('alpha', 1), job('beta', 1), job('alpha', 2)];
-    const failure = await producer.enqueueMany(jobs).then(
+    const failure = await stack.producer.enqueueMany(jobs).then(
       () => undefined,
       (err: unknown) => err,
     );
@@ -56,11 +48,11 @@ describe('enqueueMany across accounts', () => {
       /alpha: added \(3 job\(s\)\).*beta: not added \(2 job\(s\): .*WRONGTYPE/,
     );
     expect(await waiting('alpha')).toBe(3);
-    expect(await admin.exists(`${prefix}:${accountQueueName('beta')}:beta-0`)).toBe(0);
+    expect(await admin.exists(`${stack.prefix}:${accountQueueName('beta')}:beta-0`)).toBe(0);
 
     // Fixed and retried with the same ids: beta's jobs are added, alpha's are not added twice.
-    await admin.del(`${prefix}:${accountQueueName('beta')}:meta`);
-    const handles = await producer.enqueueMany(jobs);
+    await admin.del(`${stack.prefix}:${accountQueueName('beta')}:meta`);
+    const handles = await stack.producer.enqueueMany(jobs);
     expect(handles.map((h) => h.id)).toEqual(['alpha-0', 'beta-0', 'alpha-1', 'beta-1', 'alpha-2']);
     expect(await waiting('alpha')).toBe(3);
     expect(await waiting('beta')).toBe(2);
