@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { hashTag, type RedisClient, stateKey } from '@hfq/shared/internal';
+import { hashTag, type RedisClient, refreshLease, releaseLease, stateKey } from '@hfq/shared/internal';
 
 /**
  * The right to add a batch's items: one producer at a time, so a retried batch id never adds the
@@ -11,10 +11,6 @@ export const LEASE_TTL_MS = 10_000;
 export function batchLeaseKey(prefix: string, batchId: string): string {
   return stateKey(prefix, 'batch-feeder', hashTag(batchId));
 }
-
-// One script per operation: refresh and release only a lease this producer holds.
-const REFRESH = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export interface BatchLease {
   refresh(): Promise<boolean>;
@@ -31,9 +27,10 @@ export async function takeLease(
   const token = randomBytes(8).toString('hex');
   if ((await redis.set(key, token, 'PX', LEASE_TTL_MS, 'NX')) !== 'OK') return undefined;
   return {
-    refresh: async () => (await redis.eval(REFRESH, 1, key, token, LEASE_TTL_MS)) === 1,
+    // Refresh and release only a lease this producer still holds.
+    refresh: () => refreshLease(redis, key, token, LEASE_TTL_MS),
     release: async () => {
-      await redis.eval(RELEASE, 1, key, token);
+      await releaseLease(redis, key, token);
     },
   };
 }

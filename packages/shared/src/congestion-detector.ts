@@ -15,18 +15,22 @@ import { readFileSync } from 'node:fs';
  *   or when they form a wall (since the first 429 in the window the upstream let nothing through,
  *   a run that the noise level makes unlikely). Otherwise noise: the job retries after a short
  *   jittered delay, counted toward its `max429s`, and no other job waits.
- * - A congestion verdict cuts the rate once per episode: to what the upstream let through in the
- *   window before the 429 (a wall, or a probe that went past the edge: decided at once), or, for a
- *   share that might still be noise, to that estimate within 40–90% of the rate, put under test.
- *   The test waits one window for the upstream's window to refill at the new rate, then measures
- *   two more: if the 429 share did not move with the rate it was noise, the rate goes back and the
- *   measured share becomes the domain's noise level (so the threshold scales with it).
- * - Fast recovery: a cut confirmed at a small share (a blip near the limit) is undone two clean
- *   windows later; a second blip at the same rate within a minute keeps it. A rate that ran five
- *   windows without a cut held; after a cut below it, the rate climbs back by doubling steps
- *   after three quiet windows (doubling the quiet after each failed probe, giving up after four),
- *   so a limit that rises again is found in seconds. Without such a rate, it climbs by one step
- *   per clean window after the quiet time.
+ * - A first blip (congestion at a share under 10%, none in the last minute) dips the rate without
+ *   a test and gives it back two windows after the settle span.
+ * - Any other congestion verdict cuts the rate once per episode: to what the upstream let through
+ *   in the window before the 429 (a wall, a probe that went past the edge, or 429s that stated a
+ *   wait: decided at once), or, for a share that might still be noise, by twice the share (within
+ *   40–90% of the rate), put under test. The test waits one window for the upstream's window to
+ *   drain at the new rate, then measures: a share that fell is congestion (the cut stays), one
+ *   that rose means the limit fell again (cut again), otherwise the likelihood ratio of both
+ *   counts under noise (one share) and congestion (the upstream lets through per window what it
+ *   let through before) decides; noise gives the rate back and makes the measured share the
+ *   domain's noise level (so the threshold scales with it).
+ * - Fast recovery: a rate that ran five windows without a cut held; after a cut below it, the rate
+ *   climbs back by doubling steps after three quiet windows (six after a failed probe, giving up
+ *   after four), each step once the rate in force was really sent at for a window, and a probe
+ *   that finds the edge goes back to where its climb started. Without such a rate, it climbs by
+ *   one step per clean window after the quiet time.
  */
 
 /** The detector's verdict on one 429 (see the module comment). */

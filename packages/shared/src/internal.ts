@@ -6,6 +6,7 @@
  */
 export { readAccountRegistry, recordAccountQueue } from './account-registry.js';
 export { providerKeyOf } from './account-schema.js';
+export { COUNT_BATCH_CHILD_LUA } from './batch-count.js';
 export { type BatchParentProgress, itemsDone, parentProgress } from './batch-progress.js';
 export { type BatchSplitHalf, type BatchSplitOutput, splitHalvesOf } from './batch-split.js';
 export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
@@ -72,7 +73,7 @@ export {
   type JobData,
   type JobProgressState,
 } from './job-schema.js';
-export { withLease } from './lease.js';
+export { refreshLease, releaseLease, withLease } from './lease.js';
 export {
   accountQueueName,
   BATCH_FIELDS,

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { RedisClient } from './redis-cluster.js';
 
 const RELEASE = readFileSync(new URL('./lua/release-lease.lua', import.meta.url), 'utf8');
+const REFRESH = readFileSync(new URL('./lua/refresh-lease.lua', import.meta.url), 'utf8');
 
 type LeaseRedis = Redis & { hfqReleaseLease(key: string, token: string): Promise<number> };
 
@@ -36,4 +37,19 @@ export async function withLease<T>(
       redis.defineCommand('hfqReleaseLease', { lua: RELEASE, numberOfKeys: 1 });
     await r.hfqReleaseLease(key, token).catch(() => {});
   }
+}
+
+/** Delete a lease only while `token` still holds it; false when it no longer did. */
+export async function releaseLease(redis: RedisClient, key: string, token: string): Promise<boolean> {
+  return (await redis.eval(RELEASE, 1, key, token)) === 1;
+}
+
+/** Extend a lease to `ttlMs` only while `token` still holds it; false when it no longer did. */
+export async function refreshLease(
+  redis: RedisClient,
+  key: string,
+  token: string,
+  ttlMs: number,
+): Promise<boolean> {
+  return (await redis.eval(REFRESH, 1, key, token, ttlMs)) === 1;
 }

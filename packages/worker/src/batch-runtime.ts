@@ -8,6 +8,7 @@ import {
   batchQueueName,
   batchStateKey,
   blockingConnection,
+  COUNT_BATCH_CHILD_LUA,
   parentProgress,
   parseOrThrow,
   type RedisClient,
@@ -36,20 +37,6 @@ import type { Redis, RedisOptions } from 'ioredis';
  *   sees final counts; progress is written to the parent job (Bull Board shows it) at most every
  *   `progressEveryMs`.
  */
-
-/**
- * KEYS[1] batch state hash, KEYS[2] set of children already counted.
- * ARGV[1] child job id, ARGV[2] field (`ok` or `failed`), ARGV[3] items.
- * Counts the child's items once (a re-delivered child counts nothing twice); nothing when the
- * batch state is gone. Returns the counters after the count: total, ok, failed, sealed.
- */
-const COUNT_CHILD_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
-end
-return redis.call('HMGET', KEYS[1], 'total', 'ok', 'failed', 'sealed')
-`;
 
 type CountingRedis = Redis & {
   hfqBatchCountChild(
@@ -101,7 +88,7 @@ export class BatchRuntime {
     const name = batchQueueName(options.account);
     this.redis = options.redis as unknown as CountingRedis;
     if (typeof (options.redis as unknown as Partial<CountingRedis>).hfqBatchCountChild !== 'function') {
-      this.redis.defineCommand('hfqBatchCountChild', { numberOfKeys: 2, lua: COUNT_CHILD_LUA });
+      this.redis.defineCommand('hfqBatchCountChild', { numberOfKeys: 2, lua: COUNT_BATCH_CHILD_LUA });
     }
     this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
     this.queue.on('error', options.redisErrors.listener(`batch queue ${options.account}`));

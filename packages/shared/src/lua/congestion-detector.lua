@@ -13,8 +13,11 @@
     ckFrom ckTo ckAt ckUntil ckK ckA ckT   a cut under test: rate before and after, when, when the
                      test ends, the 429s / sends that caused it, the limit estimate it cut to
     recTo recAt      fast recovery: go back to recTo at recAt if no cut came in between
-    blipAt blipRate  the last blip (an episode at a small 429 share): a second one confirms a cut
+    blipAt blipRate  the last blip (an episode at a small 429 share): a second one is tested
+    chainFrom        the rate before the first cut of a chain (a test that ended by cutting again)
+    ckLast           the figures of the last test's end (for an operator reading the hash)
     top topMiss      the highest rate that held, and how many probes back to it failed
+    probeFrom        the rate a climb started from: a probe that finds the edge goes back to it
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
 ]]
 local DET = {
@@ -179,6 +182,8 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   end
   redis.call('HDEL', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckUntil', 'ckA', 'ckT', 'ckProbe')
   if not early then redis.call('HDEL', D, 'chainFrom') end
+  redis.call('HSET', D, 'ckLast', string.format('%s sb=%.3f(%d/%d) sa=%.3f(%d/%d) fell=%s rose=%s',
+    early and 'early' or 'end', sb, ckT, ckA, sa, T, A, tostring(fell), tostring(rose)))
   if A < 5 or ckA < 1 or used < 1 or ckUsed < 1 then return rate, true end
   if early or (rose and above) then
     -- The cut was not deep enough, or the limit fell again: congestion, and the next 429 cuts again.
