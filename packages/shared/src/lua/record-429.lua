@@ -85,7 +85,11 @@ if sentAt >= calmUntil and not ckUntil then
   -- measure the pauses, not the rate, so its congestion is cut without a test (to what the
   -- upstream let through) and probes find the way back.
   local stated = asked >= 0
-  if det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3) then
+  -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
+  local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
+  -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
+  -- the limit would draw a pause every window).
+  if (stated and probing) or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3)) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
     local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
@@ -99,8 +103,6 @@ if sentAt >= calmUntil and not ckUntil then
     local sinceRefused = redis.call('ZCOUNT', LOG429, firstAt, sentAt)
     local wallRun = math.max(3, math.ceil(math.log(DET.WALL_P) / math.log(math.min(0.9, math.max(b, 1e-6)))))
     local wall = sinceRefused >= wallRun and sinceSends - sinceRefused <= 1
-    -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
-    local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
     -- Cut from what was really sent: a learned rate far above the sends (too few jobs, a busy
     -- machine) would take a cut that changes nothing the upstream sees.
     local sentRate = A / math.max(used, 1) * duration / B
