@@ -10,6 +10,7 @@ import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
 import type { ProviderRoute } from './route-selection.js';
 import { probeRouter } from './router-probe.js';
+import { routerTarget } from './router-target.js';
 
 /**
  * Where a job's next request goes, with its permit: the HF router while the account's credits
@@ -58,20 +59,7 @@ export async function chooseTarget(
     tokens,
     signal,
   });
-  if (router.kind === 'admitted') {
-    return {
-      kind: 'go',
-      route: {
-        route: 'hf-router',
-        credential: account.hfToken,
-        provider: job.provider,
-        billTo: account.billTo,
-      },
-      domain: ctx.routes.routerDomain,
-      provider: job.provider,
-      permit: router,
-    };
-  }
+  if (router.kind === 'admitted') return routerTarget(ctx, job, router);
   if (router.kind === 'wait') return requeueAfter(ctx, router.waitMs);
   if (router.kind === 'gate') {
     const probe = await probeRouter(ctx, job, tokens, signal);

@@ -5,6 +5,7 @@ import type { AccountContext } from './account-context.js';
 import type { Target } from './choose-target.js';
 import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
 import { CallFailure, callInference } from './inference-call.js';
+import { routerTarget } from './router-target.js';
 
 /**
  * Jobs whose model one of the account's Inference Endpoints serves (see docs/architecture.md,
@@ -124,21 +125,7 @@ async function routerPermit(
   });
   if (permit.kind === 'wait') return { kind: 'busy' };
   if (permit.kind !== 'admitted') return { kind: 'closed' };
-  return {
-    kind: 'go',
-    target: {
-      kind: 'go',
-      route: {
-        route: 'hf-router',
-        credential: account.hfToken,
-        provider: job.provider,
-        billTo: account.billTo,
-      },
-      domain: ctx.routes.routerDomain,
-      provider: job.provider,
-      permit,
-    },
-  };
+  return { kind: 'go', target: routerTarget(ctx, job, permit) };
 }
 
 /** Take a slot and call the endpoint, or say why not. */

@@ -1,6 +1,7 @@
 import type { JobData } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
 import type { Target } from './choose-target.js';
+import { routerTarget } from './router-target.js';
 
 /**
  * While the router's credit gate is closed (credits exhausted), one real queued request goes to
@@ -32,18 +33,5 @@ export async function probeRouter(
     return undefined;
   }
   ctx.logger.info({ account: ctx.account.id, scope: ctx.scope }, 'credits exhausted: probing the router');
-  const { account } = ctx;
-  return {
-    kind: 'go',
-    route: {
-      route: 'hf-router',
-      credential: account.hfToken,
-      provider: job.provider,
-      billTo: account.billTo,
-    },
-    domain: ctx.routes.routerDomain,
-    provider: job.provider,
-    permit,
-    probe: true,
-  };
+  return { ...routerTarget(ctx, job, permit), probe: true };
 }
