@@ -217,23 +217,28 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
           'ckProbe', ck[12] or '0', 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
         return rate, false
       end
-      -- Still undecided after the longest test: undo the cut, learn nothing; a congestion that
-      -- is real will draw the next verdict.
+      -- Still undecided after the longest test: congestion was not shown, so undo the cut, and
+      -- count what was measured toward the noise level (else the same share draws the same test
+      -- again); a congestion that is real will still draw the next verdict.
+      local nT = tonumber(ck[7] or '0') + ckT + T
+      local nA = tonumber(ck[8] or '0') + ckA + A
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored))
+      redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
+        'noise', tostring(math.max(DET.PRIOR, nT / nA)))
       return restored, true, 'undecided'
     end
   end
   -- Congestion: the share fell with the rate (or congestion explains it far better). The cut stays.
   if sb < DET.BLIP_SHARE and ck[12] ~= '1' then
-    local blipAt, blipRate = tonumber(ck[10] or '0'), tonumber(ck[11] or '0')
-    if now - blipAt < DET.REPEAT_MS and ckFrom <= blipRate * 1.05 and ckFrom >= blipRate * 0.95 then
-      -- A second blip at the same rate: the limit is there; the cut stays.
-      redis.call('HDEL', D, 'blipAt', 'blipRate')
-    else
-      redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(ckFrom), 'recTo', tostring(ckFrom),
-        'recAt', now + DET.RECOVER_WINDOWS * durationMs)
-    end
+    -- A small share that fell: the test was triggered by the very 429s that made the share look
+    -- high, so a share that falls back is what noise does too (regression to the mean). The rate
+    -- goes back RECOVER_WINDOWS later, and the counts add to the noise level, so the same small
+    -- share stops drawing tests. A limit just below the rate costs a few percent of 429s, retried.
+    local nT = tonumber(ck[7] or '0') + ckT + T
+    local nA = tonumber(ck[8] or '0') + ckA + A
+    redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(ckFrom), 'recTo', tostring(ckFrom),
+      'recAt', now + DET.RECOVER_WINDOWS * durationMs, 'noiseT', nT, 'noiseA', nA,
+      'noise', tostring(math.max(DET.PRIOR, nT / nA)))
   end
   return rate, true
 end
