@@ -21,11 +21,13 @@ import { readFileSync } from 'node:fs';
  *   in the window before the 429 (a wall, a probe that went past the edge, or 429s that stated a
  *   wait: decided at once), or, for a share that might still be noise, by twice the share (within
  *   40–90% of the rate), put under test. The test waits one window for the upstream's window to
- *   drain at the new rate, then measures: a share that fell is congestion (the cut stays), one
- *   that rose means the limit fell again (cut again), otherwise the likelihood ratio of both
- *   counts under noise (one share) and congestion (the upstream lets through per window what it
- *   let through before) decides; noise gives the rate back and makes the measured share the
- *   domain's noise level (so the threshold scales with it).
+ *   drain at the new rate, then measures: a share that fell is congestion (the cut stays; a small
+ *   share that fell back is given back two windows later, since noise falls back too), one that
+ *   rose means the limit fell again (cut again), otherwise the likelihood ratio of the count
+ *   after the cut under noise (the share stays) and congestion (the upstream lets through per
+ *   window what it let through before) decides; noise, or no decision within eight windows,
+ *   gives the rate back and adds the counts to the domain's noise level (so the threshold scales
+ *   with it).
  * - Fast recovery: a rate that ran five windows without a cut held; after a cut below it, the rate
  *   climbs back by doubling steps after three quiet windows (six after a failed probe, giving up
  *   after four), each step once the rate in force was really sent at for a window, and a probe

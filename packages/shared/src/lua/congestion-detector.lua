@@ -133,9 +133,10 @@ end
   where it was, as noise does? Measured on the sends after the settle span (one window plus
   margin after the cut), against the share before the cut (counted again now that the 429s of
   its sends have all come back).
-  - The share fell: congestion, the cut stays. If it was a blip (a small share at a rate that had
-    held), the rate returns to the old one after RECOVER_WINDOWS unless a second blip at that rate
-    confirms it.
+  - The share fell: congestion, the cut stays, unless the share before was small (a blip): the
+    test was triggered by the very 429s that made that share look high, and noise falls back
+    too, so the rate returns to the old one after RECOVER_WINDOWS and the counts add to the
+    domain's noise level.
   - The share rose, beyond the noise level: the limit fell again during the test; congestion, and
     the next 429 cuts again (as does `early`, below).
   - The share held: the Poisson log-likelihood ratio of the 429 count under noise (the share
@@ -143,7 +144,7 @@ end
     window before the cut) decides once it passes DECIDE_LLR either way. Noise: the rate goes back
     to what it was before the cut and the measured share becomes the domain's noise level.
     Neither yet: the test goes on for another window, up to MAX_EVAL_WINDOWS; then the cut is
-    undone and nothing is learned.
+    undone (congestion was not shown) and the counts add to the noise level.
   Too little evidence yet (fewer sends than make three 429s likely under noise): another window.
   `early`: called on a 429 before the test's end; it ends the test only when the share already
   moved and is still above the noise level (the cut was not deep enough, or the limit fell
