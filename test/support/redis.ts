@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { expect, inject } from 'vitest';
+import { expect, inject, onTestFinished } from 'vitest';
 
 /** The run's Redis (see global-setup.ts). */
 export function redisUrl(): string {
@@ -10,6 +10,15 @@ export function redisUrl(): string {
 /** A BullMQ/hfq key prefix of the test's own, so tests never see each other's keys. */
 export function testPrefix(label = 't'): string {
   return `${label}${randomBytes(4).toString('hex')}`;
+}
+
+/** A connection to the run's Redis, closed when the current test finishes. */
+export function testRedis(): Redis {
+  const redis = new Redis(redisUrl());
+  onTestFinished(async () => {
+    await redis.quit();
+  });
+  return redis;
 }
 
 /** A plain connection for assertions; close it in the test. */

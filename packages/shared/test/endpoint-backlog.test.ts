@@ -8,20 +8,11 @@ import {
   readEndpointBacklog,
   readPublishedEndpoints,
 } from '@hfq/shared/internal';
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { redisUrl, testPrefix } from '../../../test/support/redis.js';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { testPrefix, testRedis } from '../../../test/support/redis.js';
 
-const connections: Redis[] = [];
-afterEach(async () => {
-  await Promise.all(connections.splice(0).map((c) => c.quit()));
-});
-
-function connect(): Redis {
-  const redis = new Redis(redisUrl());
-  connections.push(redis);
-  return redis;
-}
+const connect = testRedis;
 
 /** Index `jobKeys` for endpoint `ep` of account `acme`. */
 async function index(redis: Redis, prefix: string, jobKeys: string[]): Promise<void> {

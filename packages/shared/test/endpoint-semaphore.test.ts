@@ -1,20 +1,10 @@
 /** The endpoint semaphore's scripts against a real Redis: capacity, leases, learning, the waker. */
 import { EndpointSemaphore, EndpointStatusStore, type SemaphoreOptions } from '@hfq/shared/internal';
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { keysUnder, redisUrl, testPrefix } from '../../../test/support/redis.js';
+import { describe, expect, it } from 'vitest';
+import { keysUnder, testPrefix, testRedis } from '../../../test/support/redis.js';
 import { waitFor } from '../../../test/support/wait.js';
 
-const connections: Redis[] = [];
-afterEach(async () => {
-  await Promise.all(connections.splice(0).map((c) => c.quit()));
-});
-
-function connect(): Redis {
-  const redis = new Redis(redisUrl());
-  connections.push(redis);
-  return redis;
-}
+const connect = testRedis;
 
 /** A semaphore on an endpoint known to be up (else one waking request at a time). */
 async function semaphoreOn(prefix: string, options: SemaphoreOptions = {}) {
