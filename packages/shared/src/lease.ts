@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { RedisClient } from './redis-cluster.js';
 
 const RELEASE = readFileSync(new URL('./lua/release-lease.lua', import.meta.url), 'utf8');
 const REFRESH = readFileSync(new URL('./lua/refresh-lease.lua', import.meta.url), 'utf8');
-
-type LeaseRedis = Redis & { hfqReleaseLease(key: string, token: string): Promise<number> };
 
 /** How often a waiting caller asks for a lease another process holds. */
 const LEASE_RETRY_MS = 10;
@@ -32,10 +29,7 @@ export async function withLease<T>(
   try {
     return await fn();
   } finally {
-    const r = redis as LeaseRedis;
-    if (typeof r.hfqReleaseLease !== 'function')
-      redis.defineCommand('hfqReleaseLease', { lua: RELEASE, numberOfKeys: 1 });
-    await r.hfqReleaseLease(key, token).catch(() => {});
+    await releaseLease(redis, key, token).catch(() => false);
   }
 }
 
