@@ -171,6 +171,29 @@ const model = shape(
   ['providers'],
 );
 
+const turnaround: Check = (value, path) => {
+  const kind = record(value, path).kind;
+  if (kind === 'fixed') shape({ kind: string, ms: nonNegative }, ['ms'])(value, path);
+  else if (kind === 'range') {
+    shape({ kind: string, minMs: nonNegative, maxMs: nonNegative }, ['minMs', 'maxMs'])(value, path);
+    const { minMs, maxMs } = value as { minMs: number; maxMs: number };
+    if (maxMs < minMs) fail(`${path}.maxMs`, maxMs, `a number >= minMs (${minMs})`);
+  } else if (kind === 'stuck') shape({ kind: string })(value, path);
+  else fail(`${path}.kind`, kind, 'one of "fixed", "range", "stuck"');
+};
+
+const batchApi = shape({
+  style: shape({ together: oneOf('openai', 'together'), cerebras: oneOf('openai', 'together') }),
+  turnaround,
+  validatingMs: nonNegative,
+  completionWindowMs: positive,
+  failureShare: rate,
+  priceShare: nonNegative,
+  timeScale: positive,
+  maxRequestsPerFile: number(1, 10_000_000, true),
+  maxFileBytes: number(1, 2 * 1024 ** 3, true),
+});
+
 const patch = shape({
   seed: number(0, 2 ** 32 - 1, true),
   unknownTokens: oneOf('allow', 'reject'),
@@ -198,6 +221,7 @@ const patch = shape({
   tokens: recordOf(token, true),
   orgs: recordOf(shape({ credits }), true),
   models: recordOf(model, true),
+  batchApi,
 });
 
 /** Check `input` and return it typed as a patch; throws `SimConfigError` naming the first problem. */

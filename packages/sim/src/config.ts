@@ -3,6 +3,12 @@
  * into a full config. Validation of untrusted input (JSON from a file or `POST /_sim/config`)
  * lives in `config-validate.ts`.
  */
+import {
+  type BatchApiConfig,
+  type BatchApiPatch,
+  defaultBatchApiConfig,
+  mergeBatchApiConfig,
+} from './batches/batch-config.js';
 import { DEFAULT_CATALOG } from './catalog.js';
 
 /** Providers the simulator serves. `hf-inference` is reachable only through the router. */
@@ -219,6 +225,7 @@ export interface SimConfig {
   tokens: Record<string, TokenConfig>;
   orgs: Record<string, OrgConfig>;
   models: Record<string, ModelConfig>;
+  batchApi: BatchApiConfig;
 }
 
 /** A partial configuration, merged into the current one. */
@@ -256,6 +263,8 @@ export interface SimConfigPatch {
   orgs?: Record<string, OrgConfig | null>;
   /** Models by Hugging Face id; `null` removes one. @defaultValue the default catalog */
   models?: Record<string, ModelConfig | null>;
+  /** The direct providers' batch API (`batches/batch-config.ts`). @defaultValue `defaultBatchApiConfig()` */
+  batchApi?: BatchApiPatch;
 }
 
 export const DEFAULT_COST_PER_REQUEST_USD = 0.0001;
@@ -310,6 +319,7 @@ export function defaultConfig(): SimConfig {
     tokens: {},
     orgs: {},
     models: structuredClone(DEFAULT_CATALOG),
+    batchApi: defaultBatchApiConfig(),
   };
 }
 
@@ -337,6 +347,7 @@ export function mergeConfig(config: SimConfig, patch: SimConfigPatch): SimConfig
   if (patch.tokens !== undefined) next.tokens = mergeRecord(config.tokens, patch.tokens);
   if (patch.orgs !== undefined) next.orgs = mergeRecord(config.orgs, patch.orgs);
   if (patch.models !== undefined) next.models = mergeRecord(config.models, patch.models);
+  if (patch.batchApi !== undefined) next.batchApi = mergeBatchApiConfig(config.batchApi, patch.batchApi);
   return next;
 }
 

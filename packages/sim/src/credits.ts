@@ -47,6 +47,21 @@ export class CreditLedger {
     return { account, amount };
   }
 
+  /** Take `usd` (a batch line's price) from `account` if the balance covers it; `null` if it does not. */
+  reserveUsd(account: string, label: string, credits: CreditConfig, usd: number): Reservation | null {
+    const state = this.open(account, label, credits);
+    const amount = toNano(usd);
+    if (state.balance < amount || state.balance <= 0) return null;
+    state.balance -= amount;
+    state.spent += amount;
+    return { account, amount };
+  }
+
+  /** Whether the account has anything left (a batch API refuses new work with 402 when not). */
+  hasBalance(account: string, label: string, credits: CreditConfig): boolean {
+    return this.open(account, label, credits).balance > 0;
+  }
+
   refund(reservation: Reservation): void {
     const state = this.accounts.get(reservation.account);
     if (!state) return;

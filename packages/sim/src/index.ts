@@ -1,3 +1,10 @@
+export type {
+  BatchApiConfig,
+  BatchApiPatch,
+  BatchApiStyle,
+  BatchTurnaround,
+} from './batches/batch-config.js';
+export type { BatchApiStats, BatchTokenStats } from './batches/batch-store.js';
 export { DEFAULT_CATALOG } from './catalog.js';
 export type {
   CreditConfig,

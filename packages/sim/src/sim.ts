@@ -2,6 +2,7 @@
 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { BatchApiStats } from './batches/batch-store.js';
 import type { ModelConfig, OrgConfig, SimConfigPatch, TokenConfig } from './config.js';
 import { defaultConfig } from './config.js';
 import { parseConfigPatch, parseScript } from './config-validate.js';
@@ -61,7 +62,10 @@ export interface Sim {
   received(filter?: RequestFilter): number;
   /** Logged requests matching `filter`, oldest first. */
   requests(filter?: RequestFilter): RequestRecord[];
+  /** Clear the request log and counters, and the batch API's counters (its batches go on). */
   resetStats(): void;
+  /** What the providers' batch API did: batches by status, lines, and what they cost. */
+  batchStats(): BatchApiStats;
   /** Replaces `https://api.endpoints.huggingface.cloud` (the endpoints' management API). */
   readonly endpointsApiUrl: string;
   /** Set (or replace) an Inference Endpoint; it starts over in its initial state. */
@@ -90,7 +94,10 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     state.scripts.push(token === ANY_CALLER ? ANY_CALLER : secretId(token), parseScript(steps));
   const maxInWindow = (windowMs: number, filter?: RequestFilter): WindowCounts =>
     state.recorder.windowCounts(windowMs, filter);
-  const resetStats = (): void => state.recorder.reset();
+  const resetStats = (): void => {
+    state.recorder.reset();
+    state.batches.resetStats();
+  };
 
   const server = createSimServer(
     state,
@@ -98,6 +105,7 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
       stats: (includeLog, windows) => ({
         ...state.recorder.stats(state.credits.snapshot(), includeLog),
         maxInWindow: Object.fromEntries(windows.map((windowMs) => [windowMs, maxInWindow(windowMs)])),
+        batches: state.batches.stats(),
       }),
       configure,
       resetStats,
@@ -131,6 +139,7 @@ export async function startSim(options: SimOptions = {}): Promise<Sim> {
     received: (filter) => state.recorder.records(filter).length,
     requests: (filter) => state.recorder.records(filter),
     resetStats,
+    batchStats: () => state.batches.stats(),
     endpointsApiUrl: `${url}/endpoints-api`,
     setEndpoint,
     endpointUrl: (name) => `${url}/endpoints/${name}`,

@@ -3,6 +3,7 @@
  * requests (limiter windows, credit balances, scripts, the request log, the PRNGs, timers).
  */
 import type { Caller } from './auth.js';
+import { SimBatchStore } from './batches/batch-store.js';
 import {
   type FaultConfig,
   type LatencyConfig,
@@ -26,6 +27,8 @@ export class SimState {
   readonly limiters = new LimiterRegistry();
   readonly credits = new CreditLedger();
   readonly scripts = new ScriptBook();
+  /** Files and batches of the providers' batch API. */
+  readonly batches: SimBatchStore = new SimBatchStore(this);
   readonly recorder: Recorder;
   faultRandom: () => number;
   latencyRandom: () => number;

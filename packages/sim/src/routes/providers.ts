@@ -8,6 +8,7 @@ import { DIRECT_PROVIDERS } from '../config.js';
 import { errorReply, jsonReply } from '../http/reply.js';
 import type { SimState } from '../state.js';
 import { PROVIDER_UNAUTHORIZED } from '../texts.js';
+import { handleBatchApi, isBatchApiRoute } from './batch-api.js';
 import { readJsonObject } from './body.js';
 import { type Exchange, header, send } from './exchange.js';
 import { serveInference } from './inference.js';
@@ -18,6 +19,11 @@ export async function handleProvider(state: SimState, exchange: Exchange, rest: 
   const slash = rest.indexOf('/');
   const provider = DIRECT_PROVIDERS.find((name) => name === rest.slice(0, slash)) ?? null;
   const route = rest.slice(slash + 1);
+  if (provider && isBatchApiRoute(route)) {
+    exchange.record.provider = provider;
+    await handleBatchApi(state, exchange, provider, route);
+    return;
+  }
   if (!provider || !hasProviderRoute(provider, route)) {
     send(exchange, errorReply(404, 'Not Found'));
     return;
