@@ -27,6 +27,7 @@ import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
+import { readDeadline } from './deadline-option.js';
 import { EndpointIndex } from './endpoint-index.js';
 import { Headroom, type HeadroomOptions } from './headroom.js';
 import { JobHandle } from './job-handle.js';
@@ -55,6 +56,15 @@ export interface EnqueueOptions {
   delayMs?: number;
   /** Fail instead of starting when this many ms have passed since the enqueue. */
   deadlineMs?: number;
+  /**
+   * When the job should be done by: an ISO 8601 time with a zone, a `Date`, or a duration from now
+   * (`"45m"`, `"6h"`, `"1h30m"`). Carried in the job's data for the batch route's planner (see
+   * README, "Deadlines and the batch route"); it does not yet change how the job runs. Unlike
+   * `deadlineMs`, the job is never failed for it.
+   */
+  deadline?: string | Date;
+  /** With a `deadline`: `cost` (the cheapest route that meets it) or `speed` (as without one). @defaultValue `'cost'` */
+  preference?: 'cost' | 'speed';
 }
 
 const JOB_ID = /^(?!\d+$)[A-Za-z0-9_.-]{1,128}$/;
@@ -105,6 +115,7 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
   }
   const data: JobData = { v: JOB_SCHEMA_VERSION, job: parsed };
   if (options.deadlineMs !== undefined) data.deadlineAt = nowMs + options.deadlineMs;
+  Object.assign(data, dueOptions(options, nowMs));
   const opts: JobsOptions = {
     attempts: DEFAULT_ATTEMPTS,
     backoff: { ...DEFAULT_BACKOFF },
@@ -115,6 +126,23 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
   if (options.priority !== undefined) opts.priority = options.priority;
   if (options.delayMs !== undefined) opts.delay = options.delayMs;
   return { data, opts, name: parsed.task, account: parsed.account };
+}
+
+/** The `deadline` and `preference` options as job data; throws `ValidationError` naming the field. */
+function dueOptions(options: EnqueueOptions, nowMs: number): Pick<JobData, 'dueAt' | 'preference'> {
+  const { deadline, preference } = options;
+  if (preference !== undefined && preference !== 'cost' && preference !== 'speed') {
+    throw new ValidationError('enqueue options', [{ path: 'preference', message: '"cost" or "speed"' }]);
+  }
+  if (deadline === undefined) {
+    if (preference === undefined) return {};
+    throw new ValidationError('enqueue options', [
+      { path: 'preference', message: 'only with a deadline (without one, every job runs as fast as it can)' },
+    ]);
+  }
+  const read = readDeadline(deadline, nowMs);
+  if (!read.ok) throw new ValidationError('enqueue options', [{ path: 'deadline', message: read.reason }]);
+  return { dueAt: read.atMs, preference: preference ?? 'cost' };
 }
 
 export class Producer {

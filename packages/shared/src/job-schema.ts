@@ -194,6 +194,13 @@ export const JOB_DATA = z
     state: JOB_PROGRESS_STATE.optional(),
     /** Epoch ms after which the job must not start (it fails with the reason instead). */
     deadlineAt: z.number().int().positive().optional(),
+    /**
+     * Epoch ms the job should be done by (the `deadline` option), for the batch route's planner;
+     * never a reason to fail the job. Not yet read by the worker.
+     */
+    dueAt: z.number().int().positive().optional(),
+    /** With `dueAt`: the cheapest route that meets it (`cost`), or the fastest (`speed`). */
+    preference: z.enum(['cost', 'speed']).optional(),
     /** Set on batch children only (optional, so data written before batches still reads). */
     batch: BATCH_CHILD.optional(),
   })
