@@ -18,6 +18,11 @@ import {
   splitIntoFiles,
 } from '../packages/worker/src/batch-route/batch-requests.js';
 import { readBatchResults } from '../packages/worker/src/batch-route/batch-results.js';
+import {
+  BatchShapeError,
+  readBatchList,
+  readBatchView,
+} from '../packages/worker/src/batch-route/batch-view.js';
 
 const MINUTE = 60_000;
 const LLAMA = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -85,6 +90,56 @@ describe('input files', () => {
     });
     expect(batchApiTargetFor('groq')?.baseUrl).toBe('https://api.groq.com/openai');
     expect(batchApiTargetFor('hf-inference')).toBeUndefined();
+  });
+});
+
+describe('reading answers', () => {
+  test('both batch shapes, and what is not a batch', () => {
+    expect(
+      readBatchView({
+        id: 'b1',
+        status: 'finalizing',
+        request_counts: { total: 4, completed: 2, failed: 1 },
+      }),
+    ).toMatchObject({ id: 'b1', status: 'finalizing', terminal: false, progress: 75 });
+    expect(
+      readBatchView({
+        job: { id: 'b2', status: 'EXPIRED', progress: 40, output_file_id: 'f-out' },
+        warning: null,
+      }),
+    ).toMatchObject({ id: 'b2', status: 'expired', terminal: true, progress: 40, outputFileId: 'f-out' });
+    expect(() => readBatchView({ id: 'b3', status: 'DONE' })).toThrow(BatchShapeError);
+    expect(() => readBatchView([])).toThrow(/not a JSON object/);
+    expect(readBatchList([{ id: 'b4', status: 'CANCELLED' }]).map((b) => b.status)).toEqual(['cancelled']);
+  });
+
+  test('result lines: matched by custom_id (hashed ids too), unknown and broken lines counted, a line that never ran retries', () => {
+    const long = `batch-${'y'.repeat(70)}-1`;
+    const lines = [
+      { custom_id: customIdFor(long), response: { status_code: 200, body: { answer: 1 } }, error: null },
+      {
+        custom_id: 'j2',
+        response: null,
+        error: {
+          code: 'batch_expired',
+          message: 'This request could not be executed before the completion window expired.',
+        },
+      },
+      {
+        custom_id: 'j3',
+        response: { status_code: 401, body: { error: { message: 'bad key' } } },
+        error: null,
+      },
+      { custom_id: 'stranger', response: { status_code: 200, body: {} }, error: null },
+    ];
+    const text = `${lines.map((line) => JSON.stringify(line)).join('\n')}\nnot json\n`;
+    const { byJob, unknownLines } = readBatchResults([long, 'j2', 'j3'], [text], 'together');
+    expect(unknownLines).toBe(2);
+    expect(byJob.get(long)).toEqual({ ok: true, output: { answer: 1 } });
+    const expired = byJob.get('j2') as { ok: false; error: Error };
+    expect(expired.error).toBeInstanceOf(TransientUpstreamError);
+    expect(expired.error.message).toMatch(/did not run: This request could not be executed/);
+    expect((byJob.get('j3') as { ok: false; error: Error }).error).toBeInstanceOf(KeyRefusedError);
   });
 });
 

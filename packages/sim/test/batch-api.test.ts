@@ -323,6 +323,22 @@ describe('refusals', () => {
     expect((await createBatch('cerebras', 'csk-poor', done.input_file_id)).status).toBe(402);
   });
 
+  test("batch lines and real-time requests spend one key's credits; the stats endpoint shows the batches", async () => {
+    sim.setToken('csk-shared', { label: 'shared', credits: { balanceUsd: 0.0002 } }); // four batch lines
+    await openAiBatch('csk-shared', 4);
+    clock += 10 * MINUTE;
+    // Nobody looked at the batch since: the real-time request still finds its spend counted.
+    const chat = await fetch(`${base('cerebras')}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth('csk-shared'), 'content-type': 'application/json' },
+      body: JSON.stringify({ model: CEREBRAS_MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(chat.status).toBe(402);
+    const stats = await json(await fetch(`${sim.url}/_sim/stats`));
+    expect(stats.batches.byToken.shared).toMatchObject({ batches: 1, linesSucceeded: 4, linesFailed: 0 });
+    expect(stats.batches.byStatus.completed).toBeGreaterThan(0);
+  });
+
   test('the config is validated like the rest', () => {
     expect(() => sim.configure({ batchApi: { turnaround: { kind: 'range', minMs: 5, maxMs: 1 } } })).toThrow(
       new SimConfigError('config.batchApi.turnaround.maxMs: expected a number >= minMs (5), got 1'),

@@ -217,6 +217,11 @@ export class SimBatchStore {
     return structuredClone({ ...this.counters, byStatus });
   }
 
+  /** Move the owner's unfinished batches to now, so that their spend is in the credits before a real-time request checks them. */
+  settle(ownerId: string): void {
+    for (const batch of this.batches.values()) if (batch.owner.id === ownerId) this.advance(batch);
+  }
+
   /** Reset the counters (batches themselves go on). */
   resetStats(): void {
     this.counters = { ...emptyTokenStats(), byToken: {} };

@@ -102,6 +102,8 @@ export async function serveInference(
 
   let reservation: Reservation | null = null;
   if (billing.credits) {
+    // A provider key's batch lines spend the same credits: count what they finished by now.
+    if (target !== 'router') state.batches.settle(caller.id);
     reservation = state.credits.reserve(billing.account, billing.label, billing.credits, items);
     if (!reservation) {
       send(exchange, creditsExhaustedReply(target, billing.credits));
