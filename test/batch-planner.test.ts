@@ -1,6 +1,10 @@
 /** The batch planner's rule, as a pure function: which jobs go to a batch, and each batch's hedge time. */
 import { describe, expect, test } from 'vitest';
 import { type PlanInput, planBatches } from '../packages/worker/src/batch-route/batch-planner.js';
+import {
+  deadlineMarginMs,
+  planningTurnaroundMs,
+} from '../packages/worker/src/batch-route/planning-figures.js';
 
 const MINUTE = 60_000;
 const NOW = 1_800_000_000_000;
@@ -111,5 +115,21 @@ describe('planBatches', () => {
       /realtimeRps must be a positive number, got 0/,
     );
     expect(() => planBatches(base({ realtimeRps: Number.NaN }))).toThrow(RangeError);
+  });
+});
+
+describe('planning figures', () => {
+  test('the turnaround: the configured estimate until enough batches were seen, then a high percentile', () => {
+    expect(planningTurnaroundMs([], 8 * MINUTE)).toBe(8 * MINUTE);
+    expect(planningTurnaroundMs([3 * MINUTE, 12 * MINUTE], 8 * MINUTE)).toBe(12 * MINUTE);
+    const seen = [3, 4, 5, 4, 6, 5, 4, 7, 5, 30].map((m) => m * MINUTE);
+    expect(planningTurnaroundMs(seen, 8 * MINUTE)).toBe(7 * MINUTE); // the 90th percentile of ten
+    expect(planningTurnaroundMs(seen, 8 * MINUTE, { percentile: 1 })).toBe(30 * MINUTE);
+    expect(() => planningTurnaroundMs(seen, 1, { percentile: 0 })).toThrow(RangeError);
+  });
+
+  test('the margin: 5% of the time left, at least two minutes', () => {
+    expect(deadlineMarginMs(40 * MINUTE)).toBe(2 * MINUTE);
+    expect(deadlineMarginMs(6 * 60 * MINUTE)).toBe(18 * MINUTE);
   });
 });
