@@ -115,7 +115,9 @@ describe('a crash during submit', () => {
   test.each(SUBMIT_STEPS)('abandoned after %s: the resume creates exactly one batch', async (step) => {
     const redis = testRedis();
     const store = new BatchRecordStore(redis, testPrefix());
-    const client = new ProviderBatchClient(target(), `key-crash-${step}`);
+    const key = `key-crash-${step}`;
+    sim.setToken(key, { label: `crash-${step}` });
+    const client = new ProviderBatchClient(target(), key);
     const plan = input(12);
     const crashed = await submitBatch(store, client, plan, {
       afterStep: (at) => {
@@ -128,6 +130,7 @@ describe('a crash during submit', () => {
     const again = await submitBatch(store, client, plan);
     const batches = await client.list();
     expect(batches).toHaveLength(1);
+    expect(sim.batchStats().byToken[`crash-${step}`]?.batches).toBe(1); // the simulator's own count
     expect(resumed).toMatchObject({
       state: 'submitted',
       batchId: batches[0]?.id,
@@ -141,6 +144,7 @@ describe('a crash during submit', () => {
     const redis = testRedis();
     const prefix = testPrefix();
     const key = 'key-killed-process';
+    sim.setToken(key, { label: 'killed' });
     const child = spawn(
       process.execPath,
       ['--conditions=hfq-source', '--import', 'tsx', 'test/support/batch-submit-child.ts'],
@@ -179,6 +183,7 @@ describe('a crash during submit', () => {
     const resumed = await submitBatch(store, client, input(12));
     const batches = await client.list();
     expect(batches).toHaveLength(1);
+    expect(sim.batchStats().byToken.killed?.batches).toBe(1);
     expect(resumed).toMatchObject({ id: left?.id, state: 'submitted', batchId: batches[0]?.id });
   });
 });

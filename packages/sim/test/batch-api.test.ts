@@ -191,6 +191,26 @@ describe('OpenAI shape (/v1/files, /v1/batches)', () => {
     });
   });
 
+  test('a random turnaround is drawn per batch within its range', async () => {
+    sim.configure({ batchApi: { turnaround: { kind: 'range', minMs: 4 * MINUTE, maxMs: 8 * MINUTE } } });
+    const batches: Answer[] = [];
+    for (let i = 0; i < 10; i++) batches.push(await openAiBatch('csk-range', 3));
+    const statuses = async () =>
+      new Set(
+        await Promise.all(
+          batches.map(async (batch) => (await getBatch('cerebras', 'csk-range', batch.id)).status),
+        ),
+      );
+    clock += 4 * MINUTE - 1;
+    expect((await statuses()).has('completed')).toBe(false);
+    clock += 2 * MINUTE;
+    const middle = await statuses();
+    expect(middle.has('completed')).toBe(true);
+    expect(middle.size).toBeGreaterThan(1); // others still in progress or finalizing
+    clock += 2 * MINUTE + 1;
+    expect(await statuses()).toEqual(new Set(['completed']));
+  });
+
   test('a turnaround longer than the window expires with what finished', async () => {
     sim.configure({ batchApi: { turnaround: { kind: 'fixed', ms: 48 * 60 * MINUTE } } });
     const batch = await openAiBatch('csk-late', 50);

@@ -60,7 +60,7 @@ export function togetherBatch(batch: SimBatch): Record<string, unknown> {
     user_id: batch.owner.label,
     input_file_id: batch.inputFile.id,
     file_size_bytes: batch.inputFile.bytes,
-    status: batch.status.toUpperCase(),
+    status: (batch.status === 'finalizing' ? 'in_progress' : batch.status).toUpperCase(),
     job_deadline: iso(at(batch, batch.windowMs) ?? batch.createdAtSec),
     created_at: iso(batch.createdAtSec),
     endpoint: batch.endpoint,

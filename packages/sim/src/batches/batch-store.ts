@@ -14,7 +14,14 @@ import type { BatchApiStyle } from './batch-config.js';
 import type { InputLine, LineOutcome, PlannedLine } from './batch-lines.js';
 import { planLines } from './batch-lines.js';
 
-export type BatchStatus = 'validating' | 'in_progress' | 'completed' | 'expired' | 'cancelled' | 'failed';
+export type BatchStatus =
+  | 'validating'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'expired'
+  | 'cancelled'
+  | 'failed';
 
 const TERMINAL: ReadonlySet<BatchStatus> = new Set(['completed', 'expired', 'cancelled', 'failed']);
 
@@ -62,6 +69,8 @@ export interface SimBatch {
   timeScale: number;
   createdAtSec: number;
   validatingMs: number;
+  /** Batch time at which it completes (validating + the drawn turnaround; infinite when stuck). */
+  completesAtMs: number;
   windowMs: number;
   lines: PlannedLine[];
   /** Lines finished so far, in finish order (not input order). */
@@ -154,6 +163,7 @@ export class SimBatchStore {
       timeScale: api.timeScale,
       createdAtSec: nowSec(),
       validatingMs: api.validatingMs,
+      completesAtMs: api.validatingMs + turnaroundMs,
       windowMs: api.completionWindowMs,
       lines: planLines(input.lines, {
         config,
@@ -241,15 +251,17 @@ export class SimBatchStore {
       this.finish(batch, lines[index] as PlannedLine);
       index++;
     }
-    const lastAt = lines.at(-1)?.finishAtMs ?? 0;
-    if (index === lines.length && elapsed >= lastAt) {
+    if (elapsed >= batch.completesAtMs && batch.completesAtMs <= batch.windowMs) {
       batch.status = 'completed';
-      batch.endedAtMs = lastAt;
+      batch.endedAtMs = batch.completesAtMs;
     } else if (elapsed >= batch.windowMs) {
       batch.status = 'expired';
       batch.endedAtMs = batch.windowMs;
+    } else if (elapsed < batch.validatingMs) {
+      batch.status = 'validating';
     } else {
-      batch.status = elapsed < batch.validatingMs ? 'validating' : 'in_progress';
+      // Every line done, the batch not yet: OpenAI's `finalizing` (Together shows it as in progress).
+      batch.status = index === lines.length ? 'finalizing' : 'in_progress';
     }
   }
 
