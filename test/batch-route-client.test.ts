@@ -93,6 +93,26 @@ describe('input files', () => {
   });
 });
 
+describe('finding a batch', () => {
+  test('page by page, newest first, until one matches or they are older than asked', async () => {
+    const client = new ProviderBatchClient(cerebras(), 'key-pages');
+    const file = await client.upload(jsonlLine(batchRequestFor('p', chatJob('p'), 'llama3.1-8b')), 'p.jsonl');
+    const made = [];
+    for (let i = 0; i < 230; i++)
+      made.push(await client.create(file.id, '/v1/chat/completions', { n: String(i) }));
+    const first = await client.list();
+    expect(first).toMatchObject({ hasMore: true, lastId: made[130]?.id });
+    expect(first.batches).toHaveLength(100);
+    const oldest = await client.find((batch) => batch.metadata?.n === '3', 0);
+    expect(oldest?.id).toBe(made[3]?.id);
+    expect(await client.find((batch) => batch.metadata?.n === 'none', 0)).toBeUndefined();
+    // Batches older than `sinceSec` end the search on the first page.
+    expect(
+      await client.find((batch) => batch.metadata?.n === '3', Math.floor(Date.now() / 1000) + 60),
+    ).toBeUndefined();
+  });
+});
+
 describe('reading answers', () => {
   test('both batch shapes, and what is not a batch', () => {
     expect(
@@ -110,7 +130,23 @@ describe('reading answers', () => {
     ).toMatchObject({ id: 'b2', status: 'expired', terminal: true, progress: 40, outputFileId: 'f-out' });
     expect(() => readBatchView({ id: 'b3', status: 'DONE' })).toThrow(BatchShapeError);
     expect(() => readBatchView([])).toThrow(/not a JSON object/);
-    expect(readBatchList([{ id: 'b4', status: 'CANCELLED' }]).map((b) => b.status)).toEqual(['cancelled']);
+    const together = readBatchList([{ id: 'b4', status: 'CANCELLED', created_at: '2026-12-06T12:00:00Z' }]);
+    expect(together).toMatchObject({ hasMore: false, lastId: 'b4' });
+    expect(together.batches[0]).toMatchObject({
+      status: 'cancelled',
+      createdAtSec: Date.parse('2026-12-06T12:00:00Z') / 1000,
+    });
+    const page = readBatchList({
+      object: 'list',
+      data: [{ id: 'b5', status: 'completed', created_at: 7, metadata: { hfq_record: 'r' } }],
+      has_more: true,
+      last_id: 'b5',
+    });
+    expect(page).toMatchObject({
+      hasMore: true,
+      lastId: 'b5',
+      batches: [{ createdAtSec: 7, metadata: { hfq_record: 'r' } }],
+    });
   });
 
   test('result lines: matched by custom_id (hashed ids too), unknown and broken lines counted, a line that never ran retries', () => {
@@ -190,7 +226,7 @@ describe('a batch through the client', () => {
           .choices[0]?.message.content;
         expect(content).toBe(expectedChatContent([{ role: 'user', content: `question ${id}` }]));
       }
-      expect((await client.list()).map((batch) => batch.id)).toContain(created.id);
+      expect((await client.list()).batches.map((batch) => batch.id)).toContain(created.id);
     },
   );
 

@@ -128,7 +128,7 @@ describe('a crash during submit', () => {
 
     const resumed = await submitBatch(store, client, plan);
     const again = await submitBatch(store, client, plan);
-    const batches = await client.list();
+    const { batches } = await client.list();
     expect(batches).toHaveLength(1);
     expect(sim.batchStats().byToken[`crash-${step}`]?.batches).toBe(1); // the simulator's own count
     expect(resumed).toMatchObject({
@@ -181,7 +181,7 @@ describe('a crash during submit', () => {
     expect(left?.inputFileId).toBeDefined();
     const client = new ProviderBatchClient(target(), key);
     const resumed = await submitBatch(store, client, input(12));
-    const batches = await client.list();
+    const { batches } = await client.list();
     expect(batches).toHaveLength(1);
     expect(sim.batchStats().byToken.killed?.batches).toBe(1);
     expect(resumed).toMatchObject({ id: left?.id, state: 'submitted', batchId: batches[0]?.id });

@@ -13,7 +13,7 @@ import { Buffer } from 'node:buffer';
 import { identify, isAccepted } from '../auth.js';
 import { BATCH_ENDPOINTS, parseInputLines } from '../batches/batch-lines.js';
 import { batchJson, fileJson, resultLine } from '../batches/batch-shapes.js';
-import type { BatchOwner, SimBatchStore } from '../batches/batch-store.js';
+import type { BatchOwner, SimBatch, SimBatchStore, SimFile } from '../batches/batch-store.js';
 import { billingAccount, creditsExhaustedReply } from '../billing.js';
 import type { DirectProviderName } from '../config.js';
 import { BodyTooLargeError, isRecord, jsonReply, parseJson, type Reply, readBody } from '../http/reply.js';
@@ -92,9 +92,18 @@ export async function handleBatchApi(
     return;
   }
   if (collection === 'batches' && method === 'GET' && id === undefined) {
-    const data = store.list(owner.id, provider).map((batch) => batchJson(batch));
-    const style = state.config.batchApi.style[provider];
-    send(exchange, jsonReply(200, style === 'together' ? data : { object: 'list', data, has_more: false }));
+    const all = store.list(owner.id, provider);
+    if (state.config.batchApi.style[provider] === 'together') {
+      send(
+        exchange,
+        jsonReply(
+          200,
+          all.map((batch) => batchJson(batch)),
+        ),
+      );
+      return;
+    }
+    send(exchange, jsonReply(200, listPage(all, exchange.url.searchParams)));
     return;
   }
   if (
@@ -114,7 +123,22 @@ export async function handleBatchApi(
   send(exchange, invalid(404, 'Not Found'));
 }
 
-function fileContent(store: SimBatchStore, file: import('../batches/batch-store.js').SimFile): Reply {
+/** OpenAI's cursor pages: `limit` (1..100, default 20) batches after the one named by `after`. */
+function listPage(all: SimBatch[], query: URLSearchParams): Record<string, unknown> {
+  const limit = Math.min(100, Math.max(1, Number(query.get('limit') ?? 20) || 20));
+  const after = query.get('after');
+  const start = after ? all.findIndex((batch) => batch.id === after) + 1 : 0;
+  const page = all.slice(start, start + limit).map((batch) => batchJson(batch));
+  return {
+    object: 'list',
+    data: page,
+    first_id: page[0]?.id ?? null,
+    last_id: page.at(-1)?.id ?? null,
+    has_more: start + limit < all.length,
+  };
+}
+
+function fileContent(store: SimBatchStore, file: SimFile): Reply {
   const text =
     file.kind === 'input'
       ? (file.text ?? '')

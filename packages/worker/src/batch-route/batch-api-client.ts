@@ -7,7 +7,10 @@
 import { type HfqError, MalformedOutputError, TransientUpstreamError, type UpstreamUrls } from '@hfq/shared';
 import { classifyUpstream, scrubSecrets } from '@hfq/shared/internal';
 import type { BatchFileLimits } from './batch-requests.js';
-import { type BatchView, readBatchList, readBatchView } from './batch-view.js';
+import { type BatchPage, type BatchView, readBatchList, readBatchView } from './batch-view.js';
+
+/** Pages a search of the key's batches reads at most (100 batches each). */
+const MAX_LIST_PAGES = 50;
 
 /** A provider's batch API: where it is and which shape it answers in. */
 export interface BatchApiTarget {
@@ -94,14 +97,32 @@ export class ProviderBatchClient {
     return this.view('get', await this.json('get', `/v1/batches/${encodeURIComponent(batchId)}`, 'GET'));
   }
 
-  /** The key's recent batches (newest first, one page of 100). */
-  async list(): Promise<BatchView[]> {
-    const answer = await this.json('list', '/v1/batches?limit=100', 'GET');
+  /** One page of the key's batches, newest first (100 at most), after the batch `after`. */
+  async list(after?: string): Promise<BatchPage> {
+    const cursor = after ? `&after=${encodeURIComponent(after)}` : '';
+    const answer = await this.json('list', `/v1/batches?limit=100${cursor}`, 'GET');
     try {
       return readBatchList(answer);
     } catch (error) {
       throw this.malformed('list', (error as Error).message);
     }
+  }
+
+  /**
+   * The newest of the key's batches that `matches`, looking back page by page until the batches
+   * are older than `sinceSec` (unix seconds) or there are no more.
+   */
+  async find(matches: (batch: BatchView) => boolean, sinceSec: number): Promise<BatchView | undefined> {
+    let after: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const { batches, hasMore, lastId } = await this.list(after);
+      const found = batches.find(matches);
+      if (found) return found;
+      const oldest = batches.at(-1)?.createdAtSec;
+      if (!hasMore || !lastId || (oldest !== undefined && oldest < sinceSec)) return undefined;
+      after = lastId;
+    }
+    return undefined;
   }
 
   async cancel(batchId: string): Promise<BatchView> {

@@ -14,6 +14,8 @@ import { type BatchRequest, jsonlLine } from './batch-requests.js';
 import { type BatchResults, readBatchResults } from './batch-results.js';
 import type { BatchView } from './batch-view.js';
 
+const CLOCK_SLACK_SEC = 300;
+
 /** The moments a submit can be interrupted at; tests stop the client there to act out a crash. */
 export type SubmitStep = 'upload-answered' | 'upload-recorded' | 'create-answered' | 'create-recorded';
 
@@ -59,7 +61,12 @@ export async function submitBatch(
   const inputFileId = record.inputFileId as string;
 
   if (record.state === 'creating') {
-    const made = (await client.list()).find((batch) => batch.inputFileId === inputFileId);
+    const recordId = record.id;
+    const made = await client.find(
+      (batch) => batch.inputFileId === inputFileId || batch.metadata?.hfq_record === recordId,
+      // The batch cannot be older than its record; five minutes for clocks that disagree.
+      Math.floor(record.createdAtMs / 1000) - CLOCK_SLACK_SEC,
+    );
     if (made) return store.update(account, record.id, { state: 'submitted', batchId: made.id });
   }
   record = await store.update(account, record.id, { state: 'creating' });

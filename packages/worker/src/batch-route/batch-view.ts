@@ -37,6 +37,10 @@ export interface BatchView {
   /** Finished share in 0..100, from `request_counts` or `progress`; undefined when neither is given. */
   progress: number | undefined;
   counts: { total: number; completed: number; failed: number } | undefined;
+  /** Unix seconds (OpenAI's number, Together's ISO time); undefined when absent. */
+  createdAtSec: number | undefined;
+  /** The metadata given at create (hfq puts its record id there), when the provider echoes it. */
+  metadata: Record<string, string> | undefined;
 }
 
 export class BatchShapeError extends Error {
@@ -74,14 +78,40 @@ export function readBatchView(answer: unknown): BatchView {
     errorFileId: text(batch.error_file_id),
     progress,
     counts,
+    createdAtSec: readTime(batch.created_at),
+    metadata: readMetadata(batch.metadata),
   };
 }
 
-/** A list answer: OpenAI's `{ data: [...] }` or Together's bare array. */
-export function readBatchList(answer: unknown): BatchView[] {
+function readTime(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value !== 'string') return undefined;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
+}
+
+function readMetadata(value: unknown): Record<string, string> | undefined {
+  const found = record(value);
+  if (!found) return undefined;
+  return Object.fromEntries(
+    Object.entries(found).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+  );
+}
+
+export interface BatchPage {
+  batches: BatchView[];
+  /** OpenAI's cursor: more batches after `lastId`. Together answers every batch at once. */
+  hasMore: boolean;
+  lastId: string | undefined;
+}
+
+/** A list answer: OpenAI's `{ data: [...], has_more, last_id }` or Together's bare array. */
+export function readBatchList(answer: unknown): BatchPage {
   const items = Array.isArray(answer) ? answer : record(answer)?.data;
   if (!Array.isArray(items)) throw new BatchShapeError('batch list answer has no list of batches');
-  return items.map((item) => readBatchView(item));
+  const batches = items.map((item) => readBatchView(item));
+  const page = Array.isArray(answer) ? undefined : record(answer);
+  return { batches, hasMore: page?.has_more === true, lastId: text(page?.last_id) ?? batches.at(-1)?.id };
 }
 
 function readCounts(value: unknown): BatchView['counts'] {
