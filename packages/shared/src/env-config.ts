@@ -141,7 +141,7 @@ export interface HfqConfig {
   maxStalledCount: number;
   /** `HFQ_LIMITER_AUDIT`: keep every admission's Redis time in `<domain>:audit` (diagnostics). */
   limiterAudit: boolean;
-  /** `HFQ_CREDIT_PROBE_MS`: while HF credits are exhausted, one router probe per interval (all workers together). */
+  /** `HFQ_CREDIT_PROBE_MS`: while a credit gate is closed (HF credits, or a provider key's 402), one probe of it per interval (all workers together). */
   creditProbeMs: number;
   /** Lease of an Inference Endpoint slot: how soon a dead worker's slots come back. */
   endpointLeaseMs: number;

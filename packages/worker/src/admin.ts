@@ -347,6 +347,31 @@ export class Admin {
   }
 
   /**
+   * Operator's reset of one provider key's gate, after topping up its balance or fixing the key:
+   * that key's gate opens at once; the router's and the other keys' gates stay as they are. A
+   * held queue is resumed (a cause that still holds holds it again). Needs only Redis when a
+   * worker published the account (its keys' domains are hashes, never the keys).
+   */
+  async resetKeyCredits(accountId: string, provider: string): Promise<{ scope: string; resumed: boolean }> {
+    await this.ready();
+    const local = this.accounts.find((a) => a.id === accountId);
+    const keys = local
+      ? (await this.viewOf(local)).keyDomains
+      : (await readPublishedAccounts(this.redis, this.prefix)).get(accountId)?.keyDomains;
+    if (!keys) throw new Error(`unknown account "${accountId}" (no local config and no worker published it)`);
+    const key = keys.find((k) => k.provider === provider);
+    if (!key) {
+      const known = keys.map((k) => k.provider).join(', ') || 'none';
+      throw new Error(`account "${accountId}" has no provider key "${provider}" (its keys: ${known})`);
+    }
+    const scope = keyScope(key.domain);
+    await this.credits.reset(scope);
+    const queue = this.queueOf(accountId);
+    const resumed = await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId });
+    return { scope, resumed };
+  }
+
+  /**
    * Change an account's router request limit (its primary window's `max`) at run time: every
    * worker applies it on its next permit, and the learned rate restarts from it. `undefined`
    * goes back to the configured limit.
