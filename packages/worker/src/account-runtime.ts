@@ -107,7 +107,6 @@ export class AccountRuntime {
             checkMs: options.endpointCheckMs,
             logger: options.logger,
             events: options.events,
-            now: options.now,
           })
         : undefined;
     const ctx: AccountContext = {
