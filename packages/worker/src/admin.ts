@@ -90,9 +90,9 @@ export interface AccountRunState {
   pausedForMs: number;
 }
 
-/** A domain's pause for a stated wait, from now. */
-function pausedForMs(domain: { pausedUntil: number } | undefined): number {
-  return Math.max(0, (domain?.pausedUntil ?? 0) - Date.now());
+/** A domain's pause for a stated wait, from now (by Redis's clock: see `DomainLimiter.state`). */
+function pausedForMs(domain: { pausedForMs: number } | undefined): number {
+  return domain?.pausedForMs ?? 0;
 }
 
 export interface AdminOptions {
