@@ -1,22 +1,9 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
+import { ConfigError } from './config-error.js';
 import { DEFAULT_PREFIX } from './queue-names.js';
 import type { Connection } from './redis-cluster.js';
 import { readClusterConnection } from './redis-env.js';
-import { maskUrlCredentials } from './secrets.js';
 import { parseOrThrow, ValidationError } from './validation.js';
-
-/** A bad or missing environment variable. The message names the variable, the value and what was expected. */
-export class ConfigError extends Error {
-  readonly code = 'HFQ_CONFIG';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    // A URL's user-info (a Redis password) never reaches the message, whichever variable held it.
-    super(maskUrlCredentials(`${variable}: ${message}`));
-    this.name = 'ConfigError';
-  }
-}
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
