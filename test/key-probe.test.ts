@@ -3,7 +3,8 @@ import type { AccountConfigInput, Job } from '@hfq/shared';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { embedJob } from './support/jobs.js';
 import { captureLogs } from './support/log-capture.js';
-import { type Stack, startStack } from './support/stack.js';
+import { HfqProcess } from './support/processes.js';
+import { type Stack, startStack, workerEnv } from './support/stack.js';
 
 // A provider key's 402 (its prepaid balance ran out) is probed like the router's: one real
 // request per interval for every worker together; its success reopens the key's gate.
@@ -157,17 +158,30 @@ describe('hfq credits reset --key', () => {
     expect(keyRequests('together')).toBe(1);
     expect(keyRequests('cerebras')).toBe(1);
 
-    // The operator tops up Together and resets that key alone, with an admin that has no
-    // account config (only Redis: the worker published the keys' domains, never the keys).
-    stack.sim.setToken(TOGETHER, { label: 'together' });
+    // An admin with no account config finds the keys by what the worker published (their
+    // domains, never the keys): a key the account does not have is named, nothing is reset.
     const ops = stack.newAdmin([]);
     await expect(ops.resetKeyCredits('acme', 'mistral')).rejects.toThrow(
       'account "acme" has no provider key "mistral" (its keys: together, cerebras)',
     );
     await expect(ops.resetKeyCredits('nobody', 'together')).rejects.toThrow('unknown account "nobody"');
-    const reset = await ops.resetKeyCredits('acme', 'together');
-    expect(reset.scope).toMatch(/^key:/);
-    expect(reset.resumed).toBe(true);
+    const [held] = await ops.status();
+    expect(held?.keys.map((k) => k.credits.state)).toEqual(['exhausted', 'exhausted']);
+
+    // The operator tops up Together and resets that key alone, with the CLI.
+    stack.sim.setToken(TOGETHER, { label: 'together' });
+    const { env, cleanup } = workerEnv(stack.sim, {
+      redisUrl: stack.redisUrl,
+      prefix: stack.prefix,
+      accounts: [twoKeys],
+    });
+    stack.defer(cleanup);
+    const cli = HfqProcess.start(['credits', 'reset', 'acme', '--key', 'together'], env);
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    // The reset resumes the held queue, or a worker's supervisor, seeing the key open, did first.
+    expect(cli.lines, cli.lines.join('\n')).toEqual([
+      expect.stringMatching(/^credits reset for acme's together key \(key:\S+\)(; held queue resumed)?$/),
+    ]);
     const result = await handle.result({ timeoutMs: 20_000 });
     expect(`${result.route}/${result.provider}`).toBe('provider-key/together');
     const [status] = await ops.status();

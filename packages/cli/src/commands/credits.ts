@@ -29,7 +29,8 @@ export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promis
       const { scope, resumed } = values.key
         ? await admin.resetKeyCredits(account, values.key)
         : await admin.resetCredits(account);
-      console.log(`credits reset for ${scope}${resumed ? '; held queue resumed' : ''}`);
+      const what = values.key ? `${account}'s ${values.key} key (${scope})` : scope;
+      console.log(`credits reset for ${what}${resumed ? '; held queue resumed' : ''}`);
       return;
     }
     const rows = [
