@@ -109,6 +109,16 @@ describe('hfq usage errors', () => {
     },
     { name: 'credits reset without an account', args: ['credits', 'reset'], message: /missing <account>/ },
     {
+      name: 'credits status with --key',
+      args: ['credits', 'status', '--key', 'together'],
+      message: /--key goes with reset/,
+    },
+    {
+      name: 'credits reset with --key and no value',
+      args: ['credits', 'reset', 'acme', '--key'],
+      message: /--key needs a value/,
+    },
+    {
       name: 'an unknown credits subcommand',
       args: ['credits', 'refill'],
       message: /unknown subcommand "refill"/,

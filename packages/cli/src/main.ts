@@ -14,7 +14,7 @@ Commands:
   sim       run the Hugging Face simulator (for tests and local stacks)
   demo      run the demo: local Redis, simulator, two worker processes, a few hundred jobs
   status    per-account counts, learned rate, credits and spend
-  credits   credits status | credits reset <account>
+  credits   credits status | credits reset <account> [--key <provider>]
   limit     limit <account> <max|default>: change an account's rate limit on every worker, now
   enqueue   enqueue a JSONL file of jobs
 

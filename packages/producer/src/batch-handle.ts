@@ -1,22 +1,41 @@
 import { once } from 'node:events';
 import type { BatchProgress } from '@hfq/shared';
-import { BATCH_FIELDS, batchStateKey, itemsDone } from '@hfq/shared/internal';
-import { Job as BullJob } from 'bullmq';
-import type { BatchClient } from './batch.js';
+import { BATCH_FIELDS, batchStateKey, itemsDone, type RedisClient } from '@hfq/shared/internal';
+import { Job as BullJob, type Queue } from 'bullmq';
 import type { Feeder, FeedResult } from './batch-feed.js';
-import { BatchAbandonedError, type BatchItemResult, type ReadOptions, readBatch } from './batch-results.js';
+import {
+  BatchAbandonedError,
+  type BatchItemResult,
+  type ChildWatcher,
+  type ReadOptions,
+  readBatch,
+} from './batch-results.js';
 
 /**
  * The handle `enqueueBatch` returns (see docs/architecture.md, "Batches are flows"): when the input is in, progress, results in input
  * order (all at once, as a stream, or as JSONL), and cancellation.
  */
 
+/** What a batch handle uses of the client that made it (`BatchClient`, batch.ts). */
+export interface BatchHost {
+  /** The account's connection, prefix, queues and child watcher. */
+  context(account: string): {
+    redis: RedisClient;
+    prefix: string;
+    queue: Queue;
+    batchQueue: Queue;
+    watcher: ChildWatcher;
+  };
+  /** Keep a feed running until the client closes. */
+  track(feed: Promise<unknown>): void;
+}
+
 /** A handle on one batch. */
 export class Batch {
   private readonly feeding: Promise<FeedResult> | undefined;
 
   constructor(
-    private readonly client: BatchClient,
+    private readonly client: BatchHost,
     /** The batch's id, also the id of its parent job in the `batch-<account>` queue. */
     readonly id: string,
     readonly account: string,

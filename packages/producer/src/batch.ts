@@ -15,7 +15,7 @@ import {
 import { Job as BullJob, FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import { Feeder, sealJobId } from './batch-feed.js';
-import { Batch } from './batch-handle.js';
+import { Batch, type BatchHost } from './batch-handle.js';
 import { batchHooks } from './batch-hooks.js';
 import { type BatchBase, COALESCING_TASKS, itemJob, validateBase } from './batch-items.js';
 import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
@@ -78,7 +78,7 @@ export interface BatchClientDeps {
 }
 
 /** A producer's batches: their flow producer, batch queues and child watchers. */
-export class BatchClient {
+export class BatchClient implements BatchHost {
   private flow: FlowProducer | undefined;
   private readonly batchQueues = new Map<string, Queue>();
   private readonly watchers = new Map<string, ChildWatcher>();

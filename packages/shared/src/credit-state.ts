@@ -11,7 +11,7 @@ type GateRedis = Redis & {
   hfqTakeCreditProbe(key: string, ...args: (string | number)[]): Promise<number>;
 };
 
-/** How often a closed router gate is probed with one real request, all workers together. @defaultValue 10 minutes */
+/** How often a closed credit gate (the router's, or a provider key's) is probed with one real request, all workers together. @defaultValue 10 minutes */
 export const DEFAULT_CREDIT_PROBE_MS = 10 * 60_000;
 /** An exhausted gate outlives its reset by this much, so a late reset is still seen as one. */
 const GATE_GRACE_MS = 86_400_000;
@@ -81,7 +81,7 @@ export const LEDGER_FIELDS = {
 } as const;
 
 export interface CreditStateOptions {
-  /** Interval between router probes while a credit gate is closed, ms. @defaultValue 600000 */
+  /** Interval between probes while a credit gate (router or provider key) is closed, ms. @defaultValue 600000 */
   probeIntervalMs?: number;
 }
 
@@ -134,7 +134,7 @@ export class CreditState {
   }
 
   /**
-   * Claim the router probe of a closed gate, when one is due: one real request every
+   * Claim the probe (router or provider key) of a closed gate, when one is due: one real request every
    * `probeIntervalMs`, all workers together. True when the caller is to send it.
    */
   async takeProbe(scope: CreditScope, nowMs: number): Promise<boolean> {

@@ -5,6 +5,7 @@ import type { RateWindow } from './account-schema.js';
 import { type Verdict, withDetector } from './congestion-detector.js';
 import { type RateChange, rateChangesOf } from './rate-change.js';
 import type { RedisClient } from './redis-cluster.js';
+import { redisTimeMs } from './redis-time.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
 
 /**
@@ -108,6 +109,8 @@ export interface DomainState {
   rate: number | undefined;
   override: number | undefined;
   pausedUntil: number;
+  /** How much longer the domain waits for a stated wait, by Redis's clock (0 when it does not). */
+  pausedForMs: number;
   episodes: number;
   /** The 429 share the detector learned as this domain's noise level, once it measured one. */
   noiseShare: number | undefined;
@@ -368,17 +371,20 @@ export class DomainLimiter {
 
   async state(domainId: string): Promise<DomainState> {
     const keys = this.keys(domainId);
+    // pausedUntil and the 429 log are Redis times: read them against Redis's clock, not this host's.
+    const nowMs = await redisTimeMs(this.redis);
     const [[, fields], [, override], [, count]] = (await this.redis
       .multi()
       .hmget(keys.state, 'rate', 'pausedUntil', 'episodes', 'noise')
       .get(keys.override)
-      .zcount(keys.log429, Date.now() - 300_000, '+inf')
+      .zcount(keys.log429, nowMs - 300_000, '+inf')
       .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, number]];
     const num = (v: string | null | undefined) => (v == null ? undefined : Number(v));
     return {
       rate: num(fields[0]),
       override: num(override),
       pausedUntil: num(fields[1]) ?? 0,
+      pausedForMs: Math.max(0, (num(fields[1]) ?? 0) - nowMs),
       episodes: num(fields[2]) ?? 0,
       noiseShare: num(fields[3]),
       recent429s: count,

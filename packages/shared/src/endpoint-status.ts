@@ -1,5 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { endpointKeys } from './endpoint-semaphore.js';
 import type { RedisClient } from './redis-cluster.js';
+
+const MARK_UNAVAILABLE = readFileSync(
+  new URL('./lua/mark-endpoint-unavailable.lua', import.meta.url),
+  'utf8',
+);
+
+type StatusRedis = RedisClient & {
+  hfqMarkEndpointUnavailable(...args: (string | number)[]): Promise<number>;
+};
 
 /**
  * What hfq knows of an Inference Endpoint's availability, shared by every worker: `ok` (it
@@ -26,10 +36,16 @@ export interface EndpointStatus {
 const STATUS_TTL_MS = 24 * 3_600_000;
 
 export class EndpointStatusStore {
+  private readonly redis: StatusRedis;
+
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly prefix: string,
-  ) {}
+  ) {
+    if (typeof (redis as unknown as Partial<StatusRedis>).hfqMarkEndpointUnavailable !== 'function')
+      redis.defineCommand('hfqMarkEndpointUnavailable', { lua: MARK_UNAVAILABLE, numberOfKeys: 2 });
+    this.redis = redis as StatusRedis;
+  }
 
   private keys(accountId: string, name: string) {
     return endpointKeys(this.prefix, accountId, name);
@@ -48,22 +64,28 @@ export class EndpointStatusStore {
     return true;
   }
 
-  /** Paused or failed: admit nothing until `untilMs` (Redis ms; 0 = until cleared). */
+  /**
+   * Paused or failed: admit nothing for `forMs` (0 = until cleared), counted on Redis's clock by
+   * the script, never the caller's (see docs/architecture.md, 'Redis time'). Returns when the
+   * mark ends, in Redis ms (0 = until cleared).
+   */
   async markUnavailable(
     accountId: string,
     name: string,
     state: 'paused' | 'failed',
     reason: string,
-    untilMs: number,
-    nowMs: number,
-  ): Promise<void> {
+    forMs: number,
+  ): Promise<number> {
     const { status, waker } = this.keys(accountId, name);
-    await this.redis
-      .multi()
-      .hset(status, 'state', state, 'reason', reason, 'until', untilMs, 'since', nowMs)
-      .pexpire(status, STATUS_TTL_MS)
-      .del(waker)
-      .exec();
+    const untilMs = await this.redis.hfqMarkEndpointUnavailable(
+      status,
+      waker,
+      state,
+      reason,
+      Math.max(0, Math.round(forMs)),
+      STATUS_TTL_MS,
+    );
+    return Number(untilMs);
   }
 
   /** The endpoint answered: every worker may use it, up to its limit, for the next while. */

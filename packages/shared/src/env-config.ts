@@ -1,22 +1,9 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
+import { ConfigError } from './config-error.js';
 import { DEFAULT_PREFIX } from './queue-names.js';
 import type { Connection } from './redis-cluster.js';
 import { readClusterConnection } from './redis-env.js';
-import { maskUrlCredentials } from './secrets.js';
 import { parseOrThrow, ValidationError } from './validation.js';
-
-/** A bad or missing environment variable. The message names the variable, the value and what was expected. */
-export class ConfigError extends Error {
-  readonly code = 'HFQ_CONFIG';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    // A URL's user-info (a Redis password) never reaches the message, whichever variable held it.
-    super(maskUrlCredentials(`${variable}: ${message}`));
-    this.name = 'ConfigError';
-  }
-}
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -141,7 +128,7 @@ export interface HfqConfig {
   maxStalledCount: number;
   /** `HFQ_LIMITER_AUDIT`: keep every admission's Redis time in `<domain>:audit` (diagnostics). */
   limiterAudit: boolean;
-  /** `HFQ_CREDIT_PROBE_MS`: while HF credits are exhausted, one router probe per interval (all workers together). */
+  /** `HFQ_CREDIT_PROBE_MS`: while a credit gate is closed (HF credits, or a provider key's 402), one probe of it per interval (all workers together). */
   creditProbeMs: number;
   /** Lease of an Inference Endpoint slot: how soon a dead worker's slots come back. */
   endpointLeaseMs: number;

@@ -12,6 +12,7 @@ export {
   type RateWindow,
 } from './account-schema.js';
 export type { BatchProgress } from './batch-progress.js';
+export { ConfigError } from './config-error.js';
 export type { LimiterOptions } from './domain-limiter.js';
 export {
   ENDPOINT_CONFIG,
@@ -20,7 +21,6 @@ export {
   type RoutingPolicy,
 } from './endpoint-schema.js';
 export {
-  ConfigError,
   type Env,
   type HfqConfig,
   KNOWN_VARIABLES,

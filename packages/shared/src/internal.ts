@@ -104,6 +104,7 @@ export {
   type RedisErrorLogOptions,
 } from './redis-error-log.js';
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
+export { redisTimeMs } from './redis-time.js';
 export {
   type HeaderLookup,
   parseBodyReset,

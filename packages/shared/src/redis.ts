@@ -1,5 +1,5 @@
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
-import { ConfigError } from './env-config.js';
+import { ConfigError } from './config-error.js';
 import { maskUrlCredentials } from './secrets.js';
 
 /**

@@ -225,6 +225,10 @@ describe('what a 429 means', () => {
     const outcome = await limiter.record429(domain, sent.at(-1) as number, 1_500);
     expect(outcome.verdict).toBe('noise');
     expect(outcome.pauseMs).toBeGreaterThan(1_000);
+    // What status shows of the pause is counted on Redis's clock, as the pause itself.
+    const { pausedForMs } = await limiter.state(domain.id);
+    expect(pausedForMs).toBeGreaterThan(outcome.pauseMs - 1_000);
+    expect(pausedForMs).toBeLessThanOrEqual(outcome.pauseMs);
     const permit = await limiter.acquire({ domain, ...gateOf(prefix) });
     expect(permit.kind).toBe('admitted');
     expect((permit as { waitedMs: number }).waitedMs).toBeGreaterThan(1_000);

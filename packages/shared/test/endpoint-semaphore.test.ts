@@ -105,7 +105,7 @@ describe('EndpointSemaphore', () => {
     const free = await semaphore.tryAcquire(ref);
     expect(free).toMatchObject({ kind: 'admitted', waker: false });
 
-    await status.markUnavailable('acme', 'ep', 'paused', 'Bad Request: Invalid state', 0, Date.now());
+    await status.markUnavailable('acme', 'ep', 'paused', 'Bad Request: Invalid state', 0);
     expect(await semaphore.tryAcquire(ref)).toMatchObject({ kind: 'unavailable', state: 'paused' });
     expect((await status.read('acme', 'ep')).reason).toContain('Invalid state');
   });

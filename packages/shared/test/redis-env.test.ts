@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConnectionConfig } from '../src/env-config.js';
+import { ConfigError } from '../src/config-error.js';
+import { loadConnectionConfig } from '../src/env-config.js';
 import { isClusterTarget } from '../src/redis-cluster.js';
 import { describeClusterNodes, parseClusterNodes } from '../src/redis-env.js';
 

@@ -3,7 +3,25 @@
  * mappings where they are known to differ from the Hugging Face id, so a caller that confuses
  * the two is caught.
  */
-import type { ModelConfig, ProviderMappingConfig, ProviderName } from './config.js';
+import type { ProviderName } from './providers.js';
+
+/** How one provider serves a model. */
+export interface ProviderMappingConfig {
+  /** Task advertised in the Hub mapping (`conversational`, `feature-extraction`, …). */
+  task: string;
+  /** The provider's own model id. @defaultValue the Hugging Face model id */
+  providerId?: string;
+  /** Mapping status. @defaultValue `'live'` */
+  status?: 'live' | 'staging';
+}
+
+/** A model on the simulated Hub. Provider order is the order of the Hub mapping. */
+export interface ModelConfig {
+  /** Providers serving the model, in mapping order. */
+  providers: Partial<Record<ProviderName, ProviderMappingConfig>>;
+  /** Embedding length for feature extraction. @defaultValue `8` */
+  dims?: number;
+}
 
 export const DEFAULT_CATALOG: Record<string, ModelConfig> = {
   'meta-llama/Llama-3.1-8B-Instruct': {

@@ -9,16 +9,13 @@ import {
   defaultBatchApiConfig,
   mergeBatchApiConfig,
 } from './batches/batch-config.js';
-import { DEFAULT_CATALOG } from './catalog.js';
+import { DEFAULT_CATALOG, type ModelConfig } from './catalog.js';
+import type { DirectProviderName, ProviderName } from './providers.js';
 
-/** Providers the simulator serves. `hf-inference` is reachable only through the router. */
-export type ProviderName = 'together' | 'cerebras' | 'hf-inference';
-
-/** Providers that also have a direct (non-router) API in the simulator. */
-export type DirectProviderName = 'together' | 'cerebras';
-
-export const PROVIDERS: readonly ProviderName[] = ['together', 'cerebras', 'hf-inference'];
-export const DIRECT_PROVIDERS: readonly DirectProviderName[] = ['together', 'cerebras'];
+// The catalog owns the model types and providers.ts the provider names; re-exported here for
+// the modules that read them with the rest of the config.
+export type { ModelConfig, ProviderMappingConfig } from './catalog.js';
+export { DIRECT_PROVIDERS, type DirectProviderName, PROVIDERS, type ProviderName } from './providers.js';
 
 /** One rate limit. Several can apply to one request; all must admit it. */
 export interface RateLimitConfig {
@@ -177,24 +174,6 @@ export interface TokenConfig {
 export interface OrgConfig {
   /** Pooled credits shared by every token billing to it. @defaultValue none (unlimited) */
   credits?: CreditConfig;
-}
-
-/** How one provider serves a model. */
-export interface ProviderMappingConfig {
-  /** Task advertised in the Hub mapping (`conversational`, `feature-extraction`, …). */
-  task: string;
-  /** The provider's own model id. @defaultValue the Hugging Face model id */
-  providerId?: string;
-  /** Mapping status. @defaultValue `'live'` */
-  status?: 'live' | 'staging';
-}
-
-/** A model on the simulated Hub. Provider order is the order of the Hub mapping. */
-export interface ModelConfig {
-  /** Providers serving the model, in mapping order. */
-  providers: Partial<Record<ProviderName, ProviderMappingConfig>>;
-  /** Embedding length for feature extraction. @defaultValue `8` */
-  dims?: number;
 }
 
 /** The Hub API (`/hub`). */

@@ -107,7 +107,6 @@ export class AccountRuntime {
             checkMs: options.endpointCheckMs,
             logger: options.logger,
             events: options.events,
-            now: options.now,
           })
         : undefined;
     const ctx: AccountContext = {
@@ -293,7 +292,9 @@ export class AccountRuntime {
     if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
       return false;
     for (const provider of this.routes.providerDomains()) {
-      if ((await credits.status(keyScope(provider.domain.id), nowMs)).state === 'ok') return true;
+      const key = await credits.status(keyScope(provider.domain.id), nowMs);
+      // A key's probe is due (key-probe.ts): resume, so one queued job can be that probe.
+      if (key.state === 'ok' || (key.state === 'exhausted' && key.nextProbeAtMs <= nowMs)) return true;
     }
     return false;
   }

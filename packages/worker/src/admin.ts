@@ -90,9 +90,9 @@ export interface AccountRunState {
   pausedForMs: number;
 }
 
-/** A domain's pause for a stated wait, from now. */
-function pausedForMs(domain: { pausedUntil: number } | undefined): number {
-  return Math.max(0, (domain?.pausedUntil ?? 0) - Date.now());
+/** A domain's pause for a stated wait, from now (by Redis's clock: see `DomainLimiter.state`). */
+function pausedForMs(domain: { pausedForMs: number } | undefined): number {
+  return domain?.pausedForMs ?? 0;
 }
 
 export interface AdminOptions {
@@ -343,6 +343,31 @@ export class Admin {
       if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: other.id }))
         resumed = true;
     }
+    return { scope, resumed };
+  }
+
+  /**
+   * Operator's reset of one provider key's gate, after topping up its balance or fixing the key:
+   * that key's gate opens at once; the router's and the other keys' gates stay as they are. A
+   * held queue is resumed (a cause that still holds holds it again). Needs only Redis when a
+   * worker published the account (its keys' domains are hashes, never the keys).
+   */
+  async resetKeyCredits(accountId: string, provider: string): Promise<{ scope: string; resumed: boolean }> {
+    await this.ready();
+    const local = this.accounts.find((a) => a.id === accountId);
+    const keys = local
+      ? (await this.viewOf(local)).keyDomains
+      : (await readPublishedAccounts(this.redis, this.prefix)).get(accountId)?.keyDomains;
+    if (!keys) throw new Error(`unknown account "${accountId}" (no local config and no worker published it)`);
+    const key = keys.find((k) => k.provider === provider);
+    if (!key) {
+      const known = keys.map((k) => k.provider).join(', ') || 'none';
+      throw new Error(`account "${accountId}" has no provider key "${provider}" (its keys: ${known})`);
+    }
+    const scope = keyScope(key.domain);
+    await this.credits.reset(scope);
+    const queue = this.queueOf(accountId);
+    const resumed = await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId });
     return { scope, resumed };
   }
 

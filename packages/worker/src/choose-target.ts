@@ -8,6 +8,7 @@ import {
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
+import { probeProviderKey } from './key-probe.js';
 import type { ProviderRoute } from './route-selection.js';
 import { probeRouter } from './router-probe.js';
 import { routerTarget } from './router-target.js';
@@ -33,7 +34,7 @@ export type Target =
       domain: DomainRef;
       provider: string | undefined;
       permit: { sentAt: number; waitedMs: number; uid: string };
-      /** The router probe of a closed credit gate (`router-probe.ts`): its success reopens the gate. */
+      /** The probe of a closed credit gate (`router-probe.ts`, `key-probe.ts`): its success reopens that gate. */
       probe?: true;
     };
 
@@ -72,7 +73,10 @@ export async function chooseTarget(
 
   const candidates = await ctx.routes.candidates(job, excluded);
   for (const candidate of candidates) {
-    const permit = await acquireProvider(ctx, candidate, tokens, nowMs, signal);
+    let permit = await acquireProvider(ctx, candidate, tokens, nowMs, signal);
+    // A key out of credits is probed once per interval, all workers together (key-probe.ts).
+    const probe = permit.kind === 'gate' ? await probeProviderKey(ctx, candidate, tokens, signal) : undefined;
+    if (probe) permit = probe;
     if (permit.kind === 'admitted') {
       return {
         kind: 'go',
@@ -85,6 +89,7 @@ export async function chooseTarget(
         domain: candidate.domain,
         provider: candidate.provider,
         permit,
+        ...(probe ? { probe: true as const } : {}),
       };
     }
     if (permit.kind === 'wait') return requeueAfter(ctx, permit.waitMs);

@@ -30,7 +30,7 @@ export async function closeGate(
       { account: ctx.account.id, provider, status, reason },
       error.retryClass === 'hold'
         ? 'provider key refused: its gate is held until an operator resets it; trying the next key'
-        : 'provider key out of credits: trying the next key',
+        : 'provider key out of credits: trying the next key; the key is probed until they are back',
     );
     return;
   }
@@ -55,8 +55,18 @@ export async function closeGate(
   }
 }
 
-/** A router probe got through: the credits are back, for every worker. */
-export async function reopenGate(ctx: AccountContext): Promise<void> {
+/** A probe got through (the router's, or a provider key's): that credential's credits are back, for every worker. */
+export async function reopenGate(ctx: AccountContext, route: CallRoute, domain: DomainRef): Promise<void> {
+  if (route.route === 'provider-key') {
+    const scope = keyScope(domain.id);
+    await ctx.credits.reopen(scope);
+    ctx.events.emit('credits', { account: ctx.account.id, scope, event: 'reopened' });
+    ctx.logger.info(
+      { account: ctx.account.id, provider: route.provider, scope },
+      'provider key probe succeeded: its credits are back',
+    );
+    return;
+  }
   await ctx.credits.reopen(ctx.scope);
   ctx.events.emit('credits', { account: ctx.account.id, scope: ctx.scope, event: 'reopened' });
   ctx.logger.info({ account: ctx.account.id, scope: ctx.scope }, 'router probe succeeded: HF credits back');

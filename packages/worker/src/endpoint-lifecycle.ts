@@ -5,6 +5,7 @@ import {
   publishedEndpointsKey,
   type RedisClient,
   readEndpointBacklog,
+  redisTimeMs,
 } from '@hfq/shared/internal';
 import { EndpointManagement, type ManagedState } from './endpoint-management.js';
 import type { AccountEndpoint } from './endpoint-slots.js';
@@ -20,7 +21,9 @@ import type { WorkerEvents } from './worker-events.js';
  * It also keeps the endpoint's cost so far: replica time seen running, at `hourlyUsd`.
  *
  * The lifecycle hash (`…:lifecycle`: state, billedMs, lastAt, idleSince, lastAction) is written
- * here only; it carries a TTL refreshed on every check.
+ * here only; it carries a TTL refreshed on every check. Its times are Redis's clock, since the
+ * checks of every worker take turns on it; the marks it shares are durations that the status
+ * script turns into Redis times (see docs/architecture.md, 'Redis time').
  */
 
 const LIFECYCLE_TTL_MS = 35 * 24 * 3_600_000;
@@ -36,7 +39,6 @@ export interface LifecycleOptions {
   checkMs: number;
   logger: Logger;
   events: WorkerEvents;
-  now: () => number;
 }
 
 export class EndpointLifecycle {
@@ -70,11 +72,11 @@ export class EndpointLifecycle {
   }
 
   private async check(endpoint: AccountEndpoint): Promise<void> {
-    const { redis, prefix, checkMs, now } = this.options;
+    const { redis, prefix, checkMs } = this.options;
     const keys = endpointKeys(prefix, endpoint.accountId, endpoint.name);
     const locked = await redis.set(keys.lock, '1', 'PX', Math.max(50, checkMs - 50), 'NX');
     if (locked !== 'OK') return;
-    const nowMs = now();
+    const nowMs = await redisTimeMs(redis);
     const managed = endpoint.config.management;
     const state = managed
       ? await this.management.state(managed.namespace, managed.name)
@@ -143,14 +145,15 @@ export class EndpointLifecycle {
 
   /** Share what the management API says, for every worker's slot script. */
   private async share(endpoint: AccountEndpoint, state: ManagedState, nowMs: number): Promise<void> {
-    const until = nowMs + 3 * this.options.checkMs;
+    // Until the next checks say otherwise: a duration, made a Redis time by the status script.
+    const forMs = 3 * this.options.checkMs;
     if (state === 'running') {
       const current = await endpoint.status.read(endpoint.accountId, endpoint.name);
       if (current.state !== 'ok') await endpoint.noteAnswered(true, nowMs);
     } else if (state === 'paused') {
-      await endpoint.noteUnavailable('paused', 'paused (management API)', until, nowMs);
+      await endpoint.noteUnavailable('paused', 'paused (management API)', forMs);
     } else if (state === 'failed' || state === 'updateFailed') {
-      await endpoint.noteUnavailable('failed', `${state} (management API)`, until, nowMs);
+      await endpoint.noteUnavailable('failed', `${state} (management API)`, forMs);
     } else if (COLD.has(state)) {
       await endpoint.noteCold(`${state} (management API)`, nowMs);
     }

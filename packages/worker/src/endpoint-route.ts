@@ -233,7 +233,7 @@ async function onFailure(
   }
   if (status === 400 && /invalid state/i.test(text)) {
     const reason = 'paused (400 "Invalid state")';
-    await endpoint.noteUnavailable('paused', reason, ctx.now() + UNAVAILABLE_RECHECK_MS, ctx.now());
+    await endpoint.noteUnavailable('paused', reason, UNAVAILABLE_RECHECK_MS);
     ctx.logger.warn({ ...log, reason }, 'endpoint paused: its jobs go around it or wait, by routing policy');
     ctx.events.emit('endpoint', {
       account: ctx.account.id,
@@ -245,7 +245,7 @@ async function onFailure(
   }
   if (status === 401 || status === 403 || error.retryClass === 'credits') {
     const reason = scrubSecrets(`refused (${status}): ${error.message}`, secrets).slice(0, 300);
-    await endpoint.noteUnavailable('failed', reason, ctx.now() + UNAVAILABLE_RECHECK_MS, ctx.now());
+    await endpoint.noteUnavailable('failed', reason, UNAVAILABLE_RECHECK_MS);
     ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait');
     ctx.events.emit('endpoint', {
       account: ctx.account.id,

@@ -106,14 +106,10 @@ export class AccountEndpoint {
     await this.status.afterColdAnswer(this.accountId, this.name, held ? 0 : PLAIN_WAKE_INTERVAL_MS);
   }
 
-  async noteUnavailable(
-    state: 'paused' | 'failed',
-    reason: string,
-    untilMs: number,
-    nowMs: number,
-  ): Promise<void> {
+  /** Paused or failed: every worker admits nothing to it for `forMs` (0 = until cleared), on Redis's clock. */
+  async noteUnavailable(state: 'paused' | 'failed', reason: string, forMs: number): Promise<void> {
     this.okMarkedAt = 0;
-    await this.status.markUnavailable(this.accountId, this.name, state, reason, untilMs, nowMs);
+    await this.status.markUnavailable(this.accountId, this.name, state, reason, forMs);
   }
 
   /**

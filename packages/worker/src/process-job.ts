@@ -123,7 +123,7 @@ export async function processJob(
         status: 200,
         latencyMs: outcome.latencyMs,
       });
-      if (target.probe) await reopenGate(ctx);
+      if (target.probe) await reopenGate(ctx, route, domain);
       const costUsd = estimateCost(ctx.prices, job, provider, outcome.output);
       ctx.spend.record(ctx.scope, route.route, costUsd);
       await applyStatedLimit(ctx, domain, outcome.headers);

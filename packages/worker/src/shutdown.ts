@@ -1,5 +1,6 @@
 import type { Logger } from '@hfq/shared';
-import type { HfqWorker } from './worker.js';
+import type { Worker } from 'bullmq';
+import type { WorkerEvents } from './worker-events.js';
 
 /**
  * Graceful shutdown of a worker process (see docs/architecture.md, "Retention and delivery"). Stop taking jobs at once; let the jobs in
@@ -17,6 +18,17 @@ export const SHUTDOWN_ABORT_REASON = 'hfq:shutdown';
 /** True when the run's signal was aborted by a graceful shutdown (not by a timeout or a caller). */
 export function isShutdownAbort(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true && signal.reason === SHUTDOWN_ABORT_REASON;
+}
+
+/**
+ * What a graceful shutdown uses of a worker: its job events, each account's BullMQ worker (to
+ * hand the last jobs back) and its close. `HfqWorker` is one; declared here, by its user, so that
+ * the account runtime (which reads `isShutdownAbort`) and the worker do not import each other.
+ */
+export interface ShutdownTarget {
+  readonly events: Pick<WorkerEvents, 'on' | 'off'>;
+  readonly runtimes: ReadonlyMap<string, { readonly worker: Pick<Worker, 'cancelAllJobs'> }>;
+  close(): Promise<void>;
 }
 
 export interface ShutdownOptions {
@@ -38,7 +50,7 @@ export interface ShutdownOutcome {
 
 /** Stop `worker` gracefully. Resolves when every connection is closed, or when the time is up. */
 export async function shutdownGracefully(
-  worker: HfqWorker,
+  worker: ShutdownTarget,
   options: ShutdownOptions,
 ): Promise<ShutdownOutcome> {
   const { graceMs, logger } = options;

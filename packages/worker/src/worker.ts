@@ -73,8 +73,9 @@ export interface WorkerOptions {
   /** Times a job may stall (its worker died) before it fails. @defaultValue 1 */
   maxStalledCount?: number;
   /**
-   * While an account's HF credits are exhausted, one real queued request probes the router this
-   * often (all workers together, by the injected clock `now`); its success reopens the router.
+   * While an account's HF credits are exhausted, or a provider key's balance (its 402), one real
+   * queued request probes the router, or that key, this often (all workers together, by the
+   * injected clock `now`); its success reopens that gate.
    * @defaultValue 600000
    */
   creditProbeMs?: number;

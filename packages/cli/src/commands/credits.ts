@@ -3,23 +3,34 @@ import { readOnlyAdmin } from './read-only-config.js';
 import { adminFor, money, operatorConfig, table } from './shared-config.js';
 
 export const CREDITS_HELP = `Usage: hfq credits status          — credits state and spend per account (and organisation)
-hfq credits reset <account> — after buying credits or fixing a token: reopen the router and resume a held queue`;
+hfq credits reset <account> — after buying credits or fixing a token: reopen the router and resume a held queue
+hfq credits reset <account> --key <provider> — after topping up or fixing one provider key: reopen only that key's gate`;
 
 export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promise<void> {
-  const { positionals } = parseCommand(args, {}, CREDITS_HELP, ['status|reset', 'account']);
+  const { positionals, values } = parseCommand(args, { key: { type: 'string' } }, CREDITS_HELP, [
+    'status|reset',
+    'account',
+  ]);
   const [sub, account] = positionals;
   if (sub !== undefined && sub !== 'status' && sub !== 'reset')
     throw new UsageError(`unknown subcommand "${sub}"`, CREDITS_HELP);
   if (sub === 'reset' && !account) throw new UsageError('missing <account>', CREDITS_HELP);
   if (sub !== 'reset' && account !== undefined)
     throw new UsageError(`unexpected argument "${account}"`, CREDITS_HELP);
+  if (values.key !== undefined && sub !== 'reset')
+    throw new UsageError('--key goes with reset', CREDITS_HELP);
+  if (values.key !== undefined && !values.key.trim())
+    throw new UsageError('--key needs a provider name', CREDITS_HELP);
   // Reset needs the account's config (its provider keys' gates); status reads what workers published.
   const admin = sub === 'reset' ? adminFor(operatorConfig(env)) : readOnlyAdmin(env);
   try {
     if (sub === 'reset') {
       if (!account) throw new UsageError('missing <account>', CREDITS_HELP);
-      const { scope, resumed } = await admin.resetCredits(account);
-      console.log(`credits reset for ${scope}${resumed ? '; held queue resumed' : ''}`);
+      const { scope, resumed } = values.key
+        ? await admin.resetKeyCredits(account, values.key)
+        : await admin.resetCredits(account);
+      const what = values.key ? `${account}'s ${values.key} key (${scope})` : scope;
+      console.log(`credits reset for ${what}${resumed ? '; held queue resumed' : ''}`);
       return;
     }
     const rows = [

@@ -3,7 +3,7 @@
  * fast it works. Durations are in the provider's time; `timeScale` makes the simulator's batch
  * clock run that many times faster, so a 24-hour window and minutes of turnaround fit in a test.
  */
-import type { DirectProviderName } from '../config.js';
+import type { DirectProviderName } from '../providers.js';
 
 /** How long a batch takes from `in_progress` to its last line. */
 export type BatchTurnaround =

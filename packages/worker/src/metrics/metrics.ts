@@ -296,7 +296,7 @@ export class WorkerMetrics {
           this.configuredRate.set(labels, (max * 1000) / primary.durationMs);
           this.learnedRate.set(labels, ((state.rate ?? max) * 1000) / primary.durationMs);
         }
-        this.pauseRemaining.set(labels, Math.max(0, state.pausedUntil - now) / 1000);
+        this.pauseRemaining.set(labels, state.pausedForMs / 1000);
         this.recent429s.set(labels, state.recent429s);
         this.setCredits(s.account, keyScope(provider.domain.id), gate.state);
       }),
