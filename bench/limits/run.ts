@@ -3,10 +3,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { deletePrefix } from '../support/redis-prefix.js';
 import { measureUpstream, type RunResult } from './measure.js';
 import { BASELINE_CAP, HFQ_CAP, log, PROCESSES } from './options.js';
+import { watchedShare } from './phased-scenarios.js';
 import { runBaseline } from './run-baselines.js';
 import type { RunContext } from './run-context.js';
 import { runHfq } from './run-hfq.js';
-import { watchedShare } from './phased-scenarios.js';
 import { idealMsOf, jobCount, type Scenario, SYSTEM_NAMES, type SystemId, upstreamOf } from './scenarios.js';
 
 const runTag = Date.now().toString(36);

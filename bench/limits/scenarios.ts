@@ -6,9 +6,9 @@ import type { RateLimitConfig, ThrottleStyle } from '@hfq/sim';
 import { percent } from '../support/format.js';
 import { JOBS, QUICK, values } from './options.js';
 import {
-  NO_HEADERS as PHASED_NO_HEADERS,
   PHASED,
   PHASED_JOBS,
+  NO_HEADERS as PHASED_NO_HEADERS,
   type PhasedUpstream,
   phasedIdealMs,
   phasedLimit,
