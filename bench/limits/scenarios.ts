@@ -70,6 +70,8 @@ export interface Scenario {
 export const WINDOW_MS = 1_000;
 export const CONFIGURED = { max: 50, durationMs: WINDOW_MS };
 const HIDDEN_LIMIT = 20;
+/** A Free account's configured rate: the tier table's estimate. */
+const FREE = { max: 5, durationMs: WINDOW_MS };
 const NO_HEADERS: Partial<ThrottleStyle> = PHASED_NO_HEADERS;
 
 export const ALL_SCENARIOS: Scenario[] = [
@@ -237,9 +239,6 @@ function phasedScenarios(): Scenario[] {
     free('11b', 1, { full: 100, quick: 40 }),
   ];
 }
-
-/** A Free account's configured rate: the tier table's estimate. */
-const FREE = { max: 5, durationMs: WINDOW_MS };
 
 /** The moving limit's low level, and the ideal length of its first two phases (a third of the jobs each). */
 const MOVING_LOW = 25;
