@@ -82,7 +82,10 @@ if sentAt >= calmUntil and not ckUntil then
   -- (A test that just ended may have learned a noise level.)
   local evidence
   b, evidence = det_noise_at(D, now, duration)
-  local A, T, used, peak = det_sum(D, k - DET.LOOKBACK + 1, k)
+  local stated = asked >= 0
+  -- A stated wait pauses the domain, so the last two windows hold few sends (at a few requests a
+  -- second, a handful): 429s that state a wait are counted over the whole ring (ten windows).
+  local A, T, used, peak = det_sum(D, k - (stated and DET.RING or DET.LOOKBACK) + 1, k)
   -- A learned noise level is tested again when the share rises well above it while the admitted
   -- rate holds or falls (noise that does not depend on the rate would not rise): the level was
   -- learned in another regime. The longer lookback gives the comparison its power.
@@ -102,7 +105,6 @@ if sentAt >= calmUntil and not ckUntil then
   -- A 429 that states a wait paused the domain: the 429 shares before and after a cut then
   -- measure the pauses, not the rate, so its congestion is cut without a test (to what the
   -- upstream let through) and probes find the way back.
-  local stated = asked >= 0
   -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
   local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
   -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
