@@ -131,11 +131,10 @@ if primary then
   local returning = top > rate
   local quiet = quietMs
   if returning then
-    -- Probes back to the rate that held: three quiet windows, six after a failed probe, twelve
-    -- after MAX_TOP_MISSES failed ones (the limit stayed low: a probe costs a few 429s).
-    local misses = tonumber(state[10] or '0')
-    local grow = misses >= DET.MAX_TOP_MISSES and 4 or math.min(2, 2 ^ misses)
-    quiet = DET.RETURN_QUIET_WINDOWS * w.duration * grow
+    -- Probes back to the rate that held: three quiet windows, six after a failed probe (one
+    -- costs a few 429s: at most about 2% of the sends of a limit that stays low), for as long
+    -- as the limit stays low, so a limit that lifts is found within six windows.
+    quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ tonumber(state[10] or '0'))
   end
   -- A probe answered with a stated wait paused the whole domain: each such miss in a row doubles
   -- the quiet time (at most 2^STATED_BACKOFF_MAX times), so a low limit is not paid for in pauses.

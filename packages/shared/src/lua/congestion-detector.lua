@@ -68,11 +68,10 @@ local DET = {
   RECOVER_WINDOWS = 2,
   REPEAT_MS = 60000,
   -- A rate in force this many windows without a cut held; probes back to it start after
-  -- RETURN_QUIET windows (twice that after a failed probe, four times after MAX_TOP_MISSES), the
-  -- first step RETURN_FIRST_SHARE of the way back, then doubling steps.
+  -- RETURN_QUIET windows (twice that after a failed probe, never giving up), the first step
+  -- RETURN_FIRST_SHARE of the way back, then doubling steps.
   HELD_WINDOWS = 5,
   RETURN_QUIET_WINDOWS = 3,
-  MAX_TOP_MISSES = 4,
   RETURN_FIRST_SHARE = 0.15,
   -- Each probe in a row answered with a stated wait doubles the quiet time, up to 2^this times.
   STATED_BACKOFF_MAX = 3,
