@@ -26,13 +26,18 @@ import { readFileSync } from 'node:fs';
  *   rose means the limit fell again (cut again), otherwise the likelihood ratio of the count
  *   after the cut under noise (the share stays) and congestion (the upstream lets through per
  *   window what it let through before) decides; noise, or no decision within eight windows,
- *   gives the rate back and adds the counts to the domain's noise level (so the threshold scales
- *   with it).
+ *   gives the rate back and adds the counts to the domain's noise evidence (so the threshold
+ *   scales with it).
+ * - Forgetting: the noise evidence halves every 30 windows, is capped at 80 sends and sets the
+ *   level only from 40 sends on, so a level is out of force within one half-life of its last
+ *   measure. A share well above the level at a steady or falling admitted rate is tested again,
+ *   and a test that confirms congestion drops the evidence below the minimum.
  * - Fast recovery: a rate that ran five windows without a cut held; after a cut below it, the rate
- *   climbs back by doubling steps after three quiet windows (six after a failed probe, giving up
- *   after four), each step once the rate in force was really sent at for a window, and a probe
- *   that finds the edge goes back to where its climb started. Without such a rate, it climbs by
- *   one step per clean window after the quiet time.
+ *   probes back after three quiet windows (six after a failed probe, never giving up; a probe
+ *   answered with a stated wait doubles the quiet time each time in a row), a first step 15% of
+ *   the way and then doubling steps, each once the rate in force was really sent at for a window;
+ *   a probe that finds the edge goes back to where its climb started. Without such a rate, it
+ *   climbs by one step per clean window after the quiet time.
  */
 
 /** The detector's verdict on one 429 (see the module comment). */

@@ -49,7 +49,7 @@
         else nothing reserved); changes: the learned rate's changes made by this call, groups of
         reason ('noise' | 'undecided' | 'recover' | 'raise' | 'return' | 'override'), rate before
         and after × 1000, note ('reached' for a raise that reached its target; 'set' | 'cleared'
-        for an override)
+        for an override; for 'noise' | 'undecided', the noise evidence "429s/sends")
 ]]
 local D, OVERRIDE, AUDIT = KEYS[1], KEYS[2], KEYS[3]
 local mode = ARGV[1]
