@@ -7,6 +7,7 @@
  */
 import { DomainLimiter, type DomainRef, NOISE_HALF_LIFE_WINDOWS } from '@hfq/shared/internal';
 import { SlidingWindowLimiter, tryAcquire } from '@hfq/sim';
+import { noiseText } from '@hfq/worker/internal';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keysUnder, redisUrl, testPrefix } from './support/redis.js';
@@ -115,6 +116,8 @@ describe('a learner that follows change', () => {
     expect(learned?.share).toBeGreaterThan(0.3);
     expect(learned?.share).toBeLessThan(0.7);
     expect(learned?.halfLifeMs).toBe(NOISE_HALF_LIFE_WINDOWS * 200);
+    // What `hfq status` and the cockpit show beside the learned rate: share, age, evidence.
+    expect(noiseText(learned)).toMatch(/^\d+\.\d%, \d+ s ago \(\d+ sends\)$/);
     // No new evidence: one half-life after its last measure, the level is out of force.
     const halfLifeMs = NOISE_HALF_LIFE_WINDOWS * 200;
     await waitFor(
@@ -124,6 +127,7 @@ describe('a learner that follows change', () => {
       100,
     );
     expect((await limiter.state(domain.id)).noise?.inForce).toBe(false);
+    expect(noiseText((await limiter.state(domain.id)).noise)).toMatch(/, forgotten$/);
     expect((await limiter.state(domain.id)).noiseShare).toBeUndefined();
     // The same share is now beyond what the prior explains: the next 429s start an episode.
     upstream.busy = 0.3;
