@@ -185,13 +185,22 @@ describe('a learner that follows change', () => {
     const windowMs = 500;
     const domain: DomainRef = { id: 'drop-rise', windows: [{ max: 25, durationMs: windowMs }] };
     const upstream = new Upstream(25, windowMs);
-    // At the limit for six windows (the rate holds), then 40% of it for 24 windows.
-    await drive(limiter, domain, prefix, upstream, { forMs: 6 * windowMs });
+    // At the limit for twelve windows (the rate holds: five windows without a cut), then 40% of
+    // it for 24 windows.
+    await drive(limiter, domain, prefix, upstream, { forMs: 12 * windowMs });
     upstream.window.limit = 10;
     await drive(limiter, domain, prefix, upstream, { forMs: 24 * windowMs });
     expect(await rateOf(limiter, domain)).toBeLessThanOrEqual(11);
     // The limit lifts: measure, in Redis time, until the learned rate is back at 25.
     upstream.window.limit = 25;
+    if (process.env.LEARNER_DEBUG) {
+      const { redis } = { redis: (limiter as unknown as { redis: Redis }).redis };
+      const timer = setInterval(async () => {
+        const h = await redis.hgetall(limiter.keys(domain.id).state);
+        console.log(JSON.stringify(Object.fromEntries(Object.entries(h).filter(([k]) => !/^[bst]\d+$/.test(k)))));
+      }, 1000);
+      setTimeout(() => clearInterval(timer), 12_000);
+    }
     let liftAt: number | undefined;
     let backAt: number | undefined;
     await drive(limiter, domain, prefix, upstream, {

@@ -18,7 +18,8 @@
     blipAt blipRate  the last blip (an episode at a small 429 share): a second one is tested
     chainFrom        the rate before the first cut of a chain (a test that ended by cutting again)
     ckLast           the figures of the last test's end (for an operator reading the hash)
-    top topMiss      the highest rate that held, and how many probes back to it failed
+    top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
+                     and how many probes back failed
     probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
     probeFrom        the rate a climb started from: a probe that finds the edge goes back to it
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
