@@ -16,8 +16,11 @@
  * (no Retry-After; each such 429 counts against the limit, so the ideal allows 1 ÷ (1 − p)
  * requests per job); (5) the known sliding window over a long run, where arrival jitter draws an
  * occasional real 429; (6) a limit that drops from 50/s to 25/s a third of the way through the
- * ideal run and rises back to 50/s at two thirds (the ideal follows it). Efficiency is the ideal
- * time ÷ the time from the first upstream request to the last.
+ * ideal run and rises back to 50/s at two thirds (the ideal follows it); (7–10) upstreams that
+ * change in timed phases (limits/phased-scenarios.ts): noise then a real drop then a rise, a short
+ * and a long drop, a slow drift, two regime changes; (11a, 11b) a Free account configured at 5/s
+ * against a hidden 3/s or 1/s with Retry-After. Efficiency is the ideal time ÷ the time from the
+ * first upstream request to the last.
  *
  * Every system × scenario gets a fresh BullMQ prefix and a fresh simulator token, so nothing
  * learned carries over. Runs are capped at `--cap` × the ideal time (jobs ÷ true rate); a run
@@ -25,7 +28,9 @@
  * end, on an error, or on Ctrl-C.
  *
  * Prints a markdown report and writes `.bench-out/limits.json` and `.bench-out/limits.md`.
- * `--quick`: 300 jobs per run (600 for 5, 900 for 6), hfq on every scenario, the baselines on 1a and 4b.
+ * `--quick`: 300 jobs per run (600 for 5, 900 for 6, shorter phases for 7–11), hfq on every scenario,
+ * the baselines on 1a and 4b. `--runs N`: hfq runs every scenario N times; the report gives the
+ * median and the minimum.
  *
  * Parts: `limits/options.ts` (options, fixed settings), `limits/scenarios.ts` (scenarios, systems,
  * what `--scenarios`, `--systems` and `--quick` pick), `limits/run.ts` (one system × one scenario),
@@ -36,7 +41,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { startLocalRedis } from '../packages/cli/src/local-redis.js';
 import type { RunResult } from './limits/measure.js';
-import { JOBS, LATENCY, log, MODEL, QUICK } from './limits/options.js';
+import { JOBS, LATENCY, log, MODEL, QUICK, RUNS } from './limits/options.js';
 import { buildReport, renderMarkdown, summaryLine } from './limits/report.js';
 import { runOne } from './limits/run.js';
 import type { RunContext } from './limits/run-context.js';
@@ -71,15 +76,17 @@ async function main(): Promise<void> {
     }));
     for (const scenario of SCENARIOS) {
       for (const system of systemsFor(scenario)) {
-        const result = await runOne(system, scenario, {
-          sim,
-          redisUrl: redis.url,
-          jobs,
-          cleanup,
-          baselinePool,
-        });
-        results.push(result);
-        log(`  ${summaryLine(result, scenario)}`);
+        for (let run = 0; run < (system === 'hfq' ? RUNS : 1); run++) {
+          const result = await runOne(system, scenario, {
+            sim,
+            redisUrl: redis.url,
+            jobs,
+            cleanup,
+            baselinePool,
+          });
+          results.push(result);
+          log(`  ${summaryLine(result, scenario)}`);
+        }
       }
     }
   } finally {

@@ -154,7 +154,7 @@ describe('limit changes in the log', () => {
     expect(logs.matching(lowered)).toHaveLength(1);
   });
 
-  it('a cut under test found to be noise logs "learned rate restored" with the reason', async () => {
+  it('a cut under test found to be noise logs "learned rate restored" with the reason and its evidence', async () => {
     const logs = captureLogs('info');
     const { limiter, prefix } = loggedLimiter(logs.logger);
     const domain = domainOf('noisy');
@@ -181,7 +181,14 @@ describe('limit changes in the log', () => {
     );
     const [restored] = logs.matching(/^learned rate restored/);
     expect(restored, logs.text()).toMatchObject({ level: LEVEL.info, reason: 'noise', toRate: 50 });
-    expect(restored?.msg).toMatch(/^learned rate restored: [\d.]+ → 50 \(the cut's 429s were noise\)$/);
+    // The line says what the noise level now rests on: the share, the 429s and the sends.
+    expect(restored?.msg).toMatch(
+      /^learned rate restored: [\d.]+ → 50 \(the cut's 429s were noise; noise level [\d.]+% from \d+ 429s in \d+ sends\)$/,
+    );
+    expect(restored?.noiseSends).toBeGreaterThan(0);
+    expect(restored?.noise429s).toBeGreaterThan(0);
+    expect(restored?.noiseLevel).toBeGreaterThan(0.3);
+    expect(restored?.noiseLevel).toBeLessThan(0.7);
   });
 
   it('an override set and cleared: one line each for every process taking permits', async () => {
@@ -190,10 +197,10 @@ describe('limit changes in the log', () => {
     const other = loggedLimiter(logs.logger, prefix).limiter;
     const domain = domainOf('overridden');
     await send(limiter, domain, prefix, 0, 3);
-    await limiter.setOverride(domain.id, 20);
+    await limiter.setOverride(domain.id, { limit: 20 });
     await send(limiter, domain, prefix, 0, 2);
     await send(other, domain, prefix, 0, 2);
-    await limiter.setOverride(domain.id, undefined);
+    await limiter.setOverride(domain.id, { limit: undefined });
     await send(other, domain, prefix, 0, 2);
     await send(limiter, domain, prefix, 0, 2);
     expect(logs.lines.map((l) => l.msg)).toEqual([

@@ -46,9 +46,11 @@ export interface RunResult {
   timeline: { admitted: number[]; throttled: number[] };
   /** (completed ÷ true rate per second) ÷ elapsed(first → last request). */
   efficiency: number;
+  /** The 429 share in the scenario's watched phases (a lowered limit), when it has them. */
+  watched: { share: number; requests: number } | null;
   /** Event-loop delay of the benchmark process during the run (ms). */
   benchLoopDelayMs: { p99: number; max: number };
-  targets?: { efficiency: boolean; throttledShare: boolean };
+  targets?: { efficiency: boolean; throttledShare: boolean; watchedShare: boolean };
   hfq?: { episodes: Episode[]; learned: LearnedSample[]; finalLearnedRate: number | null };
 }
 

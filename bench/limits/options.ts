@@ -14,11 +14,14 @@ export const { values } = parseArgs({
     'min-ms': { type: 'string', default: '20' },
     'max-ms': { type: 'string', default: '200' },
     trace: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
   },
 });
 /** `--trace`: hfq's domain state (rate and detector fields), every 250 ms, to `.bench-out/trace-<scenario>.jsonl`. */
 export const TRACE = values.trace === true;
 export const QUICK = values.quick === true;
+/** `--runs N`: hfq runs each scenario N times (the baselines once); the report gives the median and the minimum. */
+export const RUNS = Math.max(1, Number(values.runs));
 export const JOBS = Number(values.jobs ?? (QUICK ? 300 : 1_500));
 export const PROCESSES = Number(values.processes);
 export const CONCURRENCY = Number(values.concurrency);

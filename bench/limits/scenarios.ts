@@ -5,8 +5,34 @@
 import type { RateLimitConfig, ThrottleStyle } from '@hfq/sim';
 import { percent } from '../support/format.js';
 import { JOBS, QUICK, values } from './options.js';
+import {
+  PHASED,
+  PHASED_JOBS,
+  NO_HEADERS as PHASED_NO_HEADERS,
+  type PhasedUpstream,
+  phasedIdealMs,
+  phasedLimit,
+  RETRY_AFTER,
+} from './phased-scenarios.js';
 
-export type ScenarioId = '1a' | '1b' | '2' | '3' | '4a' | '4b' | '4c' | '4d' | '5' | '6';
+export type ScenarioId =
+  | '1a'
+  | '1b'
+  | '2'
+  | '3'
+  | '4a'
+  | '4b'
+  | '4c'
+  | '4d'
+  | '5'
+  | '6'
+  | '7'
+  | '8a'
+  | '8b'
+  | '9'
+  | '10'
+  | '11a'
+  | '11b';
 export type SystemId = 'hfq' | 'bullmq' | 'retry';
 
 export interface Scenario {
@@ -21,6 +47,10 @@ export interface Scenario {
   throttleStyle: Partial<ThrottleStyle>;
   /** Share of requests a busy provider answers 429 at random, no Retry-After (the simulator's `busyShare`). */
   busyShare?: number;
+  /** The busy share by phase (the simulator's `busySchedule`). */
+  busySchedule?: { afterMs: number; share: number }[];
+  /** A scenario in phases (phased-scenarios.ts): its watched phases' 429 share is reported apart. */
+  phased?: PhasedUpstream;
   /** Jobs per run, when not the benchmark's `--jobs` (full run, quick run). */
   jobs?: { full: number; quick: number };
   /**
@@ -29,13 +59,20 @@ export interface Scenario {
    */
   idealMs?: (jobs: number) => number;
   /** hfq's targets: efficiency at least, 429 share at most (none for noise: its 429s are the upstream's). */
-  target: { efficiency: number; throttledShare: number | null };
+  target: {
+    efficiency: number;
+    throttledShare: number | null;
+    /** Most 429s in the watched phases (a lowered limit), when the scenario has them. */
+    watchedShare?: number;
+  };
 }
 
 export const WINDOW_MS = 1_000;
 export const CONFIGURED = { max: 50, durationMs: WINDOW_MS };
 const HIDDEN_LIMIT = 20;
-const NO_HEADERS: Partial<ThrottleStyle> = { retryAfter: 'none', rateLimitHeaders: 'none' };
+/** A Free account's configured rate: the tier table's estimate. */
+const FREE = { max: 5, durationMs: WINDOW_MS };
+const NO_HEADERS: Partial<ThrottleStyle> = PHASED_NO_HEADERS;
 
 export const ALL_SCENARIOS: Scenario[] = [
   {
@@ -135,7 +172,73 @@ export const ALL_SCENARIOS: Scenario[] = [
     },
     target: { efficiency: 0.85, throttledShare: 0.03 },
   },
+  ...phasedScenarios(),
 ];
+
+/** The scenarios whose upstream changes in phases (phased-scenarios.ts), and the Free account's. */
+function phasedScenarios(): Scenario[] {
+  const phased = (
+    id: ScenarioId,
+    title: string,
+    key: keyof typeof PHASED,
+    target: Scenario['target'],
+  ): Scenario => {
+    const up: PhasedUpstream = PHASED[key];
+    const { limit, busySchedule } = phasedLimit(up);
+    const noisy = up.phases.some((p) => (p.busy ?? 0) > 0);
+    return {
+      id,
+      title,
+      configured: CONFIGURED,
+      trueLimit: Math.max(...up.phases.map((p) => p.limit)),
+      upstream: limit,
+      throttleStyle: PHASED_NO_HEADERS,
+      ...(noisy ? { busySchedule } : {}),
+      phased: up,
+      jobs: PHASED_JOBS[key],
+      idealMs: (jobs) => phasedIdealMs(up, jobs),
+      target,
+    };
+  };
+  const free = (id: ScenarioId, hidden: number, jobs: { full: number; quick: number }): Scenario => ({
+    id,
+    title: `Free account: configured ${FREE.max}/s (the tier's estimate), hidden ${hidden}/s, Retry-After`,
+    configured: FREE,
+    trueLimit: hidden,
+    upstream: { algorithm: 'sliding-window', limit: hidden, windowMs: WINDOW_MS },
+    throttleStyle: RETRY_AFTER,
+    jobs,
+    target: { efficiency: 0.85, throttledShare: 0.03 },
+  });
+  return [
+    phased(
+      '7',
+      'Noise then a real drop: 20% random 429s, a clean spell, the limit drops to 17/s, then 50/s again',
+      'noiseThenDrop',
+      { efficiency: 0.85, throttledShare: null, watchedShare: 0.05 },
+    ),
+    phased('8a', 'Short drop: 50/s, 20/s for 12 s, 50/s again', 'shortDrop', {
+      efficiency: 0.88,
+      throttledShare: 0.03,
+    }),
+    phased('8b', 'Long drop: 50/s, 20/s for 40 s (25 s quick), 50/s again', 'longDrop', {
+      efficiency: 0.88,
+      throttledShare: 0.03,
+    }),
+    phased('9', 'Slow drift: 50/s down to 30/s over 60 s (20 s quick) and back as slowly', 'drift', {
+      efficiency: 0.88,
+      throttledShare: 0.03,
+    }),
+    phased(
+      '10',
+      'Two regime changes: 50/s with 10% random 429s, then a clean 25/s, then 40/s with 2% random 429s',
+      'twoRegimes',
+      { efficiency: 0.88, throttledShare: null, watchedShare: 0.03 },
+    ),
+    free('11a', 3, { full: 240, quick: 90 }),
+    free('11b', 1, { full: 100, quick: 40 }),
+  ];
+}
 
 /** The moving limit's low level, and the ideal length of its first two phases (a third of the jobs each). */
 const MOVING_LOW = 25;

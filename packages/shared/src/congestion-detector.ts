@@ -26,19 +26,83 @@ import { readFileSync } from 'node:fs';
  *   rose means the limit fell again (cut again), otherwise the likelihood ratio of the count
  *   after the cut under noise (the share stays) and congestion (the upstream lets through per
  *   window what it let through before) decides; noise, or no decision within eight windows,
- *   gives the rate back and adds the counts to the domain's noise level (so the threshold scales
- *   with it).
+ *   gives the rate back and adds the counts to the domain's noise evidence (so the threshold
+ *   scales with it).
+ * - Forgetting: the noise evidence halves every 30 windows, is capped at 80 sends and sets the
+ *   level only from 40 sends on, so a level is out of force within one half-life of its last
+ *   measure. A share well above the level at a steady or falling admitted rate is tested again,
+ *   and a test that confirms congestion drops the evidence below the minimum.
  * - Fast recovery: a rate that ran five windows without a cut held; after a cut below it, the rate
- *   climbs back by doubling steps after three quiet windows (six after a failed probe, giving up
- *   after four), each step once the rate in force was really sent at for a window, and a probe
- *   that finds the edge goes back to where its climb started. Without such a rate, it climbs by
- *   one step per clean window after the quiet time.
+ *   probes back after three quiet windows (six after a failed probe, never giving up; a probe
+ *   answered with a stated wait doubles the quiet time each time in a row), a first step 15% of
+ *   the way and then doubling steps, each once the rate in force was really sent at for a window;
+ *   a probe that finds the edge goes back to where its climb started. Without such a rate, it
+ *   climbs by one step per clean window after the quiet time.
  */
 
 /** The detector's verdict on one 429 (see the module comment). */
 export type Verdict = 'noise' | 'congestion';
 
 const DETECTOR = readFileSync(new URL('./lua/congestion-detector.lua', import.meta.url), 'utf8');
+
+/** A constant of the detector's `DET` table, read from the script itself (one source of truth). */
+function detectorConstant(name: string): number {
+  const match = new RegExp(`^\\s*${name}\\s*=\\s*([\\d.]+)\\s*,`, 'm').exec(DETECTOR);
+  if (!match?.[1]) throw new Error(`congestion-detector.lua has no constant ${name}`);
+  return Number(match[1]);
+}
+
+/** Noise share assumed before any was measured, and once what was measured is forgotten. */
+export const NOISE_PRIOR = detectorConstant('PRIOR');
+/** Noise evidence halves every this many primary windows without a new measure. */
+export const NOISE_HALF_LIFE_WINDOWS = detectorConstant('NOISE_HALF_LIFE_WINDOWS');
+/** Sends of evidence from which a measured noise level is in force. */
+export const NOISE_MIN_SENDS = detectorConstant('NOISE_MIN_SENDS');
+/** Most sends of evidence kept (twice the minimum: a level is forgotten within one half-life). */
+export const NOISE_CAP_SENDS = detectorConstant('NOISE_CAP_SENDS');
+
+/** What the detector learned of a domain's noise, as of a moment (see `learnedNoise`). */
+export interface NoiseLevel {
+  /** The measured 429 share (429s ÷ sends of the evidence). */
+  share: number;
+  /** Sends of evidence behind it, decayed to now (the 429s are `share` of them). */
+  evidenceSends: number;
+  /** Time since it was last measured (ms). */
+  ageMs: number;
+  /** Its half-life (ms): 30 primary windows. */
+  halfLifeMs: number;
+  /** The evidence still reaches the minimum: the detector judges 429s against this share (else the prior). */
+  inForce: boolean;
+}
+
+/**
+ * The noise level the detector holds at `nowMs` (Redis time), from the domain state's fields
+ * `noiseT`, `noiseA`, `noiseAt`, `noiseHl` (see lua/congestion-detector.lua, det_noise_at): the
+ * evidence decays with its half-life and sets the level only from `NOISE_MIN_SENDS` sends on.
+ * Undefined when no noise was ever measured.
+ */
+export function learnedNoise(
+  fields: {
+    t: number | undefined;
+    a: number | undefined;
+    at: number | undefined;
+    halfLifeMs: number | undefined;
+  },
+  nowMs: number,
+): NoiseLevel | undefined {
+  const { t, a, at, halfLifeMs } = fields;
+  if (t === undefined || a === undefined || at === undefined || halfLifeMs === undefined || a <= 0)
+    return undefined;
+  const ageMs = Math.max(0, nowMs - at);
+  const evidenceSends = a * 2 ** (-ageMs / halfLifeMs);
+  return {
+    share: Math.max(NOISE_PRIOR, t / a),
+    evidenceSends,
+    ageMs,
+    halfLifeMs,
+    inForce: evidenceSends >= NOISE_MIN_SENDS,
+  };
+}
 
 /** A script with the detector composed in front of it (both run as one atomic script). */
 export function withDetector(scriptFile: string): string {

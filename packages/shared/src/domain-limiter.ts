@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
-import { type Verdict, withDetector } from './congestion-detector.js';
+import { learnedNoise, type NoiseLevel, type Verdict, withDetector } from './congestion-detector.js';
 import { type RateChange, rateChangesOf } from './rate-change.js';
 import type { RedisClient } from './redis-cluster.js';
 import { redisTimeMs } from './redis-time.js';
@@ -103,6 +103,10 @@ export interface ThrottleOutcome {
   rate: number;
   /** This 429 started a congestion episode (the rate was cut). */
   newEpisode: boolean;
+  /** The noise level the 429 was judged against (the prior, 0.2%, when none is in force). */
+  noiseLevel: number;
+  /** Sends of evidence behind that level now (0: the prior). */
+  noiseEvidenceSends: number;
 }
 
 export interface DomainState {
@@ -112,9 +116,32 @@ export interface DomainState {
   /** How much longer the domain waits for a stated wait, by Redis's clock (0 when it does not). */
   pausedForMs: number;
   episodes: number;
-  /** The 429 share the detector learned as this domain's noise level, once it measured one. */
+  /**
+   * The 429 share the detector holds as this domain's noise level now: undefined while no level
+   * is in force (none measured, or forgotten: see `noise`).
+   */
   noiseShare: number | undefined;
+  /** What the detector learned of the noise, in force or not (undefined when it never measured any). */
+  noise: NoiseLevel | undefined;
   recent429s: number;
+}
+
+/** What `setOverride` did to the domain's learned state. */
+export interface OverrideOutcome {
+  /** The learned rate before (undefined: none was learned, the configured limit was in force). */
+  previousRate: number | undefined;
+  /** The override before, if any. */
+  previousOverride: number | undefined;
+  /** A stated wait (Retry-After) that was running and still holds: until this Redis time (ms); 0 when none. */
+  keptPausedUntil: number;
+  /** The learned rate, the cut under test, the probes and the noise evidence were cleared. */
+  cleared: readonly string[];
+}
+
+/** Options of `setOverride` (an object, so later options such as an expiry can join it). */
+export interface SetOverrideOptions {
+  /** The new limit of the primary window; undefined clears the override. */
+  limit: number | undefined;
 }
 
 /** A domain's primary window: its first request window (the learned rate and overrides apply to it). */
@@ -281,13 +308,15 @@ export class DomainLimiter {
       this.increaseStep(primary.max),
       this.options.beta,
     );
-    this.reportChanges(domain.id, reply, 5);
+    this.reportChanges(domain.id, reply, 7);
     return {
       verdict: Number(reply[0]) === 1 ? 'congestion' : 'noise',
       pauseMs: Number(reply[1]),
       rate: Number(reply[2]) / 1000,
       episodes: Number(reply[3]),
       newEpisode: Number(reply[4]) === 1,
+      noiseLevel: Number(reply[5]) / 1e6,
+      noiseEvidenceSends: Number(reply[6]),
     };
   }
 
@@ -343,25 +372,41 @@ export class DomainLimiter {
   /**
    * Change a domain's primary limit at run time: every worker applies it on its next permit. The
    * override has a key of its own that never expires (an operator's decision outlives any idle
-   * spell); `undefined` deletes it.
+   * spell); `limit: undefined` deletes it. What was learned restarts from the new limit (the
+   * learned rate, a cut under test, the probes, the noise evidence, the 429 counts), but a running
+   * stated wait (`pausedUntil`, a Retry-After) is kept: the upstream said when it will take
+   * requests again, and no limit changes that. Says what it did (`OverrideOutcome`).
    */
-  async setOverride(domainId: string, limit: number | undefined): Promise<void> {
+  async setOverride(domainId: string, options: SetOverrideOptions): Promise<OverrideOutcome> {
+    const { limit } = options;
     const keys = this.keys(domainId);
-    // What was in force before, for the line the next permit reports (acquire-permit.lua).
-    const [[, oldRate], [, oldOverride]] = (await this.redis
+    // What was in force before, for the line the next permit reports (acquire-permit.lua), and
+    // the pause to keep; then the new state in one transaction, the pause compared with Redis time.
+    const [[, fields], [, oldOverride], [, time]] = (await this.redis
       .multi()
-      .hget(keys.state, 'rate')
+      .hmget(keys.state, 'rate', 'pausedUntil')
       .get(keys.override)
-      .exec()) as [[unknown, string | null], [unknown, string | null]];
-    // The learned rate and what the detector measured restart from the new limit.
+      .time()
+      .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, [string, string]]];
+    const [oldRate, oldPause] = fields;
+    const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    const pausedUntil = Number(oldPause ?? 0) > nowMs ? Number(oldPause) : 0;
     const multi = this.redis
       .multi()
       .del(keys.state)
-      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
-      .pexpire(keys.state, STATE_TTL_MS);
+      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '');
+    if (pausedUntil > 0) multi.hset(keys.state, 'pausedUntil', String(pausedUntil));
+    multi.pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
     else multi.set(keys.override, String(limit));
     await multi.exec();
+    const num = (v: string | null | undefined) => (v == null || v === '' ? undefined : Number(v));
+    return {
+      previousRate: num(oldRate),
+      previousOverride: num(oldOverride),
+      keptPausedUntil: pausedUntil,
+      cleared: ['learned rate', 'cut under test', 'probes', 'noise evidence', '429 counts'],
+    };
   }
 
   /** Admission times recorded with `audit: true`, in Redis ms (the newest `auditMax`). */
@@ -375,18 +420,23 @@ export class DomainLimiter {
     const nowMs = await redisTimeMs(this.redis);
     const [[, fields], [, override], [, count]] = (await this.redis
       .multi()
-      .hmget(keys.state, 'rate', 'pausedUntil', 'episodes', 'noise')
+      .hmget(keys.state, 'rate', 'pausedUntil', 'episodes', 'noiseT', 'noiseA', 'noiseAt', 'noiseHl')
       .get(keys.override)
       .zcount(keys.log429, nowMs - 300_000, '+inf')
       .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, number]];
     const num = (v: string | null | undefined) => (v == null ? undefined : Number(v));
+    const noise = learnedNoise(
+      { t: num(fields[3]), a: num(fields[4]), at: num(fields[5]), halfLifeMs: num(fields[6]) },
+      nowMs,
+    );
     return {
       rate: num(fields[0]),
       override: num(override),
       pausedUntil: num(fields[1]) ?? 0,
       pausedForMs: Math.max(0, (num(fields[1]) ?? 0) - nowMs),
       episodes: num(fields[2]) ?? 0,
-      noiseShare: num(fields[3]),
+      noiseShare: noise?.inForce ? noise.share : undefined,
+      noise,
       recent429s: count,
     };
   }

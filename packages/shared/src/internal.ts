@@ -9,7 +9,16 @@ export { providerKeyOf } from './account-schema.js';
 export { COUNT_BATCH_CHILD_LUA } from './batch-count.js';
 export { type BatchParentProgress, itemsDone, parentProgress } from './batch-progress.js';
 export { type BatchSplitHalf, type BatchSplitOutput, splitHalvesOf } from './batch-split.js';
-export { noiseRetryDelayMs, type Verdict } from './congestion-detector.js';
+export {
+  learnedNoise,
+  NOISE_CAP_SENDS,
+  NOISE_HALF_LIFE_WINDOWS,
+  NOISE_MIN_SENDS,
+  NOISE_PRIOR,
+  type NoiseLevel,
+  noiseRetryDelayMs,
+  type Verdict,
+} from './congestion-detector.js';
 export {
   type CreditScope,
   CreditState,
@@ -28,7 +37,9 @@ export {
   type DomainLimiterOptions,
   type DomainRef,
   type DomainState,
+  type OverrideOutcome,
   primaryWindow,
+  type SetOverrideOptions,
   sleep,
   type ThrottleOutcome,
 } from './domain-limiter.js';

@@ -31,7 +31,9 @@ export interface RateChange {
    * `cut`: `tested` (put under test), `blip` (a first small share: given back after clean
    * windows), `wall` (nothing got through), `probe` (a raise went past the limit), `stated` (cut
    * to what got through before a stated wait), or ''; `raise`/`return`: `reached` when the rate
-   * reached its target (the limit, or the rate that held); `override`: `set` or `cleared`.
+   * reached its target (the limit, or the rate that held); `override`: `set` or `cleared`;
+   * `noise`/`undecided`: the evidence the domain's noise level now rests on, "429s/sends"
+   * (decayed and capped, for example "16.0/80.0").
    */
   note: string;
 }

@@ -153,6 +153,7 @@ const token = shape({
   throttleStyle,
   providers: listOf(oneOf(...DIRECT_PROVIDERS)),
   busyShare: rate,
+  busySchedule: listOf(shape({ afterMs: nonNegative, share: rate }, ['afterMs', 'share'])),
 });
 
 const model = shape(

@@ -168,6 +168,12 @@ export interface TokenConfig {
    * @defaultValue `0`
    */
   busyShare?: number;
+  /**
+   * The busy share changes during a run: from each entry's `afterMs` after the token's first
+   * inference request on, the share is that entry's (before the first entry, `busyShare`).
+   * @defaultValue none
+   */
+  busySchedule?: { afterMs: number; share: number }[];
 }
 
 /** An organisation that tokens can bill to. */

@@ -34,6 +34,8 @@ export class SimState {
   latencyRandom: () => number;
   /** Base URL of the running server, for URLs the simulator hands out. */
   url = '';
+  /** When each token with a busy schedule made its first inference request (its schedule's origin). */
+  private readonly busyOrigins = new Map<string, number>();
   private readonly timers = new Map<NodeJS.Timeout, (completed: boolean) => void>();
   private closed = false;
 
@@ -59,6 +61,7 @@ export class SimState {
       this.credits.reset(`token:${id}`);
       this.limiters.forget(`token:${id}`);
       this.limiters.forget(`hub:${id}`);
+      this.busyOrigins.delete(id);
     }
     for (const org of Object.keys(patch.orgs ?? {})) this.credits.reset(`org:${org}`);
   }
@@ -73,6 +76,22 @@ export class SimState {
 
   throttleStyleFor(target: ThrottleTarget, caller: Caller): ThrottleStyle {
     return { ...this.config.throttleStyle[target], ...caller.policy.throttleStyle };
+  }
+
+  /** The share of requests a busy provider answers 429 right now for this caller (`busyShare`, `busySchedule`). */
+  busyShareFor(caller: Caller): number {
+    const { busyShare = 0, busySchedule } = caller.policy;
+    if (!busySchedule?.length) return busyShare;
+    const now = this.now();
+    let origin = this.busyOrigins.get(caller.id);
+    if (origin === undefined) {
+      origin = now;
+      this.busyOrigins.set(caller.id, origin);
+    }
+    let share = busyShare;
+    for (const entry of [...busySchedule].sort((a, b) => a.afterMs - b.afterMs))
+      if (now - origin >= entry.afterMs) share = entry.share;
+    return share;
   }
 
   /** Wait `ms`; resolves false instead if the simulator closes first. */

@@ -17,6 +17,7 @@ import {
   type GateStatus,
   isRedisOutOfMemory,
   keyScope,
+  type OverrideOutcome,
   parseOrThrow,
   primaryWindow,
   type RedisMemory,
@@ -53,6 +54,15 @@ export interface AccountStatus {
   /** undefined for an unconfigured account. */
   configuredRate: { max: number; durationMs: number } | undefined;
   learnedRate: number | undefined;
+  /**
+   * The noise level the 429 detector learned for the account's router domain (a share of 429s that
+   * does not depend on the rate): its share, the sends of evidence behind it now (it decays with
+   * a half-life), its age, and whether it is still in force (else 429s are judged against the
+   * prior). undefined when none was ever measured. README, "What a 429 means".
+   */
+  learnedNoise:
+    | { share: number; evidenceSends: number; ageMs: number; halfLifeMs: number; inForce: boolean }
+    | undefined;
   pausedForMs: number;
   recent429s: number;
   credits: GateStatus;
@@ -211,6 +221,7 @@ export class Admin {
             durationMs: view.window.durationMs,
           },
           learnedRate: domain?.rate,
+          learnedNoise: domain?.noise,
           pausedForMs: pausedForMs(domain),
           recent429s: domain?.recent429s ?? 0,
           credits,
@@ -373,10 +384,14 @@ export class Admin {
 
   /**
    * Change an account's router request limit (its primary window's `max`) at run time: every
-   * worker applies it on its next permit, and the learned rate restarts from it. `undefined`
-   * goes back to the configured limit.
+   * worker applies it on its next permit, and the learned rate restarts from it (a running
+   * Retry-After pause is kept). `undefined` goes back to the configured limit. `learned` says what
+   * the change did to the learned state.
    */
-  async setLimit(accountId: string, max: number | undefined): Promise<{ max: number; durationMs: number }> {
+  async setLimit(
+    accountId: string,
+    max: number | undefined,
+  ): Promise<{ max: number; durationMs: number; learned: OverrideOutcome }> {
     const account = this.accounts.find((a) => a.id === accountId);
     if (!account) throw new Error(`unknown account "${accountId}"`);
     if (max !== undefined && !(Number.isInteger(max) && max >= 1))
@@ -386,13 +401,13 @@ export class Admin {
     const queue = this.queueOf(account.id);
     const primary = primaryWindow(routes.routerDomain.windows);
     if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
-    await this.limiter.setOverride(routes.routerDomain.id, max);
+    const learned = await this.limiter.setOverride(routes.routerDomain.id, { limit: max });
     // BullMQ's coarse limiter must not hold jobs back below a raised limit.
     await queue.setGlobalRateLimit(
       queueStartLimit(account, max ?? primary.max, primary.durationMs),
       primary.durationMs,
     );
-    return { max: max ?? primary.max, durationMs: primary.durationMs };
+    return { max: max ?? primary.max, durationMs: primary.durationMs, learned };
   }
 
   /** Ready, and the start-up check passed once (a cluster that is not whole is named, not waited on). */

@@ -53,7 +53,15 @@ export async function handle429(input: {
   if (outcome.newEpisode) {
     input.logger.info({ ...fields, episodes: outcome.episodes }, 'upstream 429: congestion episode');
   } else if (outcome.verdict === 'noise') {
-    input.logger.debug(fields, 'upstream 429: noise, nothing shared changes');
+    // The level it was judged against, and the evidence behind it (0 sends: the prior).
+    input.logger.debug(
+      {
+        ...fields,
+        noiseLevel: Number(outcome.noiseLevel.toFixed(4)),
+        noiseEvidenceSends: Math.round(outcome.noiseEvidenceSends),
+      },
+      'upstream 429: noise, nothing shared changes',
+    );
   }
   if (stated) return { kind: 'pause', pauseMs: Math.max(outcome.pauseMs, 1), newEpisode: outcome.newEpisode };
   return { kind: 'retry', delayMs: noiseRetryDelayMs(input.random), newEpisode: outcome.newEpisode };

@@ -24,10 +24,24 @@ export function rateChangeLogger(
         fromRate: round(change.fromRate),
         toRate: round(change.toRate),
         ...(change.note ? { note: change.note } : {}),
+        ...noiseFields(change),
       },
       msg,
     );
   };
+}
+
+/** A noise verdict's log fields: the level learned and the evidence it rests on. */
+function noiseFields(change: RateChange): Record<string, number> {
+  if (change.reason !== 'noise' && change.reason !== 'undecided') return {};
+  const e = noiseEvidence(change.note);
+  return e
+    ? {
+        noiseLevel: Number(e.share.toFixed(4)),
+        noise429s: Math.round(e.throttled),
+        noiseSends: Math.round(e.sends),
+      }
+    : {};
 }
 
 function describe(change: RateChange): { level: 'debug' | 'info' | 'warn'; msg: string } {
@@ -49,11 +63,14 @@ function describe(change: RateChange): { level: 'debug' | 'info' | 'warn'; msg: 
       return { level: 'warn', msg: `learned rate lowered: ${move} (congestion${how ? `, ${how}` : ''})` };
     }
     case 'noise':
-      return { level: 'info', msg: `learned rate restored: ${move} (the cut's 429s were noise)` };
+      return {
+        level: 'info',
+        msg: `learned rate restored: ${move} (the cut's 429s were noise${evidenceText(change.note)})`,
+      };
     case 'undecided':
       return {
         level: 'info',
-        msg: `learned rate restored: ${move} (its test could not tell congestion from noise)`,
+        msg: `learned rate restored: ${move} (its test could not tell congestion from noise${evidenceText(change.note)})`,
       };
     case 'recover':
       return { level: 'info', msg: `learned rate restored: ${move} (the cut was a blip near the limit)` };
@@ -73,6 +90,24 @@ function describe(change: RateChange): { level: 'debug' | 'info' | 'warn'; msg: 
             msg: `operator override cleared (hfq limit): rate ${move} (the configured limit)`,
           };
   }
+}
+
+/**
+ * A noise verdict's note is the evidence the domain's noise level now rests on, "429s/sends"
+ * (decayed, capped: lua/congestion-detector.lua, det_learn_noise).
+ */
+function noiseEvidence(note: string): { share: number; throttled: number; sends: number } | undefined {
+  const match = /^([\d.]+)\/([\d.]+)$/.exec(note);
+  if (!match) return undefined;
+  const throttled = Number(match[1]);
+  const sends = Number(match[2]);
+  return sends > 0 ? { share: throttled / sends, throttled, sends } : undefined;
+}
+
+function evidenceText(note: string): string {
+  const e = noiseEvidence(note);
+  if (!e) return '';
+  return `; noise level ${(e.share * 100).toFixed(1)}% from ${Math.round(e.throttled)} 429s in ${Math.round(e.sends)} sends`;
 }
 
 function round(rate: number): number {

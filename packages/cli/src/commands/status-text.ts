@@ -1,5 +1,5 @@
 import type { AccountStatus } from '@hfq/worker';
-import { durationText, endpointAvailabilityText } from '@hfq/worker/internal';
+import { durationText, endpointAvailabilityText, noiseText } from '@hfq/worker/internal';
 import { money, table } from './shared-config.js';
 
 /** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */
@@ -48,6 +48,7 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
       'done',
       'failed',
       'rate (learned/limit)',
+      'noise (learned)',
       '429s 5m',
       'credits',
       'route',
@@ -68,6 +69,7 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
       String(c.completed ?? 0),
       String(c.failed ?? 0),
       rateText(s),
+      s.configuredRate ? noiseText(s.learnedNoise) : '-',
       String(s.recent429s),
       s.source === 'unconfigured' ? '-' : creditsText(s),
       s.source === 'unconfigured' ? '-' : s.paused ? `${s.route} (paused)` : s.route,

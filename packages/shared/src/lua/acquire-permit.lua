@@ -49,7 +49,7 @@
         else nothing reserved); changes: the learned rate's changes made by this call, groups of
         reason ('noise' | 'undecided' | 'recover' | 'raise' | 'return' | 'override'), rate before
         and after × 1000, note ('reached' for a raise that reached its target; 'set' | 'cleared'
-        for an override)
+        for an override; for 'noise' | 'undecided', the noise evidence "429s/sends")
 ]]
 local D, OVERRIDE, AUDIT = KEYS[1], KEYS[2], KEYS[3]
 local mode = ARGV[1]
@@ -81,7 +81,7 @@ local B = det_bucket_ms(detDuration)
 local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
-  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate')
+  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss')
 local pausedUntil = tonumber(state[3] or '0')
 local earliest = math.max(now, pausedUntil)
 local primaryLimit, primaryW = 0, 0
@@ -108,10 +108,10 @@ if primary then
     stateWrites[#stateWrites + 1] = now
   end
   if ckUntil and now >= ckUntil then
-    local before, ended, why = rate, nil, nil
-    rate, ended, why = det_settle(D, now, B, w.duration, w.span, ceiling, rate, false)
+    local before, ended, why, note = rate, nil, nil, nil
+    rate, ended, why, note = det_settle(D, now, B, w.duration, w.span, ceiling, rate, false)
     if ended then ckUntil = nil end
-    if why then det_changed(why, before, rate) end
+    if why then det_changed(why, before, rate, note) end
   end
   local recAt = tonumber(state[8] or '')
   if recAt and now >= recAt then
@@ -127,12 +127,26 @@ if primary then
     end
     redis.call('HDEL', D, 'recTo', 'recAt')
   end
-  local top = tonumber(state[9] or '0')
+  -- The rate to return to: the highest that held, else the ceiling (configured, or the
+  -- operator's), which nothing has proven yet.
+  local proven = tonumber(state[9] or '') ~= nil
+  local top = tonumber(state[9] or '') or ceiling
   local returning = top > rate
   local quiet = quietMs
   if returning then
-    quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ tonumber(state[10] or '0'))
+    -- Probes back to the rate that held: three quiet windows, six after a failed probe (one
+    -- costs a few 429s: at most about 2% of the sends of a limit that stays low), for as long
+    -- as the limit stays low, so a limit that lifts is found within six windows. Toward a
+    -- ceiling that never held (a hidden limit may be below it for good), the quiet time after a
+    -- cut, doubled by each failed probe, up to eight times.
+    local misses = tonumber(state[10] or '0')
+    if proven then quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ misses)
+    else quiet = quietMs * math.min(8, 2 ^ misses) end
   end
+  -- A probe answered with a stated wait paused the whole domain: each such miss in a row doubles
+  -- the quiet time (at most 2^STATED_BACKOFF_MAX times), so a low limit is not paid for in pauses.
+  local probeMiss = tonumber(state[18] or '0')
+  if probeMiss > 0 then quiet = quiet * 2 ^ math.min(probeMiss, DET.STATED_BACKOFF_MAX) end
   local calmUntil = tonumber(state[12] or '0')
   -- A raise waits until the rate in force was really sent at for a window (slots reserved at the
   -- old spacing go first): a climb must not run ahead of what the upstream has seen.
@@ -140,7 +154,17 @@ if primary then
       and now - lastRaise >= w.duration and now > pausedUntil
       and redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf') >= 0.9 * math.floor(rate) then
     local raise = step
-    if returning then raise = math.max(step, 2 * tonumber(state[11] or '0')) end
+    if returning then
+      -- Back toward the rate that held: a first step of RETURN_FIRST_SHARE of the way, then doubling.
+      local last = tonumber(state[11] or '0')
+      if last > 0 then raise = math.max(step, 2 * last)
+      else raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
+    end
+    -- A raise after a raise: the last one held, so the stated-wait backoff starts over.
+    if lastRaise > lastCut and probeMiss > 0 then
+      stateWrites[#stateWrites + 1] = 'probeMiss'
+      stateWrites[#stateWrites + 1] = 0
+    end
     local ceilingNow = ceiling
     if returning then ceilingNow = math.min(ceiling, top) end
     -- The first raise after a cut starts a climb: a raise that draws congestion goes back here.

@@ -8,7 +8,9 @@
   State in the domain state hash D (fields):
     b<i> s<i> t<i>   a ring of DET.RING time buckets (bucket number, sends admitted, 429s answered
                      to sends of that bucket), by send time, bucket = a quarter of the primary window
-    noise, noiseT, noiseA   the domain's learned noise share and the evidence behind it
+    noiseT noiseA noiseAt noiseHl   the evidence behind the domain's noise level (429s and sends, decayed
+                     to noiseAt, capped; noiseHl its half-life in ms): the level in force is noiseT / noiseA once the
+                     evidence, decayed to now, reaches DET.NOISE_MIN_SENDS (det_noise_at)
     calmUntil        429s of requests sent before this belong to the last cut's episode
     ckFrom ckTo ckAt ckUntil ckK ckA ckT   a cut under test: rate before and after, when, when the
                      test ends, the 429s / sends that caused it, the limit estimate it cut to
@@ -16,7 +18,9 @@
     blipAt blipRate  the last blip (an episode at a small 429 share): a second one is tested
     chainFrom        the rate before the first cut of a chain (a test that ended by cutting again)
     ckLast           the figures of the last test's end (for an operator reading the hash)
-    top topMiss      the highest rate that held, and how many probes back to it failed
+    top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
+                     and how many probes back failed
+    probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
     probeFrom        the rate a climb started from: a probe that finds the edge goes back to it
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
 ]]
@@ -25,8 +29,26 @@ local DET = {
   RING = 40,
   -- The congestion test looks at the last 2 windows (8 buckets) of sends.
   LOOKBACK = 8,
-  -- Noise share assumed before any was measured.
+  -- Noise share assumed before any was measured, and when what was measured is forgotten.
   PRIOR = 0.002,
+  -- Noise evidence halves every NOISE_HALF_LIFE_WINDOWS windows, is capped at NOISE_CAP_SENDS
+  -- sends, and sets the level only from NOISE_MIN_SENDS on. The cap is twice the minimum, so a
+  -- level is forgotten within one half-life after its last evidence, however much there was: a
+  -- busy spell cannot hide the congestion of the next regime for longer. Thirty windows (30 s
+  -- at 1-s windows) are several tests long, so a steady noise is measured again (one test, a few
+  -- windows at a lower rate) at most about once a half-life.
+  NOISE_HALF_LIFE_WINDOWS = 30,
+  NOISE_MIN_SENDS = 40,
+  NOISE_CAP_SENDS = 80,
+  -- A share this many standard deviations above a learned noise level over RETEST_LOOKBACK buckets,
+  -- at a steady or falling admitted rate (at most RETEST_GROWTH times the sends of the lookback
+  -- before), is tested again: the level was learned in another regime.
+  RETEST_Z = 2,
+  RETEST_LOOKBACK = 16,
+  RETEST_GROWTH = 1.1,
+  -- A cut from a window full of history may go below FLOOR, to what the upstream let through,
+  -- but never below DEEP_FLOOR of the rate.
+  DEEP_FLOOR = 0.2,
   -- 429s more than Z standard deviations above the noise level are congestion (with at least
   -- MIN_SENDS sends in the lookback, or a wall).
   Z = 3,
@@ -47,10 +69,13 @@ local DET = {
   RECOVER_WINDOWS = 2,
   REPEAT_MS = 60000,
   -- A rate in force this many windows without a cut held; probes back to it start after
-  -- RETURN_QUIET windows (twice that after a failed probe), and give up after MAX_TOP_MISSES.
+  -- RETURN_QUIET windows (twice that after a failed probe, never giving up), the first step
+  -- RETURN_FIRST_SHARE of the way back, then doubling steps.
   HELD_WINDOWS = 5,
   RETURN_QUIET_WINDOWS = 3,
-  MAX_TOP_MISSES = 4,
+  RETURN_FIRST_SHARE = 0.15,
+  -- Each probe in a row answered with a stated wait doubles the quiet time, up to 2^this times.
+  STATED_BACKOFF_MAX = 3,
   TTL_MS = 30 * 86400000,
 }
 
@@ -117,8 +142,45 @@ local function det_significant(A, T, b)
   return (T - 0.5 - mean) > DET.Z * sd
 end
 
-local function det_noise(v)
-  return tonumber(v or '') or DET.PRIOR
+-- The domain's noise evidence decayed to `now`: 429s, sends (0, 0 when none was learned).
+local function det_noise_evidence(D, now, durationMs)
+  local v = redis.call('HMGET', D, 'noiseT', 'noiseA', 'noiseAt')
+  local at = tonumber(v[3] or '')
+  if not at then return 0, 0 end
+  local f = 2 ^ (-math.max(0, now - at) / (DET.NOISE_HALF_LIFE_WINDOWS * durationMs))
+  return tonumber(v[1] or '0') * f, tonumber(v[2] or '0') * f
+end
+
+-- The noise level a share of T 429s in A sends of evidence sets: the prior below the minimum.
+local function det_noise_level(T, A)
+  if A < DET.NOISE_MIN_SENDS then return DET.PRIOR end
+  return math.max(DET.PRIOR, T / A)
+end
+
+-- The noise level in force at `now`, and the sends of evidence behind it (0: the prior).
+local function det_noise_at(D, now, durationMs)
+  local T, A = det_noise_evidence(D, now, durationMs)
+  if A < DET.NOISE_MIN_SENDS then return DET.PRIOR, 0 end
+  return det_noise_level(T, A), A
+end
+
+-- Add T 429s in A sends to the noise evidence (decayed first, then capped). Returns the note a
+-- rate change reports: the level's 429s and sends ("12.0/80.0"), what a log line says it rests on.
+local function det_learn_noise(D, now, durationMs, T, A)
+  local oldT, oldA = det_noise_evidence(D, now, durationMs)
+  local nT, nA = oldT + T, oldA + A
+  if nA > DET.NOISE_CAP_SENDS then nT, nA = nT * DET.NOISE_CAP_SENDS / nA, DET.NOISE_CAP_SENDS end
+  redis.call('HSET', D, 'noiseT', string.format('%.3f', nT), 'noiseA', string.format('%.3f', nA), 'noiseAt', now,
+    'noiseHl', DET.NOISE_HALF_LIFE_WINDOWS * durationMs)
+  return string.format('%.1f/%.1f', nT, nA)
+end
+
+-- Scale the noise evidence down (a regime change put the level in question).
+local function det_doubt_noise(D, now, durationMs, factor)
+  local T, A = det_noise_evidence(D, now, durationMs)
+  if A <= 0 then return end
+  redis.call('HSET', D, 'noiseT', string.format('%.3f', T * factor), 'noiseA', string.format('%.3f', A * factor),
+    'noiseAt', now, 'noiseHl', DET.NOISE_HALF_LIFE_WINDOWS * durationMs)
 end
 
 -- Fields the counting of a send needs (read with the rest of the state by the caller).
@@ -149,17 +211,18 @@ end
   `early`: called on a 429 before the test's end; it ends the test only when the share already
   moved and is still above the noise level (the cut was not deep enough, or the limit fell
   again: congestion, cut again).
-  Returns the rate in force after the test, whether the test ended, and why the rate went back
-  when it did ('noise', or 'undecided' when the longest test could not tell).
+  Returns the rate in force after the test, whether the test ended, why the rate went back when
+  it did ('noise', or 'undecided' when the longest test could not tell), and then the evidence
+  the noise level now rests on (det_learn_noise's note).
 ]]
 local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckA', 'ckT', 'noiseT', 'noiseA',
-    'noise', 'blipAt', 'blipRate', 'ckProbe')
+    'noiseAt', 'blipAt', 'blipRate', 'ckProbe')
   local ckFrom, ckAt = tonumber(ck[1] or '0'), tonumber(ck[3] or '0')
   -- The share before the cut, counted again now that the 429s of its sends have all come back.
   local ckK = tonumber(ck[4] or '0')
   local ckA, ckT, ckUsed = det_sum(D, ckK - DET.LOOKBACK + 1, ckK)
-  local b = det_noise(ck[9])
+  local b = det_noise_at(D, now, durationMs)
   local fromK = math.floor((ckAt + span) / B) + 1
   local toK = math.floor(now / B) - (early and 0 or 1)
   local A, T, used = det_sum(D, fromK, toK)
@@ -203,13 +266,11 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
     local muC = math.max(0.05, A * congestion)
     local llr = T * math.log(muN / muC) - (muN - muC)
     if llr >= DET.DECIDE_LLR then
-      -- Noise: the rate goes back, and the measured share becomes the domain's noise level.
-      local nT = tonumber(ck[7] or '0') + ckT + T
-      local nA = tonumber(ck[8] or '0') + ckA + A
+      -- Noise: the rate goes back, and the measured share adds to the domain's noise evidence.
+      local note = det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
-        'noise', tostring(math.max(DET.PRIOR, nT / nA)), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
-      return restored, true, 'noise'
+      redis.call('HSET', D, 'rate', tostring(restored), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
+      return restored, true, 'noise', note
     end
     if llr > -DET.DECIDE_LLR then
       if now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
@@ -221,12 +282,10 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       -- Still undecided after the longest test: congestion was not shown, so undo the cut, and
       -- count what was measured toward the noise level (else the same share draws the same test
       -- again); a congestion that is real will still draw the next verdict.
-      local nT = tonumber(ck[7] or '0') + ckT + T
-      local nA = tonumber(ck[8] or '0') + ckA + A
+      local note = det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored), 'noiseT', nT, 'noiseA', nA,
-        'noise', tostring(math.max(DET.PRIOR, nT / nA)))
-      return restored, true, 'undecided'
+      redis.call('HSET', D, 'rate', tostring(restored))
+      return restored, true, 'undecided', note
     end
   end
   -- Congestion: the share fell with the rate (or congestion explains it far better). The cut stays.
@@ -235,11 +294,15 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
     -- high, so a share that falls back is what noise does too (regression to the mean). The rate
     -- goes back RECOVER_WINDOWS later, and the counts add to the noise level, so the same small
     -- share stops drawing tests. A limit just below the rate costs a few percent of 429s, retried.
-    local nT = tonumber(ck[7] or '0') + ckT + T
-    local nA = tonumber(ck[8] or '0') + ckA + A
+    det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
     redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(ckFrom), 'recTo', tostring(ckFrom),
-      'recAt', now + DET.RECOVER_WINDOWS * durationMs, 'noiseT', nT, 'noiseA', nA,
-      'noise', tostring(math.max(DET.PRIOR, nT / nA)))
+      'recAt', now + DET.RECOVER_WINDOWS * durationMs)
+  else
+    -- Congestion confirmed: the noise level did not explain this regime's 429s. Its evidence drops
+    -- below the minimum (even from the cap), so a level learned in another regime (a busy spell
+    -- before the limit fell) is out of force until a test measures it again, and the 429s left
+    -- after the cut are judged against the prior.
+    det_doubt_noise(D, now, durationMs, 0.45)
   end
   return rate, true
 end
@@ -270,5 +333,7 @@ local function det_cut(rate, step, beta, accepted, young, share, wall, probing)
     -- A small share is a small overshoot (or noise): a small cut tells them apart as well.
     lowered = math.max(accepted, rate * (1 - 2 * share))
   end
-  return math.max(1, math.min(rate * DET.CEIL, math.max(rate * DET.FLOOR, lowered))), true
+  local floor = rate * DET.FLOOR
+  if not young then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
+  return math.max(1, math.min(rate * DET.CEIL, math.max(floor, lowered))), true
 end

@@ -16,7 +16,8 @@
   ARGV[6]  unique id of the request
   ARGV[7]  additive increase step (requests)   ARGV[8]  beta (decrease for a wall in a full window)
 
-  Returns {verdict (0 noise, 1 congestion), pauseMs, rate * 1000, episodes, newEpisode (0|1), changes…}
+  Returns {verdict (0 noise, 1 congestion), pauseMs, rate * 1000, episodes, newEpisode (0|1),
+  noise level judged against × 1e6, sends of evidence behind it (0: the prior), changes…}
   changes: the learned rate's changes made by this call (see acquire-permit.lua), with reason 'cut'
   (note 'tested' | 'wall' | 'probe' | 'stated' | '') only when the rate really went down
 ]]
@@ -40,7 +41,7 @@ redis.call('PEXPIRE', LOG429, 300000)
 local k = math.floor(sentAt / B)
 local slot = det_slot(k)
 local st = redis.call('HMGET', D, 'rate', 'pausedUntil', 'episodes', 'lastCutAt', 'lastRaiseAt', 'calmUntil',
-  'ckUntil', 'noise', 'rateSince', 'top', 'topMiss', 'b' .. slot, 'recTo')
+  'ckUntil', 'noiseAt', 'rateSince', 'top', 'topMiss', 'b' .. slot, 'recTo')
 if tonumber(st[12] or '-1') == k then redis.call('HINCRBY', D, 't' .. slot, 1) end
 
 local rate = math.min(tonumber(st[1] or '') or ceiling, ceiling)
@@ -50,7 +51,7 @@ local lastCut = tonumber(st[4] or '0')
 local lastRaise = tonumber(st[5] or '0')
 local calmUntil = tonumber(st[6] or '0')
 local ckUntil = tonumber(st[7] or '')
-local b = det_noise(st[8])
+local b = det_noise_at(D, now, duration)
 
 local pause = 0
 if asked >= 0 then
@@ -62,34 +63,53 @@ if asked >= 0 then
 end
 
 if ckUntil and now >= ckUntil then
-  local before, ended, why = rate, nil, nil
-  rate, ended, why = det_settle(D, now, B, duration, span, ceiling, rate, false)
+  local before, ended, why, note = rate, nil, nil, nil
+  rate, ended, why, note = det_settle(D, now, B, duration, span, ceiling, rate, false)
   if ended then ckUntil, calmUntil = nil, 0 end
-  if why then det_changed(why, before, rate) end
+  if why then det_changed(why, before, rate, note) end
 elseif ckUntil then
   local ckAt = tonumber(redis.call('HGET', D, 'ckAt') or '0')
   if now >= ckAt + span + B then
-    local before, ended, why = rate, nil, nil
-    rate, ended, why = det_settle(D, now, B, duration, span, ceiling, rate, true)
+    local before, ended, why, note = rate, nil, nil, nil
+    rate, ended, why, note = det_settle(D, now, B, duration, span, ceiling, rate, true)
     if ended then ckUntil, calmUntil = nil, 0 end
-    if why then det_changed(why, before, rate) end
+    if why then det_changed(why, before, rate, note) end
   end
 end
 
 local verdict, newEpisode = 0, 0
 if sentAt >= calmUntil and not ckUntil then
   -- (A test that just ended may have learned a noise level.)
-  b = det_noise(redis.call('HGET', D, 'noise'))
-  local A, T, used, peak = det_sum(D, k - DET.LOOKBACK + 1, k)
+  local evidence
+  b, evidence = det_noise_at(D, now, duration)
+  local stated = asked >= 0
+  -- A stated wait pauses the domain, so the last two windows hold few sends (at a few requests a
+  -- second, a handful): 429s that state a wait are counted over the whole ring (ten windows).
+  local A, T, used, peak = det_sum(D, k - (stated and DET.RING or DET.LOOKBACK) + 1, k)
+  -- A learned noise level is tested again when the share rises well above it while the admitted
+  -- rate holds or falls (noise that does not depend on the rate would not rise): the level was
+  -- learned in another regime. The longer lookback gives the comparison its power.
+  local retest = false
+  if evidence > 0 and not det_significant(A, T, b) then
+    local rA, rT = det_sum(D, k - DET.RETEST_LOOKBACK + 1, k)
+    local pA = det_sum(D, k - 2 * DET.RETEST_LOOKBACK + 1, k - DET.RETEST_LOOKBACK)
+    local sd = math.sqrt(math.max(rA * b * (1 - b), 1e-9))
+    if rT >= 3 and rA >= DET.MIN_SENDS and rT - 0.5 - rA * b > DET.RETEST_Z * sd
+        and rA <= DET.RETEST_GROWTH * pA then
+      retest = true
+      -- The level is in question: the test that follows measures it again.
+      det_doubt_noise(D, now, duration, 0.45)
+      b = DET.PRIOR
+    end
+  end
   -- A 429 that states a wait paused the domain: the 429 shares before and after a cut then
   -- measure the pauses, not the rate, so its congestion is cut without a test (to what the
   -- upstream let through) and probes find the way back.
-  local stated = asked >= 0
   -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
   local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
   -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
   -- the limit would draw a pause every window).
-  if (stated and probing) or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3)) then
+  if retest or (stated and probing) or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3)) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
     local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
@@ -126,8 +146,14 @@ if sentAt >= calmUntil and not ckUntil then
         dip, tested = true, false
       end
     end
-    -- One cut never takes the learned rate below FLOOR of itself (a slow start, few sends).
-    if tested or wall then lowered = math.max(lowered, rate * DET.FLOOR) end
+    -- One cut never takes the learned rate below FLOOR of itself (a slow start, few sends), unless
+    -- a window full of history measured what the upstream let through (a limit that fell far):
+    -- then down to that, but never below DEEP_FLOOR.
+    if tested or wall then
+      local floor = rate * DET.FLOOR
+      if not young then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
+      lowered = math.max(lowered, floor)
+    end
     lowered = math.min(lowered, rate)
     episodes = episodes + 1
     -- The rate in force until now held if it ran long enough: probes come back to it.
@@ -138,11 +164,11 @@ if sentAt >= calmUntil and not ckUntil then
     if now - since >= DET.HELD_WINDOWS * duration and rate >= top and sentRate >= 0.8 * rate then
       top, topMiss = rate, 0
       redis.call('HSET', D, 'top', tostring(top), 'topMiss', 0)
-    elseif probing and top >= rate then
-      topMiss = topMiss + 1
-      if topMiss >= DET.MAX_TOP_MISSES then redis.call('HDEL', D, 'top', 'topMiss')
-      else redis.call('HSET', D, 'topMiss', topMiss) end
+    elseif probing then
+      -- (The rate that held is kept: probes back to it go on, further apart; see acquire-permit.lua.)
+      redis.call('HSET', D, 'topMiss', math.min(topMiss + 1, 16))
     end
+    if probing and stated then redis.call('HINCRBY', D, 'probeMiss', 1) end
     if tested then
       local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
       -- A test that ended early (the cut was not deep enough) hands on the rate it started from,
@@ -170,4 +196,8 @@ if sentAt >= calmUntil and not ckUntil then
   end
 end
 redis.call('PEXPIRE', D, DET.TTL_MS)
-return det_reply({verdict, pause, math.floor(rate * 1000), episodes, newEpisode})
+-- The noise level the verdict was judged against, and the sends of evidence behind it (0: the prior).
+local _, evidenceNow = det_noise_at(D, now, duration)
+if b <= DET.PRIOR then evidenceNow = 0 end
+return det_reply({verdict, pause, math.floor(rate * 1000), episodes, newEpisode, math.floor(b * 1e6),
+  math.floor(evidenceNow)})

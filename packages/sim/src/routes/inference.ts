@@ -114,7 +114,7 @@ export async function serveInference(
     if (reservation) state.credits.refund(reservation);
   };
   // A busy provider: a 429 that has nothing to do with the caller's rate (counted all the same).
-  const busyShare = caller.policy.busyShare ?? 0;
+  const busyShare = state.busyShareFor(caller);
   if (busyShare > 0 && state.faultRandom() < busyShare) {
     refund();
     send(exchange, jsonReply(429, throttleBody(style.body, 'requests', 1000)));

@@ -2,6 +2,7 @@ import type { AccountStatus } from '../admin.js';
 import { durationText } from '../cockpit/forecast.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
 import { endpointAvailabilityText } from '../endpoint-status-view.js';
+import { noiseText } from '../noise-text.js';
 import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 
 /**
@@ -106,7 +107,7 @@ function row(s: AccountStatus): string {
     `<td class="num">${c.delayed ?? 0}</td>`,
     `<td class="num">${c.completed ?? 0}</td>`,
     `<td class="num">${c.failed ?? 0}</td>`,
-    `<td class="num">${rate}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small></td>`,
+    `<td class="num">${rate}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small><br><small>noise ${escapeHtml(noiseText(s.learnedNoise))}</small></td>`,
     unconfigured
       ? '<td class="dim">—</td>'
       : `<td><span class="${creditsClass}">${escapeHtml(creditsText(s))}</span><br><small>${escapeHtml(route)}</small></td>`,

@@ -1,0 +1,245 @@
+/**
+ * The learned rate follows an upstream that changes (README, "What a 429 means"): a noise level is
+ * forgotten, a real drop after a noisy spell is cut, a rise is found again, and an operator's
+ * limit keeps a running Retry-After pause. Real Redis, the real `DomainLimiter`; the upstream is
+ * the simulator's own sliding-window limiter in this process, fed each permit's send time (Redis
+ * time, the limiter's clock), so every figure below is in the limiter's own clock.
+ */
+import { DomainLimiter, type DomainRef, NOISE_HALF_LIFE_WINDOWS } from '@hfq/shared/internal';
+import { SlidingWindowLimiter, tryAcquire } from '@hfq/sim';
+import { noiseText } from '@hfq/worker/internal';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { keysUnder, redisUrl, testPrefix } from './support/redis.js';
+import { waitFor } from './support/wait.js';
+
+const connections: Redis[] = [];
+const prefixes: string[] = [];
+afterEach(async () => {
+  const [admin] = connections;
+  if (admin) {
+    for (const prefix of prefixes.splice(0)) {
+      const keys = await keysUnder(admin, prefix);
+      if (keys.length > 0) await admin.unlink(...keys);
+    }
+  }
+  await Promise.all(connections.splice(0).map((c) => c.quit()));
+});
+
+function limiterFor(): { limiter: DomainLimiter; prefix: string; redis: Redis } {
+  const redis = new Redis(redisUrl());
+  connections.push(redis);
+  const prefix = testPrefix('learn');
+  prefixes.push(prefix);
+  return { limiter: new DomainLimiter(redis, prefix), prefix, redis };
+}
+
+/** An upstream: a sliding-window limit the test moves, and a share of sends refused at random (a busy provider). */
+class Upstream {
+  readonly window: SlidingWindowLimiter;
+  busy = 0;
+  sends = 0;
+  refused = 0;
+  constructor(limit: number, windowMs: number) {
+    this.window = new SlidingWindowLimiter(limit, windowMs);
+  }
+  /** Is a request sent at `sentAt` answered 429? (A busy refusal counts against the limit, as in the simulator.) */
+  refuses(sentAt: number): boolean {
+    this.sends++;
+    const allowed = tryAcquire(this.window, sentAt).allowed;
+    const refused = !allowed || Math.random() < this.busy;
+    if (refused) this.refused++;
+    return refused;
+  }
+}
+
+/**
+ * Eight clients sending as fast as the limiter admits (as a worker's concurrency does), for `forMs`
+ * of Redis time or until `until` holds (checked every 25 ms with the newest send time); each
+ * refusal goes to `record429` as the worker does. Returns the newest send time.
+ */
+async function drive(
+  limiter: DomainLimiter,
+  domain: DomainRef,
+  prefix: string,
+  upstream: Upstream,
+  opts: { forMs?: number; until?: (sentAt: number) => Promise<boolean>; statedMs?: number },
+): Promise<number> {
+  let first: number | undefined;
+  let last = 0;
+  let stop = false;
+  const client = async () => {
+    while (!stop) {
+      const permit = await limiter.acquire({
+        domain,
+        gateKey: `${prefix}:gate`,
+        ledgerKey: `${prefix}:ledger`,
+        appNowMs: Date.now(),
+      });
+      if (permit.kind !== 'admitted') throw new Error(`permit ${permit.kind}`);
+      last = Math.max(last, permit.sentAt);
+      first ??= permit.sentAt;
+      if (upstream.refuses(permit.sentAt)) await limiter.record429(domain, permit.sentAt, opts.statedMs);
+      if (opts.forMs !== undefined && last - first >= opts.forMs) stop = true;
+    }
+  };
+  const watch = async () => {
+    while (!stop) {
+      await new Promise((r) => setTimeout(r, 25));
+      if (last > 0 && opts.until && (await opts.until(last))) stop = true;
+    }
+  };
+  await Promise.all([...Array.from({ length: 8 }, client), watch()]);
+  return last;
+}
+
+async function rateOf(limiter: DomainLimiter, domain: DomainRef): Promise<number> {
+  return (await limiter.state(domain.id)).rate ?? (domain.windows[0] as { max: number }).max;
+}
+
+describe('a learner that follows change', () => {
+  it('forgets a noise level learned in one phase within its half-life, then judges the same share as congestion', async () => {
+    const { limiter, prefix } = limiterFor();
+    // 200-ms windows: the half-life is 30 windows, 6 s.
+    const domain: DomainRef = { id: 'forget', windows: [{ max: 50, durationMs: 200 }] };
+    const upstream = new Upstream(1_000_000, 200);
+    upstream.busy = 0.5;
+    // A busy provider: half of all sends refused at random, until a test measured the noise and
+    // the rate went back to the limit.
+    await drive(limiter, domain, prefix, upstream, {
+      until: async () => {
+        const state = await limiter.state(domain.id);
+        return state.noise?.inForce === true && (state.rate ?? 50) === 50;
+      },
+    });
+    const learned = (await limiter.state(domain.id)).noise;
+    expect(learned?.share).toBeGreaterThan(0.3);
+    expect(learned?.share).toBeLessThan(0.7);
+    expect(learned?.halfLifeMs).toBe(NOISE_HALF_LIFE_WINDOWS * 200);
+    // What `hfq status` and the cockpit show beside the learned rate: share, age, evidence.
+    expect(noiseText(learned)).toMatch(/^\d+\.\d%, \d+ s ago \(\d+ sends\)$/);
+    // No new evidence: one half-life after its last measure, the level is out of force.
+    const halfLifeMs = NOISE_HALF_LIFE_WINDOWS * 200;
+    await waitFor(
+      async () => ((await limiter.state(domain.id)).noise?.ageMs ?? 0) >= halfLifeMs,
+      'one half-life to pass in Redis time',
+      3 * halfLifeMs,
+      100,
+    );
+    expect((await limiter.state(domain.id)).noise?.inForce).toBe(false);
+    expect(noiseText((await limiter.state(domain.id)).noise)).toMatch(/, forgotten$/);
+    expect((await limiter.state(domain.id)).noiseShare).toBeUndefined();
+    // The same share is now beyond what the prior explains: the next 429s start an episode.
+    upstream.busy = 0.3;
+    let episode = false;
+    await drive(limiter, domain, prefix, upstream, {
+      until: async () => {
+        episode = (await rateOf(limiter, domain)) < 50;
+        return episode;
+      },
+      forMs: 2_000,
+    });
+    expect(episode).toBe(true);
+  }, 60_000);
+
+  it('after a noisy spell, cuts a real drop of the limit to it within 2 s, with few 429s', async () => {
+    const { limiter, prefix } = limiterFor();
+    const domain: DomainRef = { id: 'noise-then-drop', windows: [{ max: 50, durationMs: 1_000 }] };
+    const upstream = new Upstream(50, 1_000);
+    upstream.busy = 0.2;
+    // 20% random 429s until the detector holds them as noise, and the rate is back at 50.
+    await drive(limiter, domain, prefix, upstream, {
+      until: async () => {
+        const state = await limiter.state(domain.id);
+        return state.noise?.inForce === true && (state.rate ?? 50) >= 50;
+      },
+    });
+    // The provider is steady again and its limit drops to a third.
+    upstream.busy = 0;
+    upstream.window.limit = 17;
+    const sendsBefore = upstream.sends;
+    const refusedBefore = upstream.refused;
+    let dropAt: number | undefined;
+    let cutAt: number | undefined;
+    await drive(limiter, domain, prefix, upstream, {
+      until: async (sentAt) => {
+        dropAt ??= sentAt;
+        if (cutAt === undefined && (await rateOf(limiter, domain)) <= 17.5) cutAt = sentAt;
+        return cutAt !== undefined || sentAt - dropAt > 10_000;
+      },
+    });
+    expect(cutAt, 'the rate was never cut to the new limit').toBeDefined();
+    expect((cutAt as number) - (dropAt as number)).toBeLessThanOrEqual(2_000);
+    // Then it holds there: 5 s more at the lower limit draw few 429s.
+    const sendsAtCut = upstream.sends;
+    const refusedAtCut = upstream.refused;
+    await drive(limiter, domain, prefix, upstream, { forMs: 5_000 });
+    const after = (upstream.refused - refusedAtCut) / (upstream.sends - sendsAtCut);
+    expect(after).toBeLessThanOrEqual(0.05);
+    expect(upstream.refused - refusedBefore).toBeLessThan(0.5 * (upstream.sends - sendsBefore));
+  }, 60_000);
+
+  it('returns to the ceiling within ten windows of a limit that lifts (the longest probe wait plus the climb)', async () => {
+    const { limiter, prefix } = limiterFor();
+    // 500-ms windows (50/s): the statement is in windows of the limiter's own clock.
+    const windowMs = 500;
+    const domain: DomainRef = { id: 'drop-rise', windows: [{ max: 25, durationMs: windowMs }] };
+    const upstream = new Upstream(25, windowMs);
+    // At the limit for twelve windows (the rate holds: five windows without a cut), then 40% of
+    // it for 24 windows.
+    await drive(limiter, domain, prefix, upstream, { forMs: 12 * windowMs });
+    upstream.window.limit = 10;
+    await drive(limiter, domain, prefix, upstream, { forMs: 24 * windowMs });
+    expect(await rateOf(limiter, domain)).toBeLessThanOrEqual(11);
+    // The limit lifts: measure, in Redis time, until the learned rate is back at 25.
+    upstream.window.limit = 25;
+    if (process.env.LEARNER_DEBUG) {
+      const { redis } = { redis: (limiter as unknown as { redis: Redis }).redis };
+      const timer = setInterval(async () => {
+        const h = await redis.hgetall(limiter.keys(domain.id).state);
+        console.log(JSON.stringify(Object.fromEntries(Object.entries(h).filter(([k]) => !/^[bst]\d+$/.test(k)))));
+      }, 1000);
+      setTimeout(() => clearInterval(timer), 12_000);
+    }
+    let liftAt: number | undefined;
+    let backAt: number | undefined;
+    await drive(limiter, domain, prefix, upstream, {
+      until: async (sentAt) => {
+        liftAt ??= sentAt;
+        if ((await rateOf(limiter, domain)) >= 25) backAt = sentAt;
+        return backAt !== undefined || sentAt - liftAt > 40 * windowMs;
+      },
+    });
+    expect(backAt, 'the rate never came back to the ceiling').toBeDefined();
+    expect((backAt as number) - (liftAt as number)).toBeLessThanOrEqual(10 * windowMs);
+  }, 60_000);
+
+  it('an operator limit during a Retry-After pause keeps the pause and says what it cleared', async () => {
+    const { limiter, prefix } = limiterFor();
+    const domain: DomainRef = { id: 'paused', windows: [{ max: 20, durationMs: 1_000 }] };
+    const upstream = new Upstream(20, 1_000);
+    const sentAt = await drive(limiter, domain, prefix, upstream, { forMs: 100 });
+    const outcome = await limiter.record429(domain, sentAt, 3_000);
+    expect(outcome.pauseMs).toBeGreaterThan(2_000);
+    const { pausedUntil } = await limiter.state(domain.id);
+
+    const done = await limiter.setOverride(domain.id, { limit: 10 });
+    expect(done.keptPausedUntil).toBe(pausedUntil);
+    expect(done.cleared).toContain('learned rate');
+    const state = await limiter.state(domain.id);
+    expect(state.pausedUntil).toBe(pausedUntil);
+    expect(state.override).toBe(10);
+    // The next permit still waits for the upstream's stated time.
+    const permit = await limiter.acquire({
+      domain,
+      gateKey: `${prefix}:gate`,
+      ledgerKey: `${prefix}:ledger`,
+      appNowMs: Date.now(),
+      maxWaitMs: 0,
+    });
+    expect(permit.kind).toBe('wait');
+    expect((permit as { waitMs: number }).waitMs).toBeGreaterThan(1_500);
+    // Clearing the override keeps it too.
+    expect((await limiter.setOverride(domain.id, { limit: undefined })).keptPausedUntil).toBe(pausedUntil);
+  });
+});
