@@ -1,10 +1,12 @@
 import {
   type Connection,
+  contentJobId,
   DEFAULT_ATTEMPTS,
   DEFAULT_BACKOFF,
   DEFAULT_PREFIX,
   DEFAULT_RETENTION,
   type InferenceResult,
+  isSampling,
   JOB,
   type Job,
   ValidationError,
@@ -47,8 +49,19 @@ export interface ProducerOptions {
 }
 
 export interface EnqueueOptions {
-  /** Makes the enqueue idempotent while the job is retained: a second add with the same id adds nothing. */
+  /**
+   * The job's id; wins over content identity. Makes the enqueue idempotent while the job is
+   * retained: a second add with the same id adds nothing. @defaultValue the job's content id
+   * (`contentJobId`), or a fresh id for a sampling job or `unique: false`
+   */
   jobId?: string;
+  /**
+   * `false`: this enqueue is new work even when the same job is queued, running or retained (no
+   * content id, and the result ledger never answers it). @defaultValue true (see README, 'Pay once')
+   */
+  unique?: boolean;
+  /** Part of the content id: tells apart jobs that ask for the same thing on purpose (a line number). */
+  contentKey?: string;
   /** BullMQ priority (1 is highest). Single jobs without one run before batch items. */
   priority?: number;
   /** Start no sooner than this many ms from now. */
@@ -103,7 +116,19 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
       ]);
     }
   }
+  if (
+    options.contentKey !== undefined &&
+    (typeof options.contentKey !== 'string' || options.contentKey.length > 200)
+  ) {
+    throw new ValidationError('enqueue options', [
+      { path: 'contentKey', message: 'a string of at most 200 characters' },
+    ]);
+  }
+  if (options.unique !== undefined && typeof options.unique !== 'boolean') {
+    throw new ValidationError('enqueue options', [{ path: 'unique', message: 'true or false' }]);
+  }
   const data: JobData = { v: JOB_SCHEMA_VERSION, job: parsed };
+  if (options.unique === false) data.fresh = true;
   if (options.deadlineMs !== undefined) data.deadlineAt = nowMs + options.deadlineMs;
   const opts: JobsOptions = {
     attempts: DEFAULT_ATTEMPTS,
@@ -111,7 +136,11 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
     removeOnComplete: { ...DEFAULT_RETENTION.removeOnComplete },
     removeOnFail: { ...DEFAULT_RETENTION.removeOnFail },
   };
+  // Pay once (docs/architecture.md): the same request is the same job, unless it samples or the caller says otherwise.
   if (options.jobId !== undefined) opts.jobId = options.jobId;
+  else if (options.unique !== false && !isSampling(parsed)) {
+    opts.jobId = contentJobId(parsed, options.contentKey !== undefined ? { key: options.contentKey } : {});
+  }
   if (options.priority !== undefined) opts.priority = options.priority;
   if (options.delayMs !== undefined) opts.delay = options.delayMs;
   return { data, opts, name: parsed.task, account: parsed.account };

@@ -12,6 +12,7 @@ export {
   type RateWindow,
 } from './account-schema.js';
 export type { BatchProgress } from './batch-progress.js';
+export { canonicalJson, contentJobId, isSampling } from './content-id.js';
 export type { LimiterOptions } from './domain-limiter.js';
 export {
   ENDPOINT_CONFIG,

@@ -196,6 +196,8 @@ export const JOB_DATA = z
     deadlineAt: z.number().int().positive().optional(),
     /** Set on batch children only (optional, so data written before batches still reads). */
     batch: BATCH_CHILD.optional(),
+    /** Enqueued with `unique: false`: new work each time, never answered from the result ledger. */
+    fresh: z.literal(true).optional(),
   })
   .strict();
 export type JobData = z.infer<typeof JOB_DATA>;
