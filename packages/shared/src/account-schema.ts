@@ -44,8 +44,16 @@ export const ACCOUNT_CONFIG = z
     providerKeys: z.record(PROVIDER_NAME, PROVIDER_KEY).optional(),
     /** Providers to fail over to, in order, when the job's own provider has no key. */
     fallbackProviders: z.array(PROVIDER_NAME).max(16).optional(),
-    /** Estimated HF spend per month after which hfq switches to provider keys. Default: tier credits. */
+    /**
+     * Estimated HF spend per month after which hfq switches to provider keys (or holds). Default:
+     * none, the router's 402 is the signal (README, 'A budget is your choice').
+     */
     monthlyBudgetUsd: z.number().nonnegative().optional(),
+    /**
+     * Past the tier's included credits: go on under Hugging Face pay-as-you-go (default) until the
+     * router answers 402, or switch to the provider keys at once (`provider-keys`, estimated).
+     */
+    afterIncludedCredits: z.enum(['pay-as-you-go', 'provider-keys']).optional(),
     /** Cap on estimated spend through provider keys per month; reaching it holds the account. */
     providerBudgetUsd: z.number().nonnegative().optional(),
     /** With HF credits gone and no usable key: hold the queue (default) or fail the jobs. */

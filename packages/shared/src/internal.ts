@@ -115,6 +115,13 @@ export {
 } from './retry-after.js';
 export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
 export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from './state-keys.js';
-export { accountBudgetUsd, TIER_TABLE, type TierInfo } from './tiers.js';
+export {
+  accountBudgetUsd,
+  type BudgetSettings,
+  budgetSetting,
+  TIER_TABLE,
+  type TierInfo,
+  tierMonthlyCreditsUsd,
+} from './tiers.js';
 export { REQUEST_TOO_LARGE } from './upstream-texts.js';
 export { parseOrThrow } from './validation.js';

@@ -287,7 +287,8 @@ export class AccountRuntime {
     const account = this.account;
     const scope = creditScope(account);
     const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
-    if (gate.state === 'ok' && spent.hfRouterUsd < accountBudgetUsd(account)) return true;
+    if (gate.state === 'ok' && spent.hfRouterUsd < (accountBudgetUsd(account) ?? Number.POSITIVE_INFINITY))
+      return true;
     // A router probe is due (router-probe.ts): resume, so one queued job can be that probe.
     if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs) return true;
     if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)

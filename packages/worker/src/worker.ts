@@ -14,6 +14,7 @@ import {
   CreditState,
   checkRedisTarget,
   connectionFor,
+  creditScope,
   DomainLimiter,
   EndpointSemaphore,
   EndpointStatusStore,
@@ -21,6 +22,7 @@ import {
   loadUpstreamUrls,
   parseOrThrow,
   RedisErrorLog,
+  tierMonthlyCreditsUsd,
 } from '@hfq/shared/internal';
 import { setLogger } from '@huggingface/inference';
 import type { Telemetry } from 'bullmq';
@@ -156,7 +158,9 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const credits = new CreditState(redis, prefix, {
     ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
   });
-  const spend = new SpendRecorder(credits, now, { logger });
+  // Included credits per scope, to note when pay-as-you-go began (an organisation's: its seats').
+  const included = new Map(accounts.map((a) => [creditScope(a), tierMonthlyCreditsUsd(a.tier, a.seats)]));
+  const spend = new SpendRecorder(credits, now, { logger, includedUsd: (scope) => included.get(scope) });
   const logRateChange = rateChangeLogger(logger, (domainId) =>
     [...runtimes.values()]
       .filter(
