@@ -16,6 +16,7 @@ import {
   type BlockingSource,
   blockingConnection,
   blockingSourceFor,
+  checkPrefix,
   checkRedisTarget,
   connectionFor,
   JOB_SCHEMA_VERSION,
@@ -161,7 +162,7 @@ export class Producer {
   private closed = false;
 
   constructor(private readonly options: ProducerOptions) {
-    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     this.connection = connectionFor(options.connection, 'producer', `${this.prefix}:hfq-producer`);
     // Errors surface on the commands that fail; the event only keeps Node from crashing on it.
     this.connection.on('error', () => {});

@@ -5,10 +5,12 @@ import { creditGateKey, creditProbeKey, spendLedgerKey } from './state-keys.js';
 
 const CLOSE_GATE = readFileSync(new URL('./lua/close-credit-gate.lua', import.meta.url), 'utf8');
 const TAKE_PROBE = readFileSync(new URL('./lua/take-credit-probe.lua', import.meta.url), 'utf8');
+const RELEASE_PROBE = readFileSync(new URL('./lua/release-credit-probe.lua', import.meta.url), 'utf8');
 
 type GateRedis = Redis & {
   hfqCloseCreditGate(key: string, ...args: (string | number)[]): Promise<number>;
   hfqTakeCreditProbe(key: string, ...args: (string | number)[]): Promise<number>;
+  hfqReleaseCreditProbe(key: string): Promise<number>;
 };
 
 /** How often a closed router gate is probed with one real request, all workers together. @defaultValue 10 minutes */
@@ -107,6 +109,8 @@ export class CreditState {
       redis.defineCommand('hfqCloseCreditGate', { lua: CLOSE_GATE, numberOfKeys: 1 });
     if (typeof r.hfqTakeCreditProbe !== 'function')
       redis.defineCommand('hfqTakeCreditProbe', { lua: TAKE_PROBE, numberOfKeys: 1 });
+    if (typeof r.hfqReleaseCreditProbe !== 'function')
+      redis.defineCommand('hfqReleaseCreditProbe', { lua: RELEASE_PROBE, numberOfKeys: 1 });
     this.redis = r;
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_CREDIT_PROBE_MS;
   }
@@ -149,9 +153,12 @@ export class CreditState {
     return (await this.redis.hfqTakeCreditProbe(this.gateKey(scope), nowMs, this.probeIntervalMs)) === 1;
   }
 
-  /** A claimed probe that sent nothing (its permit had to wait): the next caller may take it at once. */
+  /**
+   * A claimed probe that sent nothing (its permit had to wait): the next caller may take it at
+   * once. A gate reset meanwhile (`hfq credits reset`) stays gone: never a gate key without TTL.
+   */
   async releaseProbe(scope: CreditScope): Promise<void> {
-    await this.redis.hset(this.gateKey(scope), 'nextProbeAt', '0');
+    await this.redis.hfqReleaseCreditProbe(this.gateKey(scope));
   }
 
   /** A probe got through: the credits are back. Opens the exhausted gate; a hold stays. */

@@ -1,5 +1,5 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
-import { DEFAULT_PREFIX } from './queue-names.js';
+import { DEFAULT_PREFIX, prefixProblem } from './queue-names.js';
 import type { Connection } from './redis-cluster.js';
 import { readClusterConnection } from './redis-env.js';
 import { maskUrlCredentials } from './secrets.js';
@@ -373,9 +373,8 @@ export function loadConnectionConfig(env: Env): {
     );
   }
   const prefix = readString(env, 'HFQ_PREFIX', DEFAULT_PREFIX);
-  if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix)) {
-    throw new ConfigError('HFQ_PREFIX', `got ${JSON.stringify(prefix)}, expected letters, digits, "_{}.-"`);
-  }
+  const prefixIssue = prefixProblem(prefix);
+  if (prefixIssue) throw new ConfigError('HFQ_PREFIX', `got ${JSON.stringify(prefix)}, ${prefixIssue}`);
   const logLevel = readString(env, 'LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(

@@ -80,7 +80,9 @@ export {
   batchAccountKey,
   batchQueueName,
   batchStateKey,
+  checkPrefix,
   hashTag,
+  prefixProblem,
   REGISTRY_TAG,
   stateKey,
 } from './queue-names.js';

@@ -9,6 +9,7 @@ import {
   accountBudgetUsd,
   accountQueueName,
   CreditState,
+  checkPrefix,
   checkRedisTarget,
   connectionFor,
   creditScope,
@@ -138,7 +139,7 @@ export class Admin {
   private readonly queues = new Map<string, Queue>();
 
   constructor(options: AdminOptions) {
-    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     // No local account is fine here: the read-only views read what workers published.
     this.accounts = options.accounts?.length ? parseOrThrow(ACCOUNTS, options.accounts, 'accounts') : [];
     this.connection = options.connection;

@@ -12,6 +12,7 @@ import {
 import {
   blockingSourceFor,
   CreditState,
+  checkPrefix,
   checkRedisTarget,
   connectionFor,
   creditScope,
@@ -111,7 +112,7 @@ export interface HfqWorker {
 
 export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const accounts = parseOrThrow(ACCOUNTS, options.accounts, 'accounts');
-  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const logger =
     options.logger ?? createLogger({ name: 'hfq-worker', level: process.env.LOG_LEVEL ?? 'info' });
   setLogger({
