@@ -19,10 +19,13 @@ import {
   checkPrefix,
   checkRedisTarget,
   connectionFor,
+  describeMemory,
+  isRedisOutOfMemory,
   JOB_SCHEMA_VERSION,
   type JobData,
   parseOrThrow,
   type RedisClient,
+  readRedisMemory,
   recordAccountQueue,
   whenReady,
 } from '@hfq/shared/internal';
@@ -31,7 +34,7 @@ import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
 import { EndpointIndex } from './endpoint-index.js';
-import { Headroom, type HeadroomOptions } from './headroom.js';
+import { estimateAddBytes, Headroom, type HeadroomOptions, NoHeadroomError } from './headroom.js';
 import { JobHandle } from './job-handle.js';
 
 /** ioredis and socket errors that mean the connection is gone, whatever its status says yet. */
@@ -173,10 +176,13 @@ export class Producer {
   /** Validate, then add one job to its account's queue. */
   async enqueue(job: Job | unknown, options: EnqueueOptions = {}): Promise<JobHandle> {
     const prepared = prepareJob(job, options);
+    const bytes = estimateAddBytes(prepared.data, prepared.opts);
     // The queue is made once the connection is ready (inside whileConnected), like enqueueMany's.
     const added = await this.whileConnected(async () => {
-      await this.headroom.check(this.queue(prepared.account));
-      return this.queue(prepared.account).add(prepared.name, prepared.data, prepared.opts);
+      await this.headroom.check(this.queue(prepared.account), bytes);
+      return this.queue(prepared.account)
+        .add(prepared.name, prepared.data, prepared.opts)
+        .catch((err: unknown) => this.refused(err, bytes));
     });
     const queue = this.queue(prepared.account);
     await this.indexForEndpoints(prepared.account, queue, [
@@ -219,8 +225,14 @@ export class Producer {
       byAccount.set(item.account, list);
     });
     const handles: JobHandle[] = new Array(prepared.length);
+    const bytesOf = new Map(
+      [...byAccount].map(([account, list]) => [
+        account,
+        list.reduce((sum, { item }) => sum + estimateAddBytes(item.data, item.opts), 0),
+      ]),
+    );
     await this.whileConnected(async () => {
-      for (const account of byAccount.keys()) await this.headroom.check(this.queue(account));
+      for (const [account, bytes] of bytesOf) await this.headroom.check(this.queue(account), bytes);
     });
     // One transaction per account queue: each account's jobs are all added or none are.
     const outcomes = await Promise.allSettled(
@@ -234,7 +246,7 @@ export class Producer {
               data: item.data,
               opts: item.opts,
             })),
-          ),
+          ).catch((err: unknown) => this.refused(err, bytesOf.get(account) ?? 0)),
         );
         ids.forEach((id, i) => {
           const entry = list[i];
@@ -251,6 +263,14 @@ export class Producer {
         );
       }),
     );
+    // Redis refused every account's add for memory (one account: the usual case): say so plainly.
+    const refusal = outcomes.find((o) => o.status === 'rejected')?.reason;
+    if (
+      refusal instanceof NoHeadroomError &&
+      outcomes.every((o) => o.status === 'rejected' && o.reason instanceof NoHeadroomError)
+    ) {
+      throw refusal;
+    }
     if (outcomes.some((o) => o.status === 'rejected')) {
       const accounts = [...byAccount].map(([account, list], i) => {
         const outcome = outcomes[i];
@@ -282,6 +302,21 @@ export class Producer {
         added.map(({ job, id }) => ({ task: job.task, model: job.model, key: queue.toKey(id) })),
       )
       .catch(() => {});
+  }
+
+  /**
+   * An add failed: when Redis refused it for memory (`OOM`, or `EXECABORT` for a transaction that
+   * held an `OOM`), nothing was added, and the caller gets `NoHeadroomError` with the figures
+   * instead of Redis' words; its bytes are no longer counted. Anything else is rethrown.
+   */
+  private async refused(err: unknown, bytes: number): Promise<never> {
+    if (!isRedisOutOfMemory(err)) throw err;
+    this.headroom.refund(bytes);
+    const memory = await readRedisMemory(this.connection).catch(() => undefined);
+    throw new NoHeadroomError(
+      `Redis refused the add: it is out of memory (maxmemory reached, writes refused)${memory ? `: ${describeMemory(memory)}` : ''}. Nothing was added; retry once the workers have drained some jobs, or raise maxmemory`,
+      memory,
+    );
   }
 
   /** A handle on a job added earlier (by this or another process), by its id and account. */
