@@ -62,6 +62,26 @@ export const ACCOUNT_CONFIG = z
     max429s: z.number().int().positive().optional(),
     /** The account's Inference Endpoints (dedicated capacity), called with its HF token. */
     endpoints: ENDPOINTS.optional(),
+    /**
+     * Opt-in result reuse (README, 'Pay once'): a completed result answers the same request
+     * (content identity) from Redis, with no upstream request, for `ttlMs`, within `maxBytes` of
+     * result JSON (oldest evicted first). Sampling jobs and `unique: false` are never answered.
+     */
+    resultReuse: z
+      .object({
+        ttlMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .max(31 * 86_400_000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1_024)
+          .max(16 * 1024 ** 3),
+      })
+      .strict()
+      .optional(),
     /** Router or endpoint first, for jobs an endpoint serves. Default `endpoint-first`. */
     routing: ROUTING_POLICY.optional(),
   })

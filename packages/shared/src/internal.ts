@@ -107,6 +107,11 @@ export {
 } from './redis-error-log.js';
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export {
+  ResultLedger,
+  type ResultReuseSettings,
+  type ReusableResult,
+} from './result-ledger.js';
+export {
   type HeaderLookup,
   parseBodyReset,
   parseProviderReset,
@@ -116,7 +121,13 @@ export {
   type ThrottleDelay,
 } from './retry-after.js';
 export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
-export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from './state-keys.js';
+export {
+  accountHoldKey,
+  creditGateKey,
+  domainStateKey,
+  resultLedgerKey,
+  spendLedgerKey,
+} from './state-keys.js';
 export {
   accountBudgetUsd,
   type BudgetSettings,

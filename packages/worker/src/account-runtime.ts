@@ -13,6 +13,7 @@ import {
   publishEndpoints,
   type RedisClient,
   type RedisErrorLog,
+  ResultLedger,
 } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
@@ -129,6 +130,7 @@ export class AccountRuntime {
       maxBinaryBytes: options.maxBinaryBytes,
       events: options.events,
       hold: (reason) => this.hold(reason),
+      ...(account.resultReuse ? { results: new ResultLedger(options.redis, options.prefix) } : {}),
     };
     const processor = async (job: BullJob, token?: string, signal?: AbortSignal) => {
       const started = performance.now();

@@ -28,3 +28,19 @@ export function spendNotes(s: AccountStatus, money: (usd: number) => string): st
   }
   return notes;
 }
+
+/**
+ * What the result ledger saved between two readings of an account's spend (`Admin.status()`
+ * before and after a run): for a run's closing summary, such as `hfq enqueue`'s.
+ */
+export function reusedSince(
+  before: Pick<AccountStatus['spend'], 'month' | 'reusedRequests' | 'reusedUsd'> | undefined,
+  after: Pick<AccountStatus['spend'], 'month' | 'reusedRequests' | 'reusedUsd'>,
+): { results: number; savedUsd: number } {
+  // A run across a month's end: the new month's ledger started from zero.
+  const base = before && before.month === after.month ? before : { reusedRequests: 0, reusedUsd: 0 };
+  return {
+    results: Math.max(0, after.reusedRequests - base.reusedRequests),
+    savedUsd: Math.max(0, after.reusedUsd - base.reusedUsd),
+  };
+}
