@@ -30,6 +30,9 @@ const spend = (usd: number, requests: number): SpendByRoute => ({
   providerKeyUsd: 0,
   hfRouterRequests: requests,
   providerKeyRequests: 0,
+  payAsYouGoSinceMs: undefined,
+  reusedRequests: 0,
+  reusedUsd: 0,
 });
 
 describe('forecast', () => {

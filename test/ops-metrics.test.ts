@@ -101,7 +101,10 @@ describe('worker process: /metrics, /healthz, /readyz', () => {
     ).toBe(0);
     expect(sample(text, 'hfq_account_route', { account: 'alpha', route: 'hf-router' })).toBe(1);
     expect(sample(text, 'hfq_account_held', { account: 'alpha' })).toBe(0);
-    expect(sample(text, 'hfq_budget_usd', router)).toBe(2);
+    // No budget set: none shown for the router; the tier's included credits are.
+    expect(sample(text, 'hfq_budget_usd', router)).toBeUndefined();
+    expect(sample(text, 'hfq_included_credits_usd', { account: 'alpha' })).toBe(2);
+    expect(sample(text, 'hfq_reused_results', { account: 'alpha' })).toBe(0);
     expect(sample(text, 'hfq_queue_jobs', { account: 'alpha', state: 'completed' })).toBe(JOBS);
     expect(sample(text, 'hfq_worker_running', { account: 'alpha' })).toBe(1);
     expect(sample(text, 'hfq_process_resident_memory_bytes')).toBeGreaterThan(0);

@@ -40,7 +40,10 @@ const EXPECTED: Record<string, { values: string[]; types: string[] }> = {
       'ThrottledError',
       'TransientUpstreamError',
       'ValidationError',
+      'canonicalJson',
+      'contentJobId',
       'createLogger',
+      'isSampling',
       'loadConfig',
     ],
     types: [

@@ -100,6 +100,58 @@ describe('a full Redis', () => {
     expect(results).toHaveLength(handles.length);
   });
 
+  it('default options, a fast enqueueMany(100) loop of 2 KB jobs into 12 MB: stops at the mark with a memory error, every accepted job completes, new work is accepted after the drain', async () => {
+    const producer = stack.newProducer();
+    await admin.config('SET', 'maxmemory', String(12 * 1_048_576));
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    const mark = 0.5 * 12 * 1_048_576;
+    const handles: Awaited<ReturnType<typeof producer.enqueueMany>> = [];
+    let refusal: unknown;
+    let peak = 0;
+    for (let round = 0; round < 200 && refusal === undefined; round += 1) {
+      try {
+        handles.push(
+          ...(await producer.enqueueMany(Array.from({ length: 100 }, (_, i) => job(round * 100 + i)))),
+        );
+      } catch (err) {
+        refusal = err;
+      }
+      peak = Math.max(peak, await usedMemory());
+    }
+    expect(refusal).toBeInstanceOf(NoHeadroomError);
+    expect((refusal as Error).message).toMatch(
+      /high-water mark \(50% of maxmemory\).*MB used of maxmemory 12\.0 MB/,
+    );
+    expect(peak).toBeLessThanOrEqual(mark);
+    expect(handles.length).toBeGreaterThan(500);
+    // Two workers drain every accepted job on the Redis the producer left at its mark.
+    await startWorker();
+    await startWorker();
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
+    expect(results).toHaveLength(handles.length);
+    expect(await usedMemory()).toBeLessThan(12 * 1_048_576);
+    // After the drain, the producer takes new work again.
+    const after = await producer.enqueueMany(Array.from({ length: 100 }, (_, i) => job(1_000_000 + i)));
+    expect(await Promise.all(after.map((h) => h.result({ timeoutMs: 60_000 })))).toHaveLength(100);
+  });
+
+  it('an OOM inside the add transaction reaches the caller as NoHeadroomError with the figures, not EXECABORT', async () => {
+    // A reading kept for a minute: another client fills Redis behind the producer's back.
+    const producer = stack.newProducer({ headroom: { refreshMs: 60_000, maxMemoryRatio: 1 } });
+    await producer.enqueue(job(-1));
+    await fillUntilFull();
+    for (const add of [() => producer.enqueueMany([job(1), job(2)]), () => producer.enqueue(job(3))]) {
+      const error = await add().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NoHeadroomError);
+      expect((error as Error).message).toMatch(
+        /^Redis refused the add: it is out of memory \(maxmemory reached, writes refused\): .* MB used of maxmemory .*Nothing was added/,
+      );
+      expect((error as Error).message).not.toMatch(/EXECABORT/);
+      expect((error as NoHeadroomError).memory?.maxBytes).toBeGreaterThan(0);
+    }
+    expect(await producer.queue('acme').getJobCounts('waiting')).toEqual({ waiting: 1 });
+  });
+
   it('a worker started on a full Redis says so (log, /readyz, status), keeps trying, and drains once there is room', async () => {
     const producer = stack.producer;
     const handles = await producer.enqueueMany(Array.from({ length: 20 }, (_, i) => job(i)));

@@ -1,10 +1,12 @@
 import {
   type Connection,
+  contentJobId,
   DEFAULT_ATTEMPTS,
   DEFAULT_BACKOFF,
   DEFAULT_PREFIX,
   DEFAULT_RETENTION,
   type InferenceResult,
+  isSampling,
   JOB,
   type Job,
   ValidationError,
@@ -14,12 +16,16 @@ import {
   type BlockingSource,
   blockingConnection,
   blockingSourceFor,
+  checkPrefix,
   checkRedisTarget,
   connectionFor,
+  describeMemory,
+  isRedisOutOfMemory,
   JOB_SCHEMA_VERSION,
   type JobData,
   parseOrThrow,
   type RedisClient,
+  readRedisMemory,
   recordAccountQueue,
   whenReady,
 } from '@hfq/shared/internal';
@@ -29,7 +35,7 @@ import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
 import { readDeadline } from './deadline-option.js';
 import { EndpointIndex } from './endpoint-index.js';
-import { Headroom, type HeadroomOptions } from './headroom.js';
+import { estimateAddBytes, Headroom, type HeadroomOptions, NoHeadroomError } from './headroom.js';
 import { JobHandle } from './job-handle.js';
 
 /** ioredis and socket errors that mean the connection is gone, whatever its status says yet. */
@@ -48,8 +54,19 @@ export interface ProducerOptions {
 }
 
 export interface EnqueueOptions {
-  /** Makes the enqueue idempotent while the job is retained: a second add with the same id adds nothing. */
+  /**
+   * The job's id; wins over content identity. Makes the enqueue idempotent while the job is
+   * retained: a second add with the same id adds nothing. @defaultValue the job's content id
+   * (`contentJobId`), or a fresh id for a sampling job or `unique: false`
+   */
   jobId?: string;
+  /**
+   * `false`: this enqueue is new work even when the same job is queued, running or retained (no
+   * content id, and the result ledger never answers it). @defaultValue true (see README, 'Pay once')
+   */
+  unique?: boolean;
+  /** Part of the content id: tells apart jobs that ask for the same thing on purpose (a line number). */
+  contentKey?: string;
   /** BullMQ priority (1 is highest). Single jobs without one run before batch items. */
   priority?: number;
   /** Start no sooner than this many ms from now. */
@@ -113,7 +130,19 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
       ]);
     }
   }
+  if (
+    options.contentKey !== undefined &&
+    (typeof options.contentKey !== 'string' || options.contentKey.length > 200)
+  ) {
+    throw new ValidationError('enqueue options', [
+      { path: 'contentKey', message: 'a string of at most 200 characters' },
+    ]);
+  }
+  if (options.unique !== undefined && typeof options.unique !== 'boolean') {
+    throw new ValidationError('enqueue options', [{ path: 'unique', message: 'true or false' }]);
+  }
   const data: JobData = { v: JOB_SCHEMA_VERSION, job: parsed };
+  if (options.unique === false) data.fresh = true;
   if (options.deadlineMs !== undefined) data.deadlineAt = nowMs + options.deadlineMs;
   Object.assign(data, dueOptions(options, nowMs));
   const opts: JobsOptions = {
@@ -122,7 +151,11 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
     removeOnComplete: { ...DEFAULT_RETENTION.removeOnComplete },
     removeOnFail: { ...DEFAULT_RETENTION.removeOnFail },
   };
+  // Pay once (docs/architecture.md): the same request is the same job, unless it samples or the caller says otherwise.
   if (options.jobId !== undefined) opts.jobId = options.jobId;
+  else if (options.unique !== false && !isSampling(parsed)) {
+    opts.jobId = contentJobId(parsed, options.contentKey !== undefined ? { key: options.contentKey } : {});
+  }
   if (options.priority !== undefined) opts.priority = options.priority;
   if (options.delayMs !== undefined) opts.delay = options.delayMs;
   return { data, opts, name: parsed.task, account: parsed.account };
@@ -160,7 +193,7 @@ export class Producer {
   private closed = false;
 
   constructor(private readonly options: ProducerOptions) {
-    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     this.connection = connectionFor(options.connection, 'producer', `${this.prefix}:hfq-producer`);
     // Errors surface on the commands that fail; the event only keeps Node from crashing on it.
     this.connection.on('error', () => {});
@@ -171,10 +204,13 @@ export class Producer {
   /** Validate, then add one job to its account's queue. */
   async enqueue(job: Job | unknown, options: EnqueueOptions = {}): Promise<JobHandle> {
     const prepared = prepareJob(job, options);
+    const bytes = estimateAddBytes(prepared.data, prepared.opts);
     // The queue is made once the connection is ready (inside whileConnected), like enqueueMany's.
     const added = await this.whileConnected(async () => {
-      await this.headroom.check(this.queue(prepared.account));
-      return this.queue(prepared.account).add(prepared.name, prepared.data, prepared.opts);
+      await this.headroom.check(this.queue(prepared.account), bytes);
+      return this.queue(prepared.account)
+        .add(prepared.name, prepared.data, prepared.opts)
+        .catch((err: unknown) => this.refused(err, bytes));
     });
     const queue = this.queue(prepared.account);
     await this.indexForEndpoints(prepared.account, queue, [
@@ -217,8 +253,14 @@ export class Producer {
       byAccount.set(item.account, list);
     });
     const handles: JobHandle[] = new Array(prepared.length);
+    const bytesOf = new Map(
+      [...byAccount].map(([account, list]) => [
+        account,
+        list.reduce((sum, { item }) => sum + estimateAddBytes(item.data, item.opts), 0),
+      ]),
+    );
     await this.whileConnected(async () => {
-      for (const account of byAccount.keys()) await this.headroom.check(this.queue(account));
+      for (const [account, bytes] of bytesOf) await this.headroom.check(this.queue(account), bytes);
     });
     // One transaction per account queue: each account's jobs are all added or none are.
     const outcomes = await Promise.allSettled(
@@ -232,7 +274,7 @@ export class Producer {
               data: item.data,
               opts: item.opts,
             })),
-          ),
+          ).catch((err: unknown) => this.refused(err, bytesOf.get(account) ?? 0)),
         );
         ids.forEach((id, i) => {
           const entry = list[i];
@@ -249,6 +291,14 @@ export class Producer {
         );
       }),
     );
+    // Redis refused every account's add for memory (one account: the usual case): say so plainly.
+    const refusal = outcomes.find((o) => o.status === 'rejected')?.reason;
+    if (
+      refusal instanceof NoHeadroomError &&
+      outcomes.every((o) => o.status === 'rejected' && o.reason instanceof NoHeadroomError)
+    ) {
+      throw refusal;
+    }
     if (outcomes.some((o) => o.status === 'rejected')) {
       const accounts = [...byAccount].map(([account, list], i) => {
         const outcome = outcomes[i];
@@ -280,6 +330,21 @@ export class Producer {
         added.map(({ job, id }) => ({ task: job.task, model: job.model, key: queue.toKey(id) })),
       )
       .catch(() => {});
+  }
+
+  /**
+   * An add failed: when Redis refused it for memory (`OOM`, or `EXECABORT` for a transaction that
+   * held an `OOM`), nothing was added, and the caller gets `NoHeadroomError` with the figures
+   * instead of Redis' words; its bytes are no longer counted. Anything else is rethrown.
+   */
+  private async refused(err: unknown, bytes: number): Promise<never> {
+    if (!isRedisOutOfMemory(err)) throw err;
+    this.headroom.refund(bytes);
+    const memory = await readRedisMemory(this.connection).catch(() => undefined);
+    throw new NoHeadroomError(
+      `Redis refused the add: it is out of memory (maxmemory reached, writes refused)${memory ? `: ${describeMemory(memory)}` : ''}. Nothing was added; retry once the workers have drained some jobs, or raise maxmemory`,
+      memory,
+    );
   }
 
   /** A handle on a job added earlier (by this or another process), by its id and account. */

@@ -44,8 +44,16 @@ export const ACCOUNT_CONFIG = z
     providerKeys: z.record(PROVIDER_NAME, PROVIDER_KEY).optional(),
     /** Providers to fail over to, in order, when the job's own provider has no key. */
     fallbackProviders: z.array(PROVIDER_NAME).max(16).optional(),
-    /** Estimated HF spend per month after which hfq switches to provider keys. Default: tier credits. */
+    /**
+     * Estimated HF spend per month after which hfq switches to provider keys (or holds). Default:
+     * none, the router's 402 is the signal (README, 'A budget is your choice').
+     */
     monthlyBudgetUsd: z.number().nonnegative().optional(),
+    /**
+     * Past the tier's included credits: go on under Hugging Face pay-as-you-go (default) until the
+     * router answers 402, or switch to the provider keys at once (`provider-keys`, estimated).
+     */
+    afterIncludedCredits: z.enum(['pay-as-you-go', 'provider-keys']).optional(),
     /** Cap on estimated spend through provider keys per month; reaching it holds the account. */
     providerBudgetUsd: z.number().nonnegative().optional(),
     /** With HF credits gone and no usable key: hold the queue (default) or fail the jobs. */
@@ -54,6 +62,26 @@ export const ACCOUNT_CONFIG = z
     max429s: z.number().int().positive().optional(),
     /** The account's Inference Endpoints (dedicated capacity), called with its HF token. */
     endpoints: ENDPOINTS.optional(),
+    /**
+     * Opt-in result reuse (README, 'Pay once'): a completed result answers the same request
+     * (content identity) from Redis, with no upstream request, for `ttlMs`, within `maxBytes` of
+     * result JSON (oldest evicted first). Sampling jobs and `unique: false` are never answered.
+     */
+    resultReuse: z
+      .object({
+        ttlMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .max(31 * 86_400_000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1_024)
+          .max(16 * 1024 ** 3),
+      })
+      .strict()
+      .optional(),
     /** Router or endpoint first, for jobs an endpoint serves. Default `endpoint-first`. */
     routing: ROUTING_POLICY.optional(),
   })

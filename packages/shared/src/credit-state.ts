@@ -5,10 +5,12 @@ import { creditGateKey, creditProbeKey, spendLedgerKey } from './state-keys.js';
 
 const CLOSE_GATE = readFileSync(new URL('./lua/close-credit-gate.lua', import.meta.url), 'utf8');
 const TAKE_PROBE = readFileSync(new URL('./lua/take-credit-probe.lua', import.meta.url), 'utf8');
+const RELEASE_PROBE = readFileSync(new URL('./lua/release-credit-probe.lua', import.meta.url), 'utf8');
 
 type GateRedis = Redis & {
   hfqCloseCreditGate(key: string, ...args: (string | number)[]): Promise<number>;
   hfqTakeCreditProbe(key: string, ...args: (string | number)[]): Promise<number>;
+  hfqReleaseCreditProbe(key: string): Promise<number>;
 };
 
 /** How often a closed credit gate (the router's, or a provider key's) is probed with one real request, all workers together. @defaultValue 10 minutes */
@@ -70,6 +72,11 @@ export interface SpendByRoute {
   providerKeyUsd: number;
   hfRouterRequests: number;
   providerKeyRequests: number;
+  /** When this month's router spend passed the tier's included credits (pay-as-you-go began), if it did. */
+  payAsYouGoSinceMs: number | undefined;
+  /** Jobs answered from the result ledger this month, and what their requests cost when paid (saved). */
+  reusedRequests: number;
+  reusedUsd: number;
 }
 
 /** Ledger field names (the budget check in acquire-permit.lua compares one of them). */
@@ -78,6 +85,9 @@ export const LEDGER_FIELDS = {
   providerKeyUsd: 'usd:provider-key',
   hfRouterRequests: 'requests:hf-router',
   providerKeyRequests: 'requests:provider-key',
+  payAsYouGoSince: 'payg:since',
+  reusedRequests: 'requests:reused',
+  reusedUsd: 'usd:reused',
 } as const;
 
 export interface CreditStateOptions {
@@ -99,6 +109,8 @@ export class CreditState {
       redis.defineCommand('hfqCloseCreditGate', { lua: CLOSE_GATE, numberOfKeys: 1 });
     if (typeof r.hfqTakeCreditProbe !== 'function')
       redis.defineCommand('hfqTakeCreditProbe', { lua: TAKE_PROBE, numberOfKeys: 1 });
+    if (typeof r.hfqReleaseCreditProbe !== 'function')
+      redis.defineCommand('hfqReleaseCreditProbe', { lua: RELEASE_PROBE, numberOfKeys: 1 });
     this.redis = r;
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_CREDIT_PROBE_MS;
   }
@@ -141,9 +153,12 @@ export class CreditState {
     return (await this.redis.hfqTakeCreditProbe(this.gateKey(scope), nowMs, this.probeIntervalMs)) === 1;
   }
 
-  /** A claimed probe that sent nothing (its permit had to wait): the next caller may take it at once. */
+  /**
+   * A claimed probe that sent nothing (its permit had to wait): the next caller may take it at
+   * once. A gate reset meanwhile (`hfq credits reset`) stays gone: never a gate key without TTL.
+   */
   async releaseProbe(scope: CreditScope): Promise<void> {
-    await this.redis.hset(this.gateKey(scope), 'nextProbeAt', '0');
+    await this.redis.hfqReleaseCreditProbe(this.gateKey(scope));
   }
 
   /** A probe got through: the credits are back. Opens the exhausted gate; a hold stays. */
@@ -188,16 +203,30 @@ export class CreditState {
     return { state: 'ok' };
   }
 
-  /** Add estimated spend (batched by the caller: one call per flush, not per job). */
-  async addSpend(scope: CreditScope, nowMs: number, entries: Record<string, number>): Promise<void> {
-    const key = this.ledgerKey(scope, nowMs);
+  /**
+   * Add estimated spend (batched by the caller: one call per flush, not per job) to the ledger of
+   * the month of `atMs`, the requests' own time. With `includedUsd` (the tier's included
+   * credits), the first write that takes the router's spend to it notes when pay-as-you-go began.
+   */
+  async addSpend(
+    scope: CreditScope,
+    atMs: number,
+    entries: Record<string, number>,
+    includedUsd?: number,
+  ): Promise<void> {
+    const key = this.ledgerKey(scope, atMs);
     const multi = this.redis.multi();
-    for (const [field, amount] of Object.entries(entries)) {
-      if (amount !== 0) multi.hincrbyfloat(key, field, amount);
-    }
+    const fields = Object.entries(entries).filter(([, amount]) => amount !== 0);
+    for (const [field, amount] of fields) multi.hincrbyfloat(key, field, amount);
     multi.pexpire(key, LEDGER_TTL_MS);
+    const replies = (await multi.exec()) ?? [];
     // A refused command (Redis full) must throw, so the caller keeps the amounts.
-    for (const [err] of (await multi.exec()) ?? []) if (err) throw err;
+    for (const [err] of replies) if (err) throw err;
+    const router = fields.findIndex(([field]) => field === LEDGER_FIELDS.hfRouterUsd);
+    if (includedUsd !== undefined && router >= 0 && Number(replies[router]?.[1]) >= includedUsd) {
+      // Best effort: the amounts are in; a lost note only loses the date shown in status.
+      await this.redis.hsetnx(key, LEDGER_FIELDS.payAsYouGoSince, String(atMs)).catch(() => {});
+    }
   }
 
   async spend(scope: CreditScope, nowMs: number): Promise<SpendByRoute> {
@@ -209,6 +238,10 @@ export class CreditState {
       providerKeyUsd: n(LEDGER_FIELDS.providerKeyUsd),
       hfRouterRequests: n(LEDGER_FIELDS.hfRouterRequests),
       providerKeyRequests: n(LEDGER_FIELDS.providerKeyRequests),
+      payAsYouGoSinceMs:
+        fields[LEDGER_FIELDS.payAsYouGoSince] === undefined ? undefined : n(LEDGER_FIELDS.payAsYouGoSince),
+      reusedRequests: n(LEDGER_FIELDS.reusedRequests),
+      reusedUsd: n(LEDGER_FIELDS.reusedUsd),
     };
   }
 }

@@ -1,6 +1,6 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
 import { ConfigError } from './config-error.js';
-import { DEFAULT_PREFIX } from './queue-names.js';
+import { DEFAULT_PREFIX, prefixProblem } from './queue-names.js';
 import type { Connection } from './redis-cluster.js';
 import { readClusterConnection } from './redis-env.js';
 import { parseOrThrow, ValidationError } from './validation.js';
@@ -156,6 +156,9 @@ export const KNOWN_VARIABLES = [
   'HFQ_PROVIDER_KEYS',
   'HFQ_FALLBACK_PROVIDERS',
   'HFQ_MONTHLY_BUDGET_USD',
+  'HFQ_AFTER_INCLUDED_CREDITS',
+  'HFQ_RESULT_REUSE_TTL_MS',
+  'HFQ_RESULT_REUSE_MAX_BYTES',
   'HFQ_PROVIDER_BUDGET_USD',
   'HFQ_ON_NO_KEY',
   'HFQ_MAX_429S',
@@ -272,6 +275,8 @@ function accountsFromEnv(env: Env, readFile: (path: string) => string): AccountC
     providerKeys: readPairs(env, 'HFQ_PROVIDER_KEYS'),
     fallbackProviders: readList(env, 'HFQ_FALLBACK_PROVIDERS'),
     monthlyBudgetUsd: readNumber(env, 'HFQ_MONTHLY_BUDGET_USD'),
+    afterIncludedCredits: env.HFQ_AFTER_INCLUDED_CREDITS || undefined,
+    resultReuse: readResultReuse(env),
     providerBudgetUsd: readNumber(env, 'HFQ_PROVIDER_BUDGET_USD'),
     onNoKey: env.HFQ_ON_NO_KEY || undefined,
     max429s: env.HFQ_MAX_429S ? readInt(env, 'HFQ_MAX_429S', 50, 1) : undefined,
@@ -299,6 +304,8 @@ const ACCOUNT_FIELD_VARIABLES: Record<string, string> = {
   providerKeys: 'HFQ_PROVIDER_KEYS',
   fallbackProviders: 'HFQ_FALLBACK_PROVIDERS',
   monthlyBudgetUsd: 'HFQ_MONTHLY_BUDGET_USD',
+  afterIncludedCredits: 'HFQ_AFTER_INCLUDED_CREDITS',
+  resultReuse: 'HFQ_RESULT_REUSE_TTL_MS',
   providerBudgetUsd: 'HFQ_PROVIDER_BUDGET_USD',
   onNoKey: 'HFQ_ON_NO_KEY',
   max429s: 'HFQ_MAX_429S',
@@ -334,6 +341,21 @@ function validRedisUrl(value: string): boolean {
   }
 }
 
+/** `HFQ_RESULT_REUSE_TTL_MS` and `HFQ_RESULT_REUSE_MAX_BYTES`: both, or neither (reuse off). */
+function readResultReuse(env: Env): { ttlMs: number; maxBytes: number } | undefined {
+  const ttl = env.HFQ_RESULT_REUSE_TTL_MS;
+  const max = env.HFQ_RESULT_REUSE_MAX_BYTES;
+  if (!ttl && !max) return undefined;
+  if (!ttl)
+    throw new ConfigError('HFQ_RESULT_REUSE_TTL_MS', 'missing: set it with HFQ_RESULT_REUSE_MAX_BYTES');
+  if (!max)
+    throw new ConfigError('HFQ_RESULT_REUSE_MAX_BYTES', 'missing: set it with HFQ_RESULT_REUSE_TTL_MS');
+  return {
+    ttlMs: readInt(env, 'HFQ_RESULT_REUSE_TTL_MS', 0, 1_000, 31 * 86_400_000),
+    maxBytes: readInt(env, 'HFQ_RESULT_REUSE_MAX_BYTES', 0, 1_024, 16 * 1024 ** 3),
+  };
+}
+
 /** The connection part of the config, for commands that need no account (status, enqueue). */
 export function loadConnectionConfig(env: Env): {
   redisUrl: string;
@@ -357,9 +379,8 @@ export function loadConnectionConfig(env: Env): {
     );
   }
   const prefix = readString(env, 'HFQ_PREFIX', DEFAULT_PREFIX);
-  if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix)) {
-    throw new ConfigError('HFQ_PREFIX', `got ${JSON.stringify(prefix)}, expected letters, digits, "_{}.-"`);
-  }
+  const prefixIssue = prefixProblem(prefix);
+  if (prefixIssue) throw new ConfigError('HFQ_PREFIX', `got ${JSON.stringify(prefix)}, ${prefixIssue}`);
   const logLevel = readString(env, 'LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(

@@ -13,6 +13,7 @@ export {
 } from './account-schema.js';
 export type { BatchProgress } from './batch-progress.js';
 export { ConfigError } from './config-error.js';
+export { canonicalJson, contentJobId, isSampling } from './content-id.js';
 export type { LimiterOptions } from './domain-limiter.js';
 export {
   ENDPOINT_CONFIG,

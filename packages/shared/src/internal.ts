@@ -91,7 +91,9 @@ export {
   batchAccountKey,
   batchQueueName,
   batchStateKey,
+  checkPrefix,
   hashTag,
+  prefixProblem,
   REGISTRY_TAG,
   stateKey,
 } from './queue-names.js';
@@ -117,6 +119,11 @@ export {
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
 export { redisTimeMs } from './redis-time.js';
 export {
+  ResultLedger,
+  type ResultReuseSettings,
+  type ReusableResult,
+} from './result-ledger.js';
+export {
   type HeaderLookup,
   parseBodyReset,
   parseProviderReset,
@@ -126,7 +133,20 @@ export {
   type ThrottleDelay,
 } from './retry-after.js';
 export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
-export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from './state-keys.js';
-export { accountBudgetUsd, TIER_TABLE, type TierInfo } from './tiers.js';
+export {
+  accountHoldKey,
+  creditGateKey,
+  domainStateKey,
+  resultLedgerKey,
+  spendLedgerKey,
+} from './state-keys.js';
+export {
+  accountBudgetUsd,
+  type BudgetSettings,
+  budgetSetting,
+  TIER_TABLE,
+  type TierInfo,
+  tierMonthlyCreditsUsd,
+} from './tiers.js';
 export { REQUEST_TOO_LARGE } from './upstream-texts.js';
 export { parseOrThrow } from './validation.js';

@@ -203,6 +203,8 @@ export const JOB_DATA = z
     preference: z.enum(['cost', 'speed']).optional(),
     /** Set on batch children only (optional, so data written before batches still reads). */
     batch: BATCH_CHILD.optional(),
+    /** Enqueued with `unique: false`: new work each time, never answered from the result ledger. */
+    fresh: z.literal(true).optional(),
   })
   .strict();
 export type JobData = z.infer<typeof JOB_DATA>;

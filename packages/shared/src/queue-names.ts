@@ -5,6 +5,29 @@
 export const DEFAULT_PREFIX = 'hfq';
 
 /**
+ * Why `prefix` cannot be hfq's key prefix, or undefined when it can: at most 64 letters, digits,
+ * `_`, `.`, `-`, and braces only as one whole, non-empty tag (`{hfq}`: every key in one slot). An
+ * empty (`x{}`) or unbalanced (`hfq{`) brace changes which part of each key Redis Cluster hashes,
+ * so keys of one unit of state land in different slots and every multi-key script fails.
+ */
+export function prefixProblem(prefix: string): string | undefined {
+  if (!/^[A-Za-z0-9_{}.-]{1,64}$/.test(prefix))
+    return 'expected 1 to 64 letters, digits, "_", ".", "-" or a "{tag}"';
+  const braces = prefix.replace(/[^{}]/g, '');
+  if (braces === '') return undefined;
+  if (braces !== '{}' || !/\{[^{}]+\}/.test(prefix))
+    return 'braces only as one whole, non-empty hash tag such as "{hfq}" (an empty or unbalanced brace breaks multi-key scripts on a Redis Cluster)';
+  return undefined;
+}
+
+/** Throws a `RangeError` naming the option when `prefix` cannot be a key prefix (see `prefixProblem`). */
+export function checkPrefix(prefix: string, option = 'prefix'): string {
+  const problem = prefixProblem(prefix);
+  if (problem) throw new RangeError(`${option} ${JSON.stringify(prefix)}: ${problem}`);
+  return prefix;
+}
+
+/**
  * The hash tag of one unit of state: Redis Cluster hashes only what is between the first `{` and
  * the next `}`, so every key carrying `{unit}` lands in one slot, and a script or `MULTI` over that
  * unit's keys is allowed. Unit names (account ids, batch ids, domain ids) cannot contain braces.

@@ -15,8 +15,10 @@ export interface InferenceResult<Output = unknown> {
   throttledMs: number;
   /** Time of the upstream call that succeeded, in ms. */
   latencyMs: number;
-  /** Estimated cost of the request in USD (see the price table). */
+  /** Estimated cost of the request in USD (see the price table); 0 when answered from the result ledger. */
   costUsd: number;
+  /** Answered from the account's result ledger (README, 'Pay once'): no upstream request this time. */
+  reused?: true;
 }
 
 /** Binary output (an image) as a job's return value: JSON-safe and capped in size. */

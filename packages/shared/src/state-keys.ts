@@ -44,6 +44,14 @@ export function spendLedgerKey(prefix: string, scope: string, month: string): st
   return stateKey(prefix, 'spend', taggedScope(scope), month);
 }
 
+/**
+ * An account's result ledger (see result-ledger.ts): the results hash; its order set and size
+ * counter extend it. Same tag as the account's queues.
+ */
+export function resultLedgerKey(prefix: string, accountId: string): string {
+  return stateKey(prefix, 'reuse', hashTag(accountId));
+}
+
 /** Why an account is held (its queue paused), when it is. Same tag as the account's queues. */
 export function accountHoldKey(prefix: string, accountId: string): string {
   return stateKey(prefix, 'hold', hashTag(accountId));

@@ -52,11 +52,30 @@ export function tierMonthlyCreditsUsd(tier: Tier, seats = 1): number {
   return info.creditsPerSeat ? info.monthlyCreditsUsd * Math.max(1, seats) : info.monthlyCreditsUsd;
 }
 
-/** The estimated HF spend at which an account switches to its provider keys: its own budget, else its tier's credits. */
-export function accountBudgetUsd(account: {
+/** What decides an account's HF budget (see `accountBudgetUsd`). */
+export interface BudgetSettings {
   tier: Tier;
   seats?: number | undefined;
   monthlyBudgetUsd?: number | undefined;
-}): number {
-  return account.monthlyBudgetUsd ?? tierMonthlyCreditsUsd(account.tier, account.seats);
+  afterIncludedCredits?: 'pay-as-you-go' | 'provider-keys' | undefined;
+}
+
+/**
+ * The estimated HF spend at which an account stops using the router (provider keys, else a
+ * hold): the user's own `monthlyBudgetUsd`; else the tier's included credits when the user chose
+ * `afterIncludedCredits: 'provider-keys'`; else none. The included credits are not a ceiling
+ * (Hugging Face goes on under pay-as-you-go), so by default only the router's 402 stops it.
+ */
+export function accountBudgetUsd(account: BudgetSettings): number | undefined {
+  if (account.monthlyBudgetUsd !== undefined) return account.monthlyBudgetUsd;
+  return account.afterIncludedCredits === 'provider-keys'
+    ? tierMonthlyCreditsUsd(account.tier, account.seats)
+    : undefined;
+}
+
+/** The setting that sets an account's budget, to name in a held message. */
+export function budgetSetting(account: BudgetSettings): string {
+  return account.monthlyBudgetUsd !== undefined
+    ? 'monthlyBudgetUsd (HFQ_MONTHLY_BUDGET_USD)'
+    : "afterIncludedCredits: 'provider-keys' (HFQ_AFTER_INCLUDED_CREDITS; 'pay-as-you-go' goes on until the router's 402)";
 }

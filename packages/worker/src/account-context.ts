@@ -1,5 +1,5 @@
 import type { AccountConfig, Logger, UpstreamUrls } from '@hfq/shared';
-import type { CreditScope, CreditState, DomainLimiter } from '@hfq/shared/internal';
+import type { CreditScope, CreditState, DomainLimiter, ResultLedger } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 import type { PriceTable } from './cost.js';
 import type { AccountEndpoint } from './endpoint-slots.js';
@@ -28,6 +28,8 @@ export interface AccountContext {
   events: WorkerEvents;
   /** The account's Inference Endpoints in this process (empty when it has none). */
   endpoints: AccountEndpoint[];
+  /** The result ledger, when the account opted in to result reuse (result-reuse.ts). */
+  results?: ResultLedger;
   /** Pause the account's queue: nothing fails, nothing is lost; resumes when the cause clears. */
   hold: (reason: string) => Promise<void>;
 }

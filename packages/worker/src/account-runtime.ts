@@ -13,6 +13,7 @@ import {
   publishEndpoints,
   type RedisClient,
   type RedisErrorLog,
+  ResultLedger,
 } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
@@ -128,6 +129,7 @@ export class AccountRuntime {
       maxBinaryBytes: options.maxBinaryBytes,
       events: options.events,
       hold: (reason) => this.hold(reason),
+      ...(account.resultReuse ? { results: new ResultLedger(options.redis, options.prefix) } : {}),
     };
     const processor = async (job: BullJob, token?: string, signal?: AbortSignal) => {
       const started = performance.now();
@@ -286,9 +288,11 @@ export class AccountRuntime {
     const account = this.account;
     const scope = creditScope(account);
     const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
-    if (gate.state === 'ok' && spent.hfRouterUsd < accountBudgetUsd(account)) return true;
-    // A router probe is due (router-probe.ts): resume, so one queued job can be that probe.
-    if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs) return true;
+    const underBudget = spent.hfRouterUsd < (accountBudgetUsd(account) ?? Number.POSITIVE_INFINITY);
+    if (gate.state === 'ok' && underBudget) return true;
+    // A router probe is due (router-probe.ts): resume, so one queued job can be that probe; a
+    // spent budget takes no probe either.
+    if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs && underBudget) return true;
     if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
       return false;
     for (const provider of this.routes.providerDomains()) {

@@ -9,6 +9,7 @@ import {
   accountBudgetUsd,
   accountQueueName,
   CreditState,
+  checkPrefix,
   checkRedisTarget,
   connectionFor,
   creditScope,
@@ -26,6 +27,7 @@ import {
   readRedisMemory,
   type SpendByRoute,
   TIER_TABLE,
+  tierMonthlyCreditsUsd,
   whenReady,
 } from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
@@ -70,8 +72,10 @@ export interface AccountStatus {
   keys: { provider: string; credits: GateStatus }[];
   route: 'hf-router' | 'provider-key' | 'holding';
   spend: SpendByRoute;
-  /** undefined for an unconfigured account. */
+  /** undefined for an unconfigured account, or one with no budget (the router's 402 is the signal). */
   budgetUsd: number | undefined;
+  /** The tier's included monthly credits (spend past them is pay-as-you-go: `spend.payAsYouGoSinceMs`). */
+  includedCreditsUsd: number | undefined;
   providerBudgetUsd: number | undefined;
   /** Redis memory (the same for every account): `usedBytes ≥ maxBytes` means Redis is full and refuses writes. */
   redisMemory: RedisMemory;
@@ -123,6 +127,7 @@ interface AccountView {
   routerDomain: string | undefined;
   window: { max: number; durationMs: number } | undefined;
   budgetUsd: number | undefined;
+  includedCreditsUsd?: number | undefined;
   providerBudgetUsd: number | undefined;
   routing?: RoutingPolicy | undefined;
   keyDomains?: { provider: string; domain: string }[];
@@ -144,7 +149,7 @@ export class Admin {
   private readonly queues = new Map<string, Queue>();
 
   constructor(options: AdminOptions) {
-    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     // No local account is fine here: the read-only views read what workers published.
     this.accounts = options.accounts?.length ? parseOrThrow(ACCOUNTS, options.accounts, 'accounts') : [];
     this.connection = options.connection;
@@ -229,13 +234,22 @@ export class Admin {
           route,
           spend,
           budgetUsd,
+          includedCreditsUsd: view?.includedCreditsUsd,
           providerBudgetUsd: view?.providerBudgetUsd,
           redisMemory,
           endpoints,
           routing: endpoints.length > 0 ? view?.routing : undefined,
           liveWorkers: live.filter((w) => w.accounts.includes(id)).length,
           orphanedActive: (counts.active ?? 0) > 0 ? await this.orphanedActive(queue, liveBullWorkers) : 0,
-          forecast: forecast({ history, backlog, spend, budgetUsd: budgetUsd ?? 0, route, nowMs }),
+          forecast: forecast({
+            history,
+            backlog,
+            spend,
+            // Without a budget, "credits left" are the included credits (then pay-as-you-go).
+            budgetUsd: budgetUsd ?? view?.includedCreditsUsd ?? 0,
+            route,
+            nowMs,
+          }),
         };
       }),
     ).catch(whenFull);
@@ -312,6 +326,7 @@ export class Admin {
       routerDomain: routes.routerDomain.id,
       window: { max: window.max, durationMs: window.durationMs },
       budgetUsd: accountBudgetUsd(account),
+      includedCreditsUsd: tierMonthlyCreditsUsd(account.tier, account.seats),
       providerBudgetUsd: account.providerBudgetUsd,
       routing: account.routing ?? 'endpoint-first',
       keyDomains: routes.providerDomains().map((p) => ({ provider: p.provider, domain: p.domain.id })),

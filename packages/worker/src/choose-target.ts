@@ -1,5 +1,6 @@
 import {
   accountBudgetUsd,
+  budgetSetting,
   type DomainRef,
   type JobData,
   keyScope,
@@ -54,8 +55,8 @@ export async function chooseTarget(
     domain: ctx.routes.routerDomain,
     gateKey: ctx.credits.gateKey(ctx.scope),
     ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ledgerField: LEDGER_FIELDS.hfRouterUsd,
-    budgetUsd,
+    // No budget (the default): nothing stops on an estimate; the router's 402 is the signal.
+    ...(budgetUsd !== undefined ? { ledgerField: LEDGER_FIELDS.hfRouterUsd, budgetUsd } : {}),
     appNowMs: nowMs,
     tokens,
     signal,
@@ -68,7 +69,7 @@ export async function chooseTarget(
   }
   const why =
     router.kind === 'budget'
-      ? `estimated HF spend $${router.spentUsd.toFixed(4)} reached the monthly budget $${budgetUsd}`
+      ? `estimated HF spend $${router.spentUsd.toFixed(4)} reached the monthly budget $${budgetUsd}, set by ${budgetSetting(account)}: raise or unset it to go on through the router`
       : `HF router closed: ${router.reason}`;
 
   const candidates = await ctx.routes.candidates(job, excluded);

@@ -10,6 +10,7 @@ import { routeViaEndpoint } from './endpoint-route.js';
 import { handle429 } from './handle-429.js';
 import { CallFailure } from './inference-call.js';
 import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
+import { keepResult, reuseResult } from './result-reuse.js';
 import { applyStatedLimit } from './stated-limit.js';
 import { tracedCallInference } from './upstream-span.js';
 
@@ -55,6 +56,8 @@ export async function processJob(
   }
   // Batches: a coalesced child as large as one the upstream refused splits before calling.
   if (shouldPreSplit(ctx, data)) return splitBatchChild(ctx, bullJob, data);
+  const reused = await reuseResult(ctx, bullJob, data); // result-reuse.ts: before any route
+  if (reused) return reused;
   const state = { upstream429s: data.state?.upstream429s ?? 0, throttledMs: data.state?.throttledMs ?? 0 };
   const excluded = new Set<string>();
   const tokens = estimateTokens(job);
@@ -72,7 +75,7 @@ export async function processJob(
   for (;;) {
     // Jobs an Inference Endpoint serves go there, or to the router, by routing policy (endpoint-route.ts).
     const viaEndpoint = await routeViaEndpoint(ctx, bullJob, job, tokens, signal, token, state.throttledMs);
-    if (viaEndpoint.kind === 'done') return viaEndpoint.result;
+    if (viaEndpoint.kind === 'done') return keepResult(ctx, data, viaEndpoint.result);
     // The signal ends a permit wait at once when a graceful shutdown aborts the run (shutdown.ts).
     const target =
       viaEndpoint.kind === 'router'
@@ -127,7 +130,7 @@ export async function processJob(
       const costUsd = estimateCost(ctx.prices, job, provider, outcome.output);
       ctx.spend.record(ctx.scope, route.route, costUsd);
       await applyStatedLimit(ctx, domain, outcome.headers);
-      return {
+      return keepResult(ctx, data, {
         output: outcome.output,
         provider,
         route: route.route,
@@ -135,7 +138,7 @@ export async function processJob(
         throttledMs: state.throttledMs,
         latencyMs: outcome.latencyMs,
         costUsd,
-      };
+      });
     } catch (err) {
       await lateSend;
       if (!(err instanceof CallFailure)) throw err;

@@ -1,5 +1,5 @@
 import type { Logger } from '@hfq/shared';
-import { type CreditScope, type CreditState, LEDGER_FIELDS } from '@hfq/shared/internal';
+import { type CreditScope, type CreditState, LEDGER_FIELDS, ledgerMonth } from '@hfq/shared/internal';
 
 export interface SpendRecorderOptions {
   /** After a failed write, try again this often, ms. @defaultValue 500 */
@@ -7,6 +7,15 @@ export interface SpendRecorderOptions {
   /** `close()` keeps trying to write what is left this long before it gives up and logs it, ms. @defaultValue 15000 */
   closeTimeoutMs?: number;
   logger?: Logger;
+  /** A scope's included monthly credits (its tier's), to note when pay-as-you-go began. @defaultValue none */
+  includedUsd?: (scope: CreditScope) => number | undefined;
+}
+
+/** Amounts of one scope for one month, dated by the requests' own time (`atMs`: any instant of that month). */
+interface Entry {
+  scope: CreditScope;
+  atMs: number;
+  fields: Record<string, number>;
 }
 
 /**
@@ -16,13 +25,16 @@ export interface SpendRecorderOptions {
  * by at most one write's round trip, which bounds the budget overshoot (see README, 'Budget
  * overshoot'). Amounts a write could not store (Redis away or full) stay here until a later write
  * stores them; `close()` keeps trying before it gives up, and then logs what was not written.
+ * Each amount goes to the ledger of the month its request completed in, not the month of the
+ * write: spend just before midnight on the last day stays in that month.
  */
 export class SpendRecorder {
-  private pending = new Map<CreditScope, Record<string, number>>();
+  /** Keyed by scope and month. */
+  private pending = new Map<string, Entry>();
   private readonly timer: NodeJS.Timeout;
   private writing: Promise<void> | undefined;
   /** The amounts of the write in flight: still unwritten until it succeeds. */
-  private inFlight = new Map<CreditScope, Record<string, number>>();
+  private inFlight = new Map<string, Entry>();
   private readonly retryMs: number;
   private readonly closeTimeoutMs: number;
 
@@ -38,11 +50,22 @@ export class SpendRecorder {
     this.timer.unref();
   }
 
-  record(scope: CreditScope, route: 'hf-router' | 'provider-key', usd: number): void {
+  /** A request completed now (or at `atMs`), costing `usd` (estimated). */
+  record(scope: CreditScope, route: 'hf-router' | 'provider-key', usd: number, atMs = this.now()): void {
     const usdField = route === 'hf-router' ? LEDGER_FIELDS.hfRouterUsd : LEDGER_FIELDS.providerKeyUsd;
     const countField =
       route === 'hf-router' ? LEDGER_FIELDS.hfRouterRequests : LEDGER_FIELDS.providerKeyRequests;
-    this.add(scope, { [usdField]: usd, [countField]: 1 });
+    this.add({ scope, atMs, fields: { [usdField]: usd, [countField]: 1 } });
+    void this.flush();
+  }
+
+  /** A job answered from the result ledger: no request, and `savedUsd` not spent (see result-reuse.ts). */
+  recordReuse(scope: CreditScope, savedUsd: number, atMs = this.now()): void {
+    this.add({
+      scope,
+      atMs,
+      fields: { [LEDGER_FIELDS.reusedUsd]: savedUsd, [LEDGER_FIELDS.reusedRequests]: 1 },
+    });
     void this.flush();
   }
 
@@ -50,7 +73,7 @@ export class SpendRecorder {
   unwritten(): Map<CreditScope, Record<string, number>> {
     const all = new Map<CreditScope, Record<string, number>>();
     for (const source of [this.inFlight, this.pending]) {
-      for (const [scope, fields] of source) {
+      for (const { scope, fields } of source.values()) {
         const entry = all.get(scope) ?? {};
         for (const [k, v] of Object.entries(fields)) entry[k] = (entry[k] ?? 0) + v;
         all.set(scope, entry);
@@ -66,16 +89,20 @@ export class SpendRecorder {
     const batch = this.pending;
     this.pending = new Map();
     this.inFlight = batch;
-    const nowMs = this.now();
     this.writing = (async () => {
-      for (const [scope, fields] of batch) {
+      for (const [key, entry] of batch) {
         try {
-          await this.credits.addSpend(scope, nowMs, fields);
+          await this.credits.addSpend(
+            entry.scope,
+            entry.atMs,
+            entry.fields,
+            this.options.includedUsd?.(entry.scope),
+          );
         } catch {
           // Redis away or full: keep the amounts for the next write rather than lose them.
-          this.add(scope, fields);
+          this.add(entry);
         }
-        batch.delete(scope);
+        batch.delete(key);
       }
     })().finally(() => {
       this.writing = undefined;
@@ -101,9 +128,10 @@ export class SpendRecorder {
     );
   }
 
-  private add(scope: CreditScope, fields: Record<string, number>): void {
-    const entry = this.pending.get(scope) ?? {};
-    for (const [k, v] of Object.entries(fields)) entry[k] = (entry[k] ?? 0) + v;
-    this.pending.set(scope, entry);
+  private add({ scope, atMs, fields }: Entry): void {
+    const key = `${scope}\n${ledgerMonth(atMs)}`;
+    const entry = this.pending.get(key) ?? { scope, atMs, fields: {} };
+    for (const [k, v] of Object.entries(fields)) entry.fields[k] = (entry.fields[k] ?? 0) + v;
+    this.pending.set(key, entry);
   }
 }

@@ -12,8 +12,10 @@ import {
 import {
   blockingSourceFor,
   CreditState,
+  checkPrefix,
   checkRedisTarget,
   connectionFor,
+  creditScope,
   DomainLimiter,
   EndpointSemaphore,
   EndpointStatusStore,
@@ -21,6 +23,7 @@ import {
   loadUpstreamUrls,
   parseOrThrow,
   RedisErrorLog,
+  tierMonthlyCreditsUsd,
 } from '@hfq/shared/internal';
 import { setLogger } from '@huggingface/inference';
 import type { Telemetry } from 'bullmq';
@@ -110,7 +113,7 @@ export interface HfqWorker {
 
 export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const accounts = parseOrThrow(ACCOUNTS, options.accounts, 'accounts');
-  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
   const logger =
     options.logger ?? createLogger({ name: 'hfq-worker', level: process.env.LOG_LEVEL ?? 'info' });
   setLogger({
@@ -157,7 +160,9 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   const credits = new CreditState(redis, prefix, {
     ...(options.creditProbeMs !== undefined ? { probeIntervalMs: options.creditProbeMs } : {}),
   });
-  const spend = new SpendRecorder(credits, now, { logger });
+  // Included credits per scope, to note when pay-as-you-go began (an organisation's: its seats').
+  const included = new Map(accounts.map((a) => [creditScope(a), tierMonthlyCreditsUsd(a.tier, a.seats)]));
+  const spend = new SpendRecorder(credits, now, { logger, includedUsd: (scope) => included.get(scope) });
   const logRateChange = rateChangeLogger(logger, (domainId) =>
     [...runtimes.values()]
       .filter(

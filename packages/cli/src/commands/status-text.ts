@@ -1,5 +1,5 @@
 import type { AccountStatus } from '@hfq/worker';
-import { durationText, endpointAvailabilityText, noiseText } from '@hfq/worker/internal';
+import { durationText, endpointAvailabilityText, noiseText, spendNotes } from '@hfq/worker/internal';
 import { money, table } from './shared-config.js';
 
 /** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */
@@ -117,6 +117,7 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
         `${s.account}: ${s.orphanedActive} active jobs whose worker is gone; re-delivered when their locks expire`,
       );
     if (s.holdReason) notes.push(`${s.account} is held: ${s.holdReason}`);
+    for (const note of spendNotes(s, money)) notes.push(`${s.account}: ${note}`);
     for (const e of s.endpoints) {
       const cost = e.costUsd === undefined ? '' : ` · ${money(e.costUsd)} so far`;
       const jobs = e.backlog === undefined ? '' : ` · ${e.backlog} job${e.backlog === 1 ? '' : 's'} for it`;

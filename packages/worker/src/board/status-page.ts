@@ -1,5 +1,6 @@
 import type { AccountStatus } from '../admin.js';
 import { durationText } from '../cockpit/forecast.js';
+import { spendNotes } from '../cockpit/spend-note.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
 import { endpointAvailabilityText } from '../endpoint-status-view.js';
 import { noiseText } from '../noise-text.js';
@@ -148,6 +149,7 @@ function forecastLine(s: AccountStatus, nowMs: number): string {
   if (f.backlogCostUsd !== undefined && f.backlog > 0)
     parts.push(`cost to complete ≈ ${money(f.backlogCostUsd)}`);
   if (s.budgetUsd !== undefined) parts.push(`HF credits left ≈ ${money(f.creditsLeftUsd)}`);
+  parts.push(...spendNotes(s, money));
   if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0)
     parts.push(
       `they run out in ${durationText(f.creditsRunOutAtMs - nowMs)} at ${money(f.hfSpendPerHourUsd)}/h`,

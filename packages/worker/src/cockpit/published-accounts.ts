@@ -14,7 +14,10 @@ export interface PublishedAccount {
   scope: string;
   routerDomain: string;
   window: { max: number; durationMs: number } | undefined;
-  budgetUsd: number;
+  /** Absent: no budget, the router's 402 is the signal (older workers always published one). */
+  budgetUsd: number | undefined;
+  /** The tier's included monthly credits (absent from older workers). */
+  includedCreditsUsd?: number;
   providerBudgetUsd: number | undefined;
   /** How the account's jobs use its Inference Endpoints; absent without endpoints. */
   routing?: RoutingPolicy;

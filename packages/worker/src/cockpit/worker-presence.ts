@@ -6,6 +6,7 @@ import {
   type RedisClient,
   recordAccountQueue,
   TIER_TABLE,
+  tierMonthlyCreditsUsd,
 } from '@hfq/shared/internal';
 import type { AccountRuntime } from '../account-runtime.js';
 import { type PublishedAccount, publishAccounts } from './published-accounts.js';
@@ -47,6 +48,7 @@ export function describeAccount(
     routerDomain: runtime.routes.routerDomain.id,
     window: { max: window.max, durationMs: window.durationMs },
     budgetUsd: accountBudgetUsd(account),
+    includedCreditsUsd: tierMonthlyCreditsUsd(account.tier, account.seats),
     providerBudgetUsd: account.providerBudgetUsd,
     ...(account.endpoints?.length ? { routing: account.routing ?? 'endpoint-first' } : {}),
     keyDomains: runtime.routes.providerDomains().map((p) => ({ provider: p.provider, domain: p.domain.id })),

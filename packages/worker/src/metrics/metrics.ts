@@ -140,8 +140,23 @@ export class WorkerMetrics {
   );
   private readonly budget = this.gauge(
     'hfq_budget_usd',
-    'Monthly budget by route (provider-key only when capped)',
+    'Monthly budget by route (hf-router only when the user set one, provider-key only when capped)',
     ['account', 'route'],
+  );
+  private readonly includedCredits = this.gauge(
+    'hfq_included_credits_usd',
+    "The tier's included monthly HF credits (spend past them is pay-as-you-go)",
+    ['account'],
+  );
+  private readonly reused = this.gauge(
+    'hfq_reused_results',
+    'Jobs answered from the result ledger this month (UTC), with no upstream request',
+    ['account'],
+  );
+  private readonly reusedUsd = this.gauge(
+    'hfq_reused_saved_usd',
+    'Estimated cost of the requests the result ledger saved this month (UTC)',
+    ['account'],
   );
   private readonly queueJobs = this.gauge('hfq_queue_jobs', 'Jobs in the account queue by state', [
     'account',
@@ -270,6 +285,10 @@ export class WorkerMetrics {
       this.spend.set({ account: s.account, route: 'hf-router' }, s.spend.hfRouterUsd);
       this.spend.set({ account: s.account, route: 'provider-key' }, s.spend.providerKeyUsd);
       if (s.budgetUsd !== undefined) this.budget.set({ account: s.account, route: 'hf-router' }, s.budgetUsd);
+      if (s.includedCreditsUsd !== undefined)
+        this.includedCredits.set({ account: s.account }, s.includedCreditsUsd);
+      this.reused.set({ account: s.account }, s.spend.reusedRequests);
+      this.reusedUsd.set({ account: s.account }, s.spend.reusedUsd);
       this.orphaned.set({ account: s.account }, s.orphanedActive);
       this.liveWorkers.set({ account: s.account }, s.liveWorkers);
       this.throughput.set({ account: s.account }, s.forecast.throughputPerSecond);
