@@ -11,14 +11,18 @@ import type { Progress } from './progress.js';
 /** How often the note is read again. */
 export const NOTE_EVERY_MS = 2_000;
 
-/** The note for some accounts' states ('' when nothing holds them back); accounts named when several. */
-export function progressNote(states: readonly AccountRunState[]): string {
+/**
+ * The note for some accounts' states ('' when nothing holds them back); accounts named when
+ * several. `unserved`: accounts no live worker serves (as `hfq status` reads the heartbeats).
+ */
+export function progressNote(states: readonly AccountRunState[], unserved: readonly string[] = []): string {
+  const idle = unserved.map((a) => `no live worker serves ${a} (a mistyped account? see hfq status)`);
   const notes = states.flatMap((s) => {
     const note = accountNote(s);
     if (!note) return [];
     return [states.length > 1 ? `${s.account} ${note}` : note];
   });
-  return notes.join('; ');
+  return [...idle, ...notes].join('; ');
 }
 
 function accountNote(s: AccountRunState): string {
@@ -70,9 +74,16 @@ export function watchRunState(admin: Admin, accounts: () => string[], progress: 
     const ids = accounts().slice(0, 20);
     if (ids.length === 0) return;
     reading = true;
-    void admin
-      .runStates(ids)
-      .then((states) => progress.setNote(progressNote(states)))
+    void Promise.all([admin.runStates(ids), admin.workers()])
+      .then(([states, workers]) => {
+        const served = new Set(workers.filter((w) => w.live).flatMap((w) => w.accounts));
+        progress.setNote(
+          progressNote(
+            states,
+            ids.filter((id) => !served.has(id)),
+          ),
+        );
+      })
       .catch(() => {})
       .finally(() => {
         reading = false;

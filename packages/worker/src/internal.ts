@@ -4,5 +4,6 @@
  */
 export { holdKey } from './account-runtime.js';
 export { durationText, forecast } from './cockpit/forecast.js';
+export { estimateTokens } from './cost.js';
 export { endpointAvailabilityText } from './endpoint-status-view.js';
 export { rewriteUrl } from './upstream-fetch.js';
