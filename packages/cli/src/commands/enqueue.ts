@@ -10,7 +10,6 @@ import { Interrupt } from '../interrupt.js';
 import { Progress } from '../progress.js';
 import { type HeldRow, ResultsFile, readHeldRows } from '../results-file.js';
 import { parseCommand, UsageError, wholeOption } from '../usage.js';
-import { money } from './shared-config.js';
 
 export const ENQUEUE_HELP = `Usage: hfq enqueue <file.jsonl> [--account A] [--wait] [--out results.jsonl] [--skip-invalid]
                            [--dry-run] [--each-line] [--order input|completion] [--chunk N]
@@ -218,6 +217,11 @@ function dryRunText(plan: Plan, out: string | undefined): string {
     `dry run: ${plan.lines} line(s): ${plan.valid} valid, ${plan.bad} invalid`,
     ...(out ? [`--out ${out} holds ${plan.kept.length} row(s) to keep, ${plan.dropped} to drop`] : []),
     `would enqueue ${toRun} line(s) as ${plan.distinctJobs} job(s) (per account: ${perAccount})`,
-    `estimated cost ${money(plan.estimatedCostUsd)} (the worker's default price table; jobs already in Redis cost nothing again)`,
+    `estimated cost ${costText(plan.estimatedCostUsd)} (the worker's default price table; jobs already in Redis cost nothing again)`,
   ].join('\n');
+}
+
+/** Small estimates keep two significant digits ($0.000015), larger ones cents. */
+function costText(usd: number): string {
+  return `$${usd === 0 ? '0' : usd < 1 ? Number(usd.toPrecision(2)).toString() : usd.toFixed(2)}`;
 }
