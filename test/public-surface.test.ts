@@ -137,6 +137,8 @@ const EXPECTED: Record<string, { values: string[]; types: string[] }> = {
       'runDemo',
       'runEnqueue',
       'runLimit',
+      'runQueue',
+      'runRetry',
       'runSim',
       'runStatus',
       'runWorker',

@@ -114,7 +114,13 @@ export {
   type ThrottleDelay,
 } from './retry-after.js';
 export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
-export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from './state-keys.js';
+export {
+  accountHoldKey,
+  creditGateKey,
+  domainStateKey,
+  operatorPauseKey,
+  spendLedgerKey,
+} from './state-keys.js';
 export { accountBudgetUsd, TIER_TABLE, type TierInfo } from './tiers.js';
 export { REQUEST_TOO_LARGE } from './upstream-texts.js';
 export { parseOrThrow } from './validation.js';
