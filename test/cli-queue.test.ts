@@ -10,7 +10,7 @@ import {
   resumeIfPausedWithoutReason,
 } from '../packages/worker/src/account-hold.js';
 import { HfqProcess } from './support/processes.js';
-import { type Stack, startStack } from './support/stack.js';
+import { startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
