@@ -1,6 +1,6 @@
 import { NoHeadroomError, type Producer } from '@hfq/producer';
 import type { Job } from '@hfq/shared';
-import { accountQueueName, connectionFor, sleep } from '@hfq/shared/internal';
+import { accountQueueName, checkRedisTarget, connectionFor, sleep } from '@hfq/shared/internal';
 import { createAdmin } from '@hfq/worker';
 import { Job as BullJob, Queue } from 'bullmq';
 import { contentJobId } from './content-id.js';
@@ -8,6 +8,11 @@ import { checkedLine, inputLines } from './enqueue-plan.js';
 import { type Run, resultRow } from './enqueue-run.js';
 import type { JobLine } from './job-line.js';
 import { watchRunState } from './progress-note.js';
+import { cliRedisLog } from './redis-outage-log.js';
+
+/** Errors of a connection that is gone for now (ioredis, sockets): a wait is tried again. */
+const CONNECTION_LOST =
+  /Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|enableOfflineQueue/;
 
 /** Results waited for at once: bounds memory; each is written as soon as it is ready. */
 const RESULT_WINDOW = 1_000;
@@ -29,12 +34,16 @@ interface ToAdd {
 export async function runJobs(run: Run, producer: Producer): Promise<number> {
   const { progress, interrupt, plan } = run;
   const redis = connectionFor(run.connection, 'producer', `${run.prefix}:hfq-cli`);
-  redis.on('error', () => {});
+  // An outage is one line per condition, and one when Redis is ready again (redis-outage-log.ts).
+  cliRedisLog((line) => progress.print(line)).watch(redis, 'enqueue');
+  await checkRedisTarget(redis, run.connection, 5_000);
   const queues = new Map<string, Queue>();
   const queueOf = (account: string) => {
     let q = queues.get(account);
     if (!q) {
       q = new Queue(accountQueueName(account), { connection: redis, prefix: run.prefix });
+      // Its errors are the connection's, reported above; failed calls reject.
+      q.on('error', () => {});
       queues.set(account, q);
     }
     return q;
@@ -115,10 +124,19 @@ export async function runJobs(run: Run, producer: Producer): Promise<number> {
   const admin = createAdmin({ connection: run.connection, prefix: run.prefix });
   const stopNote = watchRunState(admin, () => [...accounts], progress);
   const pending = new Set<Promise<void>>();
+  /** A job's outcome; a wait cut by a lost connection waits again once Redis is back (the log says so). */
+  const outcomeOf = async (id: string, account: string): Promise<Outcome> => {
+    for (let waitMs = 500; ; waitMs = Math.min(waitMs * 2, 5_000)) {
+      try {
+        return await producer.job(id, account).outcome();
+      } catch (err) {
+        if (interrupt.interrupted || !CONNECTION_LOST.test((err as Error)?.message ?? '')) throw err;
+        await interrupt.race(sleep(waitMs));
+      }
+    }
+  };
   const watch = (lineNo: number, line: JobLine & { ok: true }) => {
-    const done: Promise<void> = producer
-      .job(lineId(lineNo, line.job), line.job.account)
-      .outcome()
+    const done: Promise<void> = outcomeOf(lineId(lineNo, line.job), line.job.account)
       .then(async (o: Outcome) => {
         progress.done(o.ok, o.finishedOn >= started);
         if (!o.ok) failed++;

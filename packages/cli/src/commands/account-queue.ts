@@ -43,6 +43,8 @@ export async function openAccountQueue(
     throw err;
   }
   const queue = new Queue(accountQueueName(account), { connection: redis, prefix: config.prefix });
+  // Its errors are the connection's; a failed call rejects and `main` prints one line.
+  queue.on('error', () => {});
   return {
     queue,
     redis,
