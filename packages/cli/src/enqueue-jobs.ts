@@ -34,9 +34,14 @@ interface ToAdd {
 export async function runJobs(run: Run, producer: Producer): Promise<number> {
   const { progress, interrupt, plan } = run;
   const redis = connectionFor(run.connection, 'producer', `${run.prefix}:hfq-cli`);
-  // An outage is one line per condition, and one when Redis is ready again (redis-outage-log.ts).
+  redis.on('error', () => {});
+  // A Redis that refuses from the start is a configuration error (one line, naming REDIS_URL);
+  // after that, an outage is one line per condition, and one when it is ready again.
+  await checkRedisTarget(redis, run.connection, 5_000).catch(async (err: unknown) => {
+    redis.disconnect();
+    throw err;
+  });
   cliRedisLog((line) => progress.print(line)).watch(redis, 'enqueue');
-  await checkRedisTarget(redis, run.connection, 5_000);
   const queues = new Map<string, Queue>();
   const queueOf = (account: string) => {
     let q = queues.get(account);
