@@ -116,3 +116,43 @@ describe('hfq enqueue: resume by content', () => {
     expect(routerRequests()).toBe(5);
   });
 });
+
+describe('hfq enqueue --batch: one batch per content', () => {
+  it('the same content never starts a second batch; an edited input is refused for the batch’s output', async () => {
+    const stack = await startStack({
+      label: 'clicontentb',
+      sim: { latency: { baseMs: 5 } },
+      tokens: { [TOKEN]: { label: 'acme' } },
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 1000, durationMs: 1000 } }],
+    });
+    await stack.startWorkerProcesses(1);
+    const dir = mkdtempSync(join(tmpdir(), 'hfq-cli-contentb-'));
+    stack.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const env = { REDIS_URL: stack.redisUrl, HFQ_PREFIX: stack.prefix };
+    const input = join(dir, 'jobs.jsonl');
+    const output = join(dir, 'out.jsonl');
+    const batchIdOf = (lines: string[]) => lines.find((l) => /^batch f[0-9a-f]+ /.test(l))?.split(' ')[1];
+
+    writeFileSync(input, `${[line('one', 'a'), line('two', 'b'), line('three', 'c')].join('\n')}\n`);
+    const first = HfqProcess.start(['enqueue', input, '--account', 'acme', '--batch', '--out', output], env);
+    expect((await first.exited).code, first.lines.join('\n')).toBe(0);
+    expect(stack.sim.received({ route: 'router' })).toBe(3);
+    // The same requests with other ids and another layout: the same batch, nothing runs again.
+    const copy = join(dir, 'copy.jsonl');
+    writeFileSync(copy, `${[line('one', 'x'), line('two', 'y'), line('three', 'z')].join('\n\n')}\n`);
+    const again = HfqProcess.start(['enqueue', copy, '--account', 'acme', '--batch'], env);
+    expect((await again.exited).code, again.lines.join('\n')).toBe(0);
+    expect(batchIdOf(again.lines)).toBe(batchIdOf(first.lines));
+    expect(stack.sim.received({ route: 'router' })).toBe(3);
+
+    // An edited input for the batch's output: refused, rather than a second batch paying for the
+    // unchanged lines again.
+    writeFileSync(input, `${[line('one', 'a'), line('two, edited', 'b'), line('three', 'c')].join('\n')}\n`);
+    const edited = HfqProcess.start(['enqueue', input, '--account', 'acme', '--batch', '--out', output], env);
+    expect((await edited.exited).code).toBe(2);
+    expect(edited.lines[0]).toMatch(
+      /holds batch f[0-9a-f]+, for other content: --batch resumes only an unchanged input/,
+    );
+    expect(stack.sim.received({ route: 'router' })).toBe(3);
+  });
+});
