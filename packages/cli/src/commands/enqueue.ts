@@ -168,6 +168,10 @@ export async function runEnqueue(
     if (order === 'input') await results?.sortByLine(usage);
     if (!wait) return;
     run.progress.finish();
+    if (plan.bad > 0)
+      console.error(`${plan.bad} invalid line(s) not run${results ? ' (their rows say why)' : ''}`);
+    if (failed > 0 && !mode.retryFailed)
+      console.error(`to run the failed lines again: hfq retry ${argv.map(shellWord).join(' ')}`);
     console.error(run.progress.summary(values.out));
     if (failed > 0) process.exitCode = 1;
   } finally {
@@ -224,4 +228,9 @@ function dryRunText(plan: Plan, out: string | undefined): string {
 /** Small estimates keep two significant digits ($0.000015), larger ones cents. */
 function costText(usd: number): string {
   return `$${usd === 0 ? '0' : usd < 1 ? Number(usd.toPrecision(2)).toString() : usd.toFixed(2)}`;
+}
+
+/** An argument as a shell reads it back: quoted when it holds anything but safe characters. */
+function shellWord(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
