@@ -1,8 +1,10 @@
 import { type Batch, BatchAbandonedError, type Producer } from '@hfq/producer';
+import { createAdmin } from '@hfq/worker';
 import { withBackpressure } from './enqueue-jobs.js';
 import { checkedLine, inputLines } from './enqueue-plan.js';
 import { type Run, resultRow } from './enqueue-run.js';
 import type { JobLine } from './job-line.js';
+import { watchRunState } from './progress-note.js';
 
 /**
  * A batch the CLI started stays open this long for a re-run to resume it after Ctrl-C or a crash;
@@ -80,6 +82,9 @@ export async function runBatch(run: Run, producer: Producer, coalesce: number): 
       return 0;
     }
     const poll = setInterval(() => void show().catch(() => {}), 500);
+    // Held, credits out, no live worker: on the progress line (progress-note.ts).
+    const admin = createAdmin({ connection: run.connection, prefix: run.prefix });
+    const stopNote = watchRunState(admin, () => [job.account], progress);
     let failed = plan.keptFailed;
     // The kept rows are the input's first lines (checked before the run): the batch's first items.
     const skip = plan.keptValid;
@@ -130,6 +135,8 @@ export async function runBatch(run: Run, producer: Producer, coalesce: number): 
       await show();
     } finally {
       clearInterval(poll);
+      stopNote();
+      await admin.close();
     }
     if (abandoned) {
       const notRun = plan.valid - written;

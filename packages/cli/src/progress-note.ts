@@ -4,7 +4,8 @@ import type { Progress } from './progress.js';
 
 /**
  * What holds a run's jobs back, at the end of the progress line: `held: credits out`, `held:
- * provider key revoked`, `paused 3 s (Retry-After)`, `paused` (an operator). Read with
+ * provider key revoked`, `paused 3 s (Retry-After)`, `paused (hfq queue resume acme)` (an
+ * operator), `no live worker serves acme`. Read with
  * `Admin.runStates`, the reading `hfq status` makes, every few seconds while the run waits.
  */
 
@@ -32,7 +33,8 @@ function accountNote(s: AccountRunState): string {
     const why = [router, ...keys].filter(Boolean);
     if (why.length > 0) return `held: ${why.join(', ')}`;
     if (s.holdReason !== undefined) return `held: ${shortReason(s.holdReason)}`;
-    return 'paused';
+    // Paused with no reason of hfq's: an operator's pause (a worker resumes any other).
+    return `paused (hfq queue resume ${s.account})`;
   }
   const notes: string[] = [];
   if (s.pausedForMs > 0) notes.push(`paused ${Math.ceil(s.pausedForMs / 1000)} s (Retry-After)`);
