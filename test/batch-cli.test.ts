@@ -47,8 +47,18 @@ describe('hfq enqueue --batch', () => {
       .split('\n')
       .map((line) => JSON.parse(line));
     const lineNumbers = texts.map((_, i) => (i < 10 ? i + 1 : i + 2));
+    // The row shape of single jobs; a batch does not say what served each item.
     expect(written).toEqual(
-      texts.map((text, i) => ({ line: lineNumbers[i], ok: true, output: expectedEmbedding(text) })),
+      texts.map((text, i) => ({
+        line: lineNumbers[i],
+        ok: true,
+        output: expectedEmbedding(text),
+        provider: null,
+        route: null,
+        costUsd: null,
+        batch: expect.stringMatching(/^f[0-9a-f]{12}$/),
+        input_hash: expect.any(String),
+      })),
     );
     // Coalesced: 30 items in ceil(30 / 4) requests.
     expect(sim.received({ route: 'router' })).toBe(8);

@@ -54,9 +54,10 @@ describe('hfq enqueue', () => {
     // Progress was reported as plain lines (not a terminal).
     expect(proc.lines.some((l) => /done \d+/.test(l))).toBe(true);
 
-    // Running the same file again adds nothing: job ids come from the file and line numbers.
+    // Running the same file again adds nothing, and says so: job ids come from each line's content.
     const again = HfqProcess.start(['enqueue', input, '--account', 'acme'], env());
     expect((await again.exited).code).toBe(0);
+    expect(again.lines).toContain('nothing new: all 10000 job(s) of this file are already queued or done');
     const admin = adminRedis();
     const counts = await admin.zcard(`${stack.prefix}:account-{acme}:completed`);
     await admin.quit();
@@ -97,10 +98,13 @@ describe('hfq enqueue', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
+    // Every line has a row: the invalid one with its error.
     expect(results.map((r) => [r.line, r.ok])).toEqual([
       [1, true],
       [2, true],
+      [3, false],
       [4, true],
     ]);
+    expect(results[2].error).toMatch(/^invalid: inputs/);
   });
 });

@@ -54,7 +54,10 @@ describe('progressNote', () => {
         state({ paused: true, holdReason: 'estimated HF spend $1.0000 reached the monthly budget $1; more' }),
       ]),
     ).toBe('held: estimated HF spend $1.0000 reached the monthly budget $1');
-    expect(progressNote([state({ paused: true })])).toBe('paused');
+    expect(progressNote([state({ paused: true })])).toBe('paused (hfq queue resume acme)');
+    expect(progressNote([state({})], ['acme'])).toBe(
+      'no live worker serves acme (a mistyped account? see hfq status)',
+    );
     expect(progressNote([state({ pausedForMs: 2_400 })])).toBe('paused 3 s (Retry-After)');
     expect(progressNote([state({ credits: exhausted })])).toBe('credits out: via provider keys');
     expect(

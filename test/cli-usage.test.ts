@@ -96,6 +96,18 @@ describe('hfq usage errors', () => {
     { name: 'a non-UTF-8 line', args: ['enqueue', latin1], message: /line 2: not valid UTF-8/ },
     { name: 'a 20 MB line', args: ['enqueue', huge], message: /line 2: longer than 8 MB/ },
     { name: 'status --jsn', args: ['status', '--jsn'], message: /unknown option --jsn/ },
+    { name: 'no command', args: [], message: /^hfq — a distributed job queue/ },
+    {
+      name: 'an unknown --order',
+      args: ['enqueue', input, '--order', 'random'],
+      message: /--order takes input or completion/,
+    },
+    { name: 'retry without a target', args: ['retry'], message: /missing <account> or <file\.jsonl>/ },
+    {
+      name: 'queue without an action',
+      args: ['queue'],
+      message: /missing <action> \(pause, resume, clean, drain\)/,
+    },
     { name: 'limit without its value', args: ['limit', 'acme'], message: /missing <max>/ },
     {
       name: 'limit for an unknown account',
@@ -188,6 +200,12 @@ describe('hfq usage errors', () => {
       },
       /port \d+ is already in use \(set HFQ_BOARD_PORT/,
     );
+  });
+
+  it('prints the version with --version, and exits 0', async () => {
+    const proc = HfqProcess.start(['--version'], env);
+    expect((await proc.exited).code).toBe(0);
+    expect(proc.lines).toEqual([expect.stringMatching(/^hfq \d+\.\d+\.\d+$/)]);
   });
 
   it('prints the usage after the message', async () => {

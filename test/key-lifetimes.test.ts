@@ -11,13 +11,14 @@ const KEY = 'tg-test-lifetimes-0123456789';
 /**
  * Keys that are permanent by design (README, 'Permanent keys'): BullMQ's own keys of
  * an account's queues (the queue's, for as long as the queue exists: its jobs are removed by
- * retention, the rest by `queue.obliterate()`), and an operator's `hfq limit` override, which must
- * never expire by itself. Every other key must carry a TTL.
+ * retention, the rest by `queue.obliterate()`), and an operator's `hfq limit` override and
+ * `hfq queue pause`, which must never expire by themselves. Every other key must carry a TTL.
  */
 function permanentByDesign(prefix: string): RegExp[] {
   return [
     new RegExp(`^${prefix}:(account|batch)-[^:]+:`),
     new RegExp(`^${prefix}:hfq:domain:[^:]+:override$`),
+    new RegExp(`^${prefix}:hfq:operator-pause:[^:]+$`),
   ];
 }
 

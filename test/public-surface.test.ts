@@ -140,6 +140,8 @@ const EXPECTED: Record<string, { values: string[]; types: string[] }> = {
       'runDemo',
       'runEnqueue',
       'runLimit',
+      'runQueue',
+      'runRetry',
       'runSim',
       'runStatus',
       'runWorker',

@@ -8,6 +8,8 @@ export { runCredits } from './commands/credits.js';
 export { runDemo } from './commands/demo.js';
 export { runEnqueue } from './commands/enqueue.js';
 export { runLimit } from './commands/limit.js';
+export { runQueue } from './commands/queue.js';
+export { runRetry } from './commands/retry.js';
 export { runSim } from './commands/sim.js';
 export { runStatus } from './commands/status.js';
 export { runWorker } from './commands/worker.js';

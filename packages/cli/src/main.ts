@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { ConfigError, createLogger, ValidationError } from '@hfq/shared';
 import { maskUrlCredentials, RedisErrorLog, routeIoredisConsole } from '@hfq/shared/internal';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
@@ -16,9 +17,11 @@ Commands:
   status    per-account counts, learned rate, credits and spend
   credits   credits status | credits reset <account> [--key <provider>]
   limit     limit <account> <max|default>: change an account's rate limit on every worker, now
-  enqueue   enqueue a JSONL file of jobs
+  enqueue   enqueue a JSONL file of jobs (hfq's own lines or the OpenAI Batch format)
+  retry     retry <account> | retry <file.jsonl>: run failed jobs again
+  queue     queue pause|resume|clean|drain <account>: an operator's actions on an account's queue
 
-Run "hfq <command> --help" for a command's options.`;
+Run "hfq <command> --help" for a command's options; "hfq --version" for the version.`;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -80,16 +83,41 @@ async function main(argv: string[]): Promise<void> {
       if (wantsHelp) return void console.log(ENQUEUE_HELP);
       return runEnqueue(process.env, rest);
     }
-    case undefined:
+    case 'retry': {
+      const { runRetry, RETRY_HELP } = await import('./commands/retry.js');
+      if (wantsHelp) return void console.log(RETRY_HELP);
+      return runRetry(process.env, rest);
+    }
+    case 'queue': {
+      const { runQueue, QUEUE_HELP } = await import('./commands/queue.js');
+      if (wantsHelp) return void console.log(QUEUE_HELP);
+      return runQueue(process.env, rest);
+    }
+    case '--version':
+    case '-V':
+    case 'version':
+      console.log(`hfq ${cliVersion()}`);
+      return;
     case '--help':
     case '-h':
     case 'help':
       console.log(HELP);
       return;
+    case undefined:
+      // No command is a usage error, as everywhere: the usage on stderr, exit 2.
+      console.error(HELP);
+      process.exitCode = 2;
+      return;
     default:
       console.error(`hfq: unknown command "${command}"\n\n${HELP}`);
       process.exitCode = 2;
   }
+}
+
+/** The version of @hfq/cli (its package.json, beside src/ and dist/). */
+function cliVersion(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 /** The flags `hfq status` takes (its own parsing reads them; checked here for usage errors). */

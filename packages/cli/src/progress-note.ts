@@ -4,21 +4,26 @@ import type { Progress } from './progress.js';
 
 /**
  * What holds a run's jobs back, at the end of the progress line: `held: credits out`, `held:
- * provider key revoked`, `paused 3 s (Retry-After)`, `paused` (an operator). Read with
+ * provider key revoked`, `paused 3 s (Retry-After)`, `paused (hfq queue resume acme)` (an
+ * operator), `no live worker serves acme`. Read with
  * `Admin.runStates`, the reading `hfq status` makes, every few seconds while the run waits.
  */
 
 /** How often the note is read again. */
 export const NOTE_EVERY_MS = 2_000;
 
-/** The note for some accounts' states ('' when nothing holds them back); accounts named when several. */
-export function progressNote(states: readonly AccountRunState[]): string {
+/**
+ * The note for some accounts' states ('' when nothing holds them back); accounts named when
+ * several. `unserved`: accounts no live worker serves (as `hfq status` reads the heartbeats).
+ */
+export function progressNote(states: readonly AccountRunState[], unserved: readonly string[] = []): string {
+  const idle = unserved.map((a) => `no live worker serves ${a} (a mistyped account? see hfq status)`);
   const notes = states.flatMap((s) => {
     const note = accountNote(s);
     if (!note) return [];
     return [states.length > 1 ? `${s.account} ${note}` : note];
   });
-  return notes.join('; ');
+  return [...idle, ...notes].join('; ');
 }
 
 function accountNote(s: AccountRunState): string {
@@ -28,7 +33,8 @@ function accountNote(s: AccountRunState): string {
     const why = [router, ...keys].filter(Boolean);
     if (why.length > 0) return `held: ${why.join(', ')}`;
     if (s.holdReason !== undefined) return `held: ${shortReason(s.holdReason)}`;
-    return 'paused';
+    // Paused with no reason of hfq's: an operator's pause (a worker resumes any other).
+    return `paused (hfq queue resume ${s.account})`;
   }
   const notes: string[] = [];
   if (s.pausedForMs > 0) notes.push(`paused ${Math.ceil(s.pausedForMs / 1000)} s (Retry-After)`);
@@ -70,9 +76,16 @@ export function watchRunState(admin: Admin, accounts: () => string[], progress: 
     const ids = accounts().slice(0, 20);
     if (ids.length === 0) return;
     reading = true;
-    void admin
-      .runStates(ids)
-      .then((states) => progress.setNote(progressNote(states)))
+    void Promise.all([admin.runStates(ids), admin.workers()])
+      .then(([states, workers]) => {
+        const served = new Set(workers.filter((w) => w.live).flatMap((w) => w.accounts));
+        progress.setNote(
+          progressNote(
+            states,
+            ids.filter((id) => !served.has(id)),
+          ),
+        );
+      })
       .catch(() => {})
       .finally(() => {
         reading = false;

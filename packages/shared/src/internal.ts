@@ -137,6 +137,7 @@ export {
   accountHoldKey,
   creditGateKey,
   domainStateKey,
+  operatorPauseKey,
   resultLedgerKey,
   spendLedgerKey,
 } from './state-keys.js';

@@ -78,25 +78,27 @@ export class RedisErrorLog {
 
   /**
    * Listen to a connection of hfq's own: its errors (a cluster's node errors too) are reported,
-   * and once it is ready again after some, one line says so and its conditions are forgotten (a
-   * new outage logs at once).
+   * and once it is ready again after some, one line says so, with how many errors it saw
+   * (`errors`), and its conditions are forgotten (a new outage logs at once).
    */
   watch(client: NodeJS.EventEmitter, source: string): void {
-    let failing = false;
+    /** Errors since the connection was last ready (0: not failing). */
+    let failures = 0;
     client.on('error', (err: Error) => {
-      failing = true;
+      failures += 1;
       this.report(source, err);
     });
     // A cluster client reports its nodes' connection errors apart from its own.
     client.on('node error', (err: Error, node: string) => {
-      failing = true;
+      failures += 1;
       this.report(`${source} (node ${node})`, err);
     });
     client.on('ready', () => {
-      if (!failing) return;
-      failing = false;
+      if (failures === 0) return;
+      const errors = failures;
+      failures = 0;
       this.conditions.clear();
-      this.logger.info({ source }, 'Redis connection ready again');
+      this.logger.info({ source, errors }, 'Redis connection ready again');
     });
   }
 

@@ -56,3 +56,12 @@ export function resultLedgerKey(prefix: string, accountId: string): string {
 export function accountHoldKey(prefix: string, accountId: string): string {
   return stateKey(prefix, 'hold', hashTag(accountId));
 }
+
+/**
+ * An operator paused an account's queue (`hfq queue pause`): the value says when. Permanent by
+ * design (README, "Permanent keys"): only `hfq queue resume` lifts it; while it is set no worker
+ * resumes the queue (a hold whose cause cleared leaves it paused).
+ */
+export function operatorPauseKey(prefix: string, accountId: string): string {
+  return stateKey(prefix, 'operator-pause', hashTag(accountId));
+}

@@ -1,4 +1,11 @@
-import { accountHoldKey, hashTag, type RedisClient, stateKey, withLease } from '@hfq/shared/internal';
+import {
+  accountHoldKey,
+  hashTag,
+  operatorPauseKey,
+  type RedisClient,
+  stateKey,
+  withLease,
+} from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 
 /**
@@ -60,14 +67,15 @@ export async function releaseHold(
       return false;
     }
     await redis.del(holdKey(prefix, accountId));
-    await queue.resume();
+    // An operator's pause (`hfq queue pause`) outlasts the hold: only `hfq queue resume` lifts it.
+    if ((await redis.exists(operatorPauseKey(prefix, accountId))) === 0) await queue.resume();
     return true;
   });
 }
 
 /**
- * A queue paused with no hold key (a hold key that expired, or a pause from outside hfq) would
- * stay paused for ever: nothing else resumes it. The supervisor resumes it; a cause that still
+ * A queue paused with no hold key nor an operator's pause (a hold key that expired, or a pause
+ * from outside hfq) would stay paused for ever: nothing else resumes it. The supervisor resumes it; a cause that still
  * holds is found again by the next job, which holds the account anew, with its reason.
  */
 export async function resumeIfPausedWithoutReason(target: HoldTarget): Promise<boolean> {
@@ -75,6 +83,7 @@ export async function resumeIfPausedWithoutReason(target: HoldTarget): Promise<b
   if (!(await queue.isPaused())) return false;
   return withLease(redis, holdLeaseKey(prefix, accountId), async () => {
     if ((await redis.exists(holdKey(prefix, accountId))) === 1) return false;
+    if ((await redis.exists(operatorPauseKey(prefix, accountId))) === 1) return false;
     if (!(await queue.isPaused())) return false;
     await queue.resume();
     return true;

@@ -346,6 +346,8 @@ export class Admin {
     let queue = this.queues.get(accountId);
     if (!queue) {
       queue = new Queue(accountQueueName(accountId), { connection: this.redis, prefix: this.prefix });
+      // Without a listener BullMQ prints each connection error's stack; a failed read rejects instead.
+      queue.on('error', () => {});
       this.queues.set(accountId, queue);
     }
     return queue;

@@ -17,6 +17,7 @@ import {
   checkRedisTarget,
   connectionFor,
   parseOrThrow,
+  RedisErrorLog,
   readAccountRegistry,
   scrubSecrets,
 } from '@hfq/shared/internal';
@@ -112,9 +113,8 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
   ];
 
   const redis = connectionFor(options.connection, 'producer', `${prefix}:hfq-board`);
-  redis.on('error', (err) =>
-    logger.warn({ err: scrubSecrets(err.message, secrets) }, 'board redis connection error'),
-  );
+  // One line per condition of an outage, and one when Redis is ready again.
+  new RedisErrorLog(logger, { secrets: () => secrets }).watch(redis, 'board');
   const admin = createAdmin({ connection: options.connection, prefix, accounts });
   const scrub = (value: unknown) => scrubDeep(value, secrets);
   // Every account queue and its batch queue (batch parents carry the batch's progress), added as

@@ -1,0 +1,34 @@
+import { stat } from 'node:fs/promises';
+import { parseCommand, UsageError } from '../usage.js';
+import { openAccountQueue } from './account-queue.js';
+import { runEnqueue } from './enqueue.js';
+
+export const RETRY_HELP = `Usage: hfq retry <account>
+       hfq retry <file.jsonl> [hfq enqueue's options: --account, --wait, --out, …]
+
+Runs failed jobs again.
+  <account>      every failed job of the account's queue goes back to waiting
+  <file.jsonl>   the failed lines of a file: their failed jobs run again (a job no longer in
+                 Redis is added anew); with --out, their failed rows are replaced by the new
+                 outcome and every other row is kept. Invalid lines stay invalid`;
+
+export async function runRetry(env: NodeJS.ProcessEnv, argv: string[]): Promise<void> {
+  const target = argv.find((a) => !a.startsWith('-'));
+  if (!target) throw new UsageError('missing <account> or <file.jsonl>', RETRY_HELP);
+  if ((await stat(target).catch(() => undefined))?.isFile()) {
+    return runEnqueue(env, argv, { retryFailed: true, usage: RETRY_HELP });
+  }
+  parseCommand(argv, {}, RETRY_HELP, ['account']);
+  const { queue, close } = await openAccountQueue(env, target, RETRY_HELP);
+  try {
+    const failed = await queue.getFailedCount();
+    if (failed === 0) {
+      console.log(`${target}: no failed jobs`);
+      return;
+    }
+    await queue.retryJobs({ state: 'failed', count: 1000 });
+    console.log(`${target}: ${failed} failed job(s) back to waiting`);
+  } finally {
+    await close();
+  }
+}

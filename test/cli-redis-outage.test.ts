@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectionFor } from '@hfq/shared/internal';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { ownRedis } from './support/faults.js';
+import { HfqProcess } from './support/processes.js';
+import { startStack } from './support/stack.js';
+import { waitFor } from './support/wait.js';
+
+/**
+ * A Redis outage during `hfq enqueue --wait`: one line per condition (not a stack dump per
+ * reconnect attempt of each connection, over the progress line), then one line when Redis is
+ * ready again, with how many attempts failed.
+ */
+
+describe('hfq enqueue during a Redis outage', () => {
+  it('says each condition once and when Redis is ready again', { timeout: 90_000 }, async () => {
+    const redis = await ownRedis();
+    // Registered before the stack's own teardown, so it runs after it: Redis goes last.
+    onTestFinished(() => redis.stop());
+    const stack = await startStack({ label: 'clioutage', redisUrl: redis.url, sim: false });
+    const dir = mkdtempSync(join(tmpdir(), 'hfq-cli-outage-'));
+    stack.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const input = join(dir, 'jobs.jsonl');
+    const line = (text: string) =>
+      JSON.stringify({
+        task: 'feature-extraction',
+        model: 'sentence-transformers/all-MiniLM-L6-v2',
+        inputs: text,
+      });
+    writeFileSync(input, `${line('a')}\n${line('b')}\n`);
+    // No worker: the run waits for its results while Redis goes away and comes back.
+    const cli = HfqProcess.start(['enqueue', input, '--account', 'acme', '--wait'], {
+      REDIS_URL: redis.url,
+      HFQ_PREFIX: stack.prefix,
+      LOG_LEVEL: 'warn',
+    });
+    stack.defer(() => cli.stop('SIGKILL'));
+    await cli.waitForLine((l) => l.includes('enqueued 2/2'));
+    // A connection with the CLI's reconnect policy, to know how many attempts the outage made.
+    const probe = connectionFor(redis.url, 'producer');
+    stack.defer(() => probe.disconnect());
+    let probeErrors = 0;
+    probe.on('error', () => {
+      probeErrors += 1;
+    });
+    await redis.kill();
+    await waitFor(() => probeErrors >= 6, 'six failed reconnect attempts', 60_000);
+    await redis.launch();
+    const ready = await cli.waitForLine((l) => l.includes('ready again'), 30_000);
+    expect(ready).toMatch(/^hfq: Redis connection ready again \(after \d+ failed attempts?\)$/);
+    const exit = await cli.stop('SIGINT');
+    expect(exit.code, cli.lines.join('\n')).toBe(130);
+
+    const text = cli.lines.join('\n');
+    const refused = cli.lines.filter((l) => l.includes('ECONNREFUSED'));
+    expect(refused, text).toEqual([
+      `hfq: Redis connection error: connect ECONNREFUSED ${new URL(redis.url).host}`,
+    ]);
+    expect(text).not.toMatch(/^\s+at /m);
+    expect(text).not.toMatch(/errno|syscall/);
+  });
+});
