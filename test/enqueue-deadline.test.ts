@@ -71,6 +71,37 @@ describe('prepareJob', () => {
 });
 
 describe('enqueue', () => {
+  test('a batch carries its deadline into every child; a bad one is refused before Redis', async () => {
+    const prefix = testPrefix();
+    const admin = adminRedis();
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    try {
+      const spec = {
+        account: 'acme',
+        task: 'text-classification' as const,
+        model: 'm/m',
+        items: ['a', 'b', 'c'],
+      };
+      await expect(producer.enqueueBatch(spec, { deadline: 'soon' })).rejects.toThrow(
+        /invalid batch: deadline:/,
+      );
+      await expect(producer.enqueueBatch(spec, { preference: 'speed' })).rejects.toThrow(
+        /invalid batch: preference:/,
+      );
+      expect(await keysUnder(admin, prefix)).toEqual([]);
+      const dueAt = Date.now() + 3 * HOUR;
+      const batch = await producer.enqueueBatch(spec, { deadline: new Date(dueAt), preference: 'speed' });
+      await batch.enqueued();
+      for (let i = 0; i < 3; i++) {
+        const stored = await admin.hget(`${prefix}:${accountQueueName('acme')}:${batch.id}-${i}`, 'data');
+        expect(JOB_DATA.parse(JSON.parse(stored ?? 'null'))).toMatchObject({ dueAt, preference: 'speed' });
+      }
+    } finally {
+      await producer.close();
+      await admin.quit();
+    }
+  });
+
   test('the deadline reaches Redis in the job data; a bad one leaves nothing there', async () => {
     const prefix = testPrefix();
     const admin = adminRedis();
