@@ -4,11 +4,12 @@
  * them is written as before.
  */
 import { createProducer } from '@hfq/producer';
-import { type Job, ValidationError } from '@hfq/shared';
+import { createLogger, type Job, ValidationError } from '@hfq/shared';
 import { accountQueueName, JOB_DATA } from '@hfq/shared/internal';
 import { describe, expect, test } from 'vitest';
 import { prepareJob } from '../packages/producer/src/producer.js';
 import { adminRedis, keysUnder, redisUrl, testPrefix } from './support/redis.js';
+import { startStack } from './support/stack.js';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
 const HOUR = 3_600_000;
@@ -71,6 +72,37 @@ describe('prepareJob', () => {
 });
 
 describe('enqueue', () => {
+  test('a batch carries its deadline into every child; a bad one is refused before Redis', async () => {
+    const prefix = testPrefix();
+    const admin = adminRedis();
+    const producer = createProducer({ connection: redisUrl(), prefix });
+    try {
+      const spec = {
+        account: 'acme',
+        task: 'text-classification' as const,
+        model: 'm/m',
+        items: ['a', 'b', 'c'],
+      };
+      await expect(producer.enqueueBatch(spec, { deadline: 'soon' })).rejects.toThrow(
+        /invalid batch: deadline:/,
+      );
+      await expect(producer.enqueueBatch(spec, { preference: 'speed' })).rejects.toThrow(
+        /invalid batch: preference:/,
+      );
+      expect(await keysUnder(admin, prefix)).toEqual([]);
+      const dueAt = Date.now() + 3 * HOUR;
+      const batch = await producer.enqueueBatch(spec, { deadline: new Date(dueAt), preference: 'speed' });
+      await batch.enqueued();
+      for (let i = 0; i < 3; i++) {
+        const stored = await admin.hget(`${prefix}:${accountQueueName('acme')}:${batch.id}-${i}`, 'data');
+        expect(JOB_DATA.parse(JSON.parse(stored ?? 'null'))).toMatchObject({ dueAt, preference: 'speed' });
+      }
+    } finally {
+      await producer.close();
+      await admin.quit();
+    }
+  });
+
   test('the deadline reaches Redis in the job data; a bad one leaves nothing there', async () => {
     const prefix = testPrefix();
     const admin = adminRedis();
@@ -90,6 +122,56 @@ describe('enqueue', () => {
     } finally {
       await producer.close();
       await admin.quit();
+    }
+  });
+});
+
+describe('split halves', () => {
+  test("a child refused as too large splits into halves that keep the batch's deadline", async () => {
+    const token = 'hf_test_deadline_split_0123456789';
+    const stack = await startStack({
+      label: 'due',
+      sim: { maxItemsPerRequest: 4, tooLargeStatus: 413 },
+      tokens: { [token]: { label: 'due' } },
+      accounts: [{ id: 'acme', tier: 'pro', hfToken: token, limit: { max: 100, durationMs: 1000 } }],
+    });
+    {
+      await stack.startWorker({
+        concurrency: 2,
+        logger: createLogger({ name: 'due-test', level: 'silent' }),
+      });
+      const inputs = Array.from({ length: 10 }, (_, i) => `text ${i}`);
+      const before = Date.now();
+      const batch = await stack.newProducer().enqueueBatch(
+        {
+          account: 'acme',
+          task: 'feature-extraction',
+          model: 'sentence-transformers/all-MiniLM-L6-v2',
+          items: inputs,
+          coalesce: 10,
+        },
+        { deadline: '2h' },
+      );
+      const after = Date.now();
+      const results = await batch.results({ timeoutMs: 30_000, remove: false });
+      expect(results.every((result) => result.ok)).toBe(true);
+      const admin = adminRedis();
+      try {
+        const halves = (await keysUnder(admin, stack.prefix)).filter((key) =>
+          key.startsWith(`${stack.prefix}:${accountQueueName('acme')}:${batch.id}-0.`),
+        );
+        const split = halves.filter((key) => /-0\.\d+$/.test(key));
+        expect(split.length).toBeGreaterThanOrEqual(2);
+        for (const key of split) {
+          const half = JOB_DATA.parse(JSON.parse((await admin.hget(key, 'data')) ?? 'null'));
+          expect(half.batch?.count).toBeLessThan(10);
+          expect(half.preference).toBe('cost');
+          expect(half.dueAt).toBeGreaterThanOrEqual(before + 2 * HOUR);
+          expect(half.dueAt).toBeLessThanOrEqual(after + 2 * HOUR);
+        }
+      } finally {
+        await admin.quit();
+      }
     }
   });
 });

@@ -39,6 +39,8 @@ export interface FeedContext {
   sealTimeoutMs: number;
   /** Every item was validated before the batch was created (array input). */
   prevalidated: boolean;
+  /** The batch's `deadline` and `preference` as job data, for every child (empty without one). */
+  due: Pick<JobData, 'dueAt' | 'preference'>;
   /**
    * Resuming a batch another producer started: items of the input already added (skipped), and
    * children already in the layout (the next child's sequence number).
@@ -245,6 +247,7 @@ export class Feeder {
         data: {
           v: JOB_SCHEMA_VERSION,
           job: plan.job,
+          ...ctx.due,
           batch: { id: ctx.batchId, ...plan.batch },
         } satisfies JobData,
         opts: { ...opts, jobId: `${ctx.batchId}-${first + i}` },

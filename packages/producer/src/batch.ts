@@ -20,6 +20,7 @@ import { batchHooks } from './batch-hooks.js';
 import { type BatchBase, COALESCING_TASKS, itemJob, validateBase } from './batch-items.js';
 import { type BatchLease, takeLease, waitForLease } from './batch-lease.js';
 import { BatchAbandonedError, ChildWatcher } from './batch-results.js';
+import { readDueOptions } from './deadline-option.js';
 import type { EndpointIndex } from './endpoint-index.js';
 
 /**
@@ -63,6 +64,14 @@ export interface BatchOptions {
    * @defaultValue 600000
    */
   sealTimeoutMs?: number;
+  /**
+   * When every item should be done by (as `EnqueueOptions.deadline`), carried in each child's data;
+   * read once when the batch is enqueued, so a retry with a duration carries a new deadline for
+   * the items it adds (give an ISO time to keep it). Does not yet change how items run.
+   */
+  deadline?: string | Date;
+  /** With a `deadline`: `cost` or `speed`. @defaultValue `'cost'` */
+  preference?: 'cost' | 'speed';
 }
 
 export interface BatchClientDeps {
@@ -382,8 +391,10 @@ function checkOptions(spec: BatchSpec, options: BatchOptions) {
   ) {
     issues.push({ path: 'items', message: 'an array, an iterable or an async iterable' });
   }
+  const due = readDueOptions(options, Date.now());
+  if (!due.ok) issues.push({ path: due.path, message: due.message });
   if (issues.length > 0) throw new ValidationError('batch', issues);
-  return settings;
+  return { ...settings, due: due.ok ? due.due : {} };
 }
 
 function newBatchId(): string {

@@ -15,6 +15,36 @@ const MAX_AHEAD_MS = 10 * 365 * 86_400_000;
 export const DEADLINE_FORMS =
   'an ISO 8601 time with a zone ("2026-12-24T18:00:00Z"), a Date, or a duration such as "45m", "6h" or "1h30m"';
 
+import type { JobData } from '@hfq/shared/internal';
+
+/** The `deadline` and `preference` options, as the caller gives them (`enqueue`, `enqueueBatch`). */
+export interface DueOptions {
+  deadline?: string | Date;
+  preference?: 'cost' | 'speed';
+}
+
+/** The options as job data (`dueAt`, `preference`), or the field that is wrong and why. */
+export function readDueOptions(
+  options: DueOptions,
+  nowMs: number,
+): { ok: true; due: Pick<JobData, 'dueAt' | 'preference'> } | { ok: false; path: string; message: string } {
+  const { deadline, preference } = options;
+  if (preference !== undefined && preference !== 'cost' && preference !== 'speed') {
+    return { ok: false, path: 'preference', message: '"cost" or "speed"' };
+  }
+  if (deadline === undefined) {
+    if (preference === undefined) return { ok: true, due: {} };
+    return {
+      ok: false,
+      path: 'preference',
+      message: 'only with a deadline (without one, every job runs as fast as it can)',
+    };
+  }
+  const read = readDeadline(deadline, nowMs);
+  if (!read.ok) return { ok: false, path: 'deadline', message: read.reason };
+  return { ok: true, due: { dueAt: read.atMs, preference: preference ?? 'cost' } };
+}
+
 /** Epoch ms of a deadline, or the reason it is not one (a message for the `deadline` field). */
 export function readDeadline(
   value: unknown,

@@ -33,7 +33,7 @@ import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
-import { readDeadline } from './deadline-option.js';
+import { readDueOptions } from './deadline-option.js';
 import { EndpointIndex } from './endpoint-index.js';
 import { estimateAddBytes, Headroom, type HeadroomOptions, NoHeadroomError } from './headroom.js';
 import { JobHandle } from './job-handle.js';
@@ -163,19 +163,9 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
 
 /** The `deadline` and `preference` options as job data; throws `ValidationError` naming the field. */
 function dueOptions(options: EnqueueOptions, nowMs: number): Pick<JobData, 'dueAt' | 'preference'> {
-  const { deadline, preference } = options;
-  if (preference !== undefined && preference !== 'cost' && preference !== 'speed') {
-    throw new ValidationError('enqueue options', [{ path: 'preference', message: '"cost" or "speed"' }]);
-  }
-  if (deadline === undefined) {
-    if (preference === undefined) return {};
-    throw new ValidationError('enqueue options', [
-      { path: 'preference', message: 'only with a deadline (without one, every job runs as fast as it can)' },
-    ]);
-  }
-  const read = readDeadline(deadline, nowMs);
-  if (!read.ok) throw new ValidationError('enqueue options', [{ path: 'deadline', message: read.reason }]);
-  return { dueAt: read.atMs, preference: preference ?? 'cost' };
+  const read = readDueOptions(options, nowMs);
+  if (!read.ok) throw new ValidationError('enqueue options', [{ path: read.path, message: read.message }]);
+  return read.due;
 }
 
 export class Producer {

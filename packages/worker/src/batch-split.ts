@@ -76,6 +76,8 @@ export async function splitBatchChild(
         job: half.job,
         batch: half.batch,
         ...(data.deadlineAt !== undefined ? { deadlineAt: data.deadlineAt } : {}),
+        ...(data.dueAt !== undefined ? { dueAt: data.dueAt } : {}),
+        ...(data.preference !== undefined ? { preference: data.preference } : {}),
       } satisfies JobData,
       opts: { ...opts, jobId: ids[i] as string },
     })),

@@ -10,7 +10,7 @@ import type { CreditConfig, DirectProviderName } from '../config.js';
 import { requestCostUsd } from '../credits.js';
 import type { SimState } from '../state.js';
 import { PROVIDER_PAYMENT_REQUIRED } from '../texts.js';
-import type { BatchApiStyle } from './batch-config.js';
+import type { BatchApiStyle, BatchTurnaround } from './batch-config.js';
 import type { InputLine, LineOutcome, PlannedLine } from './batch-lines.js';
 import { planLines } from './batch-lines.js';
 
@@ -308,10 +308,7 @@ export function isTerminal(status: BatchStatus): boolean {
   return TERMINAL.has(status);
 }
 
-function drawTurnaround(
-  turnaround: import('./batch-config.js').BatchTurnaround,
-  random: () => number,
-): number {
+function drawTurnaround(turnaround: BatchTurnaround, random: () => number): number {
   if (turnaround.kind === 'stuck') return Number.POSITIVE_INFINITY;
   if (turnaround.kind === 'fixed') return turnaround.ms;
   return turnaround.minMs + random() * (turnaround.maxMs - turnaround.minMs);

@@ -6,7 +6,7 @@
  * batch. Keys carry the account's hash tag; each has a TTL refreshed by every write.
  */
 import { createHash } from 'node:crypto';
-import { hashTag, type RedisClient, stateKey } from '@hfq/shared/internal';
+import { hashTag, type RedisClient, stateKey, withLease } from '@hfq/shared/internal';
 
 /** A record's life: `collected` records leave the account's index. */
 export type BatchRecordState = 'planned' | 'uploaded' | 'creating' | 'submitted' | 'cancelling' | 'collected';
@@ -130,6 +130,20 @@ export class BatchRecordStore {
     const record = await this.get(account, id);
     if (!record) throw new Error(`batch record ${id} is gone (expired?)`);
     return record;
+  }
+
+  /**
+   * Run `fn` as the account's only batch watcher: resolves undefined at once when another process
+   * is watching (its lease, tagged with the account, lapses by itself if that process dies).
+   */
+  async asWatcher<T>(account: string, leaseMs: number, fn: () => Promise<T>): Promise<T | undefined> {
+    const key = stateKey(this.prefix, 'provider-batch-watch', hashTag(account));
+    try {
+      return await withLease(this.redis, key, fn, { leaseMs, waitMs: 0 });
+    } catch (error) {
+      if (error instanceof Error && /still held by another process/.test(error.message)) return undefined;
+      throw error;
+    }
   }
 
   /** The account's records not yet collected: what a starting worker resumes. */
