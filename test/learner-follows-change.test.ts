@@ -197,7 +197,9 @@ describe('a learner that follows change', () => {
       const { redis } = { redis: (limiter as unknown as { redis: Redis }).redis };
       const timer = setInterval(async () => {
         const h = await redis.hgetall(limiter.keys(domain.id).state);
-        console.log(JSON.stringify(Object.fromEntries(Object.entries(h).filter(([k]) => !/^[bst]\d+$/.test(k)))));
+        console.log(
+          JSON.stringify(Object.fromEntries(Object.entries(h).filter(([k]) => !/^[bst]\d+$/.test(k)))),
+        );
       }, 1000);
       setTimeout(() => clearInterval(timer), 12_000);
     }
