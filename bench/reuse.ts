@@ -222,29 +222,30 @@ async function main(): Promise<void> {
       console.log(
         `\n${integer(JOBS)} embedding jobs, ${percent(REPEAT, 0)} repeating an earlier input (${integer(new Set(inputs).size)} distinct), upstream ${BASE_MS} ms, concurrency ${CONCURRENCY}\n`,
       );
-    console.log(
-      markdownTable(
-        [
-          'run',
-          'upstream requests',
-          'vs every job paid',
-          'estimated spend',
-          'reused from ledger',
-          'wall time',
-          'jobs/s',
-        ],
-        runs.map((r) => [
-          r.mode,
-          integer(r.requests),
-          percent(r.requests / base.requests, 1),
-          `$${fixed(r.spendUsd, 4)}`,
-          integer(r.reused),
-          `${fixed(r.seconds, 1)} s`,
-          fixed(r.jobs / r.seconds, 0),
-        ]),
-        ['l'],
-      ),
-    );
+    if (runs.length > 0)
+      console.log(
+        markdownTable(
+          [
+            'run',
+            'upstream requests',
+            'vs every job paid',
+            'estimated spend',
+            'reused from ledger',
+            'wall time',
+            'jobs/s',
+          ],
+          runs.map((r) => [
+            r.mode,
+            integer(r.requests),
+            percent(r.requests / base.requests, 1),
+            `$${fixed(r.spendUsd, 4)}`,
+            integer(r.reused),
+            `${fixed(r.seconds, 1)} s`,
+            fixed(r.jobs / r.seconds, 0),
+          ]),
+          ['l'],
+        ),
+      );
     console.log(
       `\nEnqueue ${integer(ENQUEUE)} jobs in enqueueMany(${CHUNK}), no worker, median of ${ROUNDS} alternated rounds\n`,
     );
