@@ -1,5 +1,6 @@
 import type { AccountConfigInput } from '@hfq/shared';
-import { DEFAULT_PRICES, type PriceTable } from '@hfq/worker';
+import { type AccountStatus, DEFAULT_PRICES, type PriceTable } from '@hfq/worker';
+import { spendNotes } from '@hfq/worker/internal';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { embedJob } from './support/jobs.js';
 import { type Stack, startStack } from './support/stack.js';
@@ -49,6 +50,11 @@ describe('a budget is the user’s choice', () => {
     expect(since).toBeGreaterThan(0);
     expect(since).toBeGreaterThanOrEqual(started);
     expect(since).toBeLessThanOrEqual(Date.now());
+    // What hfq status and the board print beside the numbers.
+    const notes = spendNotes((await admin.status())[0] as AccountStatus, (usd) => `$${usd.toFixed(2)}`);
+    expect(notes[0]).toMatch(
+      /^HF spend \$0\.30 of the tier's included \$0\.10: pay-as-you-go since \d{4}-\d\d-\d\d \d\d:\d\d UTC$/,
+    );
     expect(handles).toHaveLength(40);
   });
 

@@ -1,5 +1,7 @@
 import { contentJobId, type Job } from '@hfq/shared';
 import { ResultLedger } from '@hfq/shared/internal';
+import type { AccountStatus } from '@hfq/worker';
+import { spendNotes } from '@hfq/worker/internal';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { embedJob } from './support/jobs.js';
 import { type Stack, startStack } from './support/stack.js';
@@ -46,6 +48,9 @@ describe('result reuse', () => {
     const [status] = await admin.status();
     expect(status?.spend.reusedUsd).toBeCloseTo(saved, 12);
     expect(status?.spend.hfRouterRequests).toBe(10);
+    expect(spendNotes(status as AccountStatus, (usd) => `$${usd.toFixed(6)}`)).toContain(
+      `10 results reused from the ledger this month, ≈ $${saved.toFixed(6)} saved`,
+    );
     // unique: false is new work: never answered from the ledger.
     const fresh = await stack.producer.enqueue(embedJob(0), { unique: false });
     expect((await fresh.result({ timeoutMs: 30_000 })).reused).toBeUndefined();

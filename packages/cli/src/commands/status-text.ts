@@ -129,10 +129,17 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
         `${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${jobs}${cost}${why}`,
       );
     }
-    if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0)
-      notes.push(
-        `${s.account}: HF credits left ${money(f.creditsLeftUsd)}, spending ${money(f.hfSpendPerHourUsd)}/h: they run out in ${durationText(f.creditsRunOutAtMs - nowMs)}`,
-      );
+    if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0) {
+      // No budget: the included credits end in pay-as-you-go, not in a stop.
+      if (s.budgetUsd !== undefined)
+        notes.push(
+          `${s.account}: HF credits left ${money(f.creditsLeftUsd)}, spending ${money(f.hfSpendPerHourUsd)}/h: they run out in ${durationText(f.creditsRunOutAtMs - nowMs)}`,
+        );
+      else if (f.creditsLeftUsd > 0)
+        notes.push(
+          `${s.account}: included credits left ${money(f.creditsLeftUsd)}, spending ${money(f.hfSpendPerHourUsd)}/h: pay-as-you-go in ${durationText(f.creditsRunOutAtMs - nowMs)}`,
+        );
+    }
   }
   if (notes.length > 0) out.push('', ...notes);
   return out.join('\n');

@@ -150,9 +150,15 @@ function forecastLine(s: AccountStatus, nowMs: number): string {
     parts.push(`cost to complete ≈ ${money(f.backlogCostUsd)}`);
   if (s.budgetUsd !== undefined) parts.push(`HF credits left ≈ ${money(f.creditsLeftUsd)}`);
   parts.push(...spendNotes(s, money));
-  if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0)
+  const runsOut = f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0;
+  if (runsOut && s.budgetUsd !== undefined)
     parts.push(
-      `they run out in ${durationText(f.creditsRunOutAtMs - nowMs)} at ${money(f.hfSpendPerHourUsd)}/h`,
+      `they run out in ${durationText((f.creditsRunOutAtMs ?? nowMs) - nowMs)} at ${money(f.hfSpendPerHourUsd ?? 0)}/h`,
+    );
+  else if (runsOut && f.creditsLeftUsd > 0)
+    // No budget: the included credits end in pay-as-you-go, not in a stop.
+    parts.push(
+      `included credits used in ${durationText((f.creditsRunOutAtMs ?? nowMs) - nowMs)} at ${money(f.hfSpendPerHourUsd ?? 0)}/h, then pay-as-you-go`,
     );
   else if (s.budgetUsd !== undefined && s.route === 'hf-router' && f.backlog > 0)
     parts.push('not running out at this rate');

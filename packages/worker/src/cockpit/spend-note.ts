@@ -13,7 +13,8 @@ function utc(ms: number): string {
 export function spendNotes(s: AccountStatus, money: (usd: number) => string): string[] {
   const notes: string[] = [];
   const included = s.includedCreditsUsd;
-  if (included !== undefined) {
+  // Nothing spent yet: nothing to say.
+  if (included !== undefined && (s.spend.hfRouterUsd > 0 || s.spend.payAsYouGoSinceMs !== undefined)) {
     const since = s.spend.payAsYouGoSinceMs;
     notes.push(
       since !== undefined || s.spend.hfRouterUsd >= included
