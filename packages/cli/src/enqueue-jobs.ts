@@ -12,7 +12,7 @@ import { cliRedisLog } from './redis-outage-log.js';
 
 /** Errors of a connection that is gone for now (ioredis, sockets): a wait is tried again. */
 const CONNECTION_LOST =
-  /Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|enableOfflineQueue/;
+  /Redis not reachable|Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|enableOfflineQueue/;
 
 /** Results waited for at once: bounds memory; each is written as soon as it is ready. */
 const RESULT_WINDOW = 1_000;
