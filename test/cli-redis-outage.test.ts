@@ -3,15 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectionFor } from '@hfq/shared/internal';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { startBoardProcess } from './ops-support.js';
 import { ownRedis } from './support/faults.js';
 import { HfqProcess } from './support/processes.js';
 import { startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
- * A Redis outage during `hfq enqueue --wait`: one line per condition (not a stack dump per
- * reconnect attempt of each connection, over the progress line), then one line when Redis is
- * ready again, with how many attempts failed.
+ * A Redis outage during `hfq enqueue --wait` and under `hfq board`: one line per condition (not a
+ * stack dump per reconnect attempt of each connection, over the progress line), then one line
+ * when Redis is ready again (for the CLI, with how many attempts failed).
  */
 
 describe('hfq enqueue during a Redis outage', () => {
@@ -58,6 +59,43 @@ describe('hfq enqueue during a Redis outage', () => {
     expect(refused, text).toEqual([
       `hfq: Redis connection error: connect ECONNREFUSED ${new URL(redis.url).host}`,
     ]);
+    expect(text).not.toMatch(/^\s+at /m);
+    expect(text).not.toMatch(/errno|syscall/);
+  });
+});
+
+describe('hfq board during a Redis outage', () => {
+  it('logs each condition once and when Redis is ready again, no stack dumps', {
+    timeout: 90_000,
+  }, async () => {
+    const redis = await ownRedis();
+    onTestFinished(() => redis.stop());
+    const stack = await startStack({ label: 'boardoutage', redisUrl: redis.url, sim: false });
+    const { proc, url } = await startBoardProcess({
+      REDIS_URL: redis.url,
+      HFQ_PREFIX: stack.prefix,
+      HFQ_BOARD_AUTH: 'off',
+      LOG_LEVEL: 'info',
+    });
+    stack.defer(() => proc.stop('SIGTERM'));
+    // The status page reads Redis: the admin's queues are in use when Redis goes.
+    expect((await fetch(`${url}/status.json`)).status).toBe(200);
+    const probe = connectionFor(redis.url, 'producer');
+    stack.defer(() => probe.disconnect());
+    let probeErrors = 0;
+    probe.on('error', () => {
+      probeErrors += 1;
+    });
+    await redis.kill();
+    await waitFor(() => probeErrors >= 6, 'six failed reconnect attempts', 60_000);
+    await fetch(`${url}/status.json`).catch(() => undefined);
+    await redis.launch();
+    await proc.waitForLine((l) => l.includes('Redis connection ready again'), 30_000);
+    const text = proc.lines.join('\n');
+    const refused = proc.events().filter((e) => /ECONNREFUSED/.test(String(e.err)));
+    expect(refused.length, text).toBeGreaterThan(0);
+    const pairs = refused.map((e) => `${e.msg} | ${e.source} | ${e.err}`);
+    expect(new Set(pairs).size, text).toBe(pairs.length);
     expect(text).not.toMatch(/^\s+at /m);
     expect(text).not.toMatch(/errno|syscall/);
   });

@@ -104,6 +104,11 @@ describe('hfq usage errors', () => {
     },
     { name: 'retry without a target', args: ['retry'], message: /missing <account> or <file\.jsonl>/ },
     {
+      name: 'retry of a missing file',
+      args: ['retry', join(dir, 'gone.jsonl')],
+      message: /gone\.jsonl: no such file/,
+    },
+    {
       name: 'queue without an action',
       args: ['queue'],
       message: /missing <action> \(pause, resume, clean, drain\)/,

@@ -12,7 +12,7 @@ import { cliRedisLog } from './redis-outage-log.js';
 
 /** Errors of a connection that is gone for now (ioredis, sockets): a wait is tried again. */
 const CONNECTION_LOST =
-  /Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|enableOfflineQueue/;
+  /Redis not reachable|Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|enableOfflineQueue/;
 
 /** Results waited for at once: bounds memory; each is written as soon as it is ready. */
 const RESULT_WINDOW = 1_000;
@@ -85,7 +85,11 @@ export async function runJobs(run: Run, producer: Producer): Promise<number> {
       const lines = chunk;
       chunk = [];
       const byAccount = new Map<string, string[]>();
-      for (const l of lines) byAccount.set(l.job.account, [...(byAccount.get(l.job.account) ?? []), l.id]);
+      for (const l of lines) {
+        const ids = byAccount.get(l.job.account);
+        if (ids) ids.push(l.id);
+        else byAccount.set(l.job.account, [l.id]);
+      }
       for (const [account, ids] of byAccount) fresh += await countNew(account, ids);
       await withBackpressure(run, () =>
         producer.enqueueMany(lines.map((l) => ({ job: l.job, options: { jobId: l.id } }))),
@@ -96,7 +100,7 @@ export async function runJobs(run: Run, producer: Producer): Promise<number> {
       progress.enqueued(lines.length);
       wake();
     };
-    for await (const { lineNo, parsed } of inputLines(run.file, run.accounts)) {
+    for await (const { lineNo, parsed } of inputLines(run.file, run.accounts, { hash: false })) {
       if (interrupt.interrupted) return;
       if (plan.keptLines.has(lineNo) || !parsed.ok) continue;
       chunk.push({ lineNo, job: parsed.job, id: lineId(lineNo, parsed.job) });

@@ -20,14 +20,18 @@ export interface InputLine {
 }
 
 /** Every non-blank line of the input, parsed; a line that is not text is an invalid line. */
-export async function* inputLines(path: string, accounts: AccountChoice): AsyncGenerator<InputLine> {
+export async function* inputLines(
+  path: string,
+  accounts: AccountChoice,
+  options: { hash?: boolean } = {},
+): AsyncGenerator<InputLine> {
   for await (const line of readInputLines(path)) {
     yield {
       lineNo: line.lineNo,
       parsed:
         line.text === undefined
           ? { ok: false, error: line.problem, hash: `bytes-${line.lineNo}` }
-          : parseJobLine(line.text, accounts),
+          : parseJobLine(line.text, accounts, options),
     };
   }
 }
@@ -54,8 +58,9 @@ export interface Plan {
   todo: number;
   /** Valid lines to run, per account. */
   perAccount: Map<string, number>;
-  /** Distinct jobs among the lines to run. */
+  /** Distinct jobs among the lines to run (`price` only). */
   distinctJobs: number;
+  /** `price` only. */
   estimatedCostUsd: number;
   /** --batch: what every line shares, and the batch id (from the content of every valid line). */
   batchRef: string | undefined;
@@ -69,6 +74,8 @@ export interface PlanOptions {
   batch: boolean;
   /** Identical lines run once each (the id includes the line number). */
   eachLine: boolean;
+  /** Count distinct jobs and price them (`--dry-run`); a run skips it. */
+  price?: boolean;
   held: readonly HeldRow[];
   /** `hfq retry`: a held failure of a valid line is not kept (the line runs again). */
   retryFailed?: boolean;
@@ -138,6 +145,7 @@ export async function planInput(path: string, options: PlanOptions): Promise<Pla
     if (!line.ok) continue;
     const account = line.job.account;
     plan.perAccount.set(account, (plan.perAccount.get(account) ?? 0) + 1);
+    if (!options.price) continue;
     const id = contentJobId(line.job, options.eachLine ? lineNo : undefined);
     // Priced once per distinct job: identical lines share one request.
     if (!distinct.has(id)) {

@@ -96,7 +96,11 @@ function isOpenAiLine(value: Record<string, unknown>): boolean {
 }
 
 /** Parse one line's text (`JSON.parse` errors included) into a job, or the line's error. */
-export function parseJobLine(text: string, accounts: AccountChoice): JobLine {
+export function parseJobLine(
+  text: string,
+  accounts: AccountChoice,
+  options: { hash?: boolean } = {},
+): JobLine {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -109,10 +113,14 @@ export function parseJobLine(text: string, accounts: AccountChoice): JobLine {
   const callerId = callerIdOf(record);
   const withId = typeof callerId === 'object' ? { callerId } : {};
   // The hash covers what the line says and the account it runs under.
-  const hash = inputHash({
-    line: record,
-    account: accounts.override ?? record.account ?? accounts.fallback ?? null,
-  });
+  // A pass that only adds jobs needs no hash (`hash: false`).
+  const hash =
+    options.hash === false
+      ? ''
+      : inputHash({
+          line: record,
+          account: accounts.override ?? record.account ?? accounts.fallback ?? null,
+        });
   if (typeof callerId === 'string') return { ok: false, error: callerId, hash };
   const { custom_id: _c, id: _i, ...rest } = record;
   const raw = isOpenAiLine(record) ? fromOpenAi(record) : rest;

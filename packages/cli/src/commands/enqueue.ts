@@ -101,6 +101,7 @@ export async function runEnqueue(
       eachLine: values['each-line'] === true,
       held,
       retryFailed: mode.retryFailed === true,
+      price: dryRun,
     });
     const invalid = reportInvalid(plan, file, values['skip-invalid'] === true);
     if (held.length > 0 && plan.kept.length === 0) {

@@ -15,7 +15,9 @@ Runs failed jobs again.
 export async function runRetry(env: NodeJS.ProcessEnv, argv: string[]): Promise<void> {
   const target = argv.find((a) => !a.startsWith('-'));
   if (!target) throw new UsageError('missing <account> or <file.jsonl>', RETRY_HELP);
-  if ((await stat(target).catch(() => undefined))?.isFile()) {
+  // A file that exists, or a name that can only be a file (a missing one is then said to be missing).
+  const isFile = (await stat(target).catch(() => undefined))?.isFile();
+  if (isFile || /\.jsonl?$|\//.test(target)) {
     return runEnqueue(env, argv, { retryFailed: true, usage: RETRY_HELP });
   }
   parseCommand(argv, {}, RETRY_HELP, ['account']);
