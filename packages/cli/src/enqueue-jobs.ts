@@ -3,7 +3,7 @@ import type { Job } from '@hfq/shared';
 import { accountQueueName, checkRedisTarget, connectionFor, sleep } from '@hfq/shared/internal';
 import { createAdmin } from '@hfq/worker';
 import { Job as BullJob, Queue } from 'bullmq';
-import { contentJobId } from './content-id.js';
+import { lineJobId } from './content-id.js';
 import { checkedLine, inputLines } from './enqueue-plan.js';
 import { type Run, resultRow } from './enqueue-run.js';
 import type { JobLine } from './job-line.js';
@@ -59,7 +59,7 @@ export async function runJobs(run: Run, producer: Producer): Promise<number> {
   let addError: unknown;
   let wake: () => void = () => {};
   const addedMore = () => new Promise<void>((r) => (wake = r));
-  const lineId = (lineNo: number, job: Job) => contentJobId(job, run.eachLine ? lineNo : undefined);
+  const lineId = (lineNo: number, job: Job) => lineJobId(job, run.eachLine ? lineNo : undefined);
 
   /** Which of `ids` (one account's) have no job yet: counted as new, so a re-run can say it adds nothing. */
   const countNew = async (account: string, ids: string[]) => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Job } from '@hfq/shared';
 import { DEFAULT_PRICES, estimateCost } from '@hfq/worker';
 import { estimateTokens } from '@hfq/worker/internal';
-import { contentJobId } from './content-id.js';
+import { lineJobId } from './content-id.js';
 import { readInputLines } from './input-lines.js';
 import { type AccountChoice, type JobLine, parseJobLine } from './job-line.js';
 import type { HeldRow } from './results-file.js';
@@ -122,7 +122,7 @@ export async function planInput(path: string, options: PlanOptions): Promise<Pla
     }
     if (line.ok) {
       plan.valid++;
-      if (options.batch) batchHash.update(`${contentJobId(line.job)}\n`);
+      if (options.batch) batchHash.update(`${lineJobId(line.job)}\n`);
     } else {
       plan.bad++;
       if (line.noAccount) plan.noAccount++;
@@ -146,7 +146,7 @@ export async function planInput(path: string, options: PlanOptions): Promise<Pla
     const account = line.job.account;
     plan.perAccount.set(account, (plan.perAccount.get(account) ?? 0) + 1);
     if (!options.price) continue;
-    const id = contentJobId(line.job, options.eachLine ? lineNo : undefined);
+    const id = lineJobId(line.job, options.eachLine ? lineNo : undefined);
     // Priced once per distinct job: identical lines share one request.
     if (!distinct.has(id)) {
       distinct.add(id);
