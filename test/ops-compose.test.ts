@@ -128,7 +128,9 @@ describe('docker-compose.yml', () => {
   it('publishes Redis on the host only when asked (docker-compose.redis-port.yml), and then on loopback', () => {
     expect(production.services.redis?.ports).toBeUndefined();
     expect(compose.services.redis?.ports).toBeUndefined();
-    expect(redisPort.services.redis?.ports?.[0]).toMatch(/^127\.0\.0\.1:\$\{HFQ_REDIS_PUBLISH_PORT:-6379\}:6379$/);
+    expect(redisPort.services.redis?.ports?.[0]).toMatch(
+      /^127\.0\.0\.1:\$\{HFQ_REDIS_PUBLISH_PORT:-6379\}:6379$/,
+    );
   });
 
   it('the demo file adds the simulator and the demo jobs, and points the workers at it', () => {

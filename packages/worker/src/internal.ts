@@ -5,4 +5,5 @@
 export { holdKey } from './account-runtime.js';
 export { durationText, forecast } from './cockpit/forecast.js';
 export { endpointAvailabilityText } from './endpoint-status-view.js';
+export { checkUpstreamAndTokens, type UpstreamCheck } from './token-check.js';
 export { rewriteUrl } from './upstream-fetch.js';

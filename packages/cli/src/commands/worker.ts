@@ -7,6 +7,7 @@ import {
   type HfqWorker,
   shutdownGracefully,
 } from '@hfq/worker';
+import { checkUpstreamAndTokens } from '@hfq/worker/internal';
 
 import { operatorConfig } from './shared-config.js';
 
@@ -50,6 +51,13 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const config = operatorConfig(env);
   const logger = createLogger({ name: 'hfq-worker', level: config.logLevel });
   routeIoredisConsole(new RedisErrorLog(logger));
+  // Once, before taking jobs: which upstream this is, and whether the Hub accepts each token.
+  await checkUpstreamAndTokens({
+    accounts: config.accounts,
+    upstream: config.upstream,
+    logger,
+    tokenVariable: env.HFQ_ACCOUNTS_FILE ? 'HFQ_ACCOUNTS_FILE' : 'HF_TOKEN',
+  });
   const worker = await createWorker({
     connection: config.connection,
     prefix: config.prefix,
@@ -72,11 +80,12 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     await worker.close();
     throw err;
   }
+  // Signals are handled before "worker ready" is said: a supervisor may stop it on that line.
+  handleSignals(worker, health, config.shutdownGraceMs, logger);
   logger.info(
     { accounts: config.accounts.map((a) => a.id), concurrency: config.concurrency, metricsPort: health.port },
     'worker ready',
   );
-  handleSignals(worker, health, config.shutdownGraceMs, logger);
 }
 
 /** First SIGTERM/SIGINT: graceful stop (see shutdownGracefully), exit 0. Second: exit at once. */
