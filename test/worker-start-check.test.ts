@@ -40,7 +40,7 @@ describe('worker start-up check', () => {
       expect(worker.lines.join('\n')).not.toContain(GOOD);
     } finally {
       const stopped = await worker.stop();
-      expect(stopped, worker.lines.slice(-5).join("\n")).toEqual({ code: 0, signal: null });
+      expect(stopped, worker.lines.slice(-5).join('\n')).toEqual({ code: 0, signal: null });
       await expectNoClientsLeft(admin, prefix);
       await admin.quit();
       await sim.close();
