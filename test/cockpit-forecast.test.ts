@@ -18,6 +18,7 @@ function point(secondsAgo: number, completed: number): HistoryPoint {
     error: 0,
     learnedRate: null,
     configuredRate: null,
+    overrideRate: null,
     backlog: null,
     spendHf: null,
     spendKeys: null,

@@ -107,6 +107,8 @@ export interface ThrottleOutcome {
 export interface DomainState {
   rate: number | undefined;
   override: number | undefined;
+  /** When an override set with `forMs` lapses (ms since the epoch); undefined when it is permanent or absent. */
+  overrideUntilMs: number | undefined;
   pausedUntil: number;
   episodes: number;
   /** The 429 share the detector learned as this domain's noise level, once it measured one. */
@@ -340,9 +342,14 @@ export class DomainLimiter {
   /**
    * Change a domain's primary limit at run time: every worker applies it on its next permit. The
    * override has a key of its own that never expires (an operator's decision outlives any idle
-   * spell); `undefined` deletes it.
+   * spell) unless `forMs` is given: then it lapses by itself after that long and the configured
+   * limit is back in force; `undefined` deletes it.
    */
-  async setOverride(domainId: string, limit: number | undefined): Promise<void> {
+  async setOverride(
+    domainId: string,
+    limit: number | undefined,
+    options: { forMs?: number } = {},
+  ): Promise<void> {
     const keys = this.keys(domainId);
     // What was in force before, for the line the next permit reports (acquire-permit.lua).
     const [[, oldRate], [, oldOverride]] = (await this.redis
@@ -357,6 +364,7 @@ export class DomainLimiter {
       .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
       .pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
+    else if (options.forMs !== undefined) multi.set(keys.override, String(limit), 'PX', options.forMs);
     else multi.set(keys.override, String(limit));
     await multi.exec();
   }
@@ -368,16 +376,23 @@ export class DomainLimiter {
 
   async state(domainId: string): Promise<DomainState> {
     const keys = this.keys(domainId);
-    const [[, fields], [, override], [, count]] = (await this.redis
+    const [[, fields], [, override], [, count], [, overrideTtl]] = (await this.redis
       .multi()
       .hmget(keys.state, 'rate', 'pausedUntil', 'episodes', 'noise')
       .get(keys.override)
       .zcount(keys.log429, Date.now() - 300_000, '+inf')
-      .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, number]];
+      .pttl(keys.override)
+      .exec()) as [
+      [unknown, (string | null)[]],
+      [unknown, string | null],
+      [unknown, number],
+      [unknown, number],
+    ];
     const num = (v: string | null | undefined) => (v == null ? undefined : Number(v));
     return {
       rate: num(fields[0]),
       override: num(override),
+      overrideUntilMs: override !== null && overrideTtl > 0 ? Date.now() + overrideTtl : undefined,
       pausedUntil: num(fields[1]) ?? 0,
       episodes: num(fields[2]) ?? 0,
       noiseShare: num(fields[3]),

@@ -11,6 +11,7 @@
     error: '#b42318',
     learned: '#2456c8',
     configured: '#8a94a6',
+    override: '#c2410c',
     backlog: '#0f766e',
     spendHf: '#2456c8',
     spendKeys: '#d97706',
@@ -40,6 +41,7 @@
       series: [
         { label: 'learned', color: COLORS.learned, value: (p) => p.learnedRate },
         { label: 'configured', color: COLORS.configured, value: (p) => p.configuredRate, dash: [4, 4] },
+        { label: 'override', color: COLORS.override, value: (p) => p.overrideRate, dash: [2, 2] },
       ],
     },
     {
@@ -144,7 +146,13 @@
 
   async function main() {
     const hours = Number(new URLSearchParams(location.search).get('hours') ?? '1') || 1;
-    const res = await fetch(`history.json?hours=${encodeURIComponent(hours)}`, { cache: 'no-store' });
+    // Resolved against the page's origin, never its full address: a page opened as
+    // http://user:password@host/status has a base URL with credentials, which fetch refuses.
+    const url = new URL(
+      `history.json?hours=${encodeURIComponent(hours)}`,
+      location.origin + location.pathname,
+    );
+    const res = await fetch(url, { cache: 'no-store' });
     if (!res.ok) throw new Error(`history.json answered ${res.status}`);
     const history = await res.json();
     const toS = Math.floor(Date.parse(history.generatedAt) / 1000);

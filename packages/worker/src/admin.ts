@@ -50,8 +50,10 @@ export interface AccountStatus {
   counts: Record<string, number>;
   paused: boolean;
   holdReason: string | undefined;
-  /** undefined for an unconfigured account. */
+  /** The limit in force: the configured one, or an operator's override (`hfq limit`). undefined for an unconfigured account. */
   configuredRate: { max: number; durationMs: number } | undefined;
+  /** An operator's override of the configured limit, and when it lapses (undefined: permanent). */
+  override: { max: number; configuredMax: number; untilMs: number | undefined } | undefined;
   learnedRate: number | undefined;
   pausedForMs: number;
   recent429s: number;
@@ -210,6 +212,10 @@ export class Admin {
             max: domain?.override ?? view.window.max,
             durationMs: view.window.durationMs,
           },
+          override:
+            domain?.override !== undefined && view?.window
+              ? { max: domain.override, configuredMax: view.window.max, untilMs: domain.overrideUntilMs }
+              : undefined,
           learnedRate: domain?.rate,
           pausedForMs: pausedForMs(domain),
           recent429s: domain?.recent429s ?? 0,
@@ -326,22 +332,50 @@ export class Admin {
   }
 
   /**
+   * An account as the operator commands need it: configured here, else as a worker published it
+   * (so `hfq limit` and `hfq credits reset` need only REDIS_URL and HFQ_PREFIX).
+   */
+  private async operatorView(accountId: string): Promise<{ view: AccountView; endpointSlots: number }> {
+    const local = this.accounts.find((a) => a.id === accountId);
+    if (local) {
+      const slots = (local.endpoints ?? []).reduce((n, e) => n + e.concurrency, 0);
+      return { view: await this.viewOf(local), endpointSlots: slots };
+    }
+    const published = await readPublishedAccounts(this.redis, this.prefix);
+    const view = published.get(accountId);
+    if (!view) {
+      const known = [...new Set([...this.accounts.map((a) => a.id), ...published.keys()])].sort();
+      const err = new Error(
+        `unknown account "${accountId}": no worker under prefix "${this.prefix}" has published it and it is not configured here (known: ${known.join(', ') || 'none'})`,
+      );
+      err.name = 'UnknownAccountError';
+      throw err;
+    }
+    const endpoints = await readPublishedEndpoints(this.redis, this.prefix, accountId);
+    return { view, endpointSlots: endpoints.reduce((n, e) => n + e.concurrency, 0) };
+  }
+
+  /**
    * Operator's reset after buying credits or fixing a token: opens the account's (or its
-   * organisation's) credit gate and its provider keys' gates, and resumes a held queue.
+   * organisation's) credit gate and its provider keys' gates, and resumes a held queue of every
+   * account sharing that credit scope.
    */
   async resetCredits(accountId: string): Promise<{ scope: string; resumed: boolean }> {
-    const account = this.accounts.find((a) => a.id === accountId);
-    if (!account) throw new Error(`unknown account "${accountId}"`);
     await this.ready();
-    const scope = creditScope(account);
+    const { view } = await this.operatorView(accountId);
+    const scope = view.scope;
     await this.credits.reset(scope);
-    const routes = await this.routesOf(account);
-    for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
+    for (const key of view.keyDomains ?? []) await this.credits.reset(keyScope(key.domain));
+    const published = await readPublishedAccounts(this.redis, this.prefix);
+    const sharing = new Set([
+      accountId,
+      ...this.accounts.filter((a) => creditScope(a) === scope).map((a) => a.id),
+      ...[...published.values()].filter((a) => a.scope === scope).map((a) => a.id),
+    ]);
     let resumed = false;
-    for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
-      const queue = this.queueOf(other.id);
-      if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: other.id }))
-        resumed = true;
+    for (const id of sharing) {
+      const queue = this.queueOf(id);
+      if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: id })) resumed = true;
     }
     return { scope, resumed };
   }
@@ -349,25 +383,41 @@ export class Admin {
   /**
    * Change an account's router request limit (its primary window's `max`) at run time: every
    * worker applies it on its next permit, and the learned rate restarts from it. `undefined`
-   * goes back to the configured limit.
+   * goes back to the configured limit. With `forMs`, the override lapses by itself after that
+   * long. The account is found here or in what its workers published (no token needed).
    */
-  async setLimit(accountId: string, max: number | undefined): Promise<{ max: number; durationMs: number }> {
-    const account = this.accounts.find((a) => a.id === accountId);
-    if (!account) throw new Error(`unknown account "${accountId}"`);
+  async setLimit(
+    accountId: string,
+    max: number | undefined,
+    options: { forMs?: number } = {},
+  ): Promise<{ max: number; durationMs: number; configuredMax: number; untilMs: number | undefined }> {
     if (max !== undefined && !(Number.isInteger(max) && max >= 1))
       throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
+    const { forMs } = options;
+    if (forMs !== undefined && !(Number.isInteger(forMs) && forMs >= 1_000))
+      throw new Error(`an override lasts at least 1 s, got ${forMs} ms`);
     await this.ready();
-    const routes = await this.routesOf(account);
-    const queue = this.queueOf(account.id);
-    const primary = primaryWindow(routes.routerDomain.windows);
-    if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
-    await this.limiter.setOverride(routes.routerDomain.id, max);
-    // BullMQ's coarse limiter must not hold jobs back below a raised limit.
-    await queue.setGlobalRateLimit(
-      queueStartLimit(account, max ?? primary.max, primary.durationMs),
+    const { view, endpointSlots } = await this.operatorView(accountId);
+    const primary = view.window;
+    if (!primary || !view.routerDomain)
+      throw new Error(`account "${accountId}" has no request window to change`);
+    const untilMs = max !== undefined && forMs !== undefined ? this.now() + forMs : undefined;
+    await this.limiter.setOverride(
+      view.routerDomain,
+      max,
+      max !== undefined && forMs !== undefined ? { forMs } : {},
+    );
+    // BullMQ's coarse limiter must not hold jobs back below a raised limit, nor stay below the
+    // configured one once an override lapses: the domain limiter is what enforces a lower one.
+    await this.queueOf(accountId).setGlobalRateLimit(
+      queueStartLimit(
+        { endpoints: [{ concurrency: endpointSlots }] },
+        Math.max(max ?? primary.max, primary.max),
+        primary.durationMs,
+      ),
       primary.durationMs,
     );
-    return { max: max ?? primary.max, durationMs: primary.durationMs };
+    return { max: max ?? primary.max, durationMs: primary.durationMs, configuredMax: primary.max, untilMs };
   }
 
   /** Ready, and the start-up check passed once (a cluster that is not whole is named, not waited on). */

@@ -1,6 +1,6 @@
 import { parseCommand, UsageError } from '../usage.js';
 import { readOnlyAdmin } from './read-only-config.js';
-import { adminFor, money, operatorConfig, table } from './shared-config.js';
+import { money, table } from './shared-config.js';
 
 export const CREDITS_HELP = `Usage: hfq credits status          — credits state and spend per account (and organisation)
 hfq credits reset <account> — after buying credits or fixing a token: reopen the router and resume a held queue`;
@@ -13,12 +13,15 @@ export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promis
   if (sub === 'reset' && !account) throw new UsageError('missing <account>', CREDITS_HELP);
   if (sub !== 'reset' && account !== undefined)
     throw new UsageError(`unexpected argument "${account}"`, CREDITS_HELP);
-  // Reset needs the account's config (its provider keys' gates); status reads what workers published.
-  const admin = sub === 'reset' ? adminFor(operatorConfig(env)) : readOnlyAdmin(env);
+  // Both read what workers published (scope, provider keys' gates): only REDIS_URL is needed.
+  const admin = readOnlyAdmin(env);
   try {
     if (sub === 'reset') {
       if (!account) throw new UsageError('missing <account>', CREDITS_HELP);
-      const { scope, resumed } = await admin.resetCredits(account);
+      const { scope, resumed } = await admin.resetCredits(account).catch((err: Error) => {
+        if (err.name === 'UnknownAccountError') throw new UsageError(err.message, CREDITS_HELP);
+        throw err;
+      });
       console.log(`credits reset for ${scope}${resumed ? '; held queue resumed' : ''}`);
       return;
     }

@@ -81,6 +81,14 @@ function row(s: AccountStatus): string {
   const rate = configured
     ? `${perSecond(s.learnedRate ?? configured.max, configured.durationMs)} / ${perSecond(configured.max, configured.durationMs)}`
     : '—';
+  // An `hfq limit` in force is shown as what it is, with the limit it replaces and its end.
+  const override = s.override
+    ? `<br><small class="override">override of ${perSecond(s.override.configuredMax, configured?.durationMs ?? 1000)}${
+        s.override.untilMs === undefined
+          ? ', permanent'
+          : ` until ${new Date(s.override.untilMs).toISOString().slice(11, 16)}Z`
+      }</small>`
+    : '';
   const route = s.paused && s.route !== 'holding' ? `${s.route} (paused)` : s.route;
   const creditsClass = s.credits.state === 'ok' ? 'ok' : 'bad';
   const spendHf =
@@ -106,7 +114,7 @@ function row(s: AccountStatus): string {
     `<td class="num">${c.delayed ?? 0}</td>`,
     `<td class="num">${c.completed ?? 0}</td>`,
     `<td class="num">${c.failed ?? 0}</td>`,
-    `<td class="num">${rate}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small></td>`,
+    `<td class="num">${rate}${override}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small></td>`,
     unconfigured
       ? '<td class="dim">—</td>'
       : `<td><span class="${creditsClass}">${escapeHtml(creditsText(s))}</span><br><small>${escapeHtml(route)}</small></td>`,
