@@ -118,3 +118,4 @@ export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from '.
 export { accountBudgetUsd, TIER_TABLE, type TierInfo } from './tiers.js';
 export { REQUEST_TOO_LARGE } from './upstream-texts.js';
 export { parseOrThrow } from './validation.js';
+export { etaMs, RECENT_RATE_WINDOW_MS, recentRate } from './recent-rate.js';
