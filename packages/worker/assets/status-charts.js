@@ -102,7 +102,12 @@
       cell.className = 'chart';
       container.append(cell);
       const data = grid(points, fromS, toS, chart);
-      const width = Math.max(220, Math.floor(cell.getBoundingClientRect().width) || 300);
+      // The cell's content width (inside its padding): a canvas any wider is clipped at the right,
+      // where the newest data is.
+      const style = getComputedStyle(cell);
+      const inner =
+        cell.clientWidth - Number.parseFloat(style.paddingLeft) - Number.parseFloat(style.paddingRight);
+      const width = Math.max(160, Math.floor(inner) || 300);
       // uPlot is loaded by the page from /hfq-assets/uplot.js.
       new window.uPlot(
         {
@@ -142,6 +147,9 @@
     }
     container.dataset.points = String(points.length);
     container.dataset.drawn = String(drawn);
+    // For a check that the newest bucket is inside the x range drawn (seconds since the epoch).
+    container.dataset.newest = String(points.length > 0 ? Math.round(points[points.length - 1].t / 1000) : 0);
+    container.dataset.xmax = String(toS);
   }
 
   async function main() {
