@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ConfigError, type Env, KNOWN_VARIABLES, loadConfig } from '@hfq/shared';
+import { KNOWN_PROVIDERS } from '../packages/shared/src/provider-names.js';
 import { describe, expect, it } from 'vitest';
 import { HfqProcess, ROOT } from './support/processes.js';
 import { redisUrl } from './support/redis.js';
@@ -143,6 +146,13 @@ describe('the accounts file', () => {
     // A provider far from every known one is taken as a newer provider, not a typo.
     const newer = text.replaceAll('togther', 'brand-new-provider');
     expect(() => loadConfig({ HFQ_ACCOUNTS_FILE: FILE }, () => newer)).not.toThrow();
+  });
+
+  it("knows the official client's providers, no more and no fewer", async () => {
+    // Resolved as the worker resolves it: the client is the worker's dependency.
+    const entry = createRequire(join(ROOT, 'packages/worker/package.json')).resolve('@huggingface/inference');
+    const client = (await import(pathToFileURL(entry).href)) as { INFERENCE_PROVIDERS: string[] };
+    expect([...KNOWN_PROVIDERS].sort()).toEqual([...client.INFERENCE_PROVIDERS].sort());
   });
 
   it('the same for the one-account variables', () => {

@@ -18,6 +18,10 @@ Configured only through the environment (see README, "Configuration"):
   HFQ_PROVIDER_KEYS, HFQ_FALLBACK_PROVIDERS, HFQ_SEATS, HFQ_LIMITS, …), HFQ_CONCURRENCY,
   HF_ROUTER_URL, HF_HUB_URL, HFQ_PROVIDER_URLS, HFQ_METRICS_PORT, HFQ_SHUTDOWN_GRACE_MS, LOG_LEVEL.
 
+At start it asks the Hub once who each HF token belongs to (a refused token stops it, exit 2) and
+logs which upstream it talks to: Hugging Face, the simulator, or the URLs set. An HFQ_* variable
+it does not know stops it too, naming the one it most likely means.
+
 Serves /metrics (Prometheus), /healthz and /readyz on HFQ_METRICS_PORT (default 9464; 0 picks a
 free port, logged in the "worker ready" line).
 
