@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, type Env, KNOWN_VARIABLES, loadConfig } from '@hfq/shared';
-import { KNOWN_PROVIDERS } from '../packages/shared/src/provider-names.js';
 import { describe, expect, it } from 'vitest';
+import { KNOWN_PROVIDERS } from '../packages/shared/src/provider-names.js';
 import { HfqProcess, ROOT } from './support/processes.js';
 import { redisUrl } from './support/redis.js';
 

@@ -127,7 +127,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the cockpit at 390 px in a real browser', () =>
       await page.screenshot({ path: join(SHOTS, 'status-390.png'), fullPage: true });
 
       // Bull Board's header: a link to the status view, visible and not covered.
-      await page.goto(url.origin.replace('//', `//${USER}:${PASSWORD}@`) + '/');
+      await page.goto(`${url.origin.replace('//', `//${USER}:${PASSWORD}@`)}/`);
       const link = page.locator('#hfq-status-link');
       await link.waitFor({ state: 'visible', timeout: 15_000 });
       expect(await link.getAttribute('href')).toBe('/status');

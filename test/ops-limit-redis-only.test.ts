@@ -45,7 +45,8 @@ describe('operator commands need only Redis', () => {
     );
     expect(row?.configuredRate).toEqual({ max: 5, durationMs: 1000 });
     expect(row?.override).toMatchObject({ max: 5, configuredMax: 20 });
-    expect(Math.abs(Number((row?.override as { untilMs: number }).untilMs) - until)).toBeLessThan(2_000);
+    const override = row?.override as { untilMs: number } | undefined;
+    expect(Math.abs(Number(override?.untilMs) - until)).toBeLessThan(2_000);
     const text = await cli(['status'], env);
     expect(text.out).toMatch(/\/5 per 1s \(override of 20 until \d\d:\d\dZ\)/);
 

@@ -86,6 +86,7 @@ export {
 } from './queue-names.js';
 export type { RateChange, RateChangeReason } from './rate-change.js';
 export { parseStatedLimit } from './rate-headers.js';
+export { etaMs, RECENT_RATE_WINDOW_MS, recentRate } from './recent-rate.js';
 export { redisOptions, whenReady } from './redis.js';
 export { checkRedisTarget } from './redis-check.js';
 export {
@@ -118,4 +119,3 @@ export { accountHoldKey, creditGateKey, domainStateKey, spendLedgerKey } from '.
 export { accountBudgetUsd, TIER_TABLE, type TierInfo } from './tiers.js';
 export { REQUEST_TOO_LARGE } from './upstream-texts.js';
 export { parseOrThrow } from './validation.js';
-export { etaMs, RECENT_RATE_WINDOW_MS, recentRate } from './recent-rate.js';

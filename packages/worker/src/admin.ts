@@ -28,13 +28,19 @@ import {
   whenReady,
 } from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
-import { holdKey, releaseHold } from './account-hold.js';
+import { holdKey } from './account-hold.js';
 import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/forecast.js';
 import { type HistoryPoint, readHistory, readRecentThroughput } from './cockpit/history-reader.js';
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
 import { readHeartbeats, type WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
-import { queueStartLimit } from './endpoint-queue-limit.js';
 import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
+import {
+  type AccountView,
+  type LimitChange,
+  type OperatorDeps,
+  resetCredits,
+  setLimit,
+} from './operator-actions.js';
 import { RouteSelection } from './route-selection.js';
 
 /** What `hfq status`, `hfq credits status` and the status page show per account. */
@@ -108,17 +114,6 @@ export interface AdminOptions {
 
 /** The most active jobs inspected per account for a missing worker. */
 const ORPHAN_SCAN_LIMIT = 1000;
-
-interface AccountView {
-  tier: string;
-  scope: string;
-  routerDomain: string | undefined;
-  window: { max: number; durationMs: number } | undefined;
-  budgetUsd: number | undefined;
-  providerBudgetUsd: number | undefined;
-  routing?: RoutingPolicy | undefined;
-  keyDomains?: { provider: string; domain: string }[];
-}
 
 /** Operator actions and views: status, credits status and reset (the library side of the CLI). */
 export class Admin {
@@ -331,53 +326,28 @@ export class Admin {
     return queue;
   }
 
-  /**
-   * An account as the operator commands need it: configured here, else as a worker published it
-   * (so `hfq limit` and `hfq credits reset` need only REDIS_URL and HFQ_PREFIX).
-   */
-  private async operatorView(accountId: string): Promise<{ view: AccountView; endpointSlots: number }> {
-    const local = this.accounts.find((a) => a.id === accountId);
-    if (local) {
-      const slots = (local.endpoints ?? []).reduce((n, e) => n + e.concurrency, 0);
-      return { view: await this.viewOf(local), endpointSlots: slots };
-    }
-    const published = await readPublishedAccounts(this.redis, this.prefix);
-    const view = published.get(accountId);
-    if (!view) {
-      const known = [...new Set([...this.accounts.map((a) => a.id), ...published.keys()])].sort();
-      const err = new Error(
-        `unknown account "${accountId}": no worker under prefix "${this.prefix}" has published it and it is not configured here (known: ${known.join(', ') || 'none'})`,
-      );
-      err.name = 'UnknownAccountError';
-      throw err;
-    }
-    const endpoints = await readPublishedEndpoints(this.redis, this.prefix, accountId);
-    return { view, endpointSlots: endpoints.reduce((n, e) => n + e.concurrency, 0) };
+  /** The dependencies of the operator actions (`operator-actions.ts`). */
+  private operatorDeps(): OperatorDeps {
+    return {
+      redis: this.redis,
+      prefix: this.prefix,
+      accounts: this.accounts,
+      credits: this.credits,
+      limiter: this.limiter,
+      now: this.now,
+      queueOf: (id) => this.queueOf(id),
+      viewOf: (account) => this.viewOf(account),
+    };
   }
 
   /**
    * Operator's reset after buying credits or fixing a token: opens the account's (or its
    * organisation's) credit gate and its provider keys' gates, and resumes a held queue of every
-   * account sharing that credit scope.
+   * account sharing that credit scope. The account is found here or in what its workers published.
    */
   async resetCredits(accountId: string): Promise<{ scope: string; resumed: boolean }> {
     await this.ready();
-    const { view } = await this.operatorView(accountId);
-    const scope = view.scope;
-    await this.credits.reset(scope);
-    for (const key of view.keyDomains ?? []) await this.credits.reset(keyScope(key.domain));
-    const published = await readPublishedAccounts(this.redis, this.prefix);
-    const sharing = new Set([
-      accountId,
-      ...this.accounts.filter((a) => creditScope(a) === scope).map((a) => a.id),
-      ...[...published.values()].filter((a) => a.scope === scope).map((a) => a.id),
-    ]);
-    let resumed = false;
-    for (const id of sharing) {
-      const queue = this.queueOf(id);
-      if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: id })) resumed = true;
-    }
-    return { scope, resumed };
+    return resetCredits(this.operatorDeps(), accountId);
   }
 
   /**
@@ -390,34 +360,9 @@ export class Admin {
     accountId: string,
     max: number | undefined,
     options: { forMs?: number } = {},
-  ): Promise<{ max: number; durationMs: number; configuredMax: number; untilMs: number | undefined }> {
-    if (max !== undefined && !(Number.isInteger(max) && max >= 1))
-      throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
-    const { forMs } = options;
-    if (forMs !== undefined && !(Number.isInteger(forMs) && forMs >= 1_000))
-      throw new Error(`an override lasts at least 1 s, got ${forMs} ms`);
+  ): Promise<LimitChange> {
     await this.ready();
-    const { view, endpointSlots } = await this.operatorView(accountId);
-    const primary = view.window;
-    if (!primary || !view.routerDomain)
-      throw new Error(`account "${accountId}" has no request window to change`);
-    const untilMs = max !== undefined && forMs !== undefined ? this.now() + forMs : undefined;
-    await this.limiter.setOverride(
-      view.routerDomain,
-      max,
-      max !== undefined && forMs !== undefined ? { forMs } : {},
-    );
-    // BullMQ's coarse limiter must not hold jobs back below a raised limit, nor stay below the
-    // configured one once an override lapses: the domain limiter is what enforces a lower one.
-    await this.queueOf(accountId).setGlobalRateLimit(
-      queueStartLimit(
-        { endpoints: [{ concurrency: endpointSlots }] },
-        Math.max(max ?? primary.max, primary.max),
-        primary.durationMs,
-      ),
-      primary.durationMs,
-    );
-    return { max: max ?? primary.max, durationMs: primary.durationMs, configuredMax: primary.max, untilMs };
+    return setLimit(this.operatorDeps(), accountId, max, options);
   }
 
   /** Ready, and the start-up check passed once (a cluster that is not whole is named, not waited on). */
