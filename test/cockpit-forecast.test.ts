@@ -1,7 +1,7 @@
 import type { SpendByRoute } from '@hfq/shared/internal';
 import type { HistoryPoint } from '@hfq/worker';
-import { forecast } from '@hfq/worker/internal';
-import { describe, expect, it } from 'vitest';
+import { durationText, forecast } from '@hfq/worker/internal';
+import { describe, expect, it, vi } from 'vitest';
 
 /** ETA and cost to complete from the history and the ledger (pure: no Redis). */
 
@@ -18,6 +18,7 @@ function point(secondsAgo: number, completed: number): HistoryPoint {
     error: 0,
     learnedRate: null,
     configuredRate: null,
+    overrideRate: null,
     backlog: null,
     spendHf: null,
     spendKeys: null,
@@ -36,7 +37,7 @@ const spend = (usd: number, requests: number): SpendByRoute => ({
 });
 
 describe('forecast', () => {
-  it('backlog ÷ throughput over the last five minutes, cost at the month average, credits run-out time', () => {
+  it('backlog ÷ throughput over the recent window (30 s), cost at the month average, credits run-out time', () => {
     // 30 buckets of 100 completions over the last 300 s: 10 jobs/s.
     const history = Array.from({ length: 30 }, (_, i) => point(300 - i * 10, 100));
     const f = forecast({
@@ -104,5 +105,41 @@ describe('forecast', () => {
     });
     expect(keys.creditsLeftUsd).toBe(0);
     expect(keys.hfSpendPerHourUsd).toBeUndefined();
+  });
+});
+
+describe('the cockpit and `hfq enqueue --wait` share one recent rate', () => {
+  it('25 s into a run after idle minutes: both say the run’s own rate and the same ETA', async () => {
+    const { Progress } = await import('../packages/cli/src/progress.js');
+    // Idle for ten minutes, then 4 jobs/s for the last 25 s (the newest bucket still filling).
+    const history = [point(25, 20), point(15, 40), point(5, 40)];
+    const f = forecast({
+      history,
+      backlog: 400,
+      spend: spend(0, 0),
+      budgetUsd: 2,
+      route: 'hf-router',
+      nowMs: NOW,
+    });
+    expect(f.throughputPerSecond).toBeCloseTo(4, 5);
+    expect(f.etaMs).toBeCloseTo(100_000, -2);
+
+    // The CLI's progress line over the same 25 s: 100 jobs of 500 done, at 4 per second.
+    vi.useFakeTimers({ now: NOW - 25_000 });
+    try {
+      const sink = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;
+      const progress = new Progress(500, sink);
+      progress.set({ enqueued: 500, done: 0, failed: 0 });
+      for (let i = 0; i < 100; i++) {
+        vi.setSystemTime(NOW - 25_000 + (i + 1) * 250);
+        progress.done(true);
+      }
+      const rate = progress.rate(NOW) ?? 0;
+      expect(rate).toBeCloseTo(f.throughputPerSecond, 5);
+      expect(progress.line()).toContain('4.0/s  ETA 1m40s');
+      expect(durationText(f.etaMs ?? 0)).toBe('1 m 40 s');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -32,7 +32,30 @@ interface Compose {
   configs?: Record<string, { content: string }>;
 }
 
-const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as Compose;
+function readCompose(file: string): Compose {
+  return parse(readFileSync(join(ROOT, file), 'utf8'), { merge: true }) as Compose;
+}
+
+/** `docker compose -f a -f b`: services merge by name, their maps (environment, depends_on) by key. */
+function merged(base: Compose, extra: Compose): Compose {
+  const services: Record<string, Service> = { ...base.services };
+  for (const [name, service] of Object.entries(extra.services)) {
+    const before = services[name] ?? {};
+    services[name] = {
+      ...before,
+      ...service,
+      environment: { ...before.environment, ...service.environment },
+      depends_on: { ...before.depends_on, ...service.depends_on },
+    };
+  }
+  return { ...base, services, configs: { ...base.configs, ...extra.configs } };
+}
+
+/** Production: the default file alone. */
+const production = readCompose('docker-compose.yml');
+/** The demo: the default file plus docker-compose.demo.yml (the simulator). */
+const compose = merged(production, readCompose('docker-compose.demo.yml'));
+const redisPort = readCompose('docker-compose.redis-port.yml');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const SIM_VARIABLES = ['SIM_HOST', 'SIM_PORT', 'SIM_CONFIG'];
 const known = new Set<string>(KNOWN_VARIABLES);
@@ -88,25 +111,42 @@ describe('docker-compose.yml', () => {
     expect(board?.healthcheck?.test.join(' ')).toContain('/healthz');
   });
 
-  it('puts the simulator and the demo jobs under the demo profile, and points the workers at it by default', () => {
-    expect(compose.services.sim?.profiles).toEqual(['demo']);
+  it('without the demo file, names no simulator: every upstream URL is the real one', () => {
+    expect(Object.keys(production.services).sort()).toEqual(['board', 'redis', 'worker']);
+    for (const [name, service] of Object.entries(production.services)) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        expect(String(value), `${name}: ${variable}`).not.toMatch(/sim:8080|\bsim\b/);
+        if (/_URLS?$/.test(variable) && variable !== 'REDIS_URL')
+          expect(defaultOf(value), `${name}: ${variable} defaults to the real upstream`).toBe('');
+      }
+      expect(Object.keys(service.depends_on ?? {}), name).not.toContain('sim');
+    }
+    // No demo token either: a production worker without HF_TOKEN stops naming the variable.
+    expect(defaultOf(production.services.worker?.environment?.HF_TOKEN)).toBe('');
+  });
+
+  it('publishes Redis on the host only when asked (docker-compose.redis-port.yml), and then on loopback', () => {
+    expect(production.services.redis?.ports).toBeUndefined();
+    expect(compose.services.redis?.ports).toBeUndefined();
+    expect(redisPort.services.redis?.ports?.[0]).toMatch(
+      /^127\.0\.0\.1:\$\{HFQ_REDIS_PUBLISH_PORT:-6379\}:6379$/,
+    );
+  });
+
+  it('the demo file adds the simulator and the demo jobs, and points the workers at it', () => {
     expect(compose.services.sim?.command).toEqual(['sim']);
-    expect(compose.services['demo-jobs']?.profiles).toEqual(['demo']);
-    expect(compose.services.worker?.depends_on?.sim).toEqual({
-      condition: 'service_healthy',
-      required: false,
-    });
+    expect(compose.services['demo-jobs']?.command?.[0]).toBe('enqueue');
+    expect(compose.services.worker?.depends_on?.sim).toEqual({ condition: 'service_healthy' });
     const env = compose.services.worker?.environment ?? {};
     expect(defaultOf(env.HF_ROUTER_URL)).toBe('http://sim:8080/router');
     expect(defaultOf(env.HF_HUB_URL)).toBe('http://sim:8080/hub');
+    expect(defaultOf(env.HFQ_ACCOUNT)).toBe('demo');
     const sim = parseSimEnv(
       Object.fromEntries(
         Object.entries(compose.services.sim?.environment ?? {}).map(([k, v]) => [k, String(v)]),
       ),
     );
     expect(sim).toMatchObject({ host: '0.0.0.0', port: 8080 });
-    // Everything else runs without a profile.
-    for (const name of ['redis', 'worker', 'board']) expect(compose.services[name]?.profiles).toBeUndefined();
   });
 
   it('sets only environment variables the config knows', () => {

@@ -4,8 +4,7 @@
  * sliding window, so results that were ready before a resumed run started do not inflate it.
  */
 
-/** The rate is measured over the last this many ms. */
-const RATE_WINDOW_MS = 30_000;
+import { etaMs, RECENT_RATE_WINDOW_MS as RATE_WINDOW_MS, recentRate } from '@hfq/shared/internal';
 
 export class Progress {
   private enqueuedCount = 0;
@@ -73,18 +72,15 @@ export class Progress {
 
   /** Completions per second over the window, or undefined before there is a measure. */
   rate(now = Date.now()): number | undefined {
-    const first = this.samples[0];
-    const last = this.samples[this.samples.length - 1];
-    if (!first || !last) return undefined;
-    const spanMs = now - first[0];
-    if (spanMs < 1_000) return undefined;
-    return (last[1] - first[1]) / (spanMs / 1000);
+    // The same rate the cockpit's ETA uses (recent-rate.ts).
+    return recentRate(this.samples, now);
   }
 
   line(): string {
     const finished = this.finished;
     const rate = this.rate();
-    const eta = rate && rate > 0 ? Math.max(0, (this.total - finished) / rate) : undefined;
+    const left = etaMs(this.total - finished, rate);
+    const eta = left === undefined ? undefined : left / 1000;
     const width = 24;
     const filled = this.total > 0 ? Math.min(width, Math.round((finished / this.total) * width)) : 0;
     const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;

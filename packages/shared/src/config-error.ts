@@ -10,9 +10,11 @@ export class ConfigError extends Error {
   constructor(
     readonly variable: string,
     message: string,
+    /** What was expected, shown as written (not masked): a fixed text such as a URL's pattern. */
+    expected?: string,
   ) {
     // A URL's user-info (a Redis password) never reaches the message, whichever variable held it.
-    super(maskUrlCredentials(`${variable}: ${message}`));
+    super(maskUrlCredentials(`${variable}: ${message}`) + (expected ? `; expected ${expected}` : ''));
     this.name = 'ConfigError';
   }
 }

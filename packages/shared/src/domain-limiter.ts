@@ -112,6 +112,8 @@ export interface ThrottleOutcome {
 export interface DomainState {
   rate: number | undefined;
   override: number | undefined;
+  /** When an override set with `forMs` lapses (ms since the epoch); undefined when it is permanent or absent. */
+  overrideUntilMs: number | undefined;
   pausedUntil: number;
   /** How much longer the domain waits for a stated wait, by Redis's clock (0 when it does not). */
   pausedForMs: number;
@@ -142,6 +144,8 @@ export interface OverrideOutcome {
 export interface SetOverrideOptions {
   /** The new limit of the primary window; undefined clears the override. */
   limit: number | undefined;
+  /** The override lapses by itself after this long (the configured limit is back); never, unset. */
+  forMs?: number | undefined;
 }
 
 /** A domain's primary window: its first request window (the learned rate and overrides apply to it). */
@@ -372,10 +376,11 @@ export class DomainLimiter {
   /**
    * Change a domain's primary limit at run time: every worker applies it on its next permit. The
    * override has a key of its own that never expires (an operator's decision outlives any idle
-   * spell); `limit: undefined` deletes it. What was learned restarts from the new limit (the
-   * learned rate, a cut under test, the probes, the noise evidence, the 429 counts), but a running
-   * stated wait (`pausedUntil`, a Retry-After) is kept: the upstream said when it will take
-   * requests again, and no limit changes that. Says what it did (`OverrideOutcome`).
+   * spell) unless `forMs` is given: then it lapses by itself after that long and the configured
+   * limit is back in force; `limit: undefined` deletes it. What was learned restarts from the new
+   * limit (the learned rate, a cut under test, the probes, the noise evidence, the 429 counts), but
+   * a running stated wait (`pausedUntil`, a Retry-After) is kept: the upstream said when it will
+   * take requests again, and no limit changes that. Says what it did (`OverrideOutcome`).
    */
   async setOverride(domainId: string, options: SetOverrideOptions): Promise<OverrideOutcome> {
     const { limit } = options;
@@ -398,6 +403,7 @@ export class DomainLimiter {
     if (pausedUntil > 0) multi.hset(keys.state, 'pausedUntil', String(pausedUntil));
     multi.pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
+    else if (options.forMs !== undefined) multi.set(keys.override, String(limit), 'PX', options.forMs);
     else multi.set(keys.override, String(limit));
     await multi.exec();
     const num = (v: string | null | undefined) => (v == null || v === '' ? undefined : Number(v));
@@ -418,12 +424,18 @@ export class DomainLimiter {
     const keys = this.keys(domainId);
     // pausedUntil and the 429 log are Redis times: read them against Redis's clock, not this host's.
     const nowMs = await redisTimeMs(this.redis);
-    const [[, fields], [, override], [, count]] = (await this.redis
+    const [[, fields], [, override], [, count], [, overrideTtl]] = (await this.redis
       .multi()
       .hmget(keys.state, 'rate', 'pausedUntil', 'episodes', 'noiseT', 'noiseA', 'noiseAt', 'noiseHl')
       .get(keys.override)
       .zcount(keys.log429, nowMs - 300_000, '+inf')
-      .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, number]];
+      .pttl(keys.override)
+      .exec()) as [
+      [unknown, (string | null)[]],
+      [unknown, string | null],
+      [unknown, number],
+      [unknown, number],
+    ];
     const num = (v: string | null | undefined) => (v == null ? undefined : Number(v));
     const noise = learnedNoise(
       { t: num(fields[3]), a: num(fields[4]), at: num(fields[5]), halfLifeMs: num(fields[6]) },
@@ -432,6 +444,7 @@ export class DomainLimiter {
     return {
       rate: num(fields[0]),
       override: num(override),
+      overrideUntilMs: override !== null && overrideTtl > 0 ? Date.now() + overrideTtl : undefined,
       pausedUntil: num(fields[1]) ?? 0,
       pausedForMs: Math.max(0, (num(fields[1]) ?? 0) - nowMs),
       episodes: num(fields[2]) ?? 0,

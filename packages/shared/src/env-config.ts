@@ -1,9 +1,13 @@
 import { ACCOUNTS, type AccountConfig, type RateWindow } from './account-schema.js';
+import { checkProviderVariables, parseAccountsFile } from './accounts-file.js';
 import { ConfigError } from './config-error.js';
+import { checkUnknownVariables } from './known-variables.js';
 import { DEFAULT_PREFIX, prefixProblem } from './queue-names.js';
 import type { Connection } from './redis-cluster.js';
 import { readClusterConnection } from './redis-env.js';
-import { parseOrThrow, ValidationError } from './validation.js';
+
+export { ConfigError } from './config-error.js';
+export { KNOWN_VARIABLES } from './known-variables.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -137,55 +141,6 @@ export interface HfqConfig {
   logLevel: string;
 }
 
-/**
- * Every environment variable hfq's config reads (the simulator's `SIM_*` are its own). The
- * compose file test checks that each variable a service sets is one of these.
- */
-export const KNOWN_VARIABLES = [
-  'REDIS_URL',
-  'REDIS_CLUSTER_NODES',
-  'HFQ_PREFIX',
-  'LOG_LEVEL',
-  'HFQ_ACCOUNTS_FILE',
-  'HFQ_ACCOUNT',
-  'HF_TOKEN',
-  'HFQ_TIER',
-  'HFQ_BILL_TO',
-  'HFQ_SEATS',
-  'HFQ_LIMITS',
-  'HFQ_PROVIDER_KEYS',
-  'HFQ_FALLBACK_PROVIDERS',
-  'HFQ_MONTHLY_BUDGET_USD',
-  'HFQ_AFTER_INCLUDED_CREDITS',
-  'HFQ_RESULT_REUSE_TTL_MS',
-  'HFQ_RESULT_REUSE_MAX_BYTES',
-  'HFQ_PROVIDER_BUDGET_USD',
-  'HFQ_ON_NO_KEY',
-  'HFQ_MAX_429S',
-  'HFQ_CONCURRENCY',
-  'HF_ROUTER_URL',
-  'HF_HUB_URL',
-  'HFQ_PROVIDER_URLS',
-  'HFQ_BOARD_PORT',
-  'HFQ_BOARD_HOST',
-  'HFQ_BOARD_USER',
-  'HFQ_BOARD_PASSWORD',
-  'HFQ_BOARD_AUTH',
-  'HFQ_BOARD_READ_ONLY',
-  'HFQ_METRICS_PORT',
-  'HFQ_SHUTDOWN_GRACE_MS',
-  'HFQ_LOCK_DURATION_MS',
-  'HFQ_STALLED_INTERVAL_MS',
-  'HFQ_MAX_STALLED_COUNT',
-  'HFQ_LIMITER_AUDIT',
-  'HFQ_CREDIT_PROBE_MS',
-  'HFQ_ENDPOINTS',
-  'HFQ_ROUTING',
-  'HF_ENDPOINTS_API_URL',
-  'HFQ_ENDPOINT_LEASE_MS',
-  'HFQ_ENDPOINT_CHECK_MS',
-] as const;
-
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
 function readBoolean(env: Env, name: string, fallback: boolean): boolean {
@@ -243,21 +198,16 @@ function readUrl(env: Env, name: string): string | undefined {
 function accountsFromEnv(env: Env, readFile: (path: string) => string): AccountConfig[] {
   const file = env.HFQ_ACCOUNTS_FILE;
   if (file) {
-    let raw: unknown;
+    let text: string;
     try {
-      raw = JSON.parse(readFile(file));
+      text = readFile(file);
     } catch (err) {
       throw new ConfigError(
         'HFQ_ACCOUNTS_FILE',
-        `cannot read ${JSON.stringify(file)} as JSON (${(err as Error).message})`,
+        `cannot read ${JSON.stringify(file)} (${(err as Error).message})`,
       );
     }
-    try {
-      return parseOrThrow(ACCOUNTS, raw, 'accounts file');
-    } catch (err) {
-      if (err instanceof ValidationError) throw new ConfigError('HFQ_ACCOUNTS_FILE', err.message);
-      throw err;
-    }
+    return parseAccountsFile(file, text);
   }
   const id = env.HFQ_ACCOUNT;
   if (!id)
@@ -283,6 +233,7 @@ function accountsFromEnv(env: Env, readFile: (path: string) => string): AccountC
     endpoints: readJson(env, 'HFQ_ENDPOINTS'),
     routing: env.HFQ_ROUTING || undefined,
   };
+  checkProviderVariables(candidate);
   const parsed = ACCOUNTS.safeParse([candidate]);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
@@ -331,14 +282,21 @@ function fieldPath(path: readonly PropertyKey[]): string {
     .replace(/^\./, '');
 }
 
-function validRedisUrl(value: string): boolean {
+const REDIS_URL_FORM =
+  'redis://[user:password@]host[:port][/db] (rediss:// for TLS; percent-encode special characters in the password)';
+
+/** What is wrong with a `REDIS_URL`, never echoing it (it may hold a password); undefined when fine. */
+function redisUrlProblem(value: string): string | undefined {
+  let url: URL;
   try {
-    const url = new URL(value);
-    const db = url.pathname.length > 1 ? url.pathname.slice(1) : '0';
-    return url.hostname !== '' && /^\d+$/.test(db);
+    url = new URL(value);
   } catch {
-    return false;
+    return 'not a valid URL';
   }
+  if (url.hostname === '') return 'names no host';
+  const db = url.pathname.length > 1 ? url.pathname.slice(1) : '0';
+  if (!/^\d+$/.test(db)) return `the database "${db.slice(0, 20)}" is not a number`;
+  return undefined;
 }
 
 /** `HFQ_RESULT_REUSE_TTL_MS` and `HFQ_RESULT_REUSE_MAX_BYTES`: both, or neither (reuse off). */
@@ -363,6 +321,7 @@ export function loadConnectionConfig(env: Env): {
   prefix: string;
   logLevel: string;
 } {
+  checkUnknownVariables(env);
   const cluster = readClusterConnection(env, (variable, message) => new ConfigError(variable, message));
   const redisUrl = readString(env, 'REDIS_URL', 'redis://127.0.0.1:6379');
   if (!/^rediss?:\/\//.test(redisUrl)) {
@@ -371,13 +330,9 @@ export function loadConnectionConfig(env: Env): {
       `got ${JSON.stringify(redisUrl)}, expected redis://host:port or rediss://…`,
     );
   }
-  if (!validRedisUrl(redisUrl)) {
-    // Not echoed: the value may hold a password.
-    throw new ConfigError(
-      'REDIS_URL',
-      'not a valid URL; expected redis://[user:password@]host[:port][/db] (percent-encode special characters in the password)',
-    );
-  }
+  const problem = redisUrlProblem(redisUrl);
+  // Not echoed: the value may hold a password. The expected form is shown as written.
+  if (problem) throw new ConfigError('REDIS_URL', problem, REDIS_URL_FORM);
   const prefix = readString(env, 'HFQ_PREFIX', DEFAULT_PREFIX);
   const prefixIssue = prefixProblem(prefix);
   if (prefixIssue) throw new ConfigError('HFQ_PREFIX', `got ${JSON.stringify(prefix)}, ${prefixIssue}`);

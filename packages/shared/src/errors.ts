@@ -88,6 +88,8 @@ export interface UpstreamAnswer {
   provider?: string | undefined;
   /** Which route answered: the HF router, or a provider's own API through a provider key. */
   route: 'hf-router' | 'provider-key';
+  /** `hub`: the answer is the Hub's model lookup the client makes before the call, not the call's. */
+  source?: 'hub' | undefined;
 }
 
 /**
@@ -102,7 +104,12 @@ export function classifyUpstream(answer: UpstreamAnswer): HfqError {
     upstreamMessage: upstreamMessage(answer.body),
     provider: answer.provider,
   };
-  const where = route === 'hf-router' ? 'Hugging Face router' : `provider ${answer.provider ?? ''}`.trim();
+  const where =
+    answer.source === 'hub'
+      ? 'the Hugging Face Hub (model lookup)'
+      : route === 'hf-router'
+        ? 'Hugging Face router'
+        : `provider ${answer.provider ?? ''}`.trim();
   const summary = `${where} answered ${status}${info.upstreamMessage ? `: ${info.upstreamMessage}` : ''}${
     info.requestId ? ` (request id ${info.requestId})` : ''
   }`;
@@ -113,6 +120,12 @@ export function classifyUpstream(answer: UpstreamAnswer): HfqError {
     return new CreditsExhaustedError(summary, info);
   }
   if (status === 429) return new ThrottledError(summary, info);
+  // No such model (or a private one): the job's model id is what to fix, not the router.
+  if (answer.source === 'hub' && status === 404)
+    return new PermanentUpstreamError(
+      `${summary}: the model does not exist on the Hub, or is private to another account`,
+      info,
+    );
   if (route === 'provider-key' && (status === 401 || status === 403))
     return new KeyRefusedError(summary, info);
   // The router: a bad token (401) or a 403 about the account holds it; a 403 about one model

@@ -99,6 +99,7 @@ export {
 } from './queue-names.js';
 export type { RateChange, RateChangeReason } from './rate-change.js';
 export { parseStatedLimit } from './rate-headers.js';
+export { etaMs, RECENT_RATE_WINDOW_MS, recentRate } from './recent-rate.js';
 export { redisOptions, whenReady } from './redis.js';
 export { checkRedisTarget } from './redis-check.js';
 export {

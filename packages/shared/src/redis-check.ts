@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { whenReady } from './redis.js';
+import { describeTarget, whenReady } from './redis.js';
 import { type Connection, isCluster, isClusterConnection, type RedisClient } from './redis-cluster.js';
 import { CLUSTER_NODES_VARIABLE, describeClusterNodes } from './redis-env.js';
 
@@ -67,6 +67,7 @@ export async function checkRedisTarget(
   }
   if (timeoutMs !== undefined) await whenReady(client, timeoutMs);
   else await readyWithoutLimit(client);
+  await checkDatabase(client);
   const info = String(await client.info('cluster').catch(() => ''));
   if (/cluster_enabled:1/.test(info)) {
     const where = `${client.options.host}:${client.options.port}`;
@@ -74,6 +75,28 @@ export async function checkRedisTarget(
       `${where} is a node of a Redis Cluster, and a connection to one node gets MOVED for keys other nodes serve: ` +
         `set ${CLUSTER_NODES_VARIABLE}=${where} (one or more nodes; the rest are discovered) instead of REDIS_URL, ` +
         'or pass an ioredis Cluster as `connection`.',
+    );
+  }
+}
+
+/**
+ * The database the connection names exists: ioredis reports a refused SELECT (`/99` on a server
+ * with 16 databases) only as an error event and goes on in database 0, so ask again and stop.
+ */
+async function checkDatabase(client: Redis): Promise<void> {
+  const db = client.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await client.select(db);
+  } catch (err) {
+    const databases = await client
+      .config('GET', 'databases')
+      .then((reply) => Number((reply as string[])[1]))
+      .catch(() => Number.NaN);
+    const has = Number.isFinite(databases) ? ` (it has ${databases}: 0 to ${databases - 1})` : '';
+    throw new RedisTargetError(
+      `Redis at ${describeTarget(client)} has no database ${db}${has}: ${(err as Error).message.split('\n')[0]}. ` +
+        'Use a database number the server has in REDIS_URL (redis://host:port/<db>).',
     );
   }
 }

@@ -67,10 +67,13 @@ export function redisOptions(input: ConnectionInput): RedisOptions {
 export async function whenReady(redis: Redis | Cluster, timeoutMs = 5_000): Promise<void> {
   if (redis.status === 'ready') return;
   if (redis.status === 'end') throw new Error('Redis connection closed');
+  let lastError: string | undefined;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis not reachable within ${timeoutMs} ms (status ${redis.status})`));
+      // Which server, and why: "connect ECONNREFUSED 127.0.0.1:6390", "getaddrinfo ENOTFOUND redis".
+      const cause = lastError ? `: ${lastError}` : ` (status ${redis.status})`;
+      reject(new Error(`Redis at ${describeTarget(redis)} not reachable within ${timeoutMs} ms${cause}`));
     }, timeoutMs);
     const onReady = () => {
       cleanup();
@@ -82,6 +85,7 @@ export async function whenReady(redis: Redis | Cluster, timeoutMs = 5_000): Prom
     };
     // A refused password is not an unreachable server: say so at once instead of timing out.
     const onError = (err: Error) => {
+      lastError = maskUrlCredentials(err.message.split('\n')[0] ?? '');
       if (!/^(WRONGPASS|NOAUTH|NOPERM)|invalid password/i.test(err.message)) return;
       cleanup();
       reject(new ConfigError('REDIS_URL', `Redis refused its credentials: ${err.message.split('\n')[0]}`));
@@ -96,4 +100,19 @@ export async function whenReady(redis: Redis | Cluster, timeoutMs = 5_000): Prom
     redis.on('end', onEnd);
     redis.on('error', onError);
   });
+}
+
+/** `host:port` of a connection (its first nodes for a cluster), for errors: never credentials. */
+export function describeTarget(redis: Redis | Cluster): string {
+  if ('startupNodes' in redis) {
+    const nodes = (
+      redis as unknown as { startupNodes: ({ host?: string; port?: number } | string | number)[] }
+    ).startupNodes;
+    return nodes
+      .slice(0, 3)
+      .map((n) => (typeof n === 'object' ? `${n.host ?? '127.0.0.1'}:${n.port ?? 6379}` : String(n)))
+      .join(',');
+  }
+  const { host, port, path } = (redis as Redis).options;
+  return path ? path : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
 }

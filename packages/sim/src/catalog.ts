@@ -52,6 +52,12 @@ export const DEFAULT_CATALOG: Record<string, ModelConfig> = {
   'distilbert/distilbert-base-uncased-finetuned-sst-2-english': {
     providers: { 'hf-inference': { task: 'text-classification' } },
   },
+  'facebook/bart-large-cnn': {
+    providers: { 'hf-inference': { task: 'summarization' } },
+  },
+  'Helsinki-NLP/opus-mt-en-fr': {
+    providers: { 'hf-inference': { task: 'translation' } },
+  },
   'black-forest-labs/FLUX.1-schnell': {
     providers: {
       'hf-inference': { task: 'text-to-image' },

@@ -18,6 +18,8 @@ import {
   expectedGeneratedText,
   expectedImagePng,
   expectedSimilarity,
+  expectedSummary,
+  expectedTranslation,
   messageText,
 } from './outputs.js';
 
@@ -30,7 +32,9 @@ export type OperationName =
   | 'sentence-similarity'
   | 'text-classification'
   | 'text-generation'
-  | 'text-to-image';
+  | 'text-to-image'
+  | 'summarization'
+  | 'translation';
 
 type Body = Record<string, unknown>;
 
@@ -261,6 +265,21 @@ const textToImage: Operation = {
   respond: (body) => ({ status: 200, body: expectedImagePng(String(body.inputs)), contentType: 'image/png' }),
 };
 
+// The client takes `response[0]` for summarization, and one or many `{ translation_text }`.
+const summarization = textOperation('inputs', ['summarization'], (body) =>
+  jsonReply(
+    200,
+    textList(body.inputs).map((text) => ({ summary_text: expectedSummary(text) })),
+  ),
+);
+
+const translation = textOperation('inputs', ['translation'], (body) =>
+  jsonReply(
+    200,
+    textList(body.inputs).map((text) => ({ translation_text: expectedTranslation(text) })),
+  ),
+);
+
 export const OPERATIONS: Record<OperationName, Operation> = {
   chat,
   completions,
@@ -271,6 +290,8 @@ export const OPERATIONS: Record<OperationName, Operation> = {
   'text-classification': textClassification,
   'text-generation': textGeneration,
   'text-to-image': textToImage,
+  summarization,
+  translation,
 };
 
 /** `/models/{id}` on hf-inference: the operation follows the model's task (and the body's shape). */
@@ -278,6 +299,13 @@ export function hfInferenceOperation(task: string, body: Body): OperationName | 
   if (task === 'feature-extraction' || task === 'sentence-similarity') {
     return similarityInputs(body) ? 'sentence-similarity' : 'feature-extraction';
   }
-  if (task === 'text-classification' || task === 'text-generation' || task === 'text-to-image') return task;
+  if (
+    task === 'text-classification' ||
+    task === 'text-generation' ||
+    task === 'text-to-image' ||
+    task === 'summarization' ||
+    task === 'translation'
+  )
+    return task;
   return null;
 }

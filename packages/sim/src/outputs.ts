@@ -99,6 +99,16 @@ export function expectedGeneratedText(prompt: string): string {
   return ` [sim ${hex8(fnv1a32(prompt))}]`;
 }
 
+/** The summary of `text`: its first words and a tag that is a pure function of the whole. */
+export function expectedSummary(text: string): string {
+  return `${text.split(/\s+/).slice(0, 8).join(' ')} [sim summary ${hex8(fnv1a32(text))}]`;
+}
+
+/** The translation of `text`: a tag that is a pure function of the text (the words are not translated). */
+export function expectedTranslation(text: string): string {
+  return `[sim translation ${hex8(fnv1a32(text))}] ${text}`;
+}
+
 /** The colour of the image for `prompt`. */
 export function imageColour(prompt: string): [number, number, number] {
   return colourOfHash(fnv1a32(prompt));

@@ -11,6 +11,7 @@
     error: '#b42318',
     learned: '#2456c8',
     configured: '#8a94a6',
+    override: '#c2410c',
     backlog: '#0f766e',
     spendHf: '#2456c8',
     spendKeys: '#d97706',
@@ -40,6 +41,7 @@
       series: [
         { label: 'learned', color: COLORS.learned, value: (p) => p.learnedRate },
         { label: 'configured', color: COLORS.configured, value: (p) => p.configuredRate, dash: [4, 4] },
+        { label: 'override', color: COLORS.override, value: (p) => p.overrideRate, dash: [2, 2] },
       ],
     },
     {
@@ -100,7 +102,12 @@
       cell.className = 'chart';
       container.append(cell);
       const data = grid(points, fromS, toS, chart);
-      const width = Math.max(220, Math.floor(cell.getBoundingClientRect().width) || 300);
+      // The cell's content width (inside its padding): a canvas any wider is clipped at the right,
+      // where the newest data is.
+      const style = getComputedStyle(cell);
+      const inner =
+        cell.clientWidth - Number.parseFloat(style.paddingLeft) - Number.parseFloat(style.paddingRight);
+      const width = Math.max(160, Math.floor(inner) || 300);
       // uPlot is loaded by the page from /hfq-assets/uplot.js.
       new window.uPlot(
         {
@@ -140,11 +147,20 @@
     }
     container.dataset.points = String(points.length);
     container.dataset.drawn = String(drawn);
+    // For a check that the newest bucket is inside the x range drawn (seconds since the epoch).
+    container.dataset.newest = String(points.length > 0 ? Math.round(points[points.length - 1].t / 1000) : 0);
+    container.dataset.xmax = String(toS);
   }
 
   async function main() {
     const hours = Number(new URLSearchParams(location.search).get('hours') ?? '1') || 1;
-    const res = await fetch(`history.json?hours=${encodeURIComponent(hours)}`, { cache: 'no-store' });
+    // Resolved against the page's origin, never its full address: a page opened as
+    // http://user:password@host/status has a base URL with credentials, which fetch refuses.
+    const url = new URL(
+      `history.json?hours=${encodeURIComponent(hours)}`,
+      location.origin + location.pathname,
+    );
+    const res = await fetch(url, { cache: 'no-store' });
     if (!res.ok) throw new Error(`history.json answered ${res.status}`);
     const history = await res.json();
     const toS = Math.floor(Date.parse(history.generatedAt) / 1000);

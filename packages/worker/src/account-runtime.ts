@@ -235,7 +235,12 @@ export class AccountRuntime {
     const primary = primaryWindow(this.routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
     try {
       const { override } = await this.options.limiter.state(this.routes.routerDomain.id);
-      const max = queueStartLimit(this.account, override ?? primary.max, primary.durationMs);
+      // Never below the configured limit: an override that lapses must not leave the queue capped.
+      const max = queueStartLimit(
+        this.account,
+        Math.max(override ?? primary.max, primary.max),
+        primary.durationMs,
+      );
       await this.queue.setGlobalRateLimit(max, primary.durationMs);
       this.queueLimitApplied = true;
     } catch (err) {

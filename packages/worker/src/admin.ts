@@ -18,7 +18,6 @@ import {
   type GateStatus,
   isRedisOutOfMemory,
   keyScope,
-  type OverrideOutcome,
   parseOrThrow,
   primaryWindow,
   type RedisMemory,
@@ -31,13 +30,20 @@ import {
   whenReady,
 } from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
-import { holdKey, releaseHold } from './account-hold.js';
+import { holdKey } from './account-hold.js';
 import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/forecast.js';
 import { type HistoryPoint, readHistory, readRecentThroughput } from './cockpit/history-reader.js';
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
 import { readHeartbeats, type WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
-import { queueStartLimit } from './endpoint-queue-limit.js';
 import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
+import {
+  type AccountView,
+  type LimitChange,
+  type OperatorDeps,
+  resetCredits,
+  resetKeyCredits,
+  setLimit,
+} from './operator-actions.js';
 import { RouteSelection } from './route-selection.js';
 
 /** What `hfq status`, `hfq credits status` and the status page show per account. */
@@ -53,8 +59,10 @@ export interface AccountStatus {
   counts: Record<string, number>;
   paused: boolean;
   holdReason: string | undefined;
-  /** undefined for an unconfigured account. */
+  /** The limit in force: the configured one, or an operator's override (`hfq limit`). undefined for an unconfigured account. */
   configuredRate: { max: number; durationMs: number } | undefined;
+  /** An operator's override of the configured limit, and when it lapses (undefined: permanent). */
+  override: { max: number; configuredMax: number; untilMs: number | undefined } | undefined;
   learnedRate: number | undefined;
   /**
    * The noise level the 429 detector learned for the account's router domain (a share of 429s that
@@ -120,18 +128,6 @@ export interface AdminOptions {
 
 /** The most active jobs inspected per account for a missing worker. */
 const ORPHAN_SCAN_LIMIT = 1000;
-
-interface AccountView {
-  tier: string;
-  scope: string;
-  routerDomain: string | undefined;
-  window: { max: number; durationMs: number } | undefined;
-  budgetUsd: number | undefined;
-  includedCreditsUsd?: number | undefined;
-  providerBudgetUsd: number | undefined;
-  routing?: RoutingPolicy | undefined;
-  keyDomains?: { provider: string; domain: string }[];
-}
 
 /** Operator actions and views: status, credits status and reset (the library side of the CLI). */
 export class Admin {
@@ -225,6 +221,10 @@ export class Admin {
             max: domain?.override ?? view.window.max,
             durationMs: view.window.durationMs,
           },
+          override:
+            domain?.override !== undefined && view?.window
+              ? { max: domain.override, configuredMax: view.window.max, untilMs: domain.overrideUntilMs }
+              : undefined,
           learnedRate: domain?.rate,
           learnedNoise: domain?.noise,
           pausedForMs: pausedForMs(domain),
@@ -353,25 +353,28 @@ export class Admin {
     return queue;
   }
 
+  /** The dependencies of the operator actions (`operator-actions.ts`). */
+  private operatorDeps(): OperatorDeps {
+    return {
+      redis: this.redis,
+      prefix: this.prefix,
+      accounts: this.accounts,
+      credits: this.credits,
+      limiter: this.limiter,
+      now: this.now,
+      queueOf: (id) => this.queueOf(id),
+      viewOf: (account) => this.viewOf(account),
+    };
+  }
+
   /**
    * Operator's reset after buying credits or fixing a token: opens the account's (or its
-   * organisation's) credit gate and its provider keys' gates, and resumes a held queue.
+   * organisation's) credit gate and its provider keys' gates, and resumes a held queue of every
+   * account sharing that credit scope. The account is found here or in what its workers published.
    */
   async resetCredits(accountId: string): Promise<{ scope: string; resumed: boolean }> {
-    const account = this.accounts.find((a) => a.id === accountId);
-    if (!account) throw new Error(`unknown account "${accountId}"`);
     await this.ready();
-    const scope = creditScope(account);
-    await this.credits.reset(scope);
-    const routes = await this.routesOf(account);
-    for (const provider of routes.providerDomains()) await this.credits.reset(keyScope(provider.domain.id));
-    let resumed = false;
-    for (const other of this.accounts.filter((a) => creditScope(a) === scope)) {
-      const queue = this.queueOf(other.id);
-      if (await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId: other.id }))
-        resumed = true;
-    }
-    return { scope, resumed };
+    return resetCredits(this.operatorDeps(), accountId);
   }
 
   /**
@@ -382,49 +385,22 @@ export class Admin {
    */
   async resetKeyCredits(accountId: string, provider: string): Promise<{ scope: string; resumed: boolean }> {
     await this.ready();
-    const local = this.accounts.find((a) => a.id === accountId);
-    const keys = local
-      ? (await this.viewOf(local)).keyDomains
-      : (await readPublishedAccounts(this.redis, this.prefix)).get(accountId)?.keyDomains;
-    if (!keys) throw new Error(`unknown account "${accountId}" (no local config and no worker published it)`);
-    const key = keys.find((k) => k.provider === provider);
-    if (!key) {
-      const known = keys.map((k) => k.provider).join(', ') || 'none';
-      throw new Error(`account "${accountId}" has no provider key "${provider}" (its keys: ${known})`);
-    }
-    const scope = keyScope(key.domain);
-    await this.credits.reset(scope);
-    const queue = this.queueOf(accountId);
-    const resumed = await releaseHold({ redis: this.redis, prefix: this.prefix, queue, accountId });
-    return { scope, resumed };
+    return resetKeyCredits(this.operatorDeps(), accountId, provider);
   }
 
   /**
    * Change an account's router request limit (its primary window's `max`) at run time: every
-   * worker applies it on its next permit, and the learned rate restarts from it (a running
-   * Retry-After pause is kept). `undefined` goes back to the configured limit. `learned` says what
-   * the change did to the learned state.
+   * worker applies it on its next permit, and the learned rate restarts from it. `undefined`
+   * goes back to the configured limit. With `forMs`, the override lapses by itself after that
+   * long. The account is found here or in what its workers published (no token needed).
    */
   async setLimit(
     accountId: string,
     max: number | undefined,
-  ): Promise<{ max: number; durationMs: number; learned: OverrideOutcome }> {
-    const account = this.accounts.find((a) => a.id === accountId);
-    if (!account) throw new Error(`unknown account "${accountId}"`);
-    if (max !== undefined && !(Number.isInteger(max) && max >= 1))
-      throw new Error(`limit must be a whole number ≥ 1, got ${max}`);
+    options: { forMs?: number } = {},
+  ): Promise<LimitChange> {
     await this.ready();
-    const routes = await this.routesOf(account);
-    const queue = this.queueOf(account.id);
-    const primary = primaryWindow(routes.routerDomain.windows);
-    if (!primary) throw new Error(`account "${accountId}" has no request window to change`);
-    const learned = await this.limiter.setOverride(routes.routerDomain.id, { limit: max });
-    // BullMQ's coarse limiter must not hold jobs back below a raised limit.
-    await queue.setGlobalRateLimit(
-      queueStartLimit(account, max ?? primary.max, primary.durationMs),
-      primary.durationMs,
-    );
-    return { max: max ?? primary.max, durationMs: primary.durationMs, learned };
+    return setLimit(this.operatorDeps(), accountId, max, options);
   }
 
   /** Ready, and the start-up check passed once (a cluster that is not whole is named, not waited on). */

@@ -214,6 +214,7 @@ function toFailure(
       requestId: err.httpResponse.requestId || response?.headers.get('x-request-id') || undefined,
       provider,
       route: route.route,
+      source: err instanceof InferenceClientHubApiError ? 'hub' : undefined,
     });
     return new CallFailure(classified, response, body);
   }

@@ -8,4 +8,5 @@ export { reusedSince, spendNotes } from './cockpit/spend-note.js';
 export { estimateTokens } from './cost.js';
 export { endpointAvailabilityText } from './endpoint-status-view.js';
 export { noiseText } from './noise-text.js';
+export { checkUpstreamAndTokens, type UpstreamCheck } from './token-check.js';
 export { rewriteUrl } from './upstream-fetch.js';

@@ -1,6 +1,6 @@
 import { parseCommand, UsageError } from '../usage.js';
 import { readOnlyAdmin } from './read-only-config.js';
-import { adminFor, money, operatorConfig, table } from './shared-config.js';
+import { money, table } from './shared-config.js';
 
 export const CREDITS_HELP = `Usage: hfq credits status          — credits state and spend per account (and organisation)
 hfq credits reset <account> — after buying credits or fixing a token: reopen the router and resume a held queue
@@ -21,14 +21,16 @@ export async function runCredits(env: NodeJS.ProcessEnv, args: string[]): Promis
     throw new UsageError('--key goes with reset', CREDITS_HELP);
   if (values.key !== undefined && !values.key.trim())
     throw new UsageError('--key needs a provider name', CREDITS_HELP);
-  // Reset needs the account's config (its provider keys' gates); status reads what workers published.
-  const admin = sub === 'reset' ? adminFor(operatorConfig(env)) : readOnlyAdmin(env);
+  // Both read what workers published (scope, provider keys' gates): only REDIS_URL is needed.
+  const admin = readOnlyAdmin(env);
   try {
     if (sub === 'reset') {
       if (!account) throw new UsageError('missing <account>', CREDITS_HELP);
-      const { scope, resumed } = values.key
-        ? await admin.resetKeyCredits(account, values.key)
-        : await admin.resetCredits(account);
+      const reset = values.key ? admin.resetKeyCredits(account, values.key) : admin.resetCredits(account);
+      const { scope, resumed } = await reset.catch((err: Error) => {
+        if (err.name === 'UnknownAccountError') throw new UsageError(err.message, CREDITS_HELP);
+        throw err;
+      });
       const what = values.key ? `${account}'s ${values.key} key (${scope})` : scope;
       console.log(`credits reset for ${what}${resumed ? '; held queue resumed' : ''}`);
       return;

@@ -24,7 +24,15 @@ function creditsText(s: AccountStatus): string {
 
 function rateText(s: AccountStatus): string {
   if (!s.configuredRate) return '-';
-  return `${s.learnedRate?.toFixed(1) ?? '-'}/${s.configuredRate.max} per ${s.configuredRate.durationMs / 1000}s`;
+  const rate = `${s.learnedRate?.toFixed(1) ?? '-'}/${s.configuredRate.max} per ${s.configuredRate.durationMs / 1000}s`;
+  return s.override ? `${rate} (${overrideText(s.override)})` : rate;
+}
+
+/** `override of 20 until 14:05Z` or `override of 20, permanent`: an `hfq limit` in force. */
+export function overrideText(o: NonNullable<AccountStatus['override']>): string {
+  return o.untilMs === undefined
+    ? `override of ${o.configuredMax}, permanent`
+    : `override of ${o.configuredMax} until ${new Date(o.untilMs).toISOString().slice(11, 16)}Z`;
 }
 
 function etaText(s: AccountStatus): string {

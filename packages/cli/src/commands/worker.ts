@@ -7,6 +7,7 @@ import {
   type HfqWorker,
   shutdownGracefully,
 } from '@hfq/worker';
+import { checkUpstreamAndTokens } from '@hfq/worker/internal';
 
 import { operatorConfig } from './shared-config.js';
 
@@ -16,6 +17,10 @@ Configured only through the environment (see README, "Configuration"):
   REDIS_URL (or REDIS_CLUSTER_NODES), HFQ_PREFIX, HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT + HF_TOKEN (+ HFQ_TIER, HFQ_BILL_TO,
   HFQ_PROVIDER_KEYS, HFQ_FALLBACK_PROVIDERS, HFQ_SEATS, HFQ_LIMITS, …), HFQ_CONCURRENCY,
   HF_ROUTER_URL, HF_HUB_URL, HFQ_PROVIDER_URLS, HFQ_METRICS_PORT, HFQ_SHUTDOWN_GRACE_MS, LOG_LEVEL.
+
+At start it asks the Hub once who each HF token belongs to (a refused token stops it, exit 2) and
+logs which upstream it talks to: Hugging Face, the simulator, or the URLs set. An HFQ_* variable
+it does not know stops it too, naming the one it most likely means.
 
 Serves /metrics (Prometheus), /healthz and /readyz on HFQ_METRICS_PORT (default 9464; 0 picks a
 free port, logged in the "worker ready" line).
@@ -50,6 +55,13 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
   const config = operatorConfig(env);
   const logger = createLogger({ name: 'hfq-worker', level: config.logLevel });
   routeIoredisConsole(new RedisErrorLog(logger));
+  // Once, before taking jobs: which upstream this is, and whether the Hub accepts each token.
+  await checkUpstreamAndTokens({
+    accounts: config.accounts,
+    upstream: config.upstream,
+    logger,
+    tokenVariable: env.HFQ_ACCOUNTS_FILE ? 'HFQ_ACCOUNTS_FILE' : 'HF_TOKEN',
+  });
   const worker = await createWorker({
     connection: config.connection,
     prefix: config.prefix,
@@ -72,11 +84,12 @@ export async function runWorker(env: NodeJS.ProcessEnv): Promise<void> {
     await worker.close();
     throw err;
   }
+  // Signals are handled before "worker ready" is said: a supervisor may stop it on that line.
+  handleSignals(worker, health, config.shutdownGraceMs, logger);
   logger.info(
     { accounts: config.accounts.map((a) => a.id), concurrency: config.concurrency, metricsPort: health.port },
     'worker ready',
   );
-  handleSignals(worker, health, config.shutdownGraceMs, logger);
 }
 
 /** First SIGTERM/SIGINT: graceful stop (see shutdownGracefully), exit 0. Second: exit at once. */

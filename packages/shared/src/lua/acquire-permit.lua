@@ -26,7 +26,7 @@
   a quiet spell, by one step per clean window, or by doubling steps back toward a rate that held.
 
   KEYS[1]  domain state hash (rate, tat, pausedUntil, lastCutAt, lastRaiseAt, detector fields)
-  KEYS[2]  operator's override of the primary limit (string; permanent by design)
+  KEYS[2]  operator's override of the primary limit (string; permanent unless set with `--for`)
   KEYS[3]  audit list of admission times (written only when ARGV[7] > 0)
   KEYS[4…] one key per window, in the order of the window arguments
 

@@ -1,10 +1,11 @@
 /**
  * `/hub`: the part of the Hugging Face Hub API the client uses,
- * `GET /api/models/{id}?expand[]=inferenceProviderMapping`. Anonymous calls are allowed (the
+ * `GET /api/models/{id}?expand[]=inferenceProviderMapping`, and `GET /api/whoami-v2` (who a token
+ * belongs to: hfq's worker checks its token once at start). Anonymous model calls are allowed (the
  * client sends no token in direct mode). The Hub has its own fixed-window limit per caller and
  * reports it with IETF draft headers under the policy name "api".
  */
-import { identify } from '../auth.js';
+import { identify, isAccepted } from '../auth.js';
 import type { ModelConfig, ProviderName } from '../config.js';
 import { fnv1a32, hex8 } from '../hash.js';
 import { errorReply, jsonReply } from '../http/reply.js';
@@ -15,9 +16,16 @@ import { bindingOutcome, ietfHeaders, retryAfterHeader, waitMs } from '../thrott
 import { type Exchange, header, send } from './exchange.js';
 
 const MODEL_ROUTE = /^api\/models\/(.+)$/;
+const WHOAMI_ROUTE = /^api\/whoami-v2\/?$/;
+/** Marks every answer of the simulator's Hub, so a worker can say which upstream it talks to. */
+const SIMULATOR_HEADER = { 'x-hf-simulator': 'hfq-sim' };
 
 export function handleHub(state: SimState, exchange: Exchange, rest: string): void {
   const { record } = exchange;
+  if (WHOAMI_ROUTE.test(rest)) {
+    whoami(state, exchange);
+    return;
+  }
   const match = MODEL_ROUTE.exec(rest);
   if (!match) {
     send(exchange, errorReply(404, 'Not Found'));
@@ -72,6 +80,39 @@ export function handleHub(state: SimState, exchange: Exchange, rest: string): vo
   send(
     exchange,
     jsonReply(200, modelInfo(modelId, model, expand, state.config.hub.mappingForm), successHeaders),
+  );
+}
+
+/**
+ * `GET /api/whoami-v2`: 200 with the token's user for an accepted Hugging Face token, 401 for none,
+ * a provider key, a revoked token, or an unknown one while unknown tokens are rejected.
+ */
+function whoami(state: SimState, exchange: Exchange): void {
+  if (exchange.req.method !== 'GET') {
+    send(exchange, errorReply(405, 'Method Not Allowed', SIMULATOR_HEADER));
+    return;
+  }
+  const caller = identify(header(exchange, 'authorization') ?? undefined, state.config);
+  exchange.record.tokenLabel = caller.label;
+  exchange.record.authorizationKind = caller.kind;
+  if (!isAccepted(caller, state.config) || caller.kind !== 'hf') {
+    send(exchange, errorReply(401, INVALID_CREDENTIALS, SIMULATOR_HEADER));
+    return;
+  }
+  send(
+    exchange,
+    jsonReply(
+      200,
+      {
+        type: 'user',
+        id: caller.id,
+        name: caller.label,
+        fullname: caller.label,
+        orgs: [],
+        auth: { type: 'access_token', accessToken: { displayName: 'simulator', role: 'fineGrained' } },
+      },
+      SIMULATOR_HEADER,
+    ),
   );
 }
 

@@ -83,6 +83,14 @@ function row(s: AccountStatus): string {
   const rate = configured
     ? `${perSecond(s.learnedRate ?? configured.max, configured.durationMs)} / ${perSecond(configured.max, configured.durationMs)}`
     : '—';
+  // An `hfq limit` in force is shown as what it is, with the limit it replaces and its end.
+  const override = s.override
+    ? `<br><small class="override">override of ${perSecond(s.override.configuredMax, configured?.durationMs ?? 1000)}${
+        s.override.untilMs === undefined
+          ? ', permanent'
+          : ` until ${new Date(s.override.untilMs).toISOString().slice(11, 16)}Z`
+      }</small>`
+    : '';
   const route = s.paused && s.route !== 'holding' ? `${s.route} (paused)` : s.route;
   const creditsClass = s.credits.state === 'ok' ? 'ok' : 'bad';
   const spendHf =
@@ -108,7 +116,7 @@ function row(s: AccountStatus): string {
     `<td class="num">${c.delayed ?? 0}</td>`,
     `<td class="num">${c.completed ?? 0}</td>`,
     `<td class="num">${c.failed ?? 0}</td>`,
-    `<td class="num">${rate}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small><br><small>noise ${escapeHtml(noiseText(s.learnedNoise))}</small></td>`,
+    `<td class="num">${rate}${override}<br><small>${s.recent429s} × 429 in 5 min${escapeHtml(pauseText(s.pausedForMs))}</small><br><small>noise ${escapeHtml(noiseText(s.learnedNoise))}</small></td>`,
     unconfigured
       ? '<td class="dim">—</td>'
       : `<td><span class="${creditsClass}">${escapeHtml(creditsText(s))}</span><br><small>${escapeHtml(route)}</small></td>`,
@@ -126,7 +134,49 @@ function row(s: AccountStatus): string {
         `<tr class="hold endpoint-note"><td></td><td colspan="10">endpoint ${escapeHtml(e.name)} ${escapeHtml(endpointAvailabilityText(e, s.routing))}${e.reason ? ` (${escapeHtml(e.reason)})` : ''}</td></tr>`,
     )
     .join('');
-  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${cells.join('')}</tr>${hold}${endpoints}`;
+  return `<tr${unconfigured ? ' class="unconfigured"' : ''}>${labelled(cells, ACCOUNT_COLUMNS).join('')}</tr>${hold}${endpoints}`;
+}
+
+const ACCOUNT_COLUMNS = [
+  'account',
+  'live workers',
+  'waiting',
+  'active',
+  'delayed',
+  'done',
+  'failed',
+  'rate learned / configured (req/s)',
+  'credits · route',
+  'spend HF / budget · keys',
+  'ETA',
+];
+const ENDPOINT_COLUMNS = [
+  'endpoint',
+  'state',
+  'availability',
+  'in flight / learned',
+  'jobs for it',
+  'cost so far',
+  'last action',
+];
+const WORKER_COLUMNS = [
+  'worker (host:pid:id)',
+  'state',
+  'accounts',
+  'concurrency',
+  'in flight',
+  'version',
+  'last heartbeat',
+];
+
+/**
+ * Each cell names its column (`data-label`): on a narrow screen the tables are laid out as one
+ * block per row, each cell under its label, so that nothing is wider than the screen.
+ */
+function labelled(cells: string[], labels: readonly string[]): string[] {
+  return cells.map((cell, i) =>
+    cell.replace(/^<(td|th)\b/, `<$1 data-label="${escapeHtml(labels[i] ?? '')}"`),
+  );
 }
 
 /** The ETA and cost line above an account's charts. */
@@ -134,7 +184,7 @@ function forecastLine(s: AccountStatus, nowMs: number): string {
   const f = s.forecast;
   const parts = [
     `backlog ${f.backlog} job${f.backlog === 1 ? '' : 's'}`,
-    `${f.throughputPerSecond.toFixed(1)} jobs/s (5 min)`,
+    `${f.throughputPerSecond.toFixed(1)} jobs/s (last 30 s)`,
   ];
   const stopped =
     s.source === 'unconfigured' || s.liveWorkers === 0
@@ -182,15 +232,16 @@ function endpointsTable(s: AccountStatus): string {
         e.limit < e.concurrency
           ? `<br><small class="bad">learned ${e.limit} (${e.episodes} × 429)</small>`
           : '';
-      return (
-        `<tr data-endpoint="${escapeHtml(e.name)}"><th scope="row">${escapeHtml(e.name)}</th>` +
-        `<td class="state">${escapeHtml(e.state)}</td>` +
-        `<td class="availability">${availabilityCell(e, s.routing)}</td>` +
-        `<td class="num in-flight">${e.inFlight} / ${e.limit}<br><small>limit ${e.concurrency}</small>${learned}</td>` +
-        `<td class="num backlog">${e.backlog ?? '—'}</td>` +
-        `<td class="num cost">${e.costUsd === undefined ? '<span class="dim">no price</span>' : escapeHtml(money(e.costUsd))}</td>` +
-        `<td class="last-action"><small>${escapeHtml(e.lastAction ?? '—')}</small></td></tr>`
-      );
+      const cells = [
+        `<th scope="row">${escapeHtml(e.name)}</th>`,
+        `<td class="state">${escapeHtml(e.state)}</td>`,
+        `<td class="availability">${availabilityCell(e, s.routing)}</td>`,
+        `<td class="num in-flight">${e.inFlight} / ${e.limit}<br><small>limit ${e.concurrency}</small>${learned}</td>`,
+        `<td class="num backlog">${e.backlog ?? '—'}</td>`,
+        `<td class="num cost">${e.costUsd === undefined ? '<span class="dim">no price</span>' : escapeHtml(money(e.costUsd))}</td>`,
+        `<td class="last-action"><small>${escapeHtml(e.lastAction ?? '—')}</small></td>`,
+      ];
+      return `<tr data-endpoint="${escapeHtml(e.name)}">${labelled(cells, ENDPOINT_COLUMNS).join('')}</tr>`;
     })
     .join('\n');
   return `<table class="endpoints" data-account="${escapeHtml(s.account)}">
@@ -207,9 +258,18 @@ function workersTable(workers: StatusReport['workers'], nowMs: number): string {
   const rows = workers
     .map(
       (w) =>
-        `<tr class="${w.live ? 'live' : 'gone'}"><td>${escapeHtml(w.id)}</td><td>${w.live ? '<span class="ok">live</span>' : '<span class="bad">gone</span>'}</td>` +
-        `<td>${escapeHtml(w.accounts.join(', '))}</td><td class="num">${w.concurrency}</td><td class="num">${w.inFlight}</td>` +
-        `<td>${escapeHtml(w.version)}</td><td class="num">${escapeHtml(durationText(nowMs - w.seenAtMs))} ago</td></tr>`,
+        `<tr class="${w.live ? 'live' : 'gone'}">${labelled(
+          [
+            `<td>${escapeHtml(w.id)}</td>`,
+            `<td>${w.live ? '<span class="ok">live</span>' : '<span class="bad">gone</span>'}</td>`,
+            `<td>${escapeHtml(w.accounts.join(', '))}</td>`,
+            `<td class="num">${w.concurrency}</td>`,
+            `<td class="num">${w.inFlight}</td>`,
+            `<td>${escapeHtml(w.version)}</td>`,
+            `<td class="num">${escapeHtml(durationText(nowMs - w.seenAtMs))} ago</td>`,
+          ],
+          WORKER_COLUMNS,
+        ).join('')}</tr>`,
     )
     .join('\n');
   return `<h2 id="workers">Workers <small>${live.length} live${gone.length > 0 ? `, ${gone.length} gone` : ''}</small></h2>
@@ -299,6 +359,18 @@ ${s.source === 'unconfigured' ? '' : `<div class="charts" data-account="${escape
   .chart { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: 4px; min-width: 0; overflow: hidden; }
   .uplot .u-title { font-size: 12px; font-weight: 600; }
   .uplot .u-legend { font-size: 11px; }
+  /* A phone (390 px): one block per table row, each cell under its column's name; nothing wider than the screen. */
+  @media (max-width: 640px) {
+    body { padding: 12px 10px; }
+    table, tbody, tr, th, td { display: block; width: auto; }
+    thead { display: none; }
+    tr { border-bottom: 2px solid #e3e6eb; }
+    th, td { border: 0; padding: 3px 8px; overflow-wrap: anywhere; }
+    td.num { text-align: left; white-space: normal; }
+    td[data-label]::before, th[data-label]::before { content: attr(data-label); display: block; color: #5b6472; font-size: 11px; font-weight: 400; text-transform: uppercase; letter-spacing: .03em; }
+    td:empty { display: none; }
+    .charts { grid-template-columns: minmax(0, 1fr); }
+  }
 </style>
 </head>
 <body>

@@ -1,9 +1,10 @@
-import type { SpendByRoute } from '@hfq/shared/internal';
+import { etaMs, RECENT_RATE_WINDOW_MS, recentRate, type SpendByRoute } from '@hfq/shared/internal';
+import { HISTORY_BUCKET_MS } from './history-keys.js';
 import type { HistoryPoint } from './history-reader.js';
 
 /**
- * ETA and cost to complete, from the history and the ledger: backlog ÷ throughput over the last
- * `windowMs`, the backlog's cost at this month's average cost per request on the route in use,
+ * ETA and cost to complete, from the history and the ledger: backlog ÷ the recent rate of
+ * completions (`recentRate`, the same as `hfq enqueue --wait`'s, over the last `windowMs`), the backlog's cost at this month's average cost per request on the route in use,
  * and when the HF credits run out at the current spend rate.
  */
 export interface AccountForecast {
@@ -24,7 +25,34 @@ export interface AccountForecast {
   creditsRunOutAtMs: number | undefined;
 }
 
-export const FORECAST_WINDOW_MS = 5 * 60_000;
+/** The throughput is measured over the same recent window as `hfq enqueue --wait`'s rate. */
+export const FORECAST_WINDOW_MS = RECENT_RATE_WINDOW_MS;
+
+/**
+ * The history's completions as cumulative samples for `recentRate`: a left edge at the window's
+ * start (or the run's first bucket, when it started inside the window), then each bucket's total
+ * at its end (the bucket in progress at now).
+ */
+function completionSamples(
+  history: readonly HistoryPoint[],
+  nowMs: number,
+  windowMs: number,
+): [number, number][] {
+  const from = nowMs - windowMs;
+  const recent = history.filter((p) => p.t + HISTORY_BUCKET_MS > from && p.t <= nowMs);
+  const firstActive = recent.find((p) => p.completed > 0 || p.ok > 0)?.t;
+  if (firstActive === undefined) return [];
+  // A run measured from its first bucket, never from less than one bucket ago.
+  const edge = Math.min(Math.max(from, firstActive), nowMs - HISTORY_BUCKET_MS);
+  const samples: [number, number][] = [[edge, 0]];
+  let total = 0;
+  for (const p of recent) {
+    if (p.t < edge) continue;
+    total += p.completed;
+    samples.push([Math.min(p.t + HISTORY_BUCKET_MS, nowMs), total]);
+  }
+  return samples;
+}
 
 export function forecast(input: {
   history: readonly HistoryPoint[];
@@ -36,15 +64,9 @@ export function forecast(input: {
   windowMs?: number;
 }): AccountForecast {
   const windowMs = input.windowMs ?? FORECAST_WINDOW_MS;
-  const from = input.nowMs - windowMs;
-  const recent = input.history.filter((p) => p.t >= from);
-  const completed = recent.reduce((n, p) => n + p.completed, 0);
-  // A run that started inside the window is measured from its first bucket, not the window's start.
-  const firstActive = recent.find((p) => p.completed > 0 || p.ok > 0)?.t;
-  const elapsedMs = firstActive === undefined ? windowMs : Math.max(input.nowMs - firstActive, 10_000);
-  const throughputPerSecond = (completed * 1000) / elapsedMs;
-  const etaMs =
-    input.backlog > 0 && throughputPerSecond > 0 ? (input.backlog / throughputPerSecond) * 1000 : undefined;
+  const throughputPerSecond =
+    recentRate(completionSamples(input.history, input.nowMs, windowMs), input.nowMs) ?? 0;
+  const eta = etaMs(input.backlog, throughputPerSecond);
   const onKeys = input.route === 'provider-key';
   const usd = onKeys ? input.spend.providerKeyUsd : input.spend.hfRouterUsd;
   const requests = onKeys ? input.spend.providerKeyRequests : input.spend.hfRouterRequests;
@@ -62,7 +84,7 @@ export function forecast(input: {
   return {
     throughputPerSecond,
     backlog: input.backlog,
-    etaMs,
+    etaMs: eta,
     costPerRequestUsd,
     backlogCostUsd,
     creditsLeftUsd,

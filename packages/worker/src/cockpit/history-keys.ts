@@ -28,6 +28,8 @@ export const COUNTERS = {
 export const GAUGES = {
   learnedRate: 'lr',
   configuredRate: 'cr',
+  /** An operator's override (`hfq limit`) while one is in force. */
+  overrideRate: 'ov',
   backlog: 'q',
   spendHf: 'sh',
   spendKeys: 'sk',

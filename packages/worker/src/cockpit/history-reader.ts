@@ -22,6 +22,8 @@ export interface HistoryPoint {
   error: number;
   learnedRate: number | null;
   configuredRate: number | null;
+  /** An operator's override in force in this bucket, else null. */
+  overrideRate: number | null;
   backlog: number | null;
   spendHf: number | null;
   spendKeys: number | null;
@@ -73,6 +75,7 @@ function emptyPoint(t: number): HistoryPoint {
     error: 0,
     learnedRate: null,
     configuredRate: null,
+    overrideRate: null,
     backlog: null,
     spendHf: null,
     spendKeys: null,

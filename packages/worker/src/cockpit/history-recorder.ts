@@ -147,11 +147,13 @@ export class HistoryRecorder {
       this.options.credits.spend(creditScope(runtime.account), nowMs),
     ]);
     const perSecond = 1000 / primary.durationMs;
-    const configured = domain.override ?? primary.max;
+    const inForce = domain.override ?? primary.max;
     const backlog = Object.values(counts).reduce((a, b) => a + b, 0);
     return {
-      [GAUGES.configuredRate]: configured * perSecond,
-      [GAUGES.learnedRate]: (domain.rate ?? configured) * perSecond,
+      // The configured limit, and an override as a series of its own (the chart shows both).
+      [GAUGES.configuredRate]: primary.max * perSecond,
+      ...(domain.override !== undefined ? { [GAUGES.overrideRate]: domain.override * perSecond } : {}),
+      [GAUGES.learnedRate]: (domain.rate ?? inForce) * perSecond,
       [GAUGES.backlog]: backlog,
       [GAUGES.spendHf]: spend.hfRouterUsd,
       [GAUGES.spendKeys]: spend.providerKeyUsd,
