@@ -98,9 +98,10 @@ export class Batch {
    * The item results in input order, as they come: a bounded window is read ahead, and each child
    * is removed from Redis once its items are out (`remove: false` keeps them).
    */
-  stream(options: ReadOptions = {}): AsyncGenerator<BatchItemResult> {
-    const ctx = this.client.context(this.account);
-    return readBatch(
+  async *stream(options: ReadOptions = {}): AsyncGenerator<BatchItemResult> {
+    // The children are in the batch's lane queue (see lanes.ts).
+    const ctx = this.client.context(this.account, await this.client.laneOf(this.account, this.id));
+    yield* readBatch(
       {
         batchId: this.id,
         account: this.account,

@@ -57,6 +57,8 @@ export function batchAccountKey(prefix: string, batchId: string): string {
 /** Fields of the batch state hash. */
 export const BATCH_FIELDS = {
   account: 'account',
+  /** The lane queue of every child (see lanes.ts); absent for batches from before lanes (router). */
+  lane: 'lane',
   /** Items added so far (final once sealed). */
   total: 'total',
   /** Items whose child completed / failed for good. */

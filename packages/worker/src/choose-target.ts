@@ -18,7 +18,10 @@ import { routerTarget } from './router-target.js';
  * provider key (README, "How the rate limit holds", Credits).
  */
 
-/** Re-queue the job at the head of its queue after `ms`, consuming no attempt. */
+/**
+ * Re-queue the job at the head of its lane's queue after `ms`, consuming no attempt: the lane
+ * waits (BullMQ's limiter on the lane queue), the account's other lanes go on.
+ */
 export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
   await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
   throw new RateLimitError();
@@ -50,7 +53,7 @@ export async function chooseTarget(
   const nowMs = ctx.now();
   const budgetUsd = accountBudgetUsd(account);
   const router = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomain,
+    domain: ctx.routes.routerDomainFor(job.provider),
     gateKey: ctx.credits.gateKey(ctx.scope),
     ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
     ledgerField: LEDGER_FIELDS.hfRouterUsd,

@@ -1,6 +1,6 @@
 import type { InferenceResult, Job } from '@hfq/shared';
 import { accountBudgetUsd, LEDGER_FIELDS, scrubSecrets } from '@hfq/shared/internal';
-import { type Job as BullJob, DelayedError, UnrecoverableError } from 'bullmq';
+import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { Target } from './choose-target.js';
 import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
@@ -93,6 +93,13 @@ async function unavailable(
   // The job is work for the endpoint even when it goes elsewhere: its lifecycle may resume it.
   await endpoint.noteDemand(ctx.now());
   if (policy !== 'endpoint-only') return { kind: 'skip' };
+  if (ctx.lane === `endpoint.${endpoint.name}`) {
+    // Its own lane (see docs/architecture.md, "Holds"): the lane is held, not each job delayed,
+    // so waiting costs nothing per job; the supervisor resumes it once the mark lapses.
+    await ctx.hold(`endpoint ${endpoint.name} unavailable (routing endpoint-only): ${reason}`);
+    throw new RateLimitError();
+  }
+  // A job the producer put in another lane (added before the endpoint was published): it alone waits.
   ctx.logger.warn(
     { account: ctx.account.id, endpoint: endpoint.name, jobId: bullJob.id, reason, delayMs: HOLD_RECHECK_MS },
     'job held: its endpoint is unavailable (routing endpoint-only)',
@@ -113,7 +120,7 @@ async function routerPermit(
   const { account } = ctx;
   const nowMs = ctx.now();
   const permit = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomain,
+    domain: ctx.routes.routerDomainFor(job.provider),
     gateKey: ctx.credits.gateKey(ctx.scope),
     ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
     ledgerField: LEDGER_FIELDS.hfRouterUsd,

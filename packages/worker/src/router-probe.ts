@@ -19,7 +19,7 @@ export async function probeRouter(
   const nowMs = ctx.now();
   if (!(await ctx.credits.takeProbe(ctx.scope, nowMs))) return undefined;
   const permit = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomain,
+    domain: ctx.routes.routerDomainFor(job.provider),
     // The probe is the request that finds out whether the gate may open, so its permit checks
     // no gate: this key is never written. The domain's rate limit applies as to any request.
     gateKey: ctx.credits.probeGateKey(ctx.scope),

@@ -20,7 +20,7 @@ export function routerTarget(
       provider: job.provider,
       billTo: account.billTo,
     },
-    domain: ctx.routes.routerDomain,
+    domain: ctx.routes.routerDomainFor(job.provider),
     provider: job.provider,
     permit,
   };

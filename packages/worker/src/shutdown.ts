@@ -57,7 +57,8 @@ export async function shutdownGracefully(
   const grace = setTimeout(() => {
     graceOver = true;
     logger.warn({ graceMs }, 'grace period over: handing the remaining jobs back to their queues');
-    for (const runtime of worker.runtimes.values()) runtime.worker.cancelAllJobs(SHUTDOWN_ABORT_REASON);
+    for (const runtime of worker.runtimes.values())
+      for (const lane of runtime.workers()) lane.cancelAllJobs(SHUTDOWN_ABORT_REASON);
   }, graceMs);
   try {
     const done = await Promise.race([

@@ -161,7 +161,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     [...runtimes.values()]
       .filter(
         (r) =>
-          r.routes.routerDomain.id === domainId ||
+          r.routes.routerDomains().some((d) => d.id === domainId) ||
           r.routes.providerDomains().some((p) => p.domain.id === domainId),
       )
       .map((r) => r.account.id),
