@@ -27,11 +27,13 @@ import {
 } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
+import { accountEndpoints } from './account-endpoints.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
 import { BatchRuntime } from './batch-runtime.js';
-import { EndpointLifecycle } from './endpoint-lifecycle.js';
+import type { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { queueStartLimit } from './endpoint-queue-limit.js';
-import { AccountEndpoint } from './endpoint-slots.js';
+import type { AccountEndpoint } from './endpoint-slots.js';
+import { laneHasRoute } from './lane-route-check.js';
 import { LaneRuntime } from './lane-runtime.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
@@ -67,13 +69,6 @@ export interface RuntimeOptions
 
 export { holdKey } from './account-hold.js';
 
-/** A job waiting for an endpoint slot tries again at least this often (a slot another process freed). */
-const ENDPOINT_POLL_MS = 20;
-/**
- * A demand mark (a job found its endpoint unavailable) lasts at least this long: longer than a
- * held job's recheck (endpoint-route.ts), so held jobs keep it set while they wait.
- */
-const ENDPOINT_DEMAND_MIN_TTL_MS = 10_000;
 /** A lane other than the router's with no job in this process for this long, and none in Redis, is closed. */
 export const LANE_IDLE_MS = 60_000;
 
@@ -103,37 +98,9 @@ export class AccountRuntime {
   private constructor(
     readonly account: AccountConfig,
     readonly routes: RouteSelection,
-    private readonly options: RuntimeOptions,
+    readonly options: RuntimeOptions,
   ) {
-    this.endpoints = (account.endpoints ?? []).map(
-      (config) =>
-        new AccountEndpoint(
-          config,
-          account.id,
-          options.endpointSemaphore,
-          options.endpointStatus,
-          ENDPOINT_POLL_MS,
-          options.timeoutMs,
-          {
-            ttlMs: Math.max(3 * options.endpointCheckMs, ENDPOINT_DEMAND_MIN_TTL_MS),
-            mark: (ttlMs) =>
-              markEndpointDemand(options.redis, options.prefix, account.id, config.name, ttlMs),
-          },
-        ),
-    );
-    this.lifecycle =
-      this.endpoints.length > 0
-        ? new EndpointLifecycle(this.endpoints, {
-            redis: options.redis,
-            prefix: options.prefix,
-            hfToken: account.hfToken,
-            endpointsApiUrl: options.upstream.endpointsApiUrl,
-            checkMs: options.endpointCheckMs,
-            logger: options.logger,
-            events: options.events,
-            now: options.now,
-          })
-        : undefined;
+    ({ endpoints: this.endpoints, lifecycle: this.lifecycle } = accountEndpoints(account, options));
     this.ctx = {
       account,
       endpoints: this.endpoints,
@@ -165,7 +132,10 @@ export class AccountRuntime {
     this.supervisor = setInterval(
       () =>
         void this.supervise().catch((err: Error) =>
-          options.logger.warn({ account: account.id, err: err.message }, 'supervisor round failed; next round tries again'),
+          options.logger.warn(
+            { account: account.id, err: err.message },
+            'supervisor round failed; next round tries again',
+          ),
         ),
       options.holdCheckMs,
     );
@@ -391,7 +361,7 @@ export class AccountRuntime {
     const { now, logger } = this.options;
     const target = this.holdTarget(lane);
     if (!target) return false;
-    if (!(await releaseHold(target, () => this.canRun(lane, now())))) return false;
+    if (!(await releaseHold(target, () => laneHasRoute(this, lane, now())))) return false;
     this.lastHoldReason.delete(lane);
     this.options.events.emit('hold', { account: this.account.id, lane, held: false });
     logger.info(
@@ -399,36 +369,6 @@ export class AccountRuntime {
       'hold lifted: lane resumed',
     );
     return true;
-  }
-
-  /** Whether a job of `lane` has a route now: its endpoint (an endpoint lane), else the router or a key. */
-  private async canRun(lane: LaneId, nowMs: number): Promise<boolean> {
-    const name = laneEndpoint(lane);
-    const endpoint = name === undefined ? undefined : this.endpoints.find((e) => e.name === name);
-    if (endpoint) {
-      const status = await endpoint.status.read(this.account.id, endpoint.name);
-      // Cold or up: a request wakes or uses it; a paused/failed mark that lapsed is tried again.
-      if (status.state === 'ok' || status.state === 'cold') return true;
-      if (status.untilMs > 0 && status.untilMs <= nowMs) return true;
-      if (this.account.routing === 'endpoint-only') return false;
-    }
-    return this.routerOrKeyCanRun(nowMs);
-  }
-
-  private async routerOrKeyCanRun(nowMs: number): Promise<boolean> {
-    const { credits } = this.options;
-    const account = this.account;
-    const scope = creditScope(account);
-    const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
-    if (gate.state === 'ok' && spent.hfRouterUsd < accountBudgetUsd(account)) return true;
-    // A router probe is due (router-probe.ts): resume, so one queued job can be that probe.
-    if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs) return true;
-    if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
-      return false;
-    for (const provider of this.routes.providerDomains()) {
-      if ((await credits.status(keyScope(provider.domain.id), nowMs)).state === 'ok') return true;
-    }
-    return false;
   }
 
   /** Stop taking jobs and wait for the active ones (graceful), then stop the supervisor. */
