@@ -19,8 +19,10 @@ import {
   type JobData,
   LANE_RECORD_MS,
   type LaneId,
+  laneAnnouncement,
   laneOf,
   laneQueueName,
+  lanesChannel,
   parseOrThrow,
   type RedisClient,
   ROUTER_LANE,
@@ -195,9 +197,14 @@ export class Producer {
     );
   }
 
+  /** Note lanes as written to the registry, and announce them to running workers (see lanes.ts). */
   private markRecorded(account: string, lanes: readonly LaneId[]): void {
     const now = Date.now();
-    for (const lane of lanes) this.lanesRecorded.set(`${account}/${lane}`, now);
+    for (const lane of lanes) {
+      this.lanesRecorded.set(`${account}/${lane}`, now);
+      // Best effort: a worker that misses it finds the lane in the registry on its next round.
+      this.connection.publish(lanesChannel(this.prefix), laneAnnouncement(account, lane)).catch(() => {});
+    }
   }
 
   /**

@@ -91,6 +91,26 @@ export function recordLanes(
   multi.pexpire(key, LANE_REGISTRY_TTL_MS);
 }
 
+/**
+ * The Pub/Sub channel on which a producer announces a lane it records (`<account>\n<lane>`), so
+ * that a worker starts the lane at once instead of on its next supervisor round. A channel, not
+ * a key: on a Redis Cluster a publish reaches every node.
+ */
+export function lanesChannel(prefix: string): string {
+  return stateKey(prefix, 'lanes-announced');
+}
+
+export function laneAnnouncement(accountId: string, lane: LaneId): string {
+  return `${accountId}\n${lane}`;
+}
+
+export function parseLaneAnnouncement(message: string): { accountId: string; lane: LaneId } | undefined {
+  const at = message.indexOf('\n');
+  if (at <= 0) return undefined;
+  const lane = message.slice(at + 1);
+  return isLaneId(lane) ? { accountId: message.slice(0, at), lane } : undefined;
+}
+
 /** The lanes of an account with their last enqueue time (ms), the router lane always among them. */
 export async function readLanes(
   redis: { hgetall(key: string): Promise<Record<string, string>> },

@@ -215,6 +215,12 @@ export class AccountRuntime {
     return runtime;
   }
 
+  /** A producer announced a lane (lane-announcements.ts): start it now if it is not running. */
+  async startAnnouncedLane(lane: LaneId): Promise<void> {
+    if (this.closing || this.lanes.has(lane)) return;
+    await this.startLane(lane);
+  }
+
   /** Start a lane's queue and worker here (once), its BullMQ limiter first. */
   private startLane(lane: LaneId): Promise<LaneRuntime | undefined> {
     const running = this.lanes.get(lane);

@@ -28,6 +28,7 @@ import { AccountRuntime } from './account-runtime.js';
 import { HistoryRecorder } from './cockpit/history-recorder.js';
 import { WorkerPresence } from './cockpit/worker-presence.js';
 import { DEFAULT_PRICES, type PriceTable } from './cost.js';
+import { listenForLanes } from './lane-announcements.js';
 import { migrateLegacyLayout } from './legacy-layout.js';
 import { rateChangeLogger } from './rate-change-log.js';
 import { RouteSelection } from './route-selection.js';
@@ -219,6 +220,8 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     throw err;
   }
 
+  // Lanes a producer adds to for the first time start at once (not on the next supervisor round).
+  const announcements = await listenForLanes({ redis, prefix, runtimes, logger, redisErrors });
   const history = new HistoryRecorder({
     redis,
     prefix,
@@ -245,6 +248,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     workerId: presence.id,
     close() {
       closing ??= (async () => {
+        await announcements.close();
         await Promise.all([...runtimes.values()].map((r) => r.close()));
         await presence.close();
         await history.close();
