@@ -48,6 +48,12 @@ export interface RuntimeOptions
   > {
   prefix: string;
   redis: RedisClient;
+  /**
+   * The client of the process's BullMQ queues and workers (their regular commands; each worker
+   * adds its blocking connection): one for all accounts and lanes, apart from `redis`, so that a
+   * permit's answer never queues behind BullMQ's traffic.
+   */
+  queueRedis: RedisClient;
   /** What the BullMQ workers' connections are made from (see `blockingSourceFor`). */
   connectionOptions: RedisOptions | RedisClient;
   concurrency: number;
@@ -123,6 +129,7 @@ export class AccountRuntime {
       account: account.id,
       prefix: options.prefix,
       redis: options.redis,
+      queueRedis: options.queueRedis,
       connectionOptions: options.connectionOptions,
       logger: options.logger,
       redisErrors: options.redisErrors,
@@ -232,7 +239,7 @@ export class AccountRuntime {
         accountId: this.account.id,
         lane,
         prefix: options.prefix,
-        redis: options.redis,
+        redis: options.queueRedis,
         concurrency: options.concurrency,
         lockDurationMs: options.lockDurationMs,
         stalledIntervalMs: options.stalledIntervalMs,

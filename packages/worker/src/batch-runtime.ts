@@ -66,6 +66,8 @@ export interface BatchRuntimeOptions {
   /** hfq's state connection (shared, not blocking). */
   redis: RedisClient;
   connectionOptions: RedisOptions | RedisClient;
+  /** The client of the batch queue's BullMQ worker (its regular commands; see account-runtime.ts). */
+  queueRedis?: RedisClient;
   logger: Logger;
   /** Where Redis errors of the batch queue and worker are logged, once per condition. */
   redisErrors: RedisErrorLog;
@@ -94,7 +96,7 @@ export class BatchRuntime {
     this.worker = new Worker(name, (job) => this.process(job), {
       // The shared client for regular commands (BullMQ duplicates it for the blocking one): one
       // connection per account for batches, as for each lane (lane-runtime.ts).
-      connection: options.redis,
+      connection: options.queueRedis ?? options.redis,
       prefix: options.prefix,
       concurrency: options.concurrency ?? 4,
       autorun: false,

@@ -129,6 +129,9 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     secrets: () => [...runtimes.values()].flatMap((r) => r.routes.secrets()),
   });
   redisErrors.watch(redis, 'worker-state');
+  // BullMQ's queues and workers of every account and lane: one client, apart from the limiter's.
+  const queueRedis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-queues`);
+  redisErrors.watch(queueRedis, 'worker-queues');
   const blocking = blockingSourceFor(options.connection, `${prefix}:hfq-worker`);
   if ('duplicate' in blocking.connection) redisErrors.watch(blocking.connection, 'worker-blocking');
   try {
@@ -151,6 +154,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     });
   } catch (err) {
     redis.disconnect();
+    queueRedis.disconnect();
     blocking.close();
     throw err;
   }
@@ -184,6 +188,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         prefix,
         redis,
         connectionOptions: blocking.connection,
+        queueRedis,
         limiter,
         credits,
         spend,
@@ -216,6 +221,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     await Promise.all([...runtimes.values()].map((r) => r.close()));
     await spend.close();
     redis.disconnect();
+    queueRedis.disconnect();
     blocking.close();
     throw err;
   }
@@ -254,6 +260,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         await history.close();
         await spend.close();
         await redis.quit().catch(() => redis.disconnect());
+        await queueRedis.quit().catch(() => queueRedis.disconnect());
         blocking.close();
       })();
       return closing;
