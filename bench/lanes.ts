@@ -115,7 +115,7 @@ async function behindBacklog(
     const coldStart = performance.now();
     await Promise.all(warm.map((h) => h.result({ timeoutMs: 60_000 })));
     log(
-      `  a new lane's first jobs: done ${integer(performance.now() - coldStart)} ms after enqueue (the lane is found on the worker's supervisor round)`,
+      `  a new lane's first jobs: done ${integer(performance.now() - coldStart)} ms after enqueue (the producer announces the lane; the worker starts it)`,
     );
 
     const chunk = 1_000;

@@ -77,6 +77,8 @@ export { holdKey } from './account-hold.js';
 
 /** A lane other than the router's with no job in this process for this long, and none in Redis, is closed. */
 export const LANE_IDLE_MS = 60_000;
+/** The supervisor reads the lane registry every this many rounds (30 s at the default 5 s). */
+const REGISTRY_EVERY_ROUNDS = 6;
 
 /**
  * One account: its lanes (a queue and a BullMQ worker per route, see lane-runtime.ts), its
@@ -100,6 +102,7 @@ export class AccountRuntime {
   private readonly limitsApplied = new Set<LaneId>();
   private closing = false;
   private supervising: Promise<void> | undefined;
+  private rounds = 1;
 
   private constructor(
     readonly account: AccountConfig,
@@ -354,7 +357,9 @@ export class AccountRuntime {
 
   private async superviseOnce(): Promise<void> {
     if (this.closing) return;
-    await this.startRegisteredLanes();
+    // Producers announce new lanes (lane-announcements.ts): the registry is the fallback for a
+    // missed announcement, read every few rounds so that idle accounts cost no more than before.
+    if (this.rounds++ % REGISTRY_EVERY_ROUNDS === 0) await this.startRegisteredLanes();
     await this.closeIdleLanes();
     for (const runtime of [...this.lanes.values()]) {
       if (!this.limitsApplied.has(runtime.lane)) await this.applyQueueLimit(runtime);
