@@ -37,7 +37,7 @@ import { laneHasRoute } from './lane-route-check.js';
 import { LaneRuntime } from './lane-runtime.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
-import { isShutdownAbort } from './shutdown.js';
+import { isShutdownAbort } from './shutdown-abort.js';
 import { createUpstreamFetch } from './upstream-fetch.js';
 
 /** What every account of a worker process shares: the processor's context less the per-account parts. */

@@ -7,10 +7,12 @@ import {
 } from '@hfq/shared/internal';
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
-import type { CallRoute } from './inference-call.js';
 import type { ProviderRoute } from './route-selection.js';
 import { probeRouter } from './router-probe.js';
 import { routerTarget } from './router-target.js';
+import type { Target } from './target.js';
+
+export type { Target } from './target.js';
 
 /**
  * Where a job's next request goes, with its permit: the HF router while the account's credits
@@ -26,19 +28,6 @@ export async function requeueAfter(ctx: AccountContext, ms: number): Promise<nev
   await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
   throw new RateLimitError();
 }
-
-export type Target =
-  /** No route: `account` when no key can take any work (hold the queue), `job` when none serves this job's model. */
-  | { kind: 'none'; scope: 'account' | 'job'; reason: string }
-  | {
-      kind: 'go';
-      route: CallRoute;
-      domain: DomainRef;
-      provider: string | undefined;
-      permit: { sentAt: number; waitedMs: number; uid: string };
-      /** The router probe of a closed credit gate (`router-probe.ts`): its success reopens the gate. */
-      probe?: true;
-    };
 
 /** The router while the account's credits last, else the first usable provider key. Waits for the permit. */
 export async function chooseTarget(

@@ -2,10 +2,10 @@ import type { InferenceResult, Job } from '@hfq/shared';
 import { accountBudgetUsd, LEDGER_FIELDS, scrubSecrets } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
-import type { Target } from './choose-target.js';
 import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
 import { CallFailure, callInference } from './inference-call.js';
 import { routerTarget } from './router-target.js';
+import type { Target } from './target.js';
 
 /**
  * Jobs whose model one of the account's Inference Endpoints serves (see docs/architecture.md,

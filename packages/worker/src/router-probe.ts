@@ -1,7 +1,7 @@
 import type { JobData } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
-import type { Target } from './choose-target.js';
 import { routerTarget } from './router-target.js';
+import type { Target } from './target.js';
 
 /**
  * While the router's credit gate is closed (credits exhausted), one real queued request goes to

@@ -1,6 +1,6 @@
 import type { Job } from '@hfq/shared';
 import type { AccountContext } from './account-context.js';
-import type { Target } from './choose-target.js';
+import type { Target } from './target.js';
 
 /**
  * A request through the HF router: the account's token (and the organisation it bills), the

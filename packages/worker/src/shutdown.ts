@@ -1,4 +1,5 @@
 import type { Logger } from '@hfq/shared';
+import { SHUTDOWN_ABORT_REASON } from './shutdown-abort.js';
 import type { HfqWorker } from './worker.js';
 
 /**
@@ -10,14 +11,6 @@ import type { HfqWorker } from './worker.js';
  * the run, as for every pacing wait). `worker.close(true)` would instead leave the jobs active
  * until their locks expire and count a stall for each.
  */
-
-/** The abort reason a graceful shutdown gives the jobs still running at the end of the grace. */
-export const SHUTDOWN_ABORT_REASON = 'hfq:shutdown';
-
-/** True when the run's signal was aborted by a graceful shutdown (not by a timeout or a caller). */
-export function isShutdownAbort(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true && signal.reason === SHUTDOWN_ABORT_REASON;
-}
 
 export interface ShutdownOptions {
   /** Time in-flight jobs get to finish before they are handed back. */
