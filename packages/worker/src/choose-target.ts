@@ -8,6 +8,7 @@ import {
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import type { ProviderRoute } from './route-selection.js';
+import { acquireRouterPermit } from './router-permit.js';
 import { probeRouter } from './router-probe.js';
 import { routerTarget } from './router-target.js';
 import type { Target } from './target.js';
@@ -41,16 +42,7 @@ export async function chooseTarget(
   const { account } = ctx;
   const nowMs = ctx.now();
   const budgetUsd = accountBudgetUsd(account);
-  const router = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomainFor(job.provider),
-    gateKey: ctx.credits.gateKey(ctx.scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ledgerField: LEDGER_FIELDS.hfRouterUsd,
-    budgetUsd,
-    appNowMs: nowMs,
-    tokens,
-    signal,
-  });
+  const router = await acquireRouterPermit(ctx, job, tokens, signal);
   if (router.kind === 'admitted') return routerTarget(ctx, job, router);
   if (router.kind === 'wait') return requeueAfter(ctx, router.waitMs);
   if (router.kind === 'gate') {

@@ -4,6 +4,7 @@ import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError }
 import type { AccountContext } from './account-context.js';
 import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
 import { CallFailure, callInference } from './inference-call.js';
+import { acquireRouterPermit } from './router-permit.js';
 import { routerTarget } from './router-target.js';
 import type { Target } from './target.js';
 
@@ -110,26 +111,14 @@ async function unavailable(
 
 type RouterPermit = { kind: 'go'; target: Target } | { kind: 'busy' } | { kind: 'closed' };
 
-/** A router permit due within `ROUTER_SPILL_WAIT_MS`, as `chooseTarget` takes it for the router. */
+/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-permit.ts). */
 async function routerPermit(
   ctx: AccountContext,
   job: Job,
   tokens: number,
   signal: AbortSignal,
 ): Promise<RouterPermit> {
-  const { account } = ctx;
-  const nowMs = ctx.now();
-  const permit = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomainFor(job.provider),
-    gateKey: ctx.credits.gateKey(ctx.scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ledgerField: LEDGER_FIELDS.hfRouterUsd,
-    budgetUsd: accountBudgetUsd(account),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-    maxWaitMs: ROUTER_SPILL_WAIT_MS,
-  });
+  const permit = await acquireRouterPermit(ctx, job, tokens, signal, { maxWaitMs: ROUTER_SPILL_WAIT_MS });
   if (permit.kind === 'wait') return { kind: 'busy' };
   if (permit.kind !== 'admitted') return { kind: 'closed' };
   return { kind: 'go', target: routerTarget(ctx, job, permit) };

@@ -1,5 +1,6 @@
 import type { JobData } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
+import { acquireRouterPermit } from './router-permit.js';
 import { routerTarget } from './router-target.js';
 import type { Target } from './target.js';
 
@@ -18,16 +19,7 @@ export async function probeRouter(
 ): Promise<Target | undefined> {
   const nowMs = ctx.now();
   if (!(await ctx.credits.takeProbe(ctx.scope, nowMs))) return undefined;
-  const permit = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomainFor(job.provider),
-    // The probe is the request that finds out whether the gate may open, so its permit checks
-    // no gate: this key is never written. The domain's rate limit applies as to any request.
-    gateKey: ctx.credits.probeGateKey(ctx.scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-  });
+  const permit = await acquireRouterPermit(ctx, job, tokens, signal, { probe: true });
   if (permit.kind !== 'admitted') {
     await ctx.credits.releaseProbe(ctx.scope);
     return undefined;
