@@ -31,6 +31,34 @@ const exhausted = { state: 'exhausted', reason: '402', untilMs: 0, sinceMs: 0, n
 const refused = { state: 'held', reason: '401', sinceMs: 0 } as const;
 
 describe('progressNote', () => {
+  it("names a held or paused lane other than the router's, with its reason", () => {
+    const lane = (over: Record<string, unknown>) => ({
+      lane: 'router',
+      paused: false,
+      holdReason: undefined,
+      pausedForMs: 0,
+      ...over,
+    });
+    expect(
+      progressNote([
+        state({
+          lanes: [
+            lane({}),
+            lane({
+              lane: 'endpoint.emb',
+              paused: true,
+              holdReason: 'endpoint emb unavailable (routing endpoint-only): paused; retry later',
+            }),
+            lane({ lane: 'router.together', pausedForMs: 2_500 }),
+          ],
+        }),
+      ]),
+    ).toBe(
+      'lane endpoint.emb held: endpoint emb unavailable (routing endpoint-only): paused; lane router.together paused 3 s (Retry-After)',
+    );
+    expect(progressNote([state({ lanes: [lane({})] })])).toBe('');
+  });
+
   it('says why an account is held, paused, or running on provider keys', () => {
     expect(progressNote([state({})])).toBe('');
     expect(

@@ -195,7 +195,9 @@ describe('lifecycle by backlog', () => {
     expect(await waitingJobs()).toBeGreaterThan(0);
     expect((await a.status())[0]?.endpoints[0]).toMatchObject({ backlog: 0 });
 
-    // Jobs for the endpoint arrive behind that backlog: they resume it before any worker reaches them.
+    // Jobs for the endpoint arrive behind that backlog: in their own lane they reach it at once
+    // (see docs/architecture.md, "Every route its own lane"), and the endpoint wakes for them,
+    // by the lifecycle (autoResume) or by their own waking request.
     const mine = await p.enqueueMany(
       Array.from({ length: 3 }, (_, i) => ({
         account: 'acme',
@@ -204,13 +206,11 @@ describe('lifecycle by backlog', () => {
         inputs: `mine ${i}`,
       })),
     );
-    await waitFor(
-      () => (stack.sim.endpointStats('emb').management.resume ?? 0) >= 1,
-      'resumed for its own jobs',
-    );
-    expect(await waitingJobs()).toBeGreaterThan(3);
     const results = await Promise.all(mine.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(results.every((r) => r.route === 'endpoint' && r.attempts === 1)).toBe(true);
+    const woken = stack.sim.endpointStats('emb').stateChanges.at(-1);
+    expect(woken?.state).not.toBe('scaledToZero');
+    expect(['management', 'request', 'ready']).toContain(woken?.by);
     const rest = await Promise.all(other.map((h) => h.result({ timeoutMs: 60_000 })));
     expect(rest.every((r) => r.route === 'hf-router')).toBe(true);
   });

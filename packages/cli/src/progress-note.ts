@@ -5,7 +5,8 @@ import type { Progress } from './progress.js';
 /**
  * What holds a run's jobs back, at the end of the progress line: `held: credits out`, `held:
  * provider key revoked`, `paused 3 s (Retry-After)`, `paused (hfq queue resume acme)` (an
- * operator), `no live worker serves acme`. Read with
+ * operator), `no live worker serves acme`, and for a lane other than the router's, which lane
+ * and why (`lane endpoint.emb held: …`). Read with
  * `Admin.runStates`, the reading `hfq status` makes, every few seconds while the run waits.
  */
 
@@ -27,6 +28,26 @@ export function progressNote(states: readonly AccountRunState[], unserved: reado
 }
 
 function accountNote(s: AccountRunState): string {
+  return [routerLaneNote(s), ...laneNotes(s)].filter(Boolean).join('; ');
+}
+
+/**
+ * The account's other lanes (see docs/architecture.md, "Every route its own lane"), each named:
+ * `lane endpoint.emb held: endpoint emb unavailable …`, `lane router.together paused 3 s (Retry-After)`.
+ */
+function laneNotes(s: AccountRunState): string[] {
+  return (s.lanes ?? []).flatMap((lane) => {
+    if (lane.lane === 'router') return [];
+    if (lane.holdReason !== undefined) return [`lane ${lane.lane} held: ${shortReason(lane.holdReason)}`];
+    if (lane.paused) return [`lane ${lane.lane} paused`];
+    if (lane.pausedForMs > 0)
+      return [`lane ${lane.lane} paused ${Math.ceil(lane.pausedForMs / 1000)} s (Retry-After)`];
+    return [];
+  });
+}
+
+/** The router lane (the account queue): held, paused, or the router's stated wait. */
+function routerLaneNote(s: AccountRunState): string {
   const keys = keyNotes(s.keys);
   const router = routerNote(s.credits);
   if (s.holdReason !== undefined || s.paused) {

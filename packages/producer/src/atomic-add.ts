@@ -8,6 +8,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
  */
 
 export interface AtomicEntry {
+  /** The queue of this entry when not `queue` (another lane of the same account: same hash tag). */
+  queue?: Queue;
   name: string;
   data: unknown;
   opts: JobsOptions;
@@ -20,7 +22,7 @@ const ADD_ERRORS: Record<number, string> = {
 };
 
 /**
- * Add `entries` to `queue` and run `extra` on the same transaction; resolves with the job ids.
+ * Add `entries` to `queue` (or each entry's own lane queue of the account) and run `extra` on the same transaction; resolves with the job ids.
  * An entry whose id exists already is left as it is (BullMQ's rule), so a retry is safe.
  */
 export async function addAtomically(
@@ -31,7 +33,7 @@ export async function addAtomically(
   const client = (await queue.getBackend().client) as unknown as Redis;
   const multi = client.multi();
   const jobs = entries.map(
-    (entry) => new BullJob(queue, entry.name, entry.data, entry.opts, entry.opts.jobId),
+    (entry) => new BullJob(entry.queue ?? queue, entry.name, entry.data, entry.opts, entry.opts.jobId),
   );
   for (const job of jobs) {
     const parentOpts = job.parentKey

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { BatchProgress } from '@hfq/shared';
-import { BATCH_FIELDS, batchStateKey, itemsDone, type RedisClient } from '@hfq/shared/internal';
+import { BATCH_FIELDS, batchStateKey, itemsDone, type LaneId, type RedisClient } from '@hfq/shared/internal';
 import { Job as BullJob, type Queue } from 'bullmq';
 import type { Feeder, FeedResult } from './batch-feed.js';
 import {
@@ -18,8 +18,11 @@ import {
 
 /** What a batch handle uses of the client that made it (`BatchClient`, batch.ts). */
 export interface BatchHost {
-  /** The account's connection, prefix, queues and child watcher. */
-  context(account: string): {
+  /** The account's connection, prefix, queues (the children's in `lane`) and child watcher. */
+  context(
+    account: string,
+    lane?: LaneId,
+  ): {
     redis: RedisClient;
     prefix: string;
     queue: Queue;
@@ -28,6 +31,8 @@ export interface BatchHost {
   };
   /** Keep a feed running until the client closes. */
   track(feed: Promise<unknown>): void;
+  /** The lane of a batch's children (see lanes.ts). */
+  laneOf(account: string, batchId: string): Promise<LaneId>;
 }
 
 /** A handle on one batch. */
@@ -117,9 +122,10 @@ export class Batch {
    * The item results in input order, as they come: a bounded window is read ahead, and each child
    * is removed from Redis once its items are out (`remove: false` keeps them).
    */
-  stream(options: ReadOptions = {}): AsyncGenerator<BatchItemResult> {
-    const ctx = this.client.context(this.account);
-    return readBatch(
+  async *stream(options: ReadOptions = {}): AsyncGenerator<BatchItemResult> {
+    // The children are in the batch's lane queue (see lanes.ts).
+    const ctx = this.client.context(this.account, await this.client.laneOf(this.account, this.id));
+    yield* readBatch(
       {
         batchId: this.id,
         account: this.account,

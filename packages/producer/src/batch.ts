@@ -8,8 +8,11 @@ import {
   batchQueueName,
   batchStateKey,
   blockingConnection,
+  isLaneId,
   JOB_SCHEMA_VERSION,
+  type LaneId,
   type RedisClient,
+  ROUTER_LANE,
   whenReady,
 } from '@hfq/shared/internal';
 import { Job as BullJob, FlowProducer, PRIORITY_LIMIT, Queue } from 'bullmq';
@@ -80,8 +83,12 @@ export interface BatchClientDeps {
   /** What the child watchers' blocking connections are made from (see `blockingSourceFor`). */
   connectionOptions: RedisOptions | RedisClient;
   prefix: string;
-  /** The producer's account queues. */
-  queue(account: string): Queue;
+  /** The producer's lane queues (the router lane when no lane is given). */
+  queue(account: string, lane?: LaneId): Queue;
+  /** The lane of a job of the account (see lanes.ts): a batch's children all go to its one lane. */
+  lane(account: string, job: { task: string; model: string; provider?: string | undefined }): Promise<LaneId>;
+  /** Record a lane in the account's lane registry, when this producer has not lately. */
+  recordLane(account: string, lane: LaneId): Promise<void>;
   /** Where a batch whose model an Inference Endpoint serves is recorded as that endpoint's backlog. */
   endpointIndex: EndpointIndex;
 }
@@ -123,15 +130,31 @@ export class BatchClient implements BatchHost {
       await lease.release().catch(() => {});
       throw err;
     }
-    return this.feed(batchId, spec, settings, prevalidated, lease, undefined);
+    const lane = await this.laneOf(spec.account, batchId);
+    // Before the first child: a lane the workers do not know yet is started from the registry.
+    await this.deps.recordLane(spec.account, lane);
+    return this.feed(batchId, spec, settings, prevalidated, lease, undefined, lane);
+  }
+
+  /** The lane of a batch's children, from its state (the router lane for a batch from before lanes). */
+  async laneOf(account: string, batchId: string): Promise<LaneId> {
+    const lane = await this.deps.connection.hget(
+      batchStateKey(this.deps.prefix, account, batchId),
+      BATCH_FIELDS.lane,
+    );
+    return lane && isLaneId(lane) ? lane : ROUTER_LANE;
   }
 
   /** The state hash's counters, then the flow: the parent job and its seal child. */
   private async create(batchId: string, spec: BatchSpec, settings: Settings): Promise<void> {
     const { connection: redis, prefix } = this.deps;
     const batchQueue = this.batchQueue(spec.account);
+    // The lane of every child, fixed at creation: a resumed feed adds to the same queue.
+    const lane = await this.deps.lane(spec.account, spec);
     await redis.hset(
       batchStateKey(prefix, spec.account, batchId),
+      BATCH_FIELDS.lane,
+      lane,
       BATCH_FIELDS.total,
       0,
       BATCH_FIELDS.ok,
@@ -237,10 +260,17 @@ export class BatchClient implements BatchHost {
         redis.hget(stateKey, BATCH_FIELDS.total),
         redis.llen(batchStateKey(prefix, spec.account, batchId, 'layout')),
       ]);
-      return this.feed(batchId, spec, settings, prevalidated, lease, {
-        items: Number(items ?? 0),
-        children,
-      });
+      const lane = await this.laneOf(spec.account, batchId);
+      await this.deps.recordLane(spec.account, lane);
+      return this.feed(
+        batchId,
+        spec,
+        settings,
+        prevalidated,
+        lease,
+        { items: Number(items ?? 0), children },
+        lane,
+      );
     } catch (err) {
       await lease?.release().catch(() => {});
       throw err;
@@ -254,6 +284,7 @@ export class BatchClient implements BatchHost {
     prevalidated: boolean,
     lease: BatchLease,
     resume: { items: number; children: number } | undefined,
+    lane: LaneId,
   ): Batch {
     const feeder = new Feeder(
       {
@@ -261,7 +292,7 @@ export class BatchClient implements BatchHost {
         account: spec.account,
         prefix: this.deps.prefix,
         redis: this.deps.connection,
-        queue: this.deps.queue(spec.account),
+        queue: this.deps.queue(spec.account, lane),
         batchQueue: this.batchQueue(spec.account),
         base: {
           account: spec.account,
@@ -303,13 +334,14 @@ export class BatchClient implements BatchHost {
   }
 
   /** @internal */
-  context(account: string) {
+  context(account: string, lane: LaneId = ROUTER_LANE) {
+    const queue = this.deps.queue(account, lane);
     return {
       redis: this.deps.connection,
       prefix: this.deps.prefix,
-      queue: this.deps.queue(account),
+      queue,
       batchQueue: this.batchQueue(account),
-      watcher: this.watcher(account),
+      watcher: this.watcher(queue),
     };
   }
 
@@ -326,15 +358,16 @@ export class BatchClient implements BatchHost {
     return queue;
   }
 
-  private watcher(account: string): ChildWatcher {
-    let watcher = this.watchers.get(account);
+  /** The events reader of one lane queue (batch children finishing), made once. */
+  private watcher(queue: Queue): ChildWatcher {
+    let watcher = this.watchers.get(queue.name);
     if (!watcher) {
       const connection = blockingConnection(
         this.deps.connectionOptions,
         `${this.deps.prefix}:hfq-batch-events`,
       );
-      watcher = new ChildWatcher(this.deps.queue(account).name, connection, this.deps.prefix);
-      this.watchers.set(account, watcher);
+      watcher = new ChildWatcher(queue.name, connection, this.deps.prefix);
+      this.watchers.set(queue.name, watcher);
     }
     return watcher;
   }

@@ -54,7 +54,8 @@ export class EndpointIndex {
     if (failed?.[0]) throw failed[0];
   }
 
-  private endpointsOf(accountId: string): Promise<PublishedEndpoint[]> {
+  /** The endpoints workers published for an account (a copy at most `refreshMs` old; none if the read fails). */
+  endpointsOf(accountId: string): Promise<PublishedEndpoint[]> {
     const now = Date.now();
     const cached = this.cache.get(accountId);
     if (cached && now - cached.at < this.refreshMs) return cached.value;

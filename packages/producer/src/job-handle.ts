@@ -33,6 +33,13 @@ export class JobHandle {
     private readonly events: () => Promise<QueueEvents>,
   ) {}
 
+  /** The lane the job is in (see docs/architecture.md, "Every route its own lane"): `router`, `router.<provider>` or `endpoint.<name>`. */
+  get lane(): string {
+    const name = this.queue.name;
+    const at = name.indexOf('}.');
+    return at < 0 ? 'router' : name.slice(at + 2);
+  }
+
   /** The job's state in BullMQ (`waiting`, `active`, `delayed`, `completed`, `failed`, … or `unknown` once removed). */
   async state(): Promise<string> {
     return this.queue.getJobState(this.id);

@@ -12,7 +12,6 @@ import {
   ValidationError,
 } from '@hfq/shared';
 import {
-  accountQueueName,
   type BlockingSource,
   blockingConnection,
   blockingSourceFor,
@@ -23,13 +22,22 @@ import {
   isRedisOutOfMemory,
   JOB_SCHEMA_VERSION,
   type JobData,
+  LANE_RECORD_MS,
+  type LaneId,
+  laneAnnouncement,
+  laneOf,
+  laneQueueName,
+  lanesChannel,
   parseOrThrow,
   type RedisClient,
+  ROUTER_LANE,
+  readLanes,
   readRedisMemory,
   recordAccountQueue,
+  recordLanes,
   whenReady,
 } from '@hfq/shared/internal';
-import { type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
+import { type Job as BullJob, type JobsOptions, PRIORITY_LIMIT, Queue, QueueEvents } from 'bullmq';
 import { addAtomically } from './atomic-add.js';
 import { BatchClient, type BatchOptions, type BatchSpec } from './batch.js';
 import type { Batch } from './batch-handle.js';
@@ -177,6 +185,8 @@ export class Producer {
   private checked: Promise<void> | undefined;
   private readonly queues = new Map<string, Queue>();
   private readonly events = new Map<string, Promise<QueueEvents>>();
+  /** When this producer last wrote each `account/lane` to the lane registry (see lanes.ts). */
+  private readonly lanesRecorded = new Map<string, number>();
   private batchClient: BatchClient | undefined;
   private readonly headroom: Headroom;
   private readonly endpointIndex: EndpointIndex;
@@ -191,24 +201,64 @@ export class Producer {
     this.endpointIndex = new EndpointIndex(this.connection, this.prefix);
   }
 
-  /** Validate, then add one job to its account's queue. */
+  /** Validate, then add one job to its lane's queue (see `lane`). */
   async enqueue(job: Job | unknown, options: EnqueueOptions = {}): Promise<JobHandle> {
     const prepared = prepareJob(job, options);
+    const { account } = prepared;
     const bytes = estimateAddBytes(prepared.data, prepared.opts);
     // The queue is made once the connection is ready (inside whileConnected), like enqueueMany's.
-    const added = await this.whileConnected(async () => {
-      await this.headroom.check(this.queue(prepared.account), bytes);
-      return this.queue(prepared.account)
-        .add(prepared.name, prepared.data, prepared.opts)
-        .catch((err: unknown) => this.refused(err, bytes));
+    const { id, queue } = await this.whileConnected(async () => {
+      await this.headroom.check(this.queue(account), bytes);
+      const lane = await this.lane(account, prepared.data.job);
+      const queue = this.queue(account, lane);
+      const record = this.lanesToRecord(account, [lane]);
+      if (record.length === 0) {
+        const added = await queue
+          .add(prepared.name, prepared.data, prepared.opts)
+          .catch((err: unknown) => this.refused(err, bytes));
+        return { id: added.id as string, queue };
+      }
+      // A lane that workers may not know yet: the job and the lane's registry entry in one transaction.
+      const [added] = await addAtomically(queue, [prepared], (multi) =>
+        recordLanes(multi, this.prefix, account, record, Date.now()),
+      ).catch((err: unknown) => this.refused(err, bytes));
+      this.markRecorded(account, record);
+      return { id: added as string, queue };
     });
-    const queue = this.queue(prepared.account);
-    await this.indexForEndpoints(prepared.account, queue, [
-      { job: prepared.data.job, id: added.id as string },
-    ]);
-    return new JobHandle(added.id as string, prepared.account, queue, () =>
-      this.queueEvents(prepared.account),
+    await this.indexForEndpoints(account, queue, [{ job: prepared.data.job, id }]);
+    return new JobHandle(id, account, queue, () => this.queueEvents(queue.name));
+  }
+
+  /**
+   * The lane a job goes to (see docs/architecture.md, "Every route its own lane"): an endpoint's
+   * from the table workers publish, else its explicit provider's, else the router's. A failed read
+   * of the table sends it to the router lane, where the worker still routes it to its endpoint.
+   */
+  private async lane(
+    account: string,
+    job: { task: string; model: string; provider?: string | undefined },
+  ): Promise<LaneId> {
+    const endpoints = await this.endpointIndex.endpointsOf(account).catch(() => []);
+    return laneOf(job, endpoints);
+  }
+
+  /** Lanes other than the router's not written to the registry by this producer for `LANE_RECORD_MS`. */
+  private lanesToRecord(account: string, lanes: Iterable<LaneId>): LaneId[] {
+    const now = Date.now();
+    return [...new Set(lanes)].filter(
+      (lane) =>
+        lane !== ROUTER_LANE && now - (this.lanesRecorded.get(`${account}/${lane}`) ?? 0) >= LANE_RECORD_MS,
     );
+  }
+
+  /** Note lanes as written to the registry, and announce them to running workers (see lanes.ts). */
+  private markRecorded(account: string, lanes: readonly LaneId[]): void {
+    const now = Date.now();
+    for (const lane of lanes) {
+      this.lanesRecorded.set(`${account}/${lane}`, now);
+      // Best effort: a worker that misses it finds the lane in the registry on its next round.
+      this.connection.publish(lanesChannel(this.prefix), laneAnnouncement(account, lane)).catch(() => {});
+    }
   }
 
   /**
@@ -252,33 +302,46 @@ export class Producer {
     await this.whileConnected(async () => {
       for (const [account, bytes] of bytesOf) await this.headroom.check(this.queue(account), bytes);
     });
-    // One transaction per account queue: each account's jobs are all added or none are.
+    // One transaction per account: each account's jobs, over all its lanes (one hash tag), are
+    // all added or none are, with the registry entries of lanes workers may not know yet.
     const outcomes = await Promise.allSettled(
       [...byAccount].map(async ([account, list]) => {
-        const queue = this.queue(account);
+        const queues = await Promise.all(
+          list.map(async ({ item }) => this.queue(account, await this.lane(account, item.data.job))),
+        );
+        const record = this.lanesToRecord(
+          account,
+          queues.map((q) => this.laneOfQueue(q)),
+        );
         const ids = await this.whileConnected(() =>
           addAtomically(
-            queue,
-            list.map(({ item }) => ({
+            this.queue(account),
+            list.map(({ item }, i) => ({
+              queue: queues[i] as Queue,
               name: item.name,
               data: item.data,
               opts: item.opts,
             })),
+            (multi) => recordLanes(multi, this.prefix, account, record, Date.now()),
           ).catch((err: unknown) => this.refused(err, bytesOf.get(account) ?? 0)),
         );
+        this.markRecorded(account, record);
         ids.forEach((id, i) => {
           const entry = list[i];
+          const queue = queues[i] as Queue;
           if (entry)
-            handles[entry.index] = new JobHandle(id, account, queue, () => this.queueEvents(account));
+            handles[entry.index] = new JobHandle(id, account, queue, () => this.queueEvents(queue.name));
         });
-        await this.indexForEndpoints(
-          account,
-          queue,
-          ids.flatMap((id, i) => {
-            const entry = list[i];
-            return entry ? [{ job: entry.item.data.job, id }] : [];
-          }),
-        );
+        const byQueue = new Map<Queue, { job: Job; id: string }[]>();
+        ids.forEach((id, i) => {
+          const entry = list[i];
+          const queue = queues[i] as Queue;
+          if (!entry) return;
+          const added = byQueue.get(queue) ?? [];
+          added.push({ job: entry.item.data.job, id });
+          byQueue.set(queue, added);
+        });
+        for (const [queue, added] of byQueue) await this.indexForEndpoints(account, queue, added);
       }),
     );
     // Redis refused every account's add for memory (one account: the usual case): say so plainly.
@@ -337,10 +400,26 @@ export class Producer {
     );
   }
 
-  /** A handle on a job added earlier (by this or another process), by its id and account. */
-  job(jobId: string, account: string): JobHandle {
-    const queue = this.queue(account);
-    return new JobHandle(jobId, account, queue, () => this.queueEvents(account));
+  /**
+   * A handle on a job added earlier (by this or another process), by its id, account and lane
+   * (`handle.lane`; the router lane when not given). Use `findJob` when the lane is not known.
+   */
+  job(jobId: string, account: string, lane: LaneId = ROUTER_LANE): JobHandle {
+    const queue = this.queue(account, lane);
+    return new JobHandle(jobId, account, queue, () => this.queueEvents(queue.name));
+  }
+
+  /**
+   * A job by id in any lane of its account (the lanes the registry lists), as BullMQ's `Job`
+   * (`retry()`, `remove()`, its data and state); undefined when no lane holds it.
+   */
+  async findJob(account: string, jobId: string): Promise<BullJob | undefined> {
+    const lanes = await this.whileConnected(() => readLanes(this.connection, this.prefix, account));
+    for (const lane of lanes.keys()) {
+      const job = await this.queue(account, lane).getJob(jobId);
+      if (job) return job;
+    }
+    return undefined;
   }
 
   /**
@@ -389,26 +468,46 @@ export class Producer {
       connection: this.connection,
       connectionOptions: this.blockingSource().connection,
       prefix: this.prefix,
-      queue: (account) => this.queue(account),
+      queue: (account, lane) => this.queue(account, lane),
+      lane: (account, job) => this.lane(account, job),
+      recordLane: async (account, lane) => {
+        const record = this.lanesToRecord(account, [lane]);
+        if (record.length === 0) return;
+        const multi = this.connection.multi();
+        recordLanes(multi, this.prefix, account, record, Date.now());
+        await multi.exec();
+        this.markRecorded(account, record);
+      },
       endpointIndex: this.endpointIndex,
     });
     return this.batchClient;
   }
 
-  /** The BullMQ queue of an account (created on first use; closed with the producer). */
-  queue(account: string): Queue {
+  /**
+   * The BullMQ queue of one lane of an account, the router lane (the account queue) by default
+   * (created on first use; closed with the producer).
+   */
+  queue(account: string, lane: LaneId = ROUTER_LANE): Queue {
     if (this.closed) throw new Error('producer is closed');
-    let queue = this.queues.get(account);
+    const name = laneQueueName(account, lane);
+    let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(accountQueueName(account), { connection: this.connection, prefix: this.prefix });
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
       queue.on('error', () => {});
       // Sent on the queue's own connection before its first add, so status can list the queue.
       recordAccountQueue(this.connection, this.prefix, [account]).catch(() => {});
       // Each pending handle.result() listens for the queue closing.
       queue.setMaxListeners(0);
-      this.queues.set(account, queue);
+      this.queues.set(name, queue);
+      this.queueLanes.set(queue, lane);
     }
     return queue;
+  }
+
+  private readonly queueLanes = new Map<Queue, LaneId>();
+
+  private laneOfQueue(queue: Queue): LaneId {
+    return this.queueLanes.get(queue) ?? ROUTER_LANE;
   }
 
   /**
@@ -416,15 +515,15 @@ export class Producer {
    * from `$`: QueueEvents sends its first blocking read some time after it is ready, and a job that
    * finished in between (after `result()` found it unfinished) would never be reported.
    */
-  private queueEvents(account: string): Promise<QueueEvents> {
+  private queueEvents(queueName: string): Promise<QueueEvents> {
     if (this.closed) return Promise.reject(new Error('producer is closed'));
-    let events = this.events.get(account);
+    let events = this.events.get(queueName);
     if (!events) {
       events = this.whileConnected(() => this.connection.time()).then(([seconds, micros]) => {
         const lastEventId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1}-0`;
         // BullMQ owns this connection (blocking reads), so `close()` ends it.
         const connection = blockingConnection(this.blockingSource().connection);
-        const reader = new QueueEvents(accountQueueName(account), {
+        const reader = new QueueEvents(queueName, {
           connection,
           prefix: this.prefix,
           lastEventId,
@@ -433,8 +532,8 @@ export class Producer {
         return reader;
       });
       // A failed start is not cached: the next result() tries again.
-      events.catch(() => this.events.delete(account));
-      this.events.set(account, events);
+      events.catch(() => this.events.delete(queueName));
+      this.events.set(queueName, events);
     }
     return events;
   }

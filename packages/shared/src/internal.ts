@@ -84,6 +84,23 @@ export {
   type JobData,
   type JobProgressState,
 } from './job-schema.js';
+export {
+  isLaneId,
+  LANE_RECORD_MS,
+  LANE_REGISTRY_TTL_MS,
+  type LaneId,
+  laneAnnouncement,
+  laneEndpoint,
+  laneOf,
+  laneProvider,
+  laneQueueName,
+  laneRegistryKey,
+  lanesChannel,
+  parseLaneAnnouncement,
+  ROUTER_LANE,
+  readLanes,
+  recordLanes,
+} from './lanes.js';
 export { refreshLease, releaseLease, withLease } from './lease.js';
 export {
   accountQueueName,

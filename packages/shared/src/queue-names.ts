@@ -37,8 +37,9 @@ export function hashTag(unit: string): string {
 }
 
 /**
- * The queue of one account (see docs/architecture.md, "One queue per account"). Tagged with the
- * account, so BullMQ's keys of this queue share the slot of the account's batch queue.
+ * The queue of one account, its router lane (see docs/architecture.md, "Every route its own lane";
+ * lanes.ts names the others). Tagged with the account, so BullMQ's keys of this queue share the
+ * slot of the account's batch queue and other lanes.
  */
 export function accountQueueName(accountId: string): string {
   return `account-${hashTag(accountId)}`;
@@ -80,6 +81,8 @@ export function batchAccountKey(prefix: string, batchId: string): string {
 /** Fields of the batch state hash. */
 export const BATCH_FIELDS = {
   account: 'account',
+  /** The lane queue of every child (see lanes.ts); absent for batches from before lanes (router). */
+  lane: 'lane',
   /** Items added so far (final once sealed). */
   total: 'total',
   /** Items whose child completed / failed for good. */

@@ -52,9 +52,13 @@ export function resultLedgerKey(prefix: string, accountId: string): string {
   return stateKey(prefix, 'reuse', hashTag(accountId));
 }
 
-/** Why an account is held (its queue paused), when it is. Same tag as the account's queues. */
-export function accountHoldKey(prefix: string, accountId: string): string {
-  return stateKey(prefix, 'hold', hashTag(accountId));
+/**
+ * Why a lane of an account is held (its queue paused), when it is: the router lane's is the key
+ * of the layout before lanes; another lane's adds the lane id. Same tag as the account's queues.
+ */
+export function accountHoldKey(prefix: string, accountId: string, lane = 'router'): string {
+  const key = stateKey(prefix, 'hold', hashTag(accountId));
+  return lane === 'router' ? key : `${key}:${lane}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { AccountConfig, Logger, UpstreamUrls } from '@hfq/shared';
-import type { CreditScope, CreditState, DomainLimiter, ResultLedger } from '@hfq/shared/internal';
+import type { CreditScope, CreditState, DomainLimiter, LaneId, ResultLedger } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 import type { PriceTable } from './cost.js';
 import type { AccountEndpoint } from './endpoint-slots.js';
@@ -7,10 +7,13 @@ import type { RouteSelection } from './route-selection.js';
 import type { SpendRecorder } from './spend-recorder.js';
 import type { WorkerEvents } from './worker-events.js';
 
-/** Everything the processor of one account needs; built once per account by `AccountRuntime`. */
+/** Everything the processor of one lane of an account needs; built by `AccountRuntime`. */
 export interface AccountContext {
   account: AccountConfig;
   scope: CreditScope;
+  /** The lane the job is in (see docs/architecture.md, "Every route its own lane"). */
+  lane: LaneId;
+  /** The lane's queue: a wait (`requeueAfter`) rate-limits this queue, never the account's other lanes. */
   queue: Queue;
   routes: RouteSelection;
   limiter: DomainLimiter;
@@ -30,6 +33,6 @@ export interface AccountContext {
   endpoints: AccountEndpoint[];
   /** The result ledger, when the account opted in to result reuse (result-reuse.ts). */
   results?: ResultLedger;
-  /** Pause the account's queue: nothing fails, nothing is lost; resumes when the cause clears. */
+  /** Pause the lane's queue: nothing fails, nothing is lost; resumes when the cause clears. */
   hold: (reason: string) => Promise<void>;
 }

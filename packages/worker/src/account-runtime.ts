@@ -1,39 +1,56 @@
 import type { AccountConfig } from '@hfq/shared';
 import {
-  accountBudgetUsd,
-  accountQueueName,
-  blockingConnection,
   creditScope,
   type EndpointSemaphore,
   type EndpointStatusStore,
   isRedisOutOfMemory,
-  keyScope,
-  markEndpointDemand,
+  type LaneId,
+  laneProvider,
   primaryWindow,
   publishEndpoints,
   type RedisClient,
   type RedisErrorLog,
   ResultLedger,
+  ROUTER_LANE,
+  readLanes,
 } from '@hfq/shared/internal';
-import { type Job as BullJob, DelayedError, Queue, RateLimitError, type Telemetry, Worker } from 'bullmq';
+import {
+  type Job as BullJob,
+  DelayedError,
+  type Queue,
+  RateLimitError,
+  type Telemetry,
+  type Worker,
+} from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
+import { accountEndpoints } from './account-endpoints.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
 import { BatchRuntime } from './batch-runtime.js';
-import { EndpointLifecycle } from './endpoint-lifecycle.js';
+import type { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { queueStartLimit } from './endpoint-queue-limit.js';
-import { AccountEndpoint } from './endpoint-slots.js';
-import { logJobOutcomes } from './job-outcome-log.js';
+import type { AccountEndpoint } from './endpoint-slots.js';
+import { laneHasRoute } from './lane-route-check.js';
+import { LaneRuntime } from './lane-runtime.js';
 import { processJob } from './process-job.js';
 import { RouteSelection } from './route-selection.js';
-import { isShutdownAbort } from './shutdown.js';
+import { isShutdownAbort } from './shutdown-abort.js';
 import { createUpstreamFetch } from './upstream-fetch.js';
 
 /** What every account of a worker process shares: the processor's context less the per-account parts. */
 export interface RuntimeOptions
-  extends Omit<AccountContext, 'account' | 'scope' | 'queue' | 'routes' | 'hubFetch' | 'hold' | 'endpoints'> {
+  extends Omit<
+    AccountContext,
+    'account' | 'scope' | 'queue' | 'lane' | 'routes' | 'hubFetch' | 'hold' | 'endpoints'
+  > {
   prefix: string;
   redis: RedisClient;
+  /**
+   * The client of the process's BullMQ queues and workers (their regular commands; each worker
+   * adds its blocking connection): one for all accounts and lanes, apart from `redis`, so that a
+   * permit's answer never queues behind BullMQ's traffic.
+   */
+  queueRedis: RedisClient;
   /** What the BullMQ workers' connections are made from (see `blockingSourceFor`). */
   connectionOptions: RedisOptions | RedisClient;
   concurrency: number;
@@ -49,72 +66,51 @@ export interface RuntimeOptions
   telemetry?: Telemetry | undefined;
   /** Where Redis errors of the account's queues and workers are logged, once per condition. */
   redisErrors: RedisErrorLog;
+  /** A lane other than the router's idle this long is closed (see `LANE_IDLE_MS`). */
+  laneIdleMs?: number;
 }
 
 export { holdKey } from './account-hold.js';
 
-/** A job waiting for an endpoint slot tries again at least this often (a slot another process freed). */
-const ENDPOINT_POLL_MS = 20;
-/**
- * A demand mark (a job found its endpoint unavailable) lasts at least this long: longer than a
- * held job's recheck (endpoint-route.ts), so held jobs keep it set while they wait.
- */
-const ENDPOINT_DEMAND_MIN_TTL_MS = 10_000;
+/** A lane other than the router's with no job in this process for this long, and none in Redis, is closed. */
+export const LANE_IDLE_MS = 60_000;
+/** The supervisor reads the lane registry every this many rounds (30 s at the default 5 s). */
+const REGISTRY_EVERY_ROUNDS = 6;
 
-/** One account: its queue, its BullMQ worker, and the supervisor that lifts a hold when its cause clears. */
+/**
+ * One account: its lanes (a queue and a BullMQ worker per route, see lane-runtime.ts), its
+ * batches, its Inference Endpoints' lifecycle, and the supervisor that starts lanes the registry
+ * shows, closes idle ones and lifts a lane's hold when its cause clears.
+ */
 export class AccountRuntime {
-  readonly queue: Queue;
-  readonly worker: Worker;
+  /** The lanes running in this process; the router lane always. */
+  readonly lanes = new Map<LaneId, LaneRuntime>();
   /** Batches: the `batch-<account>` queue's processor and per-item progress of batch children. */
   readonly batches: BatchRuntime;
   private readonly supervisor: NodeJS.Timeout;
-  private lastHoldReason: string | undefined;
+  private readonly lastHoldReason = new Map<LaneId, string>();
+  /** When each lane was last closed here (performance.now() ms): a later enqueue starts it again. */
+  private readonly closedAt = new Map<LaneId, number>();
+  private readonly starting = new Map<LaneId, Promise<LaneRuntime | undefined>>();
   /** The account's Inference Endpoints in this process, and their backlog-driven lifecycle. */
   readonly endpoints: AccountEndpoint[];
   private readonly lifecycle: EndpointLifecycle | undefined;
-  private running = 0;
+  private readonly ctx: Omit<AccountContext, 'queue' | 'lane' | 'hold'>;
+  private readonly limitsApplied = new Set<LaneId>();
+  private closing = false;
+  private supervising: Promise<void> | undefined;
+  private rounds = 1;
 
   private constructor(
     readonly account: AccountConfig,
     readonly routes: RouteSelection,
-    private readonly options: RuntimeOptions,
+    readonly options: RuntimeOptions,
   ) {
-    const name = accountQueueName(account.id);
-    this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
-    this.queue.on('error', options.redisErrors.listener(`queue ${account.id}`));
-    this.endpoints = (account.endpoints ?? []).map(
-      (config) =>
-        new AccountEndpoint(
-          config,
-          account.id,
-          options.endpointSemaphore,
-          options.endpointStatus,
-          ENDPOINT_POLL_MS,
-          options.timeoutMs,
-          {
-            ttlMs: Math.max(3 * options.endpointCheckMs, ENDPOINT_DEMAND_MIN_TTL_MS),
-            mark: (ttlMs) =>
-              markEndpointDemand(options.redis, options.prefix, account.id, config.name, ttlMs),
-          },
-        ),
-    );
-    this.lifecycle =
-      this.endpoints.length > 0
-        ? new EndpointLifecycle(this.endpoints, {
-            redis: options.redis,
-            prefix: options.prefix,
-            hfToken: account.hfToken,
-            endpointsApiUrl: options.upstream.endpointsApiUrl,
-            checkMs: options.endpointCheckMs,
-            logger: options.logger,
-            events: options.events,
-          })
-        : undefined;
-    const ctx: AccountContext = {
+    ({ endpoints: this.endpoints, lifecycle: this.lifecycle } = accountEndpoints(account, options));
+    this.ctx = {
       account,
       endpoints: this.endpoints,
       scope: creditScope(account),
-      queue: this.queue,
       routes,
       limiter: options.limiter,
       credits: options.credits,
@@ -128,121 +124,207 @@ export class AccountRuntime {
       maxBodyBytes: options.maxBodyBytes,
       maxBinaryBytes: options.maxBinaryBytes,
       events: options.events,
-      hold: (reason) => this.hold(reason),
       ...(account.resultReuse ? { results: new ResultLedger(options.redis, options.prefix) } : {}),
-    };
-    const processor = async (job: BullJob, token?: string, signal?: AbortSignal) => {
-      const started = performance.now();
-      this.running += 1;
-      const report = (outcome: 'completed' | 'failed' | 'requeued') =>
-        options.events.emit('job', {
-          account: account.id,
-          outcome,
-          durationMs: Math.round(performance.now() - started),
-        });
-      // Graceful shutdown (shutdown.ts) aborted this run: whatever it threw, hand the job back to
-      // the head of its queue. BullMQ moves a RateLimitError's job from active to wait, lock
-      // released: no attempt used, no stall counted (and a batch child is not counted as failed).
-      const run = () =>
-        processJob(ctx, job, token, signal ?? new AbortController().signal).catch((err: unknown) => {
-          throw isShutdownAbort(signal) ? new RateLimitError() : err;
-        });
-      try {
-        const result = await this.batches.track(job, run);
-        report('completed');
-        return result;
-      } catch (err) {
-        report(err instanceof RateLimitError || err instanceof DelayedError ? 'requeued' : 'failed');
-        throw err;
-      } finally {
-        this.running -= 1;
-      }
     };
     this.batches = new BatchRuntime({
       account: account.id,
       prefix: options.prefix,
       redis: options.redis,
+      queueRedis: options.queueRedis,
       connectionOptions: options.connectionOptions,
       logger: options.logger,
       redisErrors: options.redisErrors,
       lockDurationMs: options.lockDurationMs,
       stalledIntervalMs: options.stalledIntervalMs,
     });
-    this.worker = new Worker(name, processor, {
-      connection: blockingConnection(options.connectionOptions),
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      autorun: false,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
-      maxStalledCount: options.maxStalledCount,
-      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
-    });
-    this.worker.on(
-      'error',
-      options.redisErrors.listener(`worker ${account.id}`, (err) =>
-        isRedisOutOfMemory(err)
-          ? {
-              level: 'error',
-              msg: 'Redis is full (maxmemory reached, writes refused): no job can move until memory is freed or maxmemory raised; retrying',
-            }
-          : { level: 'error', msg: 'worker error' },
-      ),
+    this.supervisor = setInterval(
+      () =>
+        void this.supervise().catch((err: Error) =>
+          options.logger.warn(
+            { account: account.id, err: err.message },
+            'supervisor round failed; next round tries again',
+          ),
+        ),
+      options.holdCheckMs,
     );
-    logJobOutcomes(this.worker, options.logger, account.id);
-    this.supervisor = setInterval(() => void this.supervise().catch(() => {}), options.holdCheckMs);
     this.supervisor.unref();
+  }
+
+  /** Run one job of a lane: the processor's context is the lane's (its queue, its hold). */
+  private async process(lane: LaneRuntime, job: BullJob, token?: string, signal?: AbortSignal) {
+    const { options, account } = this;
+    const started = performance.now();
+    const report = (outcome: 'completed' | 'failed' | 'requeued') =>
+      options.events.emit('job', {
+        account: account.id,
+        outcome,
+        durationMs: Math.round(performance.now() - started),
+      });
+    const ctx: AccountContext = {
+      ...this.ctx,
+      lane: lane.lane,
+      queue: lane.queue,
+      hold: (reason) => this.hold(reason, undefined, lane.lane),
+    };
+    // Graceful shutdown (shutdown.ts) aborted this run: whatever it threw, hand the job back to
+    // the head of its queue. BullMQ moves a RateLimitError's job from active to wait, lock
+    // released: no attempt used, no stall counted (and a batch child is not counted as failed).
+    const run = () =>
+      processJob(ctx, job, token, signal ?? new AbortController().signal).catch((err: unknown) => {
+        throw isShutdownAbort(signal) ? new RateLimitError() : err;
+      });
+    try {
+      const result = await this.batches.track(job, run);
+      report('completed');
+      return result;
+    } catch (err) {
+      report(err instanceof RateLimitError || err instanceof DelayedError ? 'requeued' : 'failed');
+      throw err;
+    }
+  }
+
+  /** The router lane's queue: the account queue (`account-{<id>}`). */
+  get queue(): Queue {
+    return this.routerLane().queue;
+  }
+
+  /** The router lane's BullMQ worker. */
+  get worker(): Worker {
+    return this.routerLane().worker;
+  }
+
+  /** Every running lane's BullMQ worker (shutdown cancels their jobs). */
+  workers(): Worker[] {
+    return [...this.lanes.values()].map((l) => l.worker);
+  }
+
+  private routerLane(): LaneRuntime {
+    const lane = this.lanes.get(ROUTER_LANE);
+    if (!lane) throw new Error(`account ${this.account.id}: the router lane is not running`);
+    return lane;
   }
 
   /** Jobs this process is running for the account now (for the heartbeat). */
   get inFlight(): number {
-    return this.running;
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.inFlight;
+    return n;
   }
 
   static async start(account: AccountConfig, options: RuntimeOptions): Promise<AccountRuntime> {
     const routes = await RouteSelection.create(account, options.upstream);
     const runtime = new AccountRuntime(account, routes, options);
-    // BullMQ's own limiter keeps surplus jobs waiting in Redis (visible in Bull Board) and gives
-    // queue.rateLimit() the `max` it needs; the precise limit is the domain limiter's.
-    // An operator's `hfq limit` (Admin.setLimit) outlives worker restarts.
-    await runtime.applyQueueLimit();
-    // Before the first job: producers index the jobs the account's endpoints serve from this.
+    // Before the first job: producers choose lanes and index endpoint jobs from this.
     await publishEndpoints(options.redis, options.prefix, account.id, account.endpoints ?? []);
-    void runtime.worker
-      .run()
-      .catch((err: Error) => options.logger.error({ err: err.message }, 'worker stopped'));
-    await runtime.worker.waitUntilReady();
+    await runtime.startLane(ROUTER_LANE);
+    // Every lane with an enqueue on record: its jobs may be waiting for a worker.
+    await runtime.startRegisteredLanes();
     await runtime.batches.start();
     return runtime;
   }
 
-  private holdTarget() {
+  /** A producer announced a lane (lane-announcements.ts): start it now if it is not running. */
+  async startAnnouncedLane(lane: LaneId): Promise<void> {
+    if (this.closing || this.lanes.has(lane)) return;
+    await this.startLane(lane);
+  }
+
+  /** Start a lane's queue and worker here (once), its BullMQ limiter first. */
+  private startLane(lane: LaneId): Promise<LaneRuntime | undefined> {
+    const running = this.lanes.get(lane);
+    if (running) return Promise.resolve(running);
+    let starting = this.starting.get(lane);
+    if (!starting) {
+      const { options } = this;
+      starting = LaneRuntime.start({
+        accountId: this.account.id,
+        lane,
+        prefix: options.prefix,
+        redis: options.queueRedis,
+        concurrency: options.concurrency,
+        lockDurationMs: options.lockDurationMs,
+        stalledIntervalMs: options.stalledIntervalMs,
+        maxStalledCount: options.maxStalledCount,
+        telemetry: options.telemetry,
+        redisErrors: options.redisErrors,
+        logger: options.logger,
+        process: (l, job, token, signal) => this.process(l, job, token, signal),
+      })
+        .then(async (runtime) => {
+          if (this.closing) {
+            await runtime.close();
+            return undefined;
+          }
+          this.lanes.set(lane, runtime);
+          await this.applyQueueLimit(runtime);
+          if (lane !== ROUTER_LANE) options.logger.info({ account: this.account.id, lane }, 'lane started');
+          return runtime;
+        })
+        .finally(() => this.starting.delete(lane));
+      this.starting.set(lane, starting);
+    }
+    return starting;
+  }
+
+  /**
+   * Lanes in the registry that are not running here and had an enqueue since this process last
+   * closed them (the registry's time is at most `LANE_RECORD_MS` older than the enqueue).
+   */
+  private async startRegisteredLanes(): Promise<void> {
+    const lanes = await readLanes(this.options.redis, this.options.prefix, this.account.id);
+    const sinceStartMs = Date.now() - performance.now();
+    for (const [lane, atMs] of lanes) {
+      if (this.lanes.has(lane)) continue;
+      const closed = this.closedAt.get(lane);
+      if (closed !== undefined && atMs < sinceStartMs + closed - 10_000) continue;
+      await this.startLane(lane);
+    }
+  }
+
+  /** Close lanes (not the router's) idle here for `laneIdleMs` whose queue holds nothing unfinished. */
+  private async closeIdleLanes(): Promise<void> {
+    const idleMs = this.options.laneIdleMs ?? LANE_IDLE_MS;
+    for (const [lane, runtime] of this.lanes) {
+      if (lane === ROUTER_LANE || runtime.idleMs() < idleMs) continue;
+      if (await runtime.hasWork()) continue;
+      this.lanes.delete(lane);
+      this.limitsApplied.delete(lane);
+      this.closedAt.set(lane, performance.now());
+      await runtime.close();
+      this.options.logger.info({ account: this.account.id, lane }, 'lane closed: idle');
+    }
+  }
+
+  private holdTarget(lane: LaneId) {
+    const runtime = this.lanes.get(lane);
+    if (!runtime) return undefined;
     return {
       redis: this.options.redis,
       prefix: this.options.prefix,
-      queue: this.queue,
+      queue: runtime.queue,
       accountId: this.account.id,
+      lane,
     };
   }
 
-  private queueLimitApplied = false;
-
   /**
-   * BullMQ's coarse limiter, from the domain's limit or an operator's override. A full Redis
-   * refuses the write: the worker starts all the same, says why, and the supervisor tries again.
+   * BullMQ's coarse limiter of a lane, from its domain's limit or an operator's override: it keeps
+   * surplus jobs waiting in Redis and gives `queue.rateLimit()` (a lane's wait) the `max` it needs.
+   * A full Redis refuses the write: the worker goes on, says why, and the supervisor tries again.
    */
-  private async applyQueueLimit(): Promise<void> {
-    const primary = primaryWindow(this.routes.routerDomain.windows) ?? { max: 1000, durationMs: 1000 };
+  private async applyQueueLimit(runtime: LaneRuntime): Promise<void> {
+    const domain = this.routes.routerDomainFor(laneProvider(runtime.lane));
+    const primary = primaryWindow(domain.windows) ?? { max: 1000, durationMs: 1000 };
     try {
-      const { override } = await this.options.limiter.state(this.routes.routerDomain.id);
+      const { override } = await this.options.limiter.state(domain.id);
       // Never below the configured limit: an override that lapses must not leave the queue capped.
       const max = queueStartLimit(
         this.account,
         Math.max(override ?? primary.max, primary.max),
         primary.durationMs,
       );
-      await this.queue.setGlobalRateLimit(max, primary.durationMs);
-      this.queueLimitApplied = true;
+      await runtime.queue.setGlobalRateLimit(max, primary.durationMs);
+      this.limitsApplied.add(runtime.lane);
     } catch (err) {
       if (!isRedisOutOfMemory(err)) throw err;
       this.options.logger.error(
@@ -252,70 +334,75 @@ export class AccountRuntime {
     }
   }
 
-  /** Pause the account's queue (every worker, every machine): nothing fails, nothing is lost. */
-  async hold(reason: string, hooks?: HoldHooks): Promise<void> {
+  /** Pause a lane's queue (the router lane by default; every worker, every machine): nothing fails, nothing is lost. */
+  async hold(reason: string, hooks?: HoldHooks, lane: LaneId = ROUTER_LANE): Promise<void> {
     const { logger } = this.options;
-    await holdAccount(this.holdTarget(), reason, hooks);
-    if (this.lastHoldReason !== reason) {
-      this.options.events.emit('hold', { account: this.account.id, held: true, reason });
-      this.lastHoldReason = reason;
+    const target = this.holdTarget(lane);
+    if (!target) return;
+    await holdAccount(target, reason, hooks);
+    if (this.lastHoldReason.get(lane) !== reason) {
+      this.options.events.emit('hold', { account: this.account.id, lane, held: true, reason });
+      this.lastHoldReason.set(lane, reason);
       logger.error(
-        { account: this.account.id, reason },
-        'account held: its queue is paused until the cause clears',
+        { account: this.account.id, lane, reason },
+        "lane held: its queue is paused until the cause clears (the account's other lanes go on)",
       );
     }
   }
 
-  /** One supervisor round: lift a hold whose cause cleared; resume a queue paused with no reason. */
-  async supervise(): Promise<void> {
-    if (!this.queueLimitApplied) await this.applyQueueLimit();
-    if (await this.liftHoldIfClear()) return;
-    if (await resumeIfPausedWithoutReason(this.holdTarget())) {
-      this.options.logger.warn(
-        { account: this.account.id },
-        'queue was paused with no hold reason: resumed (a cause that still holds will hold it again)',
-      );
+  /** One supervisor round (one at a time): start and close lanes, lift holds whose cause cleared. */
+  supervise(): Promise<void> {
+    this.supervising ??= this.superviseOnce().finally(() => {
+      this.supervising = undefined;
+    });
+    return this.supervising;
+  }
+
+  private async superviseOnce(): Promise<void> {
+    if (this.closing) return;
+    // Producers announce new lanes (lane-announcements.ts): the registry is the fallback for a
+    // missed announcement, read every few rounds so that idle accounts cost no more than before.
+    if (this.rounds++ % REGISTRY_EVERY_ROUNDS === 0) await this.startRegisteredLanes();
+    await this.closeIdleLanes();
+    for (const runtime of [...this.lanes.values()]) {
+      if (!this.limitsApplied.has(runtime.lane)) await this.applyQueueLimit(runtime);
+      if (await this.liftHoldIfClear(runtime.lane)) continue;
+      const target = this.holdTarget(runtime.lane);
+      if (target && (await resumeIfPausedWithoutReason(target))) {
+        this.options.logger.warn(
+          { account: this.account.id, lane: runtime.lane },
+          'queue was paused with no hold reason: resumed (a cause that still holds will hold it again)',
+        );
+      }
     }
   }
 
-  /** Resume a queue hfq paused once the router or a provider key can take work again. */
-  async liftHoldIfClear(): Promise<boolean> {
+  /** Resume a lane hfq paused once one of its jobs' routes can take work again. */
+  async liftHoldIfClear(lane: LaneId = ROUTER_LANE): Promise<boolean> {
     const { now, logger } = this.options;
-    if (!(await releaseHold(this.holdTarget(), () => this.canRun(now())))) return false;
-    this.lastHoldReason = undefined;
-    this.options.events.emit('hold', { account: this.account.id, held: false });
-    logger.info({ account: this.account.id, scope: creditScope(this.account) }, 'hold lifted: queue resumed');
+    const target = this.holdTarget(lane);
+    if (!target) return false;
+    if (!(await releaseHold(target, () => laneHasRoute(this, lane, now())))) return false;
+    this.lastHoldReason.delete(lane);
+    this.options.events.emit('hold', { account: this.account.id, lane, held: false });
+    logger.info(
+      { account: this.account.id, lane, scope: creditScope(this.account) },
+      'hold lifted: lane resumed',
+    );
     return true;
-  }
-
-  private async canRun(nowMs: number): Promise<boolean> {
-    const { credits } = this.options;
-    const account = this.account;
-    const scope = creditScope(account);
-    const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
-    const underBudget = spent.hfRouterUsd < (accountBudgetUsd(account) ?? Number.POSITIVE_INFINITY);
-    if (gate.state === 'ok' && underBudget) return true;
-    // A router probe is due (router-probe.ts): resume, so one queued job can be that probe; a
-    // spent budget takes no probe either.
-    if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs && underBudget) return true;
-    if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
-      return false;
-    for (const provider of this.routes.providerDomains()) {
-      const key = await credits.status(keyScope(provider.domain.id), nowMs);
-      // A key's probe is due (key-probe.ts): resume, so one queued job can be that probe.
-      if (key.state === 'ok' || (key.state === 'exhausted' && key.nextProbeAtMs <= nowMs)) return true;
-    }
-    return false;
   }
 
   /** Stop taking jobs and wait for the active ones (graceful), then stop the supervisor. */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.supervisor);
     this.lifecycle?.close();
-    await this.worker.close();
+    await this.supervising?.catch(() => {});
+    await Promise.allSettled([...this.starting.values()]);
+    await Promise.all([...this.lanes.values()].map((lane) => lane.worker.close()));
     for (const endpoint of this.endpoints) endpoint.close();
     await this.lifecycle?.idle();
     await this.batches.close();
-    await this.queue.close();
+    await Promise.all([...this.lanes.values()].map((lane) => lane.queue.close()));
   }
 }

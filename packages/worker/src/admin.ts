@@ -7,7 +7,6 @@ import {
 } from '@hfq/shared';
 import {
   accountBudgetUsd,
-  accountQueueName,
   CreditState,
   checkPrefix,
   checkRedisTarget,
@@ -18,9 +17,12 @@ import {
   type GateStatus,
   isRedisOutOfMemory,
   keyScope,
+  type LaneId,
+  laneQueueName,
   parseOrThrow,
   primaryWindow,
   type RedisMemory,
+  ROUTER_LANE,
   readAccountRegistry,
   readPublishedEndpoints,
   readRedisMemory,
@@ -36,6 +38,7 @@ import { type HistoryPoint, readHistory, readRecentThroughput } from './cockpit/
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
 import { readHeartbeats, type WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
 import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
+import { type LaneStatus, readLaneStatuses } from './lane-status.js';
 import {
   type AccountView,
   type LimitChange,
@@ -56,9 +59,13 @@ export interface AccountStatus {
   source: 'config' | 'published' | 'unconfigured';
   tier: string;
   scope: string;
+  /** Jobs by state, summed over the account's lanes. */
   counts: Record<string, number>;
+  /** The router lane (the account queue) is paused. */
   paused: boolean;
   holdReason: string | undefined;
+  /** Each lane: its backlog, whether it is held and why, its router domain's stated wait. */
+  lanes: LaneStatus[];
   /** The limit in force: the configured one, or an operator's override (`hfq limit`). undefined for an unconfigured account. */
   configuredRate: { max: number; durationMs: number } | undefined;
   /** An operator's override of the configured limit, and when it lapses (undefined: permanent). */
@@ -104,6 +111,8 @@ export interface AccountRunState {
   /** The queue is paused: held by hfq (`holdReason`) or by an operator. */
   paused: boolean;
   holdReason: string | undefined;
+  /** Each lane: whether it is held (paused) and why, and its router domain's stated wait. */
+  lanes?: LaneStatus[];
   /** The router's credit gate (the account's or its organisation's). */
   credits: GateStatus;
   /** Each provider key's own gate. */
@@ -192,14 +201,26 @@ export class Admin {
           : view
             ? await readPublishedEndpoints(this.redis, this.prefix, id)
             : [];
-        const [{ paused, holdReason, domain, credits, keys }, counts, spend, history, endpoints] =
-          await Promise.all([
-            this.readRunState(id, view, nowMs),
-            queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
-            this.credits.spend(scope, nowMs),
-            readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
-            Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
-          ]);
+        const [
+          { paused, holdReason, domain, credits, keys },
+          routerCounts,
+          lanes,
+          spend,
+          history,
+          endpoints,
+        ] = await Promise.all([
+          this.readRunState(id, view, nowMs),
+          queue.getJobCounts('completed', 'failed'),
+          readLaneStatuses(this.laneDeps(), id, view?.routerDomain, true),
+          this.credits.spend(scope, nowMs),
+          readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
+          Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
+        ]);
+        const counts: Record<string, number> = { ...routerCounts };
+        for (const lane of lanes) {
+          for (const [state, n] of Object.entries(lane.counts ?? {}))
+            counts[state] = (counts[state] ?? 0) + n;
+        }
         const budgetUsd = view?.budgetUsd;
         const route =
           holdReason !== undefined
@@ -217,6 +238,7 @@ export class Admin {
           counts,
           paused,
           holdReason,
+          lanes,
           configuredRate: view?.window && {
             max: domain?.override ?? view.window.max,
             durationMs: view.window.durationMs,
@@ -240,7 +262,7 @@ export class Admin {
           endpoints,
           routing: endpoints.length > 0 ? view?.routing : undefined,
           liveWorkers: live.filter((w) => w.accounts.includes(id)).length,
-          orphanedActive: (counts.active ?? 0) > 0 ? await this.orphanedActive(queue, liveBullWorkers) : 0,
+          orphanedActive: await this.orphanedActiveIn(id, lanes, liveBullWorkers),
           forecast: forecast({
             history,
             backlog,
@@ -268,8 +290,11 @@ export class Admin {
       accountIds.map(async (id) => {
         const local = this.accounts.find((a) => a.id === id);
         const view = local ? await this.viewOf(local) : published.get(id);
-        const { domain, ...state } = await this.readRunState(id, view, nowMs);
-        return { account: id, ...state, pausedForMs: pausedForMs(domain) };
+        const [{ domain, ...state }, lanes] = await Promise.all([
+          this.readRunState(id, view, nowMs),
+          readLaneStatuses(this.laneDeps(), id, view?.routerDomain, false),
+        ]);
+        return { account: id, ...state, lanes, pausedForMs: pausedForMs(domain) };
       }),
     );
   }
@@ -308,6 +333,20 @@ export class Admin {
    * Active jobs no live worker holds: each active job's lock holds its worker's token, which
    * starts with the BullMQ worker id that the worker's heartbeat lists.
    */
+  /** Orphaned active jobs over the lanes with active jobs. */
+  private async orphanedActiveIn(
+    id: string,
+    lanes: readonly LaneStatus[],
+    liveBullWorkers: ReadonlySet<string>,
+  ): Promise<number> {
+    let n = 0;
+    for (const lane of lanes) {
+      if ((lane.counts?.active ?? 0) > 0)
+        n += await this.orphanedActive(this.queueOf(id, lane.lane), liveBullWorkers);
+    }
+    return n;
+  }
+
   private async orphanedActive(queue: Queue, liveBullWorkers: ReadonlySet<string>): Promise<number> {
     const ids = await this.redis.lrange(queue.keys.active as string, 0, ORPHAN_SCAN_LIMIT - 1);
     const tokens = await Promise.all(ids.map((jobId) => this.redis.get(`${queue.toKey(jobId)}:lock`)));
@@ -342,13 +381,24 @@ export class Admin {
     return entry;
   }
 
-  private queueOf(accountId: string): Queue {
-    let queue = this.queues.get(accountId);
+  private laneDeps() {
+    return {
+      redis: this.redis,
+      prefix: this.prefix,
+      limiter: this.limiter,
+      queueOf: (id: string, lane: LaneId) => this.queueOf(id, lane),
+    };
+  }
+
+  /** The queue of a lane of an account (the router lane by default), made once. */
+  private queueOf(accountId: string, lane: LaneId = ROUTER_LANE): Queue {
+    const name = laneQueueName(accountId, lane);
+    let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(accountQueueName(accountId), { connection: this.redis, prefix: this.prefix });
+      queue = new Queue(name, { connection: this.redis, prefix: this.prefix });
       // Without a listener BullMQ prints each connection error's stack; a failed read rejects instead.
       queue.on('error', () => {});
-      this.queues.set(accountId, queue);
+      this.queues.set(name, queue);
     }
     return queue;
   }
@@ -362,7 +412,7 @@ export class Admin {
       credits: this.credits,
       limiter: this.limiter,
       now: this.now,
-      queueOf: (id) => this.queueOf(id),
+      queueOf: (id, lane) => this.queueOf(id, lane),
       viewOf: (account) => this.viewOf(account),
     };
   }

@@ -7,7 +7,6 @@ import {
   type BatchParentProgress,
   batchQueueName,
   batchStateKey,
-  blockingConnection,
   COUNT_BATCH_CHILD_LUA,
   parentProgress,
   parseOrThrow,
@@ -67,6 +66,8 @@ export interface BatchRuntimeOptions {
   /** hfq's state connection (shared, not blocking). */
   redis: RedisClient;
   connectionOptions: RedisOptions | RedisClient;
+  /** The client of the batch queue's BullMQ worker (its regular commands; see account-runtime.ts). */
+  queueRedis?: RedisClient;
   logger: Logger;
   /** Where Redis errors of the batch queue and worker are logged, once per condition. */
   redisErrors: RedisErrorLog;
@@ -93,7 +94,9 @@ export class BatchRuntime {
     this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
     this.queue.on('error', options.redisErrors.listener(`batch queue ${options.account}`));
     this.worker = new Worker(name, (job) => this.process(job), {
-      connection: blockingConnection(options.connectionOptions),
+      // The shared client for regular commands (BullMQ duplicates it for the blocking one): one
+      // connection per account for batches, as for each lane (lane-runtime.ts).
+      connection: options.queueRedis ?? options.redis,
       prefix: options.prefix,
       concurrency: options.concurrency ?? 4,
       autorun: false,

@@ -1,18 +1,14 @@
-import {
-  accountBudgetUsd,
-  budgetSetting,
-  type DomainRef,
-  type JobData,
-  keyScope,
-  LEDGER_FIELDS,
-} from '@hfq/shared/internal';
+import { accountBudgetUsd, budgetSetting, type JobData, keyScope, LEDGER_FIELDS } from '@hfq/shared/internal';
 import { RateLimitError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
-import type { CallRoute } from './inference-call.js';
 import { probeProviderKey } from './key-probe.js';
 import type { ProviderRoute } from './route-selection.js';
+import { acquireRouterPermit } from './router-permit.js';
 import { probeRouter } from './router-probe.js';
 import { routerTarget } from './router-target.js';
+import type { Target } from './target.js';
+
+export type { Target } from './target.js';
 
 /**
  * Where a job's next request goes, with its permit: the HF router while the account's credits
@@ -20,24 +16,14 @@ import { routerTarget } from './router-target.js';
  * provider key (README, "How the rate limit holds", Credits).
  */
 
-/** Re-queue the job at the head of its queue after `ms`, consuming no attempt. */
+/**
+ * Re-queue the job at the head of its lane's queue after `ms`, consuming no attempt: the lane
+ * waits (BullMQ's limiter on the lane queue), the account's other lanes go on.
+ */
 export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
   await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
   throw new RateLimitError();
 }
-
-export type Target =
-  /** No route: `account` when no key can take any work (hold the queue), `job` when none serves this job's model. */
-  | { kind: 'none'; scope: 'account' | 'job'; reason: string }
-  | {
-      kind: 'go';
-      route: CallRoute;
-      domain: DomainRef;
-      provider: string | undefined;
-      permit: { sentAt: number; waitedMs: number; uid: string };
-      /** The probe of a closed credit gate (`router-probe.ts`, `key-probe.ts`): its success reopens that gate. */
-      probe?: true;
-    };
 
 /** The router while the account's credits last, else the first usable provider key. Waits for the permit. */
 export async function chooseTarget(
@@ -51,16 +37,7 @@ export async function chooseTarget(
   const { account } = ctx;
   const nowMs = ctx.now();
   const budgetUsd = accountBudgetUsd(account);
-  const router = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomain,
-    gateKey: ctx.credits.gateKey(ctx.scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    // No budget (the default): nothing stops on an estimate; the router's 402 is the signal.
-    ...(budgetUsd !== undefined ? { ledgerField: LEDGER_FIELDS.hfRouterUsd, budgetUsd } : {}),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-  });
+  const router = await acquireRouterPermit(ctx, job, tokens, signal);
   if (router.kind === 'admitted') return routerTarget(ctx, job, router);
   if (router.kind === 'wait') return requeueAfter(ctx, router.waitMs);
   if (router.kind === 'gate') {

@@ -1,11 +1,12 @@
 import type { InferenceResult, Job } from '@hfq/shared';
-import { accountBudgetUsd, LEDGER_FIELDS, scrubSecrets } from '@hfq/shared/internal';
-import { type Job as BullJob, DelayedError, UnrecoverableError } from 'bullmq';
+import { scrubSecrets } from '@hfq/shared/internal';
+import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
-import type { Target } from './choose-target.js';
 import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
 import { CallFailure, callInference } from './inference-call.js';
+import { acquireRouterPermit } from './router-permit.js';
 import { routerTarget } from './router-target.js';
+import type { Target } from './target.js';
 
 /**
  * Jobs whose model one of the account's Inference Endpoints serves (see docs/architecture.md,
@@ -93,6 +94,13 @@ async function unavailable(
   // The job is work for the endpoint even when it goes elsewhere: its lifecycle may resume it.
   await endpoint.noteDemand(ctx.now());
   if (policy !== 'endpoint-only') return { kind: 'skip' };
+  if (ctx.lane === `endpoint.${endpoint.name}`) {
+    // Its own lane (see docs/architecture.md, "Holds"): the lane is held, not each job delayed,
+    // so waiting costs nothing per job; the supervisor resumes it once the mark lapses.
+    await ctx.hold(`endpoint ${endpoint.name} unavailable (routing endpoint-only): ${reason}`);
+    throw new RateLimitError();
+  }
+  // A job the producer put in another lane (added before the endpoint was published): it alone waits.
   ctx.logger.warn(
     { account: ctx.account.id, endpoint: endpoint.name, jobId: bullJob.id, reason, delayMs: HOLD_RECHECK_MS },
     'job held: its endpoint is unavailable (routing endpoint-only)',
@@ -103,26 +111,14 @@ async function unavailable(
 
 type RouterPermit = { kind: 'go'; target: Target } | { kind: 'busy' } | { kind: 'closed' };
 
-/** A router permit due within `ROUTER_SPILL_WAIT_MS`, as `chooseTarget` takes it for the router. */
+/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-permit.ts). */
 async function routerPermit(
   ctx: AccountContext,
   job: Job,
   tokens: number,
   signal: AbortSignal,
 ): Promise<RouterPermit> {
-  const { account } = ctx;
-  const nowMs = ctx.now();
-  const permit = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomain,
-    gateKey: ctx.credits.gateKey(ctx.scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ledgerField: LEDGER_FIELDS.hfRouterUsd,
-    budgetUsd: accountBudgetUsd(account),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-    maxWaitMs: ROUTER_SPILL_WAIT_MS,
-  });
+  const permit = await acquireRouterPermit(ctx, job, tokens, signal, { maxWaitMs: ROUTER_SPILL_WAIT_MS });
   if (permit.kind === 'wait') return { kind: 'busy' };
   if (permit.kind !== 'admitted') return { kind: 'closed' };
   return { kind: 'go', target: routerTarget(ctx, job, permit) };

@@ -4,8 +4,10 @@ import {
   creditScope,
   type DomainLimiter,
   keyScope,
+  type LaneId,
   type OverrideOutcome,
   type RedisClient,
+  readLanes,
   readPublishedEndpoints,
 } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
@@ -39,7 +41,7 @@ export interface OperatorDeps {
   credits: CreditState;
   limiter: DomainLimiter;
   now: () => number;
-  queueOf: (accountId: string) => Queue;
+  queueOf: (accountId: string, lane?: LaneId) => Queue;
   viewOf: (account: AccountConfig) => Promise<AccountView>;
 }
 
@@ -77,6 +79,16 @@ async function operatorView(
   return { view, endpointSlots: endpoints.reduce((n, e) => n + e.concurrency, 0) };
 }
 
+/** Lift the hold of every held lane of the account (see docs/architecture.md, "Holds"). */
+async function releaseHeldLanes(deps: OperatorDeps, accountId: string): Promise<boolean> {
+  let resumed = false;
+  for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys()) {
+    const queue = deps.queueOf(accountId, lane);
+    if (await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId, lane })) resumed = true;
+  }
+  return resumed;
+}
+
 /** See `Admin.resetCredits`. */
 export async function resetCredits(
   deps: OperatorDeps,
@@ -93,10 +105,7 @@ export async function resetCredits(
     ...[...published.values()].filter((a) => a.scope === scope).map((a) => a.id),
   ]);
   let resumed = false;
-  for (const id of sharing) {
-    const queue = deps.queueOf(id);
-    if (await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId: id })) resumed = true;
-  }
+  for (const id of sharing) if (await releaseHeldLanes(deps, id)) resumed = true;
   return { scope, resumed };
 }
 
@@ -115,9 +124,7 @@ export async function resetKeyCredits(
   }
   const scope = keyScope(key.domain);
   await deps.credits.reset(scope);
-  const queue = deps.queueOf(accountId);
-  const resumed = await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId });
-  return { scope, resumed };
+  return { scope, resumed: await releaseHeldLanes(deps, accountId) };
 }
 
 /** See `Admin.setLimit`. */

@@ -32,7 +32,9 @@ const MAPPING_TASK: Record<Job['task'], string> = {
 const MAPPING_TTL_MS = 10 * 60_000;
 
 export class RouteSelection {
+  /** The router's domain for provider `auto` (or none): the account's credential. */
   readonly routerDomain: DomainRef;
+  private readonly providerRouterDomains = new Map<string, DomainRef>();
   private readonly providers = new Map<string, ProviderRoute>();
   private readonly mappings = new Map<
     string,
@@ -60,6 +62,28 @@ export class RouteSelection {
       });
     }
     return selection;
+  }
+
+  /**
+   * The rate-limit domain of a request through the router: the account's router domain for
+   * provider `auto` or none; for an explicit provider, a domain of its own (the credential's hash
+   * and the provider, never the credential), because a partner provider's limits and
+   * `Retry-After` pass through the router: a 429 from one provider pauses that provider's jobs
+   * only. Its windows are the account's router windows, as an estimate the limiter refines.
+   */
+  routerDomainFor(provider: string | undefined): DomainRef {
+    if (provider === undefined || provider === 'auto') return this.routerDomain;
+    let domain = this.providerRouterDomains.get(provider);
+    if (!domain) {
+      domain = { id: `${this.routerDomain.id}.${provider}`, windows: this.routerDomain.windows };
+      this.providerRouterDomains.set(provider, domain);
+    }
+    return domain;
+  }
+
+  /** The router domains in use: the account's and those of the explicit providers seen so far. */
+  routerDomains(): DomainRef[] {
+    return [this.routerDomain, ...this.providerRouterDomains.values()];
   }
 
   /** Every secret of the account, for scrubbing texts that leave the worker. */

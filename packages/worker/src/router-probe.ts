@@ -1,7 +1,8 @@
-import { accountBudgetUsd, type JobData, LEDGER_FIELDS } from '@hfq/shared/internal';
+import type { JobData } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
-import type { Target } from './choose-target.js';
+import { acquireRouterPermit } from './router-permit.js';
 import { routerTarget } from './router-target.js';
+import type { Target } from './target.js';
 
 /**
  * While the router's credit gate is closed (credits exhausted), one real queued request goes to
@@ -18,19 +19,7 @@ export async function probeRouter(
 ): Promise<Target | undefined> {
   const nowMs = ctx.now();
   if (!(await ctx.credits.takeProbe(ctx.scope, nowMs))) return undefined;
-  const budgetUsd = accountBudgetUsd(ctx.account);
-  const permit = await ctx.limiter.acquire({
-    domain: ctx.routes.routerDomain,
-    // The probe is the request that finds out whether the gate may open, so its permit checks
-    // no gate: this key is never written. The domain's rate limit applies as to any request,
-    // and so does the user's budget: a spent budget is no reason to probe the router.
-    gateKey: ctx.credits.probeGateKey(ctx.scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ...(budgetUsd !== undefined ? { ledgerField: LEDGER_FIELDS.hfRouterUsd, budgetUsd } : {}),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-  });
+  const permit = await acquireRouterPermit(ctx, job, tokens, signal, { probe: true });
   if (permit.kind !== 'admitted') {
     await ctx.credits.releaseProbe(ctx.scope);
     return undefined;

@@ -1,6 +1,6 @@
 import type { Job } from '@hfq/shared';
 import type { AccountContext } from './account-context.js';
-import type { Target } from './choose-target.js';
+import type { Target } from './target.js';
 
 /**
  * A request through the HF router: the account's token (and the organisation it bills), the
@@ -20,7 +20,7 @@ export function routerTarget(
       provider: job.provider,
       billTo: account.billTo,
     },
-    domain: ctx.routes.routerDomain,
+    domain: ctx.routes.routerDomainFor(job.provider),
     provider: job.provider,
     permit,
   };

@@ -1,5 +1,6 @@
 import type { Logger } from '@hfq/shared';
 import type { Worker } from 'bullmq';
+import { SHUTDOWN_ABORT_REASON } from './shutdown-abort.js';
 import type { WorkerEvents } from './worker-events.js';
 
 /**
@@ -12,22 +13,14 @@ import type { WorkerEvents } from './worker-events.js';
  * until their locks expire and count a stall for each.
  */
 
-/** The abort reason a graceful shutdown gives the jobs still running at the end of the grace. */
-export const SHUTDOWN_ABORT_REASON = 'hfq:shutdown';
-
-/** True when the run's signal was aborted by a graceful shutdown (not by a timeout or a caller). */
-export function isShutdownAbort(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true && signal.reason === SHUTDOWN_ABORT_REASON;
-}
-
 /**
- * What a graceful shutdown uses of a worker: its job events, each account's BullMQ worker (to
- * hand the last jobs back) and its close. `HfqWorker` is one; declared here, by its user, so that
+ * What a graceful shutdown uses of a worker: its job events, each account's BullMQ workers, one
+ * per lane (to hand the last jobs back) and its close. `HfqWorker` is one; declared here, by its user, so that
  * the account runtime (which reads `isShutdownAbort`) and the worker do not import each other.
  */
 export interface ShutdownTarget {
   readonly events: Pick<WorkerEvents, 'on' | 'off'>;
-  readonly runtimes: ReadonlyMap<string, { readonly worker: Pick<Worker, 'cancelAllJobs'> }>;
+  readonly runtimes: ReadonlyMap<string, { workers(): Iterable<Pick<Worker, 'cancelAllJobs'>> }>;
   close(): Promise<void>;
 }
 
@@ -69,7 +62,8 @@ export async function shutdownGracefully(
   const grace = setTimeout(() => {
     graceOver = true;
     logger.warn({ graceMs }, 'grace period over: handing the remaining jobs back to their queues');
-    for (const runtime of worker.runtimes.values()) runtime.worker.cancelAllJobs(SHUTDOWN_ABORT_REASON);
+    for (const runtime of worker.runtimes.values())
+      for (const lane of runtime.workers()) lane.cancelAllJobs(SHUTDOWN_ABORT_REASON);
   }, graceMs);
   try {
     const done = await Promise.race([

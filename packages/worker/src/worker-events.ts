@@ -33,7 +33,7 @@ export interface WorkerEventMap {
    */
   credits: [{ account: string; scope: string; event: 'exhausted' | 'held' | 'key-refused' | 'reopened' }];
   /** The account's queue was held or resumed. */
-  hold: [{ account: string; held: boolean; reason?: string }];
+  hold: [{ account: string; lane?: string; held: boolean; reason?: string }];
   /** An Inference Endpoint changed availability, or its 429s lowered its concurrency. */
   endpoint: [
     {

@@ -31,6 +31,7 @@ import { AccountRuntime } from './account-runtime.js';
 import { HistoryRecorder } from './cockpit/history-recorder.js';
 import { WorkerPresence } from './cockpit/worker-presence.js';
 import { DEFAULT_PRICES, type PriceTable } from './cost.js';
+import { listenForLanes } from './lane-announcements.js';
 import { migrateLegacyLayout } from './legacy-layout.js';
 import { rateChangeLogger } from './rate-change-log.js';
 import { RouteSelection } from './route-selection.js';
@@ -132,6 +133,9 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     secrets: () => [...runtimes.values()].flatMap((r) => r.routes.secrets()),
   });
   redisErrors.watch(redis, 'worker-state');
+  // BullMQ's queues and workers of every account and lane: one client, apart from the limiter's.
+  const queueRedis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-queues`);
+  redisErrors.watch(queueRedis, 'worker-queues');
   const blocking = blockingSourceFor(options.connection, `${prefix}:hfq-worker`);
   if ('duplicate' in blocking.connection) redisErrors.watch(blocking.connection, 'worker-blocking');
   try {
@@ -154,6 +158,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     });
   } catch (err) {
     redis.disconnect();
+    queueRedis.disconnect();
     blocking.close();
     throw err;
   }
@@ -167,7 +172,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     [...runtimes.values()]
       .filter(
         (r) =>
-          r.routes.routerDomain.id === domainId ||
+          r.routes.routerDomains().some((d) => d.id === domainId) ||
           r.routes.providerDomains().some((p) => p.domain.id === domainId),
       )
       .map((r) => r.account.id),
@@ -189,6 +194,7 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
         prefix,
         redis,
         connectionOptions: blocking.connection,
+        queueRedis,
         limiter,
         credits,
         spend,
@@ -221,10 +227,13 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     await Promise.all([...runtimes.values()].map((r) => r.close()));
     await spend.close();
     redis.disconnect();
+    queueRedis.disconnect();
     blocking.close();
     throw err;
   }
 
+  // Lanes a producer adds to for the first time start at once (not on the next supervisor round).
+  const announcements = await listenForLanes({ redis, prefix, runtimes, logger, redisErrors });
   const history = new HistoryRecorder({
     redis,
     prefix,
@@ -251,11 +260,13 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
     workerId: presence.id,
     close() {
       closing ??= (async () => {
+        await announcements.close();
         await Promise.all([...runtimes.values()].map((r) => r.close()));
         await presence.close();
         await history.close();
         await spend.close();
         await redis.quit().catch(() => redis.disconnect());
+        await queueRedis.quit().catch(() => queueRedis.disconnect());
         blocking.close();
       })();
       return closing;

@@ -126,6 +126,22 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
       );
     if (s.holdReason) notes.push(`${s.account} is held: ${s.holdReason}`);
     for (const note of spendNotes(s, money)) notes.push(`${s.account}: ${note}`);
+    // Each lane (see docs/architecture.md, "Every route its own lane") when the account has several.
+    if (s.lanes.length > 1) {
+      for (const lane of s.lanes) {
+        const c = lane.counts ?? {};
+        const backlog = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
+        const state =
+          lane.holdReason !== undefined
+            ? ` · held: ${lane.holdReason}`
+            : lane.paused
+              ? ' · paused'
+              : lane.pausedForMs > 0
+                ? ` · paused ${Math.ceil(lane.pausedForMs / 1000)} s (Retry-After)`
+                : '';
+        notes.push(`${s.account} lane ${lane.lane}: ${backlog} waiting · ${c.active ?? 0} active${state}`);
+      }
+    }
     for (const e of s.endpoints) {
       const cost = e.costUsd === undefined ? '' : ` · ${money(e.costUsd)} so far`;
       const jobs = e.backlog === undefined ? '' : ` · ${e.backlog} job${e.backlog === 1 ? '' : 's'} for it`;

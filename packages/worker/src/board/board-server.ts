@@ -16,9 +16,11 @@ import {
   batchQueueName,
   checkRedisTarget,
   connectionFor,
+  laneQueueName,
   parseOrThrow,
   RedisErrorLog,
   readAccountRegistry,
+  readLanes,
   scrubSecrets,
 } from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
@@ -147,20 +149,24 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
     },
   });
   const shown = new Set<string>();
+  const addQueue = (name: string, description: string) => {
+    if (shown.has(name)) return;
+    shown.add(name);
+    const queue = new Queue(name, { connection: redis, prefix });
+    queue.on('error', () => {});
+    queues.push({ queue, name });
+    bullBoard.addQueue(adapterFor(queue, description));
+  };
+  const about = (id: string, tier: string | undefined) =>
+    tier ? `account ${id} · tier ${tier}` : `account ${id} · not configured (no worker serves it)`;
   const showAccount = (id: string, tier: string | undefined) => {
-    if (shown.has(id)) return;
-    shown.add(id);
-    const about = tier
-      ? `account ${id} · tier ${tier}`
-      : `account ${id} · not configured (no worker serves it)`;
-    for (const [name, kind] of [
-      [accountQueueName(id), 'jobs'],
-      [batchQueueName(id), 'batches'],
-    ] as const) {
-      const queue = new Queue(name, { connection: redis, prefix });
-      queue.on('error', () => {});
-      queues.push({ queue, name });
-      bullBoard.addQueue(adapterFor(queue, `${kind} · ${about}`));
+    addQueue(accountQueueName(id), `jobs · lane router · ${about(id, tier)}`);
+    addQueue(batchQueueName(id), `batches · ${about(id, tier)}`);
+  };
+  /** Every lane queue of the account (see docs/architecture.md, "Every route its own lane"). */
+  const showLanes = async (id: string, tier: string | undefined) => {
+    for (const lane of (await readLanes(redis, prefix, id)).keys()) {
+      addQueue(laneQueueName(id, lane), `jobs · lane ${lane} · ${about(id, tier)}`);
     }
   };
   for (const a of accounts) showAccount(a.id, a.tier);
@@ -169,8 +175,13 @@ export async function createBoardServer(options: BoardServerOptions): Promise<Bo
       readAccountRegistry(redis, prefix),
       readPublishedAccounts(redis, prefix),
     ]);
-    for (const [id, view] of published) showAccount(id, view.tier);
-    for (const id of registry) showAccount(id, undefined);
+    const tiers = new Map<string, string | undefined>(accounts.map((a) => [a.id, a.tier]));
+    for (const [id, view] of published) if (!tiers.has(id)) tiers.set(id, view.tier);
+    for (const id of registry) if (!tiers.has(id)) tiers.set(id, undefined);
+    for (const [id, tier] of tiers) {
+      showAccount(id, tier);
+      await showLanes(id, tier);
+    }
   };
 
   const app = express();

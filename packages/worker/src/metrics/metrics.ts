@@ -162,6 +162,15 @@ export class WorkerMetrics {
     'account',
     'state',
   ]);
+  private readonly laneJobs = this.gauge(
+    'hfq_lane_jobs',
+    'Jobs in each lane of the account (a queue per route) by state',
+    ['account', 'lane', 'state'],
+  );
+  private readonly laneHeld = this.gauge('hfq_lane_held', '1 while hfq holds (pauses) the lane', [
+    'account',
+    'lane',
+  ]);
   private readonly running = this.gauge(
     'hfq_worker_running',
     '1 while this process takes jobs for the account',
@@ -297,6 +306,11 @@ export class WorkerMetrics {
         this.budget.set({ account: s.account, route: 'provider-key' }, s.providerBudgetUsd);
       for (const [state, count] of Object.entries(s.counts))
         this.queueJobs.set({ account: s.account, state }, count);
+      for (const lane of s.lanes) {
+        this.laneHeld.set({ account: s.account, lane: lane.lane }, lane.holdReason === undefined ? 0 : 1);
+        for (const [state, count] of Object.entries(lane.counts ?? {}))
+          this.laneJobs.set({ account: s.account, lane: lane.lane, state }, count);
+      }
     }
     // Every provider key's state at once: one pipelined round trip, not one per key.
     const providers = statuses.flatMap((s) =>

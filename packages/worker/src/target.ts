@@ -1,0 +1,20 @@
+import type { DomainRef } from '@hfq/shared/internal';
+import type { CallRoute } from './inference-call.js';
+
+/**
+ * Where a job's next request goes, with its permit, or why nowhere: what `chooseTarget`, the
+ * router probe and the endpoint spill each answer (a type of its own, so that none of them
+ * depends on another for it).
+ */
+export type Target =
+  /** No route: `account` when no key can take any work (hold the queue), `job` when none serves this job's model. */
+  | { kind: 'none'; scope: 'account' | 'job'; reason: string }
+  | {
+      kind: 'go';
+      route: CallRoute;
+      domain: DomainRef;
+      provider: string | undefined;
+      permit: { sentAt: number; waitedMs: number; uid: string };
+      /** The probe of a closed credit gate (`router-probe.ts`, `key-probe.ts`): its success reopens that gate. */
+      probe?: true;
+    };
