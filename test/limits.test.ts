@@ -24,10 +24,15 @@ async function twoWorkerProcesses(account: Record<string, unknown>, extra: Recor
   });
 }
 
+/** Inputs not used yet: a job asks for new work each time (the same work would be the same job). */
+let nextInput = 0;
+
 async function runJobs(count: number) {
   const producer = stack.newProducer();
+  const first = nextInput;
+  nextInput += count;
   try {
-    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embedJob(i)));
+    const handles = await producer.enqueueMany(Array.from({ length: count }, (_, i) => embedJob(first + i)));
     const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 120_000 })));
     const jobs = await producer.queue('acme').getJobs(['completed', 'failed']);
     return { results, jobs };

@@ -6,9 +6,9 @@
  * API request, or stats), not on a timer. Terminal batches are frozen.
  */
 import { randomUUID } from 'node:crypto';
-import type { CreditConfig, DirectProviderName } from '../config.js';
+import type { CreditConfig, DirectProviderName, SimConfig } from '../config.js';
+import type { CreditLedger } from '../credits.js';
 import { requestCostUsd } from '../credits.js';
-import type { SimState } from '../state.js';
 import { PROVIDER_PAYMENT_REQUIRED } from '../texts.js';
 import type { BatchApiStyle, BatchTurnaround } from './batch-config.js';
 import type { InputLine, LineOutcome, PlannedLine } from './batch-lines.js';
@@ -103,13 +103,25 @@ const emptyTokenStats = (): BatchTokenStats => ({
   spentUsd: 0,
 });
 
+/**
+ * What the store uses of the simulator's state (declared here, by its user, so that the state,
+ * which owns the store, and the store do not import each other).
+ */
+export interface BatchStoreHost {
+  readonly config: SimConfig;
+  readonly credits: CreditLedger;
+  readonly url: string;
+  now(): number;
+  faultRandom: () => number;
+}
+
 export class SimBatchStore {
   private readonly files = new Map<string, SimFile>();
   private readonly batches = new Map<string, SimBatch>();
   private counters = { ...emptyTokenStats(), byToken: {} as Record<string, BatchTokenStats> };
   private sequence = 0;
 
-  constructor(private readonly state: SimState) {}
+  constructor(private readonly state: BatchStoreHost) {}
 
   addFile(file: Omit<SimFile, 'id' | 'createdAtSec'>): SimFile {
     const stored: SimFile = { ...file, id: `file-${randomUUID()}`, createdAtSec: nowSec() };
