@@ -1,17 +1,22 @@
 import {
-  accountQueueName,
   checkRedisTarget,
   connectionFor,
+  laneQueueName,
   type RedisClient,
   readAccountRegistry,
+  readLanes,
 } from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
 import { UsageError } from '../usage.js';
 import { readOnlyConfig } from './read-only-config.js';
 
-/** An account's queue for an operator command (`hfq queue`, `hfq retry`): needs only REDIS_URL and HFQ_PREFIX. */
+/**
+ * An account's queues for an operator command (`hfq queue`, `hfq retry`), one per lane (see
+ * docs/architecture.md, "Every route its own lane"; the router lane first): needs only REDIS_URL
+ * and HFQ_PREFIX.
+ */
 export interface AccountQueue {
-  queue: Queue;
+  queues: Queue[];
   redis: RedisClient;
   prefix: string;
   close(): Promise<void>;
@@ -42,15 +47,22 @@ export async function openAccountQueue(
     await close();
     throw err;
   }
-  const queue = new Queue(accountQueueName(account), { connection: redis, prefix: config.prefix });
-  // Its errors are the connection's; a failed call rejects and `main` prints one line.
-  queue.on('error', () => {});
+  const lanes = await readLanes(redis, config.prefix, account).catch(async (err: unknown) => {
+    await close();
+    throw err;
+  });
+  const queues = [...lanes.keys()].map((lane) => {
+    const queue = new Queue(laneQueueName(account, lane), { connection: redis, prefix: config.prefix });
+    // Its errors are the connection's; a failed call rejects and `main` prints one line.
+    queue.on('error', () => {});
+    return queue;
+  });
   return {
-    queue,
+    queues,
     redis,
     prefix: config.prefix,
     close: async () => {
-      await queue.close();
+      await Promise.all(queues.map((q) => q.close()));
       await close();
     },
   };

@@ -1,4 +1,4 @@
-import { operatorPauseKey } from '@hfq/shared/internal';
+import { type LaneId, laneQueueName, operatorPauseKey, ROUTER_LANE } from '@hfq/shared/internal';
 import { holdKey } from '@hfq/worker/internal';
 import { parseCommand, UsageError } from '../usage.js';
 import { openAccountQueue } from './account-queue.js';
@@ -24,26 +24,38 @@ export async function runQueue(env: NodeJS.ProcessEnv, argv: string[]): Promise<
   if (!(ACTIONS as readonly string[]).includes(action))
     throw new UsageError(`unknown action "${action}" (${ACTIONS.join(', ')})`, QUEUE_HELP);
   if (!account) throw new UsageError('missing <account>', QUEUE_HELP);
-  const { queue, redis, prefix, close } = await openAccountQueue(env, account, QUEUE_HELP);
+  const { queues, redis, prefix, close } = await openAccountQueue(env, account, QUEUE_HELP);
   try {
     if (action === 'pause') {
       await redis.set(operatorPauseKey(prefix, account), new Date().toISOString());
-      await queue.pause();
+      for (const queue of queues) await queue.pause();
       console.log(`${account}: paused (until "hfq queue resume ${account}")`);
       return;
     }
     if (action === 'resume') {
       const wasPaused = (await redis.del(operatorPauseKey(prefix, account))) === 1;
-      const held = await redis.get(holdKey(prefix, account));
-      if (held !== null) {
-        console.log(`${account}: ${wasPaused ? 'operator pause lifted; ' : ''}still held by hfq: ${held}`);
+      // Each lane resumes unless hfq holds it (its hold lifts when its cause clears).
+      const held: string[] = [];
+      for (const queue of queues) {
+        const lane = laneOfQueue(account, queue.name);
+        const reason = await redis.get(holdKey(prefix, account, lane));
+        if (reason === null) await queue.resume();
+        else held.push(queues.length > 1 ? `lane ${lane}: ${reason}` : reason);
+      }
+      if (held.length > 0) {
+        console.log(
+          `${account}: ${wasPaused ? 'operator pause lifted; ' : ''}still held by hfq: ${held.join('; ')}`,
+        );
         return;
       }
-      await queue.resume();
       console.log(`${account}: ${wasPaused ? 'resumed' : 'was not paused by an operator; running'}`);
       return;
     }
-    const counts = await queue.getJobCounts('completed', 'failed', 'waiting', 'prioritized', 'delayed');
+    const counts: Record<string, number> = {};
+    for (const queue of queues) {
+      const c = await queue.getJobCounts('completed', 'failed', 'waiting', 'prioritized', 'delayed');
+      for (const [k, v] of Object.entries(c)) counts[k] = (counts[k] ?? 0) + v;
+    }
     const removes =
       action === 'clean'
         ? `${counts.completed ?? 0} completed and ${counts.failed ?? 0} failed job(s)`
@@ -55,10 +67,12 @@ export async function runQueue(env: NodeJS.ProcessEnv, argv: string[]): Promise<
       );
     }
     if (action === 'clean') {
-      const removed = [...(await cleanAll(queue, 'completed')), ...(await cleanAll(queue, 'failed'))].length;
+      let removed = 0;
+      for (const queue of queues)
+        removed += [...(await cleanAll(queue, 'completed')), ...(await cleanAll(queue, 'failed'))].length;
       console.log(`${account}: removed ${removed} finished job(s)`);
     } else {
-      await queue.drain(true);
+      for (const queue of queues) await queue.drain(true);
       console.log(`${account}: removed ${removes}`);
     }
   } finally {
@@ -67,8 +81,14 @@ export async function runQueue(env: NodeJS.ProcessEnv, argv: string[]): Promise<
 }
 
 /** Every finished job of one kind, a thousand per round trip. */
+/** The lane of one of the account's queues, from its name (the router lane is the account queue). */
+function laneOfQueue(account: string, queueName: string): LaneId {
+  const base = laneQueueName(account, ROUTER_LANE);
+  return queueName === base ? ROUTER_LANE : queueName.slice(base.length + 1);
+}
+
 async function cleanAll(
-  queue: Awaited<ReturnType<typeof openAccountQueue>>['queue'],
+  queue: Awaited<ReturnType<typeof openAccountQueue>>['queues'][number],
   kind: 'completed' | 'failed',
 ): Promise<string[]> {
   const removed: string[] = [];

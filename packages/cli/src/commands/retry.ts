@@ -21,14 +21,18 @@ export async function runRetry(env: NodeJS.ProcessEnv, argv: string[]): Promise<
     return runEnqueue(env, argv, { retryFailed: true, usage: RETRY_HELP });
   }
   parseCommand(argv, {}, RETRY_HELP, ['account']);
-  const { queue, close } = await openAccountQueue(env, target, RETRY_HELP);
+  const { queues, close } = await openAccountQueue(env, target, RETRY_HELP);
   try {
-    const failed = await queue.getFailedCount();
+    let failed = 0;
+    for (const queue of queues) {
+      const count = await queue.getFailedCount();
+      failed += count;
+      if (count > 0) await queue.retryJobs({ state: 'failed', count: 1000 });
+    }
     if (failed === 0) {
       console.log(`${target}: no failed jobs`);
       return;
     }
-    await queue.retryJobs({ state: 'failed', count: 1000 });
     console.log(`${target}: ${failed} failed job(s) back to waiting`);
   } finally {
     await close();
