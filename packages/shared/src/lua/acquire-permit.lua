@@ -185,6 +185,10 @@ if primary then
     stateWrites[#stateWrites + 1] = now
   end
   w.limit = math.max(1, math.floor(rate))
+  -- At a few requests a window the margin is a few ms, less than the jitter between two sends'
+  -- trips to the upstream: keep at least LOW_RATE_MARGIN of the spacing free as well.
+  local lowMargin = DET.LOW_RATE_MARGIN * w.duration / w.limit
+  if lowMargin > w.span - w.duration then w.span = w.duration + lowMargin end
   primaryLimit, primaryW = w.limit, w.span
 end
 
