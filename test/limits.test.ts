@@ -165,14 +165,18 @@ describe('in one process', () => {
     const audit = () => new DomainLimiter(redis, stack.prefix).auditLog(domain);
     const domain = await credentialId(TOKEN);
 
-    expect(await admin.setLimit('acme', 5)).toEqual({ max: 5, durationMs: 1000 });
+    expect(await admin.setLimit('acme', 5)).toMatchObject({
+      max: 5,
+      durationMs: 1000,
+      learned: { keptPausedUntil: 0 },
+    });
     expect((await admin.status())[0]?.configuredRate?.max).toBe(5);
     await runJobs(15);
     const lowered = await audit();
     expect(lowered).toHaveLength(15);
     expect(maxInWindow(lowered, 1000)).toBeLessThanOrEqual(5);
 
-    expect(await admin.setLimit('acme', undefined)).toEqual({ max: 20, durationMs: 1000 });
+    expect(await admin.setLimit('acme', undefined)).toMatchObject({ max: 20, durationMs: 1000 });
     expect((await admin.status())[0]?.configuredRate?.max).toBe(20);
     await runJobs(40);
     const restored = (await audit()).slice(lowered.length);
