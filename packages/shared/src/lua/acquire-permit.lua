@@ -157,8 +157,10 @@ if primary then
     if returning then
       -- Back toward the rate that held: a first step of RETURN_FIRST_SHARE of the way, then doubling.
       local last = tonumber(state[11] or '0')
+      -- (Toward a ceiling that never held, the first step is one additive step: a hidden limit
+      -- just above the rate costs a probe little.)
       if last > 0 then raise = math.max(step, 2 * last)
-      else raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
+      elseif proven then raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
     end
     -- A raise after a raise: the last one held, so the stated-wait backoff starts over.
     if lastRaise > lastCut and probeMiss > 0 then
