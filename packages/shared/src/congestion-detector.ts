@@ -37,8 +37,8 @@ import { readFileSync } from 'node:fs';
  *   answered with a stated wait doubles the quiet time each time in a row), a first step 15% of
  *   the way and then doubling steps, each once the rate in force was really sent at for a window;
  *   a probe that finds the edge goes back to where its climb started. Without such a rate, the
- *   target is the ceiling: probes start after the quiet time (doubled by each failed probe, up to
- *   8×) with one additive step, then doubling steps.
+ *   target is the ceiling: probes start after the quiet time with one additive step, then
+ *   doubling steps.
  * - Low rates: the primary window keeps at least a tenth of the spacing between sends free (at 3
  *   per second, 33 ms: more than the 1.5% margin, less than the jitter of two sends' trips).
  */

@@ -138,10 +138,10 @@ if primary then
     -- costs a few 429s: at most about 2% of the sends of a limit that stays low), for as long
     -- as the limit stays low, so a limit that lifts is found within six windows. Toward a
     -- ceiling that never held (a hidden limit may be below it for good), the quiet time after a
-    -- cut, doubled by each failed probe, up to eight times.
-    local misses = tonumber(state[10] or '0')
-    if proven then quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ misses)
-    else quiet = quietMs * math.min(8, 2 ^ misses) end
+    -- cut (a probe's 429s under noise are no proof of a miss, so misses are not counted there).
+    if proven then
+      quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ tonumber(state[10] or '0'))
+    end
   end
   -- A probe answered with a stated wait paused the whole domain: each such miss in a row doubles
   -- the quiet time (at most 2^STATED_BACKOFF_MAX times), so a low limit is not paid for in pauses.

@@ -166,7 +166,7 @@ if sentAt >= calmUntil and not ckUntil then
     if now - since >= DET.HELD_WINDOWS * duration and rate >= top and sentRate >= 0.8 * rate then
       top, topMiss = rate, 0
       redis.call('HSET', D, 'top', tostring(top), 'topMiss', 0)
-    elseif probing then
+    elseif probing and top >= rate then
       -- (The rate that held is kept: probes back to it go on, further apart; see acquire-permit.lua.)
       redis.call('HSET', D, 'topMiss', math.min(topMiss + 1, 16))
     end
