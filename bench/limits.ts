@@ -28,7 +28,7 @@
  * end, on an error, or on Ctrl-C.
  *
  * Prints a markdown report and writes `.bench-out/limits.json` and `.bench-out/limits.md`.
- * `--quick`: scenarios 1a, 3, 4b, 7, 8a and 11a (unless `--scenarios` names others), 300 jobs per run
+ * `--quick`: scenarios 1a, 4b, 7, 8a and 11a (unless `--scenarios` names others), 300 jobs per run
  * (600 for 5, 900 for 6, shorter phases and fewer jobs for 7–11), the baselines on 1a and 4b. `--runs N`: hfq runs every scenario N times; the report gives the
  * median and the minimum.
  *
