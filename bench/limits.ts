@@ -28,8 +28,8 @@
  * end, on an error, or on Ctrl-C.
  *
  * Prints a markdown report and writes `.bench-out/limits.json` and `.bench-out/limits.md`.
- * `--quick`: 300 jobs per run (600 for 5, 900 for 6, shorter phases for 7–11), hfq on every scenario,
- * the baselines on 1a and 4b. `--runs N`: hfq runs every scenario N times; the report gives the
+ * `--quick`: scenarios 1a, 4b, 7, 8a and 11a (unless `--scenarios` names others), 300 jobs per run
+ * (600 for 5, 900 for 6, shorter phases and fewer jobs for 7–11), the baselines on 1a and 4b. `--runs N`: hfq runs every scenario N times; the report gives the
  * median and the minimum.
  *
  * Parts: `limits/options.ts` (options, fixed settings), `limits/scenarios.ts` (scenarios, systems,

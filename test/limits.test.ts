@@ -175,6 +175,7 @@ describe('in one process', () => {
       durationMs: 1000,
       configuredMax: 20,
       untilMs: undefined,
+      learned: { keptPausedUntil: 0 },
     });
     expect((await admin.status())[0]?.configuredRate?.max).toBe(5);
     await runJobs(15);

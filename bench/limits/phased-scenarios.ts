@@ -75,7 +75,14 @@ export function phasedIdealMs(up: PhasedUpstream, jobs: number): number {
   return at;
 }
 
-/** The 429 share in the watched phases, from the per-second timeline (whole seconds inside them). */
+/**
+ * A watched phase is measured from this long after it starts: the time the learner is given to
+ * follow a drop (an upstream whose sliding window still holds the old rate refuses nearly
+ * everything for most of a window after a drop, whatever the client does).
+ */
+export const WATCH_SETTLE_MS = 2_000;
+
+/** The 429 share in the watched phases after their settle time, from the per-second timeline (whole seconds inside them). */
 export function watchedShare(
   up: PhasedUpstream,
   timeline: { admitted: number[]; throttled: number[] },
@@ -87,7 +94,7 @@ export function watchedShare(
   up.phases.forEach((phase, i) => {
     if (!phase.watched) return;
     any = true;
-    const from = Math.ceil((starts[i] as number) / 1000);
+    const from = Math.ceil(((starts[i] as number) + WATCH_SETTLE_MS) / 1000);
     const to = Math.floor(((starts[i] as number) + phase.forMs) / 1000);
     for (let s = from; s < to; s++) {
       admitted += timeline.admitted[s] ?? 0;
@@ -118,18 +125,18 @@ export const PHASED = {
   noiseThenDrop: {
     windowMs: 1_000,
     phases: [
-      { forMs: q(15_000, 8_000), limit: 50, busy: 0.2 },
-      { forMs: q(10_000, 5_000), limit: 50 },
-      { forMs: q(20_000, 10_000), limit: 17, watched: true },
+      { forMs: q(15_000, 6_000), limit: 50, busy: 0.2 },
+      { forMs: q(10_000, 4_000), limit: 50 },
+      { forMs: q(20_000, 8_000), limit: 17, watched: true },
       { forMs: 0, limit: 50 },
     ],
   },
-  /** 50/s, 20/s for 12 s, 50/s again. */
+  /** 50/s, 20/s for 12 s (10 s quick), 50/s again. */
   shortDrop: {
     windowMs: 1_000,
     phases: [
       { forMs: q(10_000, 5_000), limit: 50 },
-      { forMs: 12_000, limit: 20, watched: true },
+      { forMs: q(12_000, 10_000), limit: 20, watched: true },
       { forMs: 0, limit: 50 },
     ],
   },
@@ -165,8 +172,8 @@ export const PHASED = {
 
 /** Jobs per phased run: enough for every phase and a few seconds of the last. */
 export const PHASED_JOBS = {
-  noiseThenDrop: { full: 1_900, quick: 1_000 },
-  shortDrop: { full: 1_500, quick: 800 },
+  noiseThenDrop: { full: 1_900, quick: 750 },
+  shortDrop: { full: 1_500, quick: 700 },
   longDrop: { full: 1_800, quick: 1_000 },
   drift: { full: 5_300, quick: 2_100 },
   twoRegimes: { full: 1_500, quick: 800 },

@@ -85,7 +85,7 @@ function phasesText(s: Scenario): string {
   const text = phases.map((p, i) => {
     const busy = p.busy ? ` with ${percent(p.busy, 0)} random 429s` : '';
     const span = i === phases.length - 1 ? ' to the end' : ` for ${fixed(p.forMs / 1000, 0)} s`;
-    return `${p.limit}/s${busy}${span}${p.watched ? ' (watched)' : ''}`;
+    return `${p.limit}/s${busy}${span}${p.watched ? ' (watched from 2 s in)' : ''}`;
   });
   return `; phases ${text.join(', ')}`;
 }

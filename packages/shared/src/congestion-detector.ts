@@ -36,8 +36,11 @@ import { readFileSync } from 'node:fs';
  *   probes back after three quiet windows (six after a failed probe, never giving up; a probe
  *   answered with a stated wait doubles the quiet time each time in a row), a first step 15% of
  *   the way and then doubling steps, each once the rate in force was really sent at for a window;
- *   a probe that finds the edge goes back to where its climb started. Without such a rate, it
- *   climbs by one step per clean window after the quiet time.
+ *   a probe that finds the edge goes back to where its climb started. Without such a rate, the
+ *   target is the ceiling: probes start after the quiet time with one additive step, then
+ *   doubling steps.
+ * - Low rates: the primary window keeps at least a tenth of the spacing between sends free (at 3
+ *   per second, 33 ms: more than the 1.5% margin, less than the jitter of two sends' trips).
  */
 
 /** The detector's verdict on one 429 (see the module comment). */

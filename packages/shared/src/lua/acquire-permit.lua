@@ -138,10 +138,10 @@ if primary then
     -- costs a few 429s: at most about 2% of the sends of a limit that stays low), for as long
     -- as the limit stays low, so a limit that lifts is found within six windows. Toward a
     -- ceiling that never held (a hidden limit may be below it for good), the quiet time after a
-    -- cut, doubled by each failed probe, up to eight times.
-    local misses = tonumber(state[10] or '0')
-    if proven then quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ misses)
-    else quiet = quietMs * math.min(8, 2 ^ misses) end
+    -- cut (a probe's 429s under noise are no proof of a miss, so misses are not counted there).
+    if proven then
+      quiet = DET.RETURN_QUIET_WINDOWS * w.duration * math.min(2, 2 ^ tonumber(state[10] or '0'))
+    end
   end
   -- A probe answered with a stated wait paused the whole domain: each such miss in a row doubles
   -- the quiet time (at most 2^STATED_BACKOFF_MAX times), so a low limit is not paid for in pauses.
@@ -157,8 +157,10 @@ if primary then
     if returning then
       -- Back toward the rate that held: a first step of RETURN_FIRST_SHARE of the way, then doubling.
       local last = tonumber(state[11] or '0')
+      -- (Toward a ceiling that never held, the first step is one additive step: a hidden limit
+      -- just above the rate costs a probe little.)
       if last > 0 then raise = math.max(step, 2 * last)
-      else raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
+      elseif proven then raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
     end
     -- A raise after a raise: the last one held, so the stated-wait backoff starts over.
     if lastRaise > lastCut and probeMiss > 0 then
@@ -185,6 +187,10 @@ if primary then
     stateWrites[#stateWrites + 1] = now
   end
   w.limit = math.max(1, math.floor(rate))
+  -- At a few requests a window the margin is a few ms, less than the jitter between two sends'
+  -- trips to the upstream: keep at least LOW_RATE_MARGIN of the spacing free as well.
+  local lowMargin = DET.LOW_RATE_MARGIN * w.duration / w.limit
+  if lowMargin > w.span - w.duration then w.span = w.duration + lowMargin end
   primaryLimit, primaryW = w.limit, w.span
 end
 

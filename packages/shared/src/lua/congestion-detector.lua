@@ -46,8 +46,8 @@ local DET = {
   RETEST_Z = 2,
   RETEST_LOOKBACK = 16,
   RETEST_GROWTH = 1.1,
-  -- A cut from a window full of history may go below FLOOR, to what the upstream let through,
-  -- but never below DEEP_FLOOR of the rate.
+  -- A cut from a window full of history and of sends at the rate may go below FLOOR, to what
+  -- the upstream let through, but never below DEEP_FLOOR of the rate.
   DEEP_FLOOR = 0.2,
   -- 429s more than Z standard deviations above the noise level are congestion (with at least
   -- MIN_SENDS sends in the lookback, or a wall).
@@ -76,6 +76,9 @@ local DET = {
   RETURN_FIRST_SHARE = 0.15,
   -- Each probe in a row answered with a stated wait doubles the quiet time, up to 2^this times.
   STATED_BACKOFF_MAX = 3,
+  -- The primary window's margin is at least this share of the spacing between sends (a limit of
+  -- 3 per second keeps 33 ms free; from 7 per second on, the margin ratio is larger anyway).
+  LOW_RATE_MARGIN = 0.1,
   TTL_MS = 30 * 86400000,
 }
 
@@ -311,11 +314,12 @@ end
   Cut the rate for a congestion verdict. `accepted` is what the upstream let through in the
   primary window before the throttled send, `young` says that window was not yet full of history
   (so a count is not yet a rate), `wall` that nothing got through since the first 429, `share`
-  the 429 share that triggered the verdict.
+  the 429 share that triggered the verdict, `deep` that the window was full of sends at the rate
+  (so `accepted` measures the upstream, not a slow start): the cut may then go below FLOOR.
   Returns the new rate and whether the cut is put under test (every cut but a probe's, which the
   raise it followed already tested).
 ]]
-local function det_cut(rate, step, beta, accepted, young, share, wall, probing)
+local function det_cut(rate, step, beta, accepted, young, share, wall, probing, deep)
   if probing then
     return math.max(1, math.max(rate * beta, math.min(rate - step, 0.95 * accepted))), false
   end
@@ -334,6 +338,6 @@ local function det_cut(rate, step, beta, accepted, young, share, wall, probing)
     lowered = math.max(accepted, rate * (1 - 2 * share))
   end
   local floor = rate * DET.FLOOR
-  if not young then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
+  if deep then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
   return math.max(1, math.min(rate * DET.CEIL, math.max(floor, lowered))), true
 end

@@ -128,7 +128,9 @@ if sentAt >= calmUntil and not ckUntil then
     local sentRate = A / math.max(used, 1) * duration / B
     -- (At the busiest bucket: a ramp at a cold start is not the rate the upstream saw.)
     local from = math.min(rate, math.max(peak * duration / B, 1))
-    local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing)
+    -- (A window full of history and of sends at the rate: what got through measures the upstream.)
+    local deep = not young and sends >= 0.75 * math.floor(from)
+    local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing, deep)
     if probing then
       -- A raise drew congestion: back to the rate the climb started from, which held.
       local probeFrom = tonumber(redis.call('HGET', D, 'probeFrom') or '')
@@ -147,11 +149,11 @@ if sentAt >= calmUntil and not ckUntil then
       end
     end
     -- One cut never takes the learned rate below FLOOR of itself (a slow start, few sends), unless
-    -- a window full of history measured what the upstream let through (a limit that fell far):
-    -- then down to that, but never below DEEP_FLOOR.
+    -- a window full of sends at the rate measured what the upstream let through (a limit that
+    -- fell far): then down to that, but never below DEEP_FLOOR.
     if tested or wall then
       local floor = rate * DET.FLOOR
-      if not young then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
+      if deep then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
       lowered = math.max(lowered, floor)
     end
     lowered = math.min(lowered, rate)
@@ -164,7 +166,7 @@ if sentAt >= calmUntil and not ckUntil then
     if now - since >= DET.HELD_WINDOWS * duration and rate >= top and sentRate >= 0.8 * rate then
       top, topMiss = rate, 0
       redis.call('HSET', D, 'top', tostring(top), 'topMiss', 0)
-    elseif probing then
+    elseif probing and top >= rate then
       -- (The rate that held is kept: probes back to it go on, further apart; see acquire-permit.lua.)
       redis.call('HSET', D, 'topMiss', math.min(topMiss + 1, 16))
     end
