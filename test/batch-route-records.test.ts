@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type Sim, startSim } from '@hfq/sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { hashTagOf } from '../packages/shared/src/state-keys.js';
 import {
   type BatchApiTarget,
@@ -28,6 +27,7 @@ import {
 import { batchRequestFor } from '../packages/worker/src/batch-route/batch-requests.js';
 import { ROOT } from './support/processes.js';
 import { redisUrl, testPrefix, testRedis } from './support/redis.js';
+import { simForFile } from './support/sim-clock.js';
 
 const MINUTE = 60_000;
 const SUBMIT_STEPS: SubmitStep[] = [
@@ -37,14 +37,8 @@ const SUBMIT_STEPS: SubmitStep[] = [
   'create-recorded',
 ];
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
   sim.configure({ batchApi: { turnaround: { kind: 'fixed', ms: 10 * MINUTE }, failureShare: 0 } });

@@ -1,11 +1,4 @@
-/**
- * The watch pass over an account's provider batches, against real Redis and the simulator over
- * HTTP: a slow batch is cancelled at its hedge time and what it finished is kept, the rest handed
- * back for real time, each job exactly once; a crash while applying results delivers them again;
- * two watchers never deliver the same batch twice.
- */
-import { type Sim, startSim } from '@hfq/sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import {
   type BatchApiTarget,
   ProviderBatchClient,
@@ -15,18 +8,13 @@ import { BatchRecordStore } from '../packages/worker/src/batch-route/batch-recor
 import { batchRequestFor } from '../packages/worker/src/batch-route/batch-requests.js';
 import { type FinishedBatch, watchBatches } from '../packages/worker/src/batch-route/batch-watch.js';
 import { testPrefix, testRedis } from './support/redis.js';
+import { simForFile } from './support/sim-clock.js';
 
 const MINUTE = 60_000;
 const NOW = Date.now();
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
   sim.configure({ batchApi: { turnaround: { kind: 'fixed', ms: 60 * MINUTE }, failureShare: 0 } });
