@@ -24,7 +24,7 @@ import {
   batchRecordIndexKey,
   batchRecordKey,
 } from '../packages/worker/src/batch-route/batch-record-store.js';
-import { batchRequestFor } from '../packages/worker/src/batch-route/batch-requests.js';
+import { chatBatchRequests } from './support/jobs.js';
 import { ROOT } from './support/processes.js';
 import { redisUrl, testPrefix, testRedis } from './support/redis.js';
 import { simForFile } from './support/sim-clock.js';
@@ -51,19 +51,7 @@ const target = (): BatchApiTarget => ({
   limits: { maxRequests: 50_000, maxBytes: 1e8 },
 });
 
-const requests = (n: number, from = 0) =>
-  Array.from({ length: n }, (_, i) =>
-    batchRequestFor(
-      `job-${from + i}`,
-      {
-        account: 'acme',
-        task: 'chat-completion',
-        model: 'm/m',
-        messages: [{ role: 'user', content: `q${from + i}` }],
-      },
-      'llama3.1-8b',
-    ),
-  );
+const requests = (n: number, from = 0) => chatBatchRequests(n, 'llama3.1-8b', from);
 
 const input = (n: number) => ({
   account: 'acme',

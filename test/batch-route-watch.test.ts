@@ -5,8 +5,8 @@ import {
 } from '../packages/worker/src/batch-route/batch-api-client.js';
 import { submitBatch } from '../packages/worker/src/batch-route/batch-lifecycle.js';
 import { BatchRecordStore } from '../packages/worker/src/batch-route/batch-record-store.js';
-import { batchRequestFor } from '../packages/worker/src/batch-route/batch-requests.js';
 import { type FinishedBatch, watchBatches } from '../packages/worker/src/batch-route/batch-watch.js';
+import { chatBatchRequests } from './support/jobs.js';
 import { testPrefix, testRedis } from './support/redis.js';
 import { simForFile } from './support/sim-clock.js';
 
@@ -31,18 +31,7 @@ const model = { cerebras: 'llama3.1-8b', together: 'meta-llama/Meta-Llama-3.1-8B
 async function submitted(provider: 'cerebras' | 'together', key: string, jobs: number) {
   const store = new BatchRecordStore(testRedis(), testPrefix());
   const client = new ProviderBatchClient(target(provider), key);
-  const requests = Array.from({ length: jobs }, (_, i) =>
-    batchRequestFor(
-      `job-${i}`,
-      {
-        account: 'acme',
-        task: 'chat-completion',
-        model: 'm/m',
-        messages: [{ role: 'user', content: `q${i}` }],
-      },
-      model[provider],
-    ),
-  );
+  const requests = chatBatchRequests(jobs, model[provider]);
   const record = await submitBatch(store, client, {
     account: 'acme',
     provider,
