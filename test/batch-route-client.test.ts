@@ -4,8 +4,8 @@
  * answers, and the key kept out of every error.
  */
 import { CreditsExhaustedError, type Job, KeyRefusedError, TransientUpstreamError } from '@hfq/shared';
-import { expectedChatContent, expectedEmbedding, type Sim, startSim } from '@hfq/sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { expectedChatContent, expectedEmbedding } from '@hfq/sim';
+import { beforeEach, describe, expect, test } from 'vitest';
 import {
   type BatchApiTarget,
   batchApiTargetFor,
@@ -23,6 +23,7 @@ import {
   readBatchList,
   readBatchView,
 } from '../packages/worker/src/batch-route/batch-view.js';
+import { simForFile } from './support/sim-clock.js';
 
 const MINUTE = 60_000;
 const LLAMA = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -34,14 +35,8 @@ const chatJob = (text: string): Job => ({
   parameters: { max_tokens: 16 },
 });
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
   sim.configure({

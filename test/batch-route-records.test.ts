@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type Sim, startSim } from '@hfq/sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import { hashTagOf } from '../packages/shared/src/state-keys.js';
 import {
   type BatchApiTarget,
@@ -25,9 +24,10 @@ import {
   batchRecordIndexKey,
   batchRecordKey,
 } from '../packages/worker/src/batch-route/batch-record-store.js';
-import { batchRequestFor } from '../packages/worker/src/batch-route/batch-requests.js';
+import { chatBatchRequests } from './support/jobs.js';
 import { ROOT } from './support/processes.js';
 import { redisUrl, testPrefix, testRedis } from './support/redis.js';
+import { simForFile } from './support/sim-clock.js';
 
 const MINUTE = 60_000;
 const SUBMIT_STEPS: SubmitStep[] = [
@@ -37,14 +37,8 @@ const SUBMIT_STEPS: SubmitStep[] = [
   'create-recorded',
 ];
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
   sim.configure({ batchApi: { turnaround: { kind: 'fixed', ms: 10 * MINUTE }, failureShare: 0 } });
@@ -57,19 +51,7 @@ const target = (): BatchApiTarget => ({
   limits: { maxRequests: 50_000, maxBytes: 1e8 },
 });
 
-const requests = (n: number, from = 0) =>
-  Array.from({ length: n }, (_, i) =>
-    batchRequestFor(
-      `job-${from + i}`,
-      {
-        account: 'acme',
-        task: 'chat-completion',
-        model: 'm/m',
-        messages: [{ role: 'user', content: `q${from + i}` }],
-      },
-      'llama3.1-8b',
-    ),
-  );
+const requests = (n: number, from = 0) => chatBatchRequests(n, 'llama3.1-8b', from);
 
 const input = (n: number) => ({
   account: 'acme',

@@ -1,32 +1,20 @@
-/**
- * The watch pass over an account's provider batches, against real Redis and the simulator over
- * HTTP: a slow batch is cancelled at its hedge time and what it finished is kept, the rest handed
- * back for real time, each job exactly once; a crash while applying results delivers them again;
- * two watchers never deliver the same batch twice.
- */
-import { type Sim, startSim } from '@hfq/sim';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { beforeEach, describe, expect, test } from 'vitest';
 import {
   type BatchApiTarget,
   ProviderBatchClient,
 } from '../packages/worker/src/batch-route/batch-api-client.js';
 import { submitBatch } from '../packages/worker/src/batch-route/batch-lifecycle.js';
 import { BatchRecordStore } from '../packages/worker/src/batch-route/batch-record-store.js';
-import { batchRequestFor } from '../packages/worker/src/batch-route/batch-requests.js';
 import { type FinishedBatch, watchBatches } from '../packages/worker/src/batch-route/batch-watch.js';
+import { chatBatchRequests } from './support/jobs.js';
 import { testPrefix, testRedis } from './support/redis.js';
+import { simForFile } from './support/sim-clock.js';
 
 const MINUTE = 60_000;
 const NOW = Date.now();
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
   sim.configure({ batchApi: { turnaround: { kind: 'fixed', ms: 60 * MINUTE }, failureShare: 0 } });
@@ -43,18 +31,7 @@ const model = { cerebras: 'llama3.1-8b', together: 'meta-llama/Meta-Llama-3.1-8B
 async function submitted(provider: 'cerebras' | 'together', key: string, jobs: number) {
   const store = new BatchRecordStore(testRedis(), testPrefix());
   const client = new ProviderBatchClient(target(provider), key);
-  const requests = Array.from({ length: jobs }, (_, i) =>
-    batchRequestFor(
-      `job-${i}`,
-      {
-        account: 'acme',
-        task: 'chat-completion',
-        model: 'm/m',
-        messages: [{ role: 'user', content: `q${i}` }],
-      },
-      model[provider],
-    ),
-  );
+  const requests = chatBatchRequests(jobs, model[provider]);
   const record = await submitBatch(store, client, {
     account: 'acme',
     provider,

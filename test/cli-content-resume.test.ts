@@ -32,20 +32,27 @@ const rowsOf = (path: string) =>
         },
     );
 
+/**
+ * A stack with one worker process for account `acme`, the CLI's environment for it, and a
+ * temporary folder (removed with the stack) holding the run's input and output files.
+ */
+async function runWithWorker(label: string, dirPrefix: string) {
+  const stack = await startStack({
+    label,
+    sim: { latency: { baseMs: 5 } },
+    tokens: { [TOKEN]: { label: 'acme' } },
+    accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 1000, durationMs: 1000 } }],
+  });
+  await stack.startWorkerProcesses(1);
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  stack.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { REDIS_URL: stack.redisUrl, HFQ_PREFIX: stack.prefix };
+  return { stack, dir, env, input: join(dir, 'jobs.jsonl'), output: join(dir, 'out.jsonl') };
+}
+
 describe('hfq enqueue: resume by content', () => {
   it('after an edit adds only the changed line and keeps every unchanged result', async () => {
-    const stack = await startStack({
-      label: 'clicontent',
-      sim: { latency: { baseMs: 5 } },
-      tokens: { [TOKEN]: { label: 'acme' } },
-      accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 1000, durationMs: 1000 } }],
-    });
-    await stack.startWorkerProcesses(1);
-    const dir = mkdtempSync(join(tmpdir(), 'hfq-cli-content-'));
-    stack.defer(() => rmSync(dir, { recursive: true, force: true }));
-    const env = { REDIS_URL: stack.redisUrl, HFQ_PREFIX: stack.prefix };
-    const input = join(dir, 'jobs.jsonl');
-    const output = join(dir, 'out.jsonl');
+    const { stack, dir, env, input, output } = await runWithWorker('clicontent', 'hfq-cli-content-');
     const args = ['enqueue', input, '--account', 'acme', '--out', output];
     const routerRequests = () => stack.sim.received({ route: 'router' });
 
@@ -119,18 +126,7 @@ describe('hfq enqueue: resume by content', () => {
 
 describe('hfq enqueue --batch: one batch per content', () => {
   it('the same content never starts a second batch; an edited input is refused for the batch’s output', async () => {
-    const stack = await startStack({
-      label: 'clicontentb',
-      sim: { latency: { baseMs: 5 } },
-      tokens: { [TOKEN]: { label: 'acme' } },
-      accounts: [{ id: 'acme', tier: 'pro', hfToken: TOKEN, limit: { max: 1000, durationMs: 1000 } }],
-    });
-    await stack.startWorkerProcesses(1);
-    const dir = mkdtempSync(join(tmpdir(), 'hfq-cli-contentb-'));
-    stack.defer(() => rmSync(dir, { recursive: true, force: true }));
-    const env = { REDIS_URL: stack.redisUrl, HFQ_PREFIX: stack.prefix };
-    const input = join(dir, 'jobs.jsonl');
-    const output = join(dir, 'out.jsonl');
+    const { stack, dir, env, input, output } = await runWithWorker('clicontentb', 'hfq-cli-contentb-');
     const batchIdOf = (lines: string[]) => lines.find((l) => /^batch f[0-9a-f]+ /.test(l))?.split(' ')[1];
 
     writeFileSync(input, `${[line('one', 'a'), line('two', 'b'), line('three', 'c')].join('\n')}\n`);

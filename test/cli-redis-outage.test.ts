@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectionFor } from '@hfq/shared/internal';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import type { SpawnedRedis } from '../packages/cli/src/local-redis.js';
 import { startBoardProcess } from './ops-support.js';
 import { ownRedis } from './support/faults.js';
 import { HfqProcess } from './support/processes.js';
-import { startStack } from './support/stack.js';
+import { type Stack, startStack } from './support/stack.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -14,6 +15,21 @@ import { waitFor } from './support/wait.js';
  * stack dump per reconnect attempt of each connection, over the progress line), then one line
  * when Redis is ready again (for the CLI, with how many attempts failed).
  */
+
+/**
+ * Stops the test's Redis and waits until a connection with the CLI's reconnect policy has failed
+ * six attempts: the outage has lasted through several reconnects of every connection.
+ */
+async function killRedisForSixReconnects(redis: SpawnedRedis, stack: Stack): Promise<void> {
+  const probe = connectionFor(redis.url, 'producer');
+  stack.defer(() => probe.disconnect());
+  let probeErrors = 0;
+  probe.on('error', () => {
+    probeErrors += 1;
+  });
+  await redis.kill();
+  await waitFor(() => probeErrors >= 6, 'six failed reconnect attempts', 60_000);
+}
 
 describe('hfq enqueue during a Redis outage', () => {
   it('says each condition once and when Redis is ready again', { timeout: 90_000 }, async () => {
@@ -39,15 +55,7 @@ describe('hfq enqueue during a Redis outage', () => {
     });
     stack.defer(() => cli.stop('SIGKILL'));
     await cli.waitForLine((l) => l.includes('enqueued 2/2'));
-    // A connection with the CLI's reconnect policy, to know how many attempts the outage made.
-    const probe = connectionFor(redis.url, 'producer');
-    stack.defer(() => probe.disconnect());
-    let probeErrors = 0;
-    probe.on('error', () => {
-      probeErrors += 1;
-    });
-    await redis.kill();
-    await waitFor(() => probeErrors >= 6, 'six failed reconnect attempts', 60_000);
+    await killRedisForSixReconnects(redis, stack);
     await redis.launch();
     const ready = await cli.waitForLine((l) => l.includes('ready again'), 30_000);
     expect(ready).toMatch(/^hfq: Redis connection ready again \(after \d+ failed attempts?\)$/);
@@ -80,14 +88,7 @@ describe('hfq board during a Redis outage', () => {
     stack.defer(() => proc.stop('SIGTERM'));
     // The status page reads Redis: the admin's queues are in use when Redis goes.
     expect((await fetch(`${url}/status.json`)).status).toBe(200);
-    const probe = connectionFor(redis.url, 'producer');
-    stack.defer(() => probe.disconnect());
-    let probeErrors = 0;
-    probe.on('error', () => {
-      probeErrors += 1;
-    });
-    await redis.kill();
-    await waitFor(() => probeErrors >= 6, 'six failed reconnect attempts', 60_000);
+    await killRedisForSixReconnects(redis, stack);
     await fetch(`${url}/status.json`).catch(() => undefined);
     await redis.launch();
     await proc.waitForLine((l) => l.includes('Redis connection ready again'), 30_000);

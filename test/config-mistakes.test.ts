@@ -2,9 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, type Env, KNOWN_VARIABLES, loadConfig } from '@hfq/shared';
+import { type ConfigError, type Env, KNOWN_VARIABLES, loadConfig } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
 import { KNOWN_PROVIDERS } from '../packages/shared/src/provider-names.js';
+import { loadConfigError } from './support/config.js';
 import { HfqProcess, ROOT } from './support/processes.js';
 import { redisUrl } from './support/redis.js';
 
@@ -17,17 +18,11 @@ import { redisUrl } from './support/redis.js';
 const BASE: Env = { HFQ_ACCOUNT: 'acme', HF_TOKEN: 'hf_config_secret_0123456789abcdef' };
 
 function configError(env: Env, files: Record<string, string> = {}): ConfigError {
-  try {
-    loadConfig({ ...BASE, ...env }, (path) => {
-      const text = files[path];
-      if (text === undefined) throw new Error(`ENOENT: no such file, open '${path}'`);
-      return text;
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
+  return loadConfigError({ ...BASE, ...env }, (path) => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`ENOENT: no such file, open '${path}'`);
+    return text;
+  });
 }
 
 describe('unknown HFQ_* variables', () => {

@@ -8,29 +8,16 @@
 import { DomainLimiter, type DomainRef, NOISE_HALF_LIFE_WINDOWS } from '@hfq/shared/internal';
 import { SlidingWindowLimiter, tryAcquire } from '@hfq/sim';
 import { noiseText } from '@hfq/worker/internal';
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { keysUnder, redisUrl, testPrefix } from './support/redis.js';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { redisForEachTest } from './support/redis.js';
 import { waitFor } from './support/wait.js';
 
-const connections: Redis[] = [];
-const prefixes: string[] = [];
-afterEach(async () => {
-  const [admin] = connections;
-  if (admin) {
-    for (const prefix of prefixes.splice(0)) {
-      const keys = await keysUnder(admin, prefix);
-      if (keys.length > 0) await admin.unlink(...keys);
-    }
-  }
-  await Promise.all(connections.splice(0).map((c) => c.quit()));
-});
+const { connect, newPrefix } = redisForEachTest('learn');
 
 function limiterFor(): { limiter: DomainLimiter; prefix: string; redis: Redis } {
-  const redis = new Redis(redisUrl());
-  connections.push(redis);
-  const prefix = testPrefix('learn');
-  prefixes.push(prefix);
+  const redis = connect();
+  const prefix = newPrefix();
   return { limiter: new DomainLimiter(redis, prefix), prefix, redis };
 }
 

@@ -1,24 +1,16 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { ConfigError, type Env, loadConfig } from '@hfq/shared';
+import { type ConfigError, type Env, loadConfig } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
 import { http, startBoardProcess } from './ops-support.js';
+import { loadConfigError, noFile } from './support/config.js';
 import { HfqProcess } from './support/processes.js';
 import { adminRedis, expectNoClientsLeft, redisUrl, testPrefix } from './support/redis.js';
 
 const BASE: Env = { HFQ_ACCOUNT: 'acme', HF_TOKEN: 'hf_config_secret_0123456789abcdef' };
-const noFile = () => {
-  throw new Error('no file');
-};
 
 function configError(env: Env): ConfigError {
-  try {
-    loadConfig({ ...BASE, ...env }, noFile);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
+  return loadConfigError({ ...BASE, ...env });
 }
 
 describe('operations config: errors name the variable', () => {

@@ -1,19 +1,11 @@
-import { ConfigError, type Env, loadConfig } from '@hfq/shared';
+import { type ConfigError, type Env, loadConfig } from '@hfq/shared';
 import { describe, expect, it } from 'vitest';
+import { loadConfigError, noFile } from './support/config.js';
 
 const BASE: Env = { HFQ_ACCOUNT: 'acme', HF_TOKEN: 'hf_config_secret_0123456789abcdef' };
-const noFile = () => {
-  throw new Error('no file');
-};
 
 function configError(env: Env): ConfigError {
-  try {
-    loadConfig({ ...BASE, ...env }, noFile);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
+  return loadConfigError({ ...BASE, ...env });
 }
 
 describe('pay-once configuration: errors name the variable', () => {

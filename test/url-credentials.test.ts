@@ -1,23 +1,15 @@
 import { Writable } from 'node:stream';
-import { ConfigError, createLogger, loadConfig } from '@hfq/shared';
+import { type ConfigError, createLogger } from '@hfq/shared';
 import { redisOptions, scrubSecrets } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
+import { loadConfigError } from './support/config.js';
 import { HfqProcess } from './support/processes.js';
 
 const PASSWORD = 'pw-url-secret-7f3a9c';
 const BASE = { HFQ_ACCOUNT: 'acme', HF_TOKEN: 'hf_url_secret_0123456789abcdef' };
-const noFile = () => {
-  throw new Error('no file');
-};
 
 function configErrorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig({ ...BASE, ...env }, noFile);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
+  return loadConfigError({ ...BASE, ...env });
 }
 
 describe('URL credentials are masked', () => {

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { ProviderBatchClient } from '../../packages/worker/src/batch-route/batch-api-client.js';
 import { submitBatch } from '../../packages/worker/src/batch-route/batch-lifecycle.js';
 import { BatchRecordStore } from '../../packages/worker/src/batch-route/batch-record-store.js';
-import { batchRequestFor } from '../../packages/worker/src/batch-route/batch-requests.js';
+import { chatBatchRequests } from './jobs.js';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -27,18 +27,7 @@ const client = new ProviderBatchClient(
   env('HFQ_TEST_KEY'),
 );
 const jobs = Number(env('HFQ_TEST_JOBS'));
-const requests = Array.from({ length: jobs }, (_, i) =>
-  batchRequestFor(
-    `job-${i}`,
-    {
-      account: 'acme',
-      task: 'chat-completion',
-      model: 'm/m',
-      messages: [{ role: 'user', content: `q${i}` }],
-    },
-    'llama3.1-8b',
-  ),
-);
+const requests = chatBatchRequests(jobs, 'llama3.1-8b');
 await submitBatch(
   store,
   client,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { expect, inject, onTestFinished } from 'vitest';
+import { afterEach, expect, inject, onTestFinished } from 'vitest';
 
 /** The run's Redis (see global-setup.ts). */
 export function redisUrl(): string {
@@ -55,4 +55,35 @@ export async function keysUnder(admin: Redis, prefix: string): Promise<string[]>
     keys.push(...batch);
   } while (cursor !== '0');
   return keys;
+}
+
+/**
+ * Connections and key prefixes for a file's tests, cleaned after each test: the keys under every
+ * prefix it took are unlinked (through its first connection) and its connections closed.
+ */
+export function redisForEachTest(label = 't'): { connect: () => Redis; newPrefix: () => string } {
+  const connections: Redis[] = [];
+  const prefixes: string[] = [];
+  afterEach(async () => {
+    const [admin] = connections;
+    if (admin) {
+      for (const prefix of prefixes.splice(0)) {
+        const keys = await keysUnder(admin, prefix);
+        if (keys.length > 0) await admin.unlink(...keys);
+      }
+    }
+    await Promise.all(connections.splice(0).map((c) => c.quit()));
+  });
+  return {
+    connect: () => {
+      const redis = new Redis(redisUrl());
+      connections.push(redis);
+      return redis;
+    },
+    newPrefix: () => {
+      const prefix = testPrefix(label);
+      prefixes.push(prefix);
+      return prefix;
+    },
+  };
 }

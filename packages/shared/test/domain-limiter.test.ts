@@ -6,9 +6,8 @@ import {
   DomainLimiter,
   type DomainRef,
 } from '@hfq/shared/internal';
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { keysUnder, redisUrl, testPrefix } from '../../../test/support/redis.js';
+import { describe, expect, it } from 'vitest';
+import { redisForEachTest } from '../../../test/support/redis.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 /** Largest count of stamps in any half-open window [t, t + w). Brute force over every start. */
@@ -23,30 +22,7 @@ function maxInWindow(stamps: number[], w: number): number {
   return best;
 }
 
-const connections: Redis[] = [];
-const prefixes: string[] = [];
-afterEach(async () => {
-  const [admin] = connections;
-  if (admin) {
-    for (const prefix of prefixes.splice(0)) {
-      const keys = await keysUnder(admin, prefix);
-      if (keys.length > 0) await admin.unlink(...keys);
-    }
-  }
-  await Promise.all(connections.splice(0).map((c) => c.quit()));
-});
-
-function connect(): Redis {
-  const redis = new Redis(redisUrl());
-  connections.push(redis);
-  return redis;
-}
-
-function newPrefix(): string {
-  const prefix = testPrefix('lim');
-  prefixes.push(prefix);
-  return prefix;
-}
+const { connect, newPrefix } = redisForEachTest('lim');
 
 function limiterOn(prefix: string, options: LimiterOptions = {}, redis = connect()) {
   return new DomainLimiter(redis, prefix, options);

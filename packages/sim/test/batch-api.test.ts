@@ -1,6 +1,7 @@
 /** The providers' batch API over HTTP, in both shapes, on an injected clock (no sleeping). */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { expectedChatContent, type Sim, SimConfigError, startSim } from '../src/index.js';
+import { beforeEach, describe, expect, test } from 'vitest';
+import { simForFile } from '../../../test/support/sim-clock.js';
+import { expectedChatContent, SimConfigError } from '../src/index.js';
 
 const CEREBRAS_MODEL = 'llama3.1-8b';
 const TOGETHER_MODEL = 'meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo';
@@ -8,14 +9,8 @@ const MINUTE = 60_000;
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field, as the provider's JSON
 type Answer = Record<string, any>;
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
   sim.configure({

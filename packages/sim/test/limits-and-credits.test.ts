@@ -1,21 +1,16 @@
 /** Rate limits, credits and organisation billing, on an injected clock. */
 import { InferenceClientProviderApiError } from '@huggingface/inference';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { CREDIT_MESSAGES, RATE_LIMIT_LEGACY, type Sim, startSim, type TokenConfig } from '../src/index.js';
+import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { simForFile } from '../../../test/support/sim-clock.js';
+import { CREDIT_MESSAGES, RATE_LIMIT_LEGACY, type TokenConfig } from '../src/index.js';
 import { type CapturedResponse, simClient } from './helpers/sim-fetch.js';
 
 const LLAMA = 'meta-llama/Llama-3.1-8B-Instruct';
 const BGE = 'BAAI/bge-small-en-v1.5';
 const messages = [{ role: 'user', content: 'hi' }];
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 beforeEach(() => {
   clock = 1_000_000;
 });

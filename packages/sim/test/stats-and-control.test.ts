@@ -6,26 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  parseConfigPatch,
-  parseSimEnv,
-  type Sim,
-  SimConfigError,
-  SimEnvError,
-  startSim,
-} from '../src/index.js';
+import { afterAll, describe, expect, test } from 'vitest';
+import { simForFile } from '../../../test/support/sim-clock.js';
+import { parseConfigPatch, parseSimEnv, SimConfigError, SimEnvError, startSim } from '../src/index.js';
 
 const BGE = 'BAAI/bge-small-en-v1.5';
 
-let sim: Sim;
 let clock = 0;
-beforeAll(async () => {
-  sim = await startSim({ now: () => clock });
-});
-afterAll(async () => {
-  await sim.close();
-});
+const sim = simForFile(() => clock);
 
 function embed(token: string): Promise<Response> {
   return fetch(`${sim.routerUrl}/together/v1/embeddings`, {
