@@ -7,7 +7,7 @@ import {
   type LaneId,
   laneEndpoint,
 } from '@hfq/shared/internal';
-import type { AccountEndpoint } from './endpoint-slots.js';
+import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
 import type { RouteSelection } from './route-selection.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { DomainRef } from '@hfq/shared/internal';
-import type { CallRoute } from './inference-call.js';
+import type { CallRoute } from '../inference-call.js';
 
 /**
  * Where a job's next request goes, with its permit, or why nowhere: what `chooseTarget`, the

@@ -1,6 +1,6 @@
 import type { Job } from '@hfq/shared';
 import { type AcquireResult, accountBudgetUsd, LEDGER_FIELDS } from '@hfq/shared/internal';
-import type { AccountContext } from './account-context.js';
+import type { AccountContext } from '../account-context.js';
 
 /**
  * The one place a router permit is taken (see docs/architecture.md, "Where a permit is taken"):

@@ -1,8 +1,8 @@
 import { accountBudgetUsd, budgetSetting, type JobData, keyScope, LEDGER_FIELDS } from '@hfq/shared/internal';
 import { RateLimitError } from 'bullmq';
-import type { AccountContext } from './account-context.js';
+import type { AccountContext } from '../account-context.js';
+import type { ProviderRoute } from '../route-selection.js';
 import { probeProviderKey } from './key-probe.js';
-import type { ProviderRoute } from './route-selection.js';
 import { acquireRouterPermit } from './router-permit.js';
 import { probeRouter } from './router-probe.js';
 import { routerTarget } from './router-target.js';

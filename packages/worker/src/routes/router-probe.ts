@@ -1,5 +1,5 @@
 import type { JobData } from '@hfq/shared/internal';
-import type { AccountContext } from './account-context.js';
+import type { AccountContext } from '../account-context.js';
 import { acquireRouterPermit } from './router-permit.js';
 import { routerTarget } from './router-target.js';
 import type { Target } from './target.js';

@@ -1,6 +1,6 @@
 import { type AcquireResult, keyScope, LEDGER_FIELDS } from '@hfq/shared/internal';
-import type { AccountContext } from './account-context.js';
-import type { ProviderRoute } from './route-selection.js';
+import type { AccountContext } from '../account-context.js';
+import type { ProviderRoute } from '../route-selection.js';
 
 /**
  * While a provider key's credit gate is closed (its prepaid balance ran out: a 402), one real

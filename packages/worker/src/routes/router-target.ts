@@ -1,5 +1,5 @@
 import type { Job } from '@hfq/shared';
-import type { AccountContext } from './account-context.js';
+import type { AccountContext } from '../account-context.js';
 import type { Target } from './target.js';
 
 /**
