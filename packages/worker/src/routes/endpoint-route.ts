@@ -5,8 +5,7 @@ import type { AccountContext } from '../account-context.js';
 import type { AccountEndpoint, HeldSlot } from '../endpoints/endpoint-slots.js';
 import { CallFailure } from '../inference-call.js';
 import { callRoute, routeResult } from './route.js';
-import { acquireRouterPermit } from './router-permit.js';
-import { routerTarget } from './router-target.js';
+import { acquireRouterPermit, routerTarget } from './router-route.js';
 import { type RoutingRule, routingRule } from './routing-policy.js';
 import type { Target } from './target.js';
 
@@ -113,7 +112,7 @@ async function unavailable(
 
 type RouterPermit = { kind: 'go'; target: Target } | { kind: 'busy' } | { kind: 'closed' };
 
-/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-permit.ts). */
+/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-route.ts). */
 async function routerPermit(
   ctx: AccountContext,
   job: Job,

@@ -6,7 +6,7 @@ import { tracedUpstreamCall } from '../upstream-span.js';
 
 /**
  * A route is one way a job's request goes upstream (see docs/architecture.md, "The request's
- * life"): the HF router (`router-permit.ts`), a provider key (`choose-target.ts`) or an
+ * life"): the HF router (`router-route.ts`), a provider key (`provider-key-route.ts`) or an
  * Inference Endpoint (`endpoint-route.ts`). Each takes its own admission (a router or key
  * permit, an endpoint slot) and gives it back its own way; the call, its tracing span, its
  * `upstream` event and the result built from its answer are the same for all, here. The

@@ -15,6 +15,6 @@ export type Target =
       domain: DomainRef;
       provider: string | undefined;
       permit: { sentAt: number; waitedMs: number; uid: string };
-      /** The probe of a closed credit gate (`router-probe.ts`, `key-probe.ts`): its success reopens that gate. */
+      /** The probe of a closed credit gate (`router-route.ts`, `provider-key-route.ts`): its success reopens that gate. */
       probe?: true;
     };

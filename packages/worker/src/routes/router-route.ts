@@ -1,6 +1,12 @@
 import type { Job } from '@hfq/shared';
 import { type AcquireResult, accountBudgetUsd, LEDGER_FIELDS } from '@hfq/shared/internal';
 import type { AccountContext } from '../account-context.js';
+import type { Target } from './target.js';
+
+/**
+ * The HF router as a route: its permit, the request it admits, and the probe of its closed
+ * credit gate. Its call, span, event and result are those of every route (`route.ts`).
+ */
 
 /**
  * The one place a router permit is taken (see docs/architecture.md, "Where a permit is taken"):
@@ -36,4 +42,52 @@ export function acquireRouterPermit(
     return ctx.limiter.acquire({ ...common, gateKey: ctx.credits.probeGateKey(ctx.scope), ...budget });
   }
   return ctx.limiter.acquire({ ...common, gateKey: ctx.credits.gateKey(ctx.scope), ...budget });
+}
+
+/**
+ * A request through the HF router: the account's token (and the organisation it bills), the
+ * job's provider, on the router permit it was admitted with.
+ */
+export function routerTarget(
+  ctx: AccountContext,
+  job: Job,
+  permit: { sentAt: number; waitedMs: number; uid: string },
+): Extract<Target, { kind: 'go' }> {
+  const { account } = ctx;
+  return {
+    kind: 'go',
+    route: {
+      route: 'hf-router',
+      credential: account.hfToken,
+      provider: job.provider,
+      billTo: account.billTo,
+    },
+    domain: ctx.routes.routerDomainFor(job.provider),
+    provider: job.provider,
+    permit,
+  };
+}
+
+/**
+ * While the router's credit gate is closed (credits exhausted), one real queued request goes to
+ * the router every `probeIntervalMs`, all workers together (the claim is in the gate hash): a
+ * late monthly reset, a skewed clock or credits bought early reopen the gate on its success,
+ * instead of the router staying closed until the next month (see docs/architecture.md, 'What
+ * a 402 does'). A held gate (a refused token) is not probed: an operator resets it.
+ */
+export async function probeRouter(
+  ctx: AccountContext,
+  job: Job,
+  tokens: number,
+  signal?: AbortSignal,
+): Promise<Target | undefined> {
+  const nowMs = ctx.now();
+  if (!(await ctx.credits.takeProbe(ctx.scope, nowMs))) return undefined;
+  const permit = await acquireRouterPermit(ctx, job, tokens, signal, { probe: true });
+  if (permit.kind !== 'admitted') {
+    await ctx.credits.releaseProbe(ctx.scope);
+    return undefined;
+  }
+  ctx.logger.info({ account: ctx.account.id, scope: ctx.scope }, 'credits exhausted: probing the router');
+  return { ...routerTarget(ctx, job, permit), probe: true };
 }
