@@ -2,7 +2,7 @@ import type { AccountConfig, Logger, UpstreamUrls } from '@hfq/shared';
 import type { CreditScope, CreditState, DomainLimiter, LaneId, ResultLedger } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
 import type { PriceTable } from './cost.js';
-import type { AccountEndpoint } from './endpoint-slots.js';
+import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
 import type { RouteSelection } from './route-selection.js';
 import type { SpendRecorder } from './spend-recorder.js';
 import type { WorkerEvents } from './worker-events.js';

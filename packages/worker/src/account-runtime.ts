@@ -24,12 +24,12 @@ import {
 } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
-import { accountEndpoints } from './account-endpoints.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
 import { BatchRuntime } from './batch-runtime.js';
-import type { EndpointLifecycle } from './endpoint-lifecycle.js';
-import { queueStartLimit } from './endpoint-queue-limit.js';
-import type { AccountEndpoint } from './endpoint-slots.js';
+import { accountEndpoints } from './endpoints/account-endpoints.js';
+import type { EndpointLifecycle } from './endpoints/endpoint-lifecycle.js';
+import { queueStartLimit } from './endpoints/endpoint-queue-limit.js';
+import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
 import { laneHasRoute } from './lane-route-check.js';
 import { LaneRuntime } from './lane-runtime.js';
 import { processJob } from './process-job.js';

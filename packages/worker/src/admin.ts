@@ -37,7 +37,7 @@ import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/fo
 import { type HistoryPoint, readHistory, readRecentThroughput } from './cockpit/history-reader.js';
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
 import { readHeartbeats, type WorkerHeartbeatInfo } from './cockpit/worker-heartbeat.js';
-import { type EndpointStatusView, readEndpointStatus } from './endpoint-status-view.js';
+import { type EndpointStatusView, readEndpointStatus } from './endpoints/endpoint-status-view.js';
 import { type LaneStatus, readLaneStatuses } from './lane-status.js';
 import {
   type AccountView,

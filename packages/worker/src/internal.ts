@@ -6,7 +6,7 @@ export { holdKey } from './account-runtime.js';
 export { durationText, forecast } from './cockpit/forecast.js';
 export { reusedSince, spendNotes } from './cockpit/spend-note.js';
 export { estimateTokens } from './cost.js';
-export { endpointAvailabilityText } from './endpoint-status-view.js';
+export { endpointAvailabilityText } from './endpoints/endpoint-status-view.js';
 export { noiseText } from './noise-text.js';
 export { checkUpstreamAndTokens, type UpstreamCheck } from './token-check.js';
 export { rewriteUrl } from './upstream-fetch.js';

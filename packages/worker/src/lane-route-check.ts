@@ -7,7 +7,7 @@ import {
   type LaneId,
   laneEndpoint,
 } from '@hfq/shared/internal';
-import type { AccountEndpoint } from './endpoint-slots.js';
+import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
 import type { RouteSelection } from './route-selection.js';
 
 /**
@@ -42,14 +42,14 @@ async function routerOrKeyOpen(deps: LaneRouteDeps, nowMs: number): Promise<bool
   const [spent, gate] = await Promise.all([credits.spend(scope, nowMs), credits.status(scope, nowMs)]);
   const underBudget = spent.hfRouterUsd < (accountBudgetUsd(account) ?? Number.POSITIVE_INFINITY);
   if (gate.state === 'ok' && underBudget) return true;
-  // A router probe is due (router-probe.ts): resume, so one queued job can be that probe; a
+  // A router probe is due (routes/router-route.ts): resume, so one queued job can be that probe; a
   // spent budget takes no probe either.
   if (gate.state === 'exhausted' && gate.nextProbeAtMs <= nowMs && underBudget) return true;
   if (account.providerBudgetUsd !== undefined && spent.providerKeyUsd >= account.providerBudgetUsd)
     return false;
   for (const provider of deps.routes.providerDomains()) {
     const key = await credits.status(keyScope(provider.domain.id), nowMs);
-    // A key's probe is due (key-probe.ts): resume, so one queued job can be that probe.
+    // A key's probe is due (routes/provider-key-route.ts): resume, so one queued job can be that probe.
     if (key.state === 'ok' || (key.state === 'exhausted' && key.nextProbeAtMs <= nowMs)) return true;
   }
   return false;

@@ -13,7 +13,7 @@ import {
 import type { Queue } from 'bullmq';
 import { releaseHold } from './account-hold.js';
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
-import { queueStartLimit } from './endpoint-queue-limit.js';
+import { queueStartLimit } from './endpoints/endpoint-queue-limit.js';
 
 /**
  * The operator's actions on one account (`hfq limit`, `hfq credits reset`; `Admin` calls them).

@@ -3,16 +3,17 @@ import { JOB_DATA, type JobData, parseOrThrow, scrubSecrets, sleep } from '@hfq/
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import { shouldPreSplit, shouldSplitOnError, splitBatchChild } from './batch-split.js';
-import { chooseTarget, requeueAfter } from './choose-target.js';
 import { estimateCost, estimateTokens } from './cost.js';
 import { closeGate, reopenGate } from './credit-gates.js';
-import { routeViaEndpoint } from './endpoint-route.js';
 import { handle429 } from './handle-429.js';
 import { CallFailure } from './inference-call.js';
 import { forgetModelMapping, warmModelMapping } from './mapping-cache.js';
 import { keepResult, reuseResult } from './result-reuse.js';
+import { chooseTarget, requeueAfter } from './routes/choose-target.js';
+import { routeViaEndpoint } from './routes/endpoint-route.js';
+import { callRoute, routeResult } from './routes/route.js';
+import { routingRule } from './routes/routing-policy.js';
 import { applyStatedLimit } from './stated-limit.js';
-import { tracedCallInference } from './upstream-span.js';
 
 const DEFAULT_MAX_429S = 50;
 /** A job whose model no provider key serves waits this long before looking again (no attempt used). */
@@ -65,7 +66,7 @@ export async function processJob(
 
   // The Hub mapping lookup happens before the permit, not between permit and send (see docs/architecture.md, "Where a permit is taken").
   // A job only an endpoint serves never reaches the router: it needs no lookup.
-  const endpointOnly = ctx.account.routing === 'endpoint-only' && ctx.endpoints.some((e) => e.serves(job));
+  const endpointOnly = !routingRule(ctx.account.routing).router && ctx.endpoints.some((e) => e.serves(job));
   if (
     !endpointOnly &&
     !(job.task === 'chat-completion' && (job.provider === undefined || job.provider === 'auto'))
@@ -103,53 +104,41 @@ export async function processJob(
     const lateSendMs = ctx.limiter.lateSendToleranceMs(domain);
     let lateSend: Promise<void> | undefined;
     try {
-      const span = { account: ctx.account.id, route: route.route, provider: target.provider };
-      const outcome = await tracedCallInference({ ...span, throttleWaitMs: permit.waitedMs })(job, route, {
-        upstream: ctx.upstream,
-        signal,
-        timeoutMs: ctx.timeoutMs,
-        maxBodyBytes: ctx.maxBodyBytes,
-        maxBinaryBytes: ctx.maxBinaryBytes,
-        onSend: (atMs) => {
+      const request = {
+        route: route.route,
+        call: route,
+        provider: target.provider,
+        waitedMs: permit.waitedMs,
+        onSend: (atMs: number) => {
           const lateMs = Math.round(atMs - admittedAt);
           if (lateMs > lateSendMs && lateSend === undefined) {
             lateSend = ctx.limiter.recordLateSend(domain, permit.uid, permit.sentAt + lateMs).catch(() => {});
           }
         },
-      });
+      };
+      // One span and one `upstream` event per answer, on every route (routes/route.ts).
+      const outcome = await callRoute(ctx, job, request, signal);
       await lateSend;
       const provider = outcome.provider;
-      ctx.events.emit('upstream', {
-        account: ctx.account.id,
-        route: route.route,
-        provider,
-        status: 200,
-        latencyMs: outcome.latencyMs,
-      });
       if (target.probe) await reopenGate(ctx, route, domain);
       const costUsd = estimateCost(ctx.prices, job, provider, outcome.output);
       ctx.spend.record(ctx.scope, route.route, costUsd);
       await applyStatedLimit(ctx, domain, outcome.headers);
-      return keepResult(ctx, data, {
-        output: outcome.output,
-        provider,
-        route: route.route,
-        attempts: bullJob.attemptsMade + 1,
-        throttledMs: state.throttledMs,
-        latencyMs: outcome.latencyMs,
-        costUsd,
-      });
+      return keepResult(
+        ctx,
+        data,
+        routeResult(bullJob, {
+          route: route.route,
+          provider,
+          outcome,
+          throttledMs: state.throttledMs,
+          costUsd,
+        }),
+      );
     } catch (err) {
       await lateSend;
       if (!(err instanceof CallFailure)) throw err;
       const error = err.error;
-      ctx.events.emit('upstream', {
-        account: ctx.account.id,
-        route: route.route,
-        provider: error.info.provider ?? target.provider ?? 'auto',
-        status: error.info.status ?? 0,
-        latencyMs: 0,
-      });
       switch (error.retryClass) {
         case 'throttle': {
           state.upstream429s += 1;

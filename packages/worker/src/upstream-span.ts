@@ -1,5 +1,5 @@
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { CallFailure, callInference } from './inference-call.js';
+import { CallFailure } from './inference-call.js';
 
 /**
  * One OpenTelemetry span per upstream call, child of BullMQ's job span when the worker's
@@ -12,15 +12,10 @@ const tracer = trace.getTracer('hfq');
 
 export interface UpstreamSpanInfo {
   account: string;
-  route: 'hf-router' | 'provider-key';
+  route: 'hf-router' | 'provider-key' | 'endpoint';
   provider: string | undefined;
   /** Time the request waited for its domain's permit (pacing and 429 pauses), ms. */
   throttleWaitMs: number;
-}
-
-/** `callInference`, with its call wrapped in a span. */
-export function tracedCallInference(info: UpstreamSpanInfo): typeof callInference {
-  return (job, ...rest) => tracedUpstreamCall(info, job.task, () => callInference(job, ...rest));
 }
 
 export async function tracedUpstreamCall<T extends { provider: string }>(

@@ -2,7 +2,7 @@ import type { AccountStatus } from '../admin.js';
 import { durationText } from '../cockpit/forecast.js';
 import { spendNotes } from '../cockpit/spend-note.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
-import { endpointAvailabilityText } from '../endpoint-status-view.js';
+import { endpointAvailabilityText } from '../endpoints/endpoint-status-view.js';
 import { noiseText } from '../noise-text.js';
 import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
 

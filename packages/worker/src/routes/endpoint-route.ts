@@ -1,17 +1,18 @@
 import type { InferenceResult, Job } from '@hfq/shared';
 import { scrubSecrets } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
-import type { AccountContext } from './account-context.js';
-import type { AccountEndpoint, HeldSlot } from './endpoint-slots.js';
-import { CallFailure, callInference } from './inference-call.js';
-import { acquireRouterPermit } from './router-permit.js';
-import { routerTarget } from './router-target.js';
+import type { AccountContext } from '../account-context.js';
+import type { AccountEndpoint, HeldSlot } from '../endpoints/endpoint-slots.js';
+import { CallFailure } from '../inference-call.js';
+import { callRoute, routeResult } from './route.js';
+import { acquireRouterPermit, routerTarget } from './router-route.js';
+import { type RoutingRule, routingRule } from './routing-policy.js';
 import type { Target } from './target.js';
 
 /**
  * Jobs whose model one of the account's Inference Endpoints serves (see docs/architecture.md,
  * "Dedicated capacity"). The endpoint's limit is requests in flight, held in a shared semaphore;
- * the routing policy says which of endpoint and router comes first:
+ * the routing policy (`routing-policy.ts`) says which of endpoint and router comes first:
  *
  * - `endpoint-first`: a free slot, else a router permit due within a moment, else wait for a slot;
  * - `router-first`: a router permit due within a moment, else a free slot, else wait; once the
@@ -53,25 +54,25 @@ export async function routeViaEndpoint(
 ): Promise<EndpointDecision> {
   const endpoint = ctx.endpoints.find((e) => e.serves(job));
   if (!endpoint) return { kind: 'skip' };
-  const policy = ctx.account.routing ?? 'endpoint-first';
-  let routerOpen = policy !== 'endpoint-only';
+  const rule = routingRule(ctx.account.routing);
+  let routerOpen = rule.router;
   const waitStarted = performance.now();
   let handed: HeldSlot | undefined;
   for (;;) {
     const waited = throttledMs + Math.round(performance.now() - waitStarted);
-    if (handed || policy !== 'router-first' || !routerOpen) {
+    if (handed || rule.endpointFirst || !routerOpen) {
       const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, handed);
       handed = undefined;
       if (attempt.kind === 'done') return attempt;
       if (attempt.kind === 'unavailable')
-        return unavailable(ctx, endpoint, bullJob, token, policy, attempt.reason);
+        return unavailable(ctx, endpoint, bullJob, token, rule, attempt.reason);
     }
     if (routerOpen) {
       const router = await routerPermit(ctx, job, tokens, signal);
       if (router.kind === 'go') return { kind: 'router', target: router.target };
       if (router.kind === 'closed') routerOpen = false;
     }
-    if (policy === 'router-first' && routerOpen) {
+    if (!rule.endpointFirst && routerOpen) {
       const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, undefined);
       if (attempt.kind === 'done') return attempt;
       if (attempt.kind === 'unavailable') {
@@ -88,22 +89,22 @@ async function unavailable(
   endpoint: AccountEndpoint,
   bullJob: BullJob,
   token: string | undefined,
-  policy: string,
+  rule: RoutingRule & { policy: string },
   reason: string,
 ): Promise<EndpointDecision> {
   // The job is work for the endpoint even when it goes elsewhere: its lifecycle may resume it.
   await endpoint.noteDemand(ctx.now());
-  if (policy !== 'endpoint-only') return { kind: 'skip' };
+  if (rule.unavailable === 'route-around') return { kind: 'skip' };
   if (ctx.lane === `endpoint.${endpoint.name}`) {
     // Its own lane (see docs/architecture.md, "Holds"): the lane is held, not each job delayed,
     // so waiting costs nothing per job; the supervisor resumes it once the mark lapses.
-    await ctx.hold(`endpoint ${endpoint.name} unavailable (routing endpoint-only): ${reason}`);
+    await ctx.hold(`endpoint ${endpoint.name} unavailable (routing ${rule.policy}): ${reason}`);
     throw new RateLimitError();
   }
   // A job the producer put in another lane (added before the endpoint was published): it alone waits.
   ctx.logger.warn(
     { account: ctx.account.id, endpoint: endpoint.name, jobId: bullJob.id, reason, delayMs: HOLD_RECHECK_MS },
-    'job held: its endpoint is unavailable (routing endpoint-only)',
+    `job held: its endpoint is unavailable (routing ${rule.policy})`,
   );
   await bullJob.moveToDelayed(ctx.now() + HOLD_RECHECK_MS, token);
   throw new DelayedError();
@@ -111,7 +112,7 @@ async function unavailable(
 
 type RouterPermit = { kind: 'go'; target: Target } | { kind: 'busy' } | { kind: 'closed' };
 
-/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-permit.ts). */
+/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-route.ts). */
 async function routerPermit(
   ctx: AccountContext,
   job: Job,
@@ -149,44 +150,36 @@ async function tryEndpoint(
   const log = { account: ctx.account.id, endpoint: endpoint.name };
   const holdS = slot.waker ? endpoint.scaleUpTimeoutS() : 0;
   try {
-    const outcome = await callInference(
+    const outcome = await callRoute(
+      ctx,
       job,
-      { route: 'hf-router', credential: ctx.account.hfToken, provider: undefined, billTo: undefined },
       {
-        upstream: ctx.upstream,
-        signal,
-        timeoutMs: ctx.timeoutMs,
-        maxBodyBytes: ctx.maxBodyBytes,
-        maxBinaryBytes: ctx.maxBinaryBytes,
+        route: 'endpoint',
+        // The account's token, sent to the endpoint's own URL (never with a provider or `billTo`).
+        call: { route: 'hf-router', credential: ctx.account.hfToken, provider: undefined, billTo: undefined },
+        provider: endpoint.name,
+        waitedMs: throttledMs,
         endpointUrl: endpoint.config.url,
         ...(holdS > 0 ? { headers: { 'X-Scale-Up-Timeout': String(holdS) } } : {}),
       },
+      signal,
     );
     await endpoint.noteAnswered(slot.waker, ctx.now());
     if (slot.waker) {
       ctx.logger.info(log, 'endpoint answered: every worker may use it');
       ctx.events.emit('endpoint', { ...log, event: 'ready' });
     }
-    ctx.events.emit('upstream', {
-      account: ctx.account.id,
-      route: 'endpoint',
-      provider: endpoint.name,
-      status: 200,
-      latencyMs: outcome.latencyMs,
-    });
     succeeded = true;
     return {
       kind: 'done',
-      result: {
-        output: outcome.output,
-        provider: `endpoint:${endpoint.name}`,
+      result: routeResult(bullJob, {
         route: 'endpoint',
-        attempts: bullJob.attemptsMade + 1,
+        provider: `endpoint:${endpoint.name}`,
+        outcome,
         throttledMs,
-        latencyMs: outcome.latencyMs,
         // Billed by the replica-hour, not per request: the cost shows in the endpoint's status.
         costUsd: 0,
-      },
+      }),
     };
   } catch (err) {
     if (!(err instanceof CallFailure)) throw err;
@@ -208,13 +201,6 @@ async function onFailure(
   const status = error.info.status ?? 0;
   const log = { account: ctx.account.id, endpoint: endpoint.name, status };
   const secrets = ctx.routes.secrets();
-  ctx.events.emit('upstream', {
-    account: ctx.account.id,
-    route: 'endpoint',
-    provider: endpoint.name,
-    status,
-    latencyMs: 0,
-  });
   const text = `${failure.body} ${error.message}`;
   // A held waking request that outlived the call's timeout: the endpoint is still starting.
   const wakerTimedOut = slot.waker && status === 0 && !signal.aborted && /timed out/.test(error.message);

@@ -5,9 +5,9 @@ import {
   markEndpointDemand,
   type RedisClient,
 } from '@hfq/shared/internal';
+import type { WorkerEvents } from '../worker-events.js';
 import { EndpointLifecycle } from './endpoint-lifecycle.js';
 import { AccountEndpoint } from './endpoint-slots.js';
-import type { WorkerEvents } from './worker-events.js';
 
 /** An account's Inference Endpoints in this process, and their backlog-driven lifecycle (none without endpoints). */
 

@@ -1,11 +1,8 @@
-import { accountBudgetUsd, budgetSetting, type JobData, keyScope, LEDGER_FIELDS } from '@hfq/shared/internal';
+import { accountBudgetUsd, budgetSetting, type JobData } from '@hfq/shared/internal';
 import { RateLimitError } from 'bullmq';
-import type { AccountContext } from './account-context.js';
-import { probeProviderKey } from './key-probe.js';
-import type { ProviderRoute } from './route-selection.js';
-import { acquireRouterPermit } from './router-permit.js';
-import { probeRouter } from './router-probe.js';
-import { routerTarget } from './router-target.js';
+import type { AccountContext } from '../account-context.js';
+import { admitProviderKey, providerKeyTarget } from './provider-key-route.js';
+import { acquireRouterPermit, probeRouter, routerTarget } from './router-route.js';
 import type { Target } from './target.js';
 
 export type { Target } from './target.js';
@@ -51,25 +48,9 @@ export async function chooseTarget(
 
   const candidates = await ctx.routes.candidates(job, excluded);
   for (const candidate of candidates) {
-    let permit = await acquireProvider(ctx, candidate, tokens, nowMs, signal);
-    // A key out of credits is probed once per interval, all workers together (key-probe.ts).
-    const probe = permit.kind === 'gate' ? await probeProviderKey(ctx, candidate, tokens, signal) : undefined;
-    if (probe) permit = probe;
-    if (permit.kind === 'admitted') {
-      return {
-        kind: 'go',
-        route: {
-          route: 'provider-key',
-          credential: candidate.key,
-          provider: candidate.provider,
-          billTo: undefined,
-        },
-        domain: candidate.domain,
-        provider: candidate.provider,
-        permit,
-        ...(probe ? { probe: true as const } : {}),
-      };
-    }
+    // A key out of credits is probed once per interval, all workers together (provider-key-route.ts).
+    const { permit, probe } = await admitProviderKey(ctx, candidate, tokens, nowMs, signal);
+    if (permit.kind === 'admitted') return providerKeyTarget(candidate, permit, probe);
     if (permit.kind === 'wait') return requeueAfter(ctx, permit.waitMs);
     if (permit.kind === 'budget') {
       return {
@@ -90,23 +71,4 @@ export async function chooseTarget(
       keys.length ? `: tried ${keys.join(', ')}` : ': the account has none'
     }`,
   };
-}
-
-function acquireProvider(
-  ctx: AccountContext,
-  candidate: ProviderRoute,
-  tokens: number,
-  nowMs: number,
-  signal?: AbortSignal,
-) {
-  return ctx.limiter.acquire({
-    domain: candidate.domain,
-    gateKey: ctx.credits.gateKey(keyScope(candidate.domain.id)),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ledgerField: LEDGER_FIELDS.providerKeyUsd,
-    ...(ctx.account.providerBudgetUsd !== undefined ? { budgetUsd: ctx.account.providerBudgetUsd } : {}),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-  });
 }

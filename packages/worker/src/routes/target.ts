@@ -1,5 +1,5 @@
 import type { DomainRef } from '@hfq/shared/internal';
-import type { CallRoute } from './inference-call.js';
+import type { CallRoute } from '../inference-call.js';
 
 /**
  * Where a job's next request goes, with its permit, or why nowhere: what `chooseTarget`, the
@@ -15,6 +15,6 @@ export type Target =
       domain: DomainRef;
       provider: string | undefined;
       permit: { sentAt: number; waitedMs: number; uid: string };
-      /** The probe of a closed credit gate (`router-probe.ts`, `key-probe.ts`): its success reopens that gate. */
+      /** The probe of a closed credit gate (`router-route.ts`, `provider-key-route.ts`): its success reopens that gate. */
       probe?: true;
     };

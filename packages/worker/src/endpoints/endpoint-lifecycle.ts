@@ -7,9 +7,9 @@ import {
   readEndpointBacklog,
   redisTimeMs,
 } from '@hfq/shared/internal';
+import type { WorkerEvents } from '../worker-events.js';
 import { EndpointManagement, type ManagedState } from './endpoint-management.js';
 import type { AccountEndpoint } from './endpoint-slots.js';
-import type { WorkerEvents } from './worker-events.js';
 
 /**
  * An Inference Endpoint's lifecycle, driven by its backlog: the account's jobs that it serves,
