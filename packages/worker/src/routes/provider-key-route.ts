@@ -29,18 +29,7 @@ export async function probeProviderKey(
   const scope = keyScope(candidate.domain.id);
   const nowMs = ctx.now();
   if (!(await ctx.credits.takeProbe(scope, nowMs))) return undefined;
-  const permit = await ctx.limiter.acquire({
-    domain: candidate.domain,
-    // The probe finds out whether the gate may open, so its permit checks no gate (this key is
-    // never written); the key's rate limit and the account's provider-key budget apply as usual.
-    gateKey: ctx.credits.probeGateKey(scope),
-    ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
-    ledgerField: LEDGER_FIELDS.providerKeyUsd,
-    ...(ctx.account.providerBudgetUsd !== undefined ? { budgetUsd: ctx.account.providerBudgetUsd } : {}),
-    appNowMs: nowMs,
-    tokens,
-    signal,
-  });
+  const permit = await acquireProviderKeyPermit(ctx, candidate, tokens, nowMs, signal, { probe: true });
   if (permit.kind !== 'admitted') {
     await ctx.credits.releaseProbe(scope);
     return permit;
@@ -52,17 +41,23 @@ export async function probeProviderKey(
   return permit;
 }
 
-/** A provider key's permit: its domain, its credit gate, the account's provider-key budget. */
+/**
+ * A provider key's permit: its domain, its credit gate, the account's provider-key budget. The
+ * probe (`probe: true`) finds out whether the gate may open, so its permit checks no gate (a key
+ * that is never written); the key's rate limit and the budget apply as usual.
+ */
 export function acquireProviderKeyPermit(
   ctx: AccountContext,
   candidate: ProviderRoute,
   tokens: number,
   nowMs: number,
   signal?: AbortSignal,
+  options: { probe?: boolean } = {},
 ): Promise<AcquireResult> {
+  const scope = keyScope(candidate.domain.id);
   return ctx.limiter.acquire({
     domain: candidate.domain,
-    gateKey: ctx.credits.gateKey(keyScope(candidate.domain.id)),
+    gateKey: options.probe ? ctx.credits.probeGateKey(scope) : ctx.credits.gateKey(scope),
     ledgerKey: ctx.credits.ledgerKey(ctx.scope, nowMs),
     ledgerField: LEDGER_FIELDS.providerKeyUsd,
     ...(ctx.account.providerBudgetUsd !== undefined ? { budgetUsd: ctx.account.providerBudgetUsd } : {}),
