@@ -189,6 +189,20 @@ async function tryEndpoint(
   }
 }
 
+/** Mark the endpoint paused or failed for a while (every worker routes around it), say so, and tell the caller. */
+async function markUnavailable(
+  ctx: AccountContext,
+  endpoint: AccountEndpoint,
+  state: 'paused' | 'failed',
+  reason: string,
+  log: () => void,
+): Promise<Attempt> {
+  await endpoint.noteUnavailable(state, reason, UNAVAILABLE_RECHECK_MS);
+  log();
+  ctx.events.emit('endpoint', { account: ctx.account.id, endpoint: endpoint.name, event: state, reason });
+  return { kind: 'unavailable', reason };
+}
+
 async function onFailure(
   ctx: AccountContext,
   endpoint: AccountEndpoint,
@@ -215,27 +229,18 @@ async function onFailure(
   }
   if (status === 400 && /invalid state/i.test(text)) {
     const reason = 'paused (400 "Invalid state")';
-    await endpoint.noteUnavailable('paused', reason, UNAVAILABLE_RECHECK_MS);
-    ctx.logger.warn({ ...log, reason }, 'endpoint paused: its jobs go around it or wait, by routing policy');
-    ctx.events.emit('endpoint', {
-      account: ctx.account.id,
-      endpoint: endpoint.name,
-      event: 'paused',
-      reason,
-    });
-    return { kind: 'unavailable', reason };
+    return markUnavailable(ctx, endpoint, 'paused', reason, () =>
+      ctx.logger.warn(
+        { ...log, reason },
+        'endpoint paused: its jobs go around it or wait, by routing policy',
+      ),
+    );
   }
   if (status === 401 || status === 403 || error.retryClass === 'credits') {
     const reason = scrubSecrets(`refused (${status}): ${error.message}`, secrets).slice(0, 300);
-    await endpoint.noteUnavailable('failed', reason, UNAVAILABLE_RECHECK_MS);
-    ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait');
-    ctx.events.emit('endpoint', {
-      account: ctx.account.id,
-      endpoint: endpoint.name,
-      event: 'failed',
-      reason,
-    });
-    return { kind: 'unavailable', reason };
+    return markUnavailable(ctx, endpoint, 'failed', reason, () =>
+      ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait'),
+    );
   }
   // Any other HTTP answer means a replica is up (a timeout or a cut connection says nothing).
   if (status > 0) await endpoint.noteAnswered(slot.waker, ctx.now());
