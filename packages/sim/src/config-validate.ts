@@ -193,6 +193,7 @@ const batchApi = shape({
   timeScale: positive,
   maxRequestsPerFile: number(1, 10_000_000, true),
   maxFileBytes: number(1, 2 * 1024 ** 3, true),
+  answerDelayMs: shape({ upload: nonNegative, create: nonNegative, download: nonNegative }),
 });
 
 const patch = shape({

@@ -38,6 +38,18 @@ export interface BatchApiConfig {
   maxRequestsPerFile: number;
   /** Largest input file, in bytes; a larger upload is refused with 413. @defaultValue 200 MB */
   maxFileBytes: number;
+  /**
+   * Hold a successful answer back this long (wall-clock ms) after the work is done: the file
+   * stored, the batch created, the file read. Crash tests kill the caller in that window.
+   * @defaultValue all `0`
+   */
+  answerDelayMs: BatchAnswerDelays;
+}
+
+export interface BatchAnswerDelays {
+  upload: number;
+  create: number;
+  download: number;
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -53,15 +65,22 @@ export function defaultBatchApiConfig(): BatchApiConfig {
     timeScale: 1,
     maxRequestsPerFile: 50_000,
     maxFileBytes: 200 * 1000 * 1000,
+    answerDelayMs: { upload: 0, create: 0, download: 0 },
   };
 }
 
 /** A partial batch API config, merged field by field (`style` per provider). */
-export type BatchApiPatch = Partial<Omit<BatchApiConfig, 'style'>> & {
+export type BatchApiPatch = Partial<Omit<BatchApiConfig, 'style' | 'answerDelayMs'>> & {
   style?: Partial<Record<DirectProviderName, BatchApiStyle>>;
+  answerDelayMs?: Partial<BatchAnswerDelays>;
 };
 
 export function mergeBatchApiConfig(config: BatchApiConfig, patch: BatchApiPatch): BatchApiConfig {
-  const { style, ...rest } = patch;
-  return { ...config, ...rest, style: { ...config.style, ...style } };
+  const { style, answerDelayMs, ...rest } = patch;
+  return {
+    ...config,
+    ...rest,
+    style: { ...config.style, ...style },
+    answerDelayMs: { ...config.answerDelayMs, ...answerDelayMs },
+  };
 }

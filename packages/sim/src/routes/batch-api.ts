@@ -11,6 +11,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { identify, isAccepted } from '../auth.js';
+import type { BatchAnswerDelays } from '../batches/batch-config.js';
 import { BATCH_ENDPOINTS, parseInputLines } from '../batches/batch-lines.js';
 import { batchJson, fileJson, resultLine } from '../batches/batch-shapes.js';
 import type { BatchOwner, SimBatch, SimBatchStore, SimFile } from '../batches/batch-store.js';
@@ -84,7 +85,7 @@ export async function handleBatchApi(
     const file = store.file(id, owner.id, provider);
     if (!file) send(exchange, invalid(404, `No such File object: ${id}`));
     else if (!action) send(exchange, jsonReply(200, fileJson(file)));
-    else send(exchange, fileContent(store, file));
+    else await sendHeldBack(state, exchange, 'download', fileContent(store, file));
     return;
   }
   if (collection === 'batches' && method === 'POST' && id === undefined) {
@@ -124,6 +125,18 @@ export async function handleBatchApi(
 }
 
 /** OpenAI's cursor pages: `limit` (1..100, default 20) batches after the one named by `after`. */
+/** A successful answer, sent after `batchApi.answerDelayMs[step]` (the work is already done). */
+async function sendHeldBack(
+  state: SimState,
+  exchange: Exchange,
+  step: keyof BatchAnswerDelays,
+  reply: Reply,
+): Promise<void> {
+  const delayMs = state.config.batchApi.answerDelayMs[step];
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  send(exchange, reply);
+}
+
 function listPage(all: SimBatch[], query: URLSearchParams): Record<string, unknown> {
   const limit = Math.min(100, Math.max(1, Number(query.get('limit') ?? 20) || 20));
   const after = query.get('after');
@@ -201,7 +214,7 @@ async function upload(
     text: bytes.toString('utf8'),
     kind: 'input',
   });
-  send(exchange, jsonReply(200, fileJson(stored)));
+  await sendHeldBack(state, exchange, 'upload', jsonReply(200, fileJson(stored)));
 }
 
 async function create(
@@ -255,7 +268,12 @@ async function create(
     metadata: (metadata as Record<string, string> | undefined) ?? null,
   });
   const json = batchJson(batch);
-  send(exchange, jsonReply(200, style === 'together' ? { job: json, warning: null } : json));
+  await sendHeldBack(
+    state,
+    exchange,
+    'create',
+    jsonReply(200, style === 'together' ? { job: json, warning: null } : json),
+  );
 }
 
 function isStringRecord(value: unknown): value is Record<string, string> {
