@@ -28,6 +28,7 @@ import {
   laneOf,
   laneQueueName,
   lanesChannel,
+  parkingDelayMs,
   parseOrThrow,
   type RedisClient,
   ROUTER_LANE,
@@ -84,7 +85,8 @@ export interface EnqueueOptions {
   /**
    * When the job should be done by: an ISO 8601 time with a zone, a `Date`, or a duration from now
    * (`"45m"`, `"6h"`, `"1h30m"`). Carried in the job's data for the batch route's planner (see
-   * README, "Deadlines and the batch route"); it does not yet change how the job runs. Unlike
+   * README, "Deadlines and the batch route"): with preference `cost`, a chat or embedding job
+   * waits up to 30 s for the planner, which sends it to a provider batch or to real time. Unlike
    * `deadlineMs`, the job is never failed for it.
    */
   deadline?: string | Date;
@@ -166,6 +168,9 @@ export function prepareJob(job: unknown, options: EnqueueOptions = {}, nowMs = D
   }
   if (options.priority !== undefined) opts.priority = options.priority;
   if (options.delayMs !== undefined) opts.delay = options.delayMs;
+  // Parked for the batch planner's window (see docs/architecture.md, "Deadlines and the batch route").
+  const parkMs = parkingDelayMs(parsed, data, nowMs);
+  if (parkMs !== undefined && parkMs > (opts.delay ?? 0)) opts.delay = parkMs;
   return { data, opts, name: parsed.task, account: parsed.account };
 }
 

@@ -82,6 +82,23 @@ export const ACCOUNT_CONFIG = z
       })
       .strict()
       .optional(),
+    /**
+     * The batch route's figures (README, "Deadlines and the batch route"), for jobs with a
+     * deadline and preference `cost`: the batch turnaround to plan with until enough batches were
+     * observed (default 10 minutes), the margin kept before a deadline (default 5% of the time
+     * left, at least two minutes), the batch price as a share of real time (default 0.5), the
+     * smallest batch worth submitting (default 1), and `enabled: false` to run everything in real time.
+     */
+    batchRoute: z
+      .object({
+        enabled: z.boolean().optional(),
+        turnaroundMs: z.number().int().min(1).max(86_400_000).optional(),
+        marginMs: z.number().int().min(0).max(86_400_000).optional(),
+        priceShare: z.number().gt(0).max(1).optional(),
+        minBatchJobs: z.number().int().min(1).max(50_000).optional(),
+      })
+      .strict()
+      .optional(),
     /** Router or endpoint first, for jobs an endpoint serves. Default `endpoint-first`. */
     routing: ROUTING_POLICY.optional(),
   })

@@ -77,6 +77,9 @@ export interface SpendByRoute {
   /** Jobs answered from the result ledger this month, and what their requests cost when paid (saved). */
   reusedRequests: number;
   reusedUsd: number;
+  /** Lines answered by a provider's batch API this month (README, "Deadlines and the batch route"), and their cost. */
+  providerBatchRequests?: number;
+  providerBatchUsd?: number;
 }
 
 /** Ledger field names (the budget check in acquire-permit.lua compares one of them). */
@@ -88,6 +91,8 @@ export const LEDGER_FIELDS = {
   payAsYouGoSince: 'payg:since',
   reusedRequests: 'requests:reused',
   reusedUsd: 'usd:reused',
+  providerBatchRequests: 'requests:provider-batch',
+  providerBatchUsd: 'usd:provider-batch',
 } as const;
 
 export interface CreditStateOptions {
@@ -242,6 +247,8 @@ export class CreditState {
         fields[LEDGER_FIELDS.payAsYouGoSince] === undefined ? undefined : n(LEDGER_FIELDS.payAsYouGoSince),
       reusedRequests: n(LEDGER_FIELDS.reusedRequests),
       reusedUsd: n(LEDGER_FIELDS.reusedUsd),
+      providerBatchRequests: n(LEDGER_FIELDS.providerBatchRequests),
+      providerBatchUsd: n(LEDGER_FIELDS.providerBatchUsd),
     };
   }
 }

@@ -23,7 +23,7 @@ export interface ResultReuseSettings {
 export interface ReusableResult {
   output: unknown;
   provider: string;
-  route: 'hf-router' | 'provider-key' | 'endpoint';
+  route: 'hf-router' | 'provider-key' | 'endpoint' | 'provider-batch';
   /** What the request cost when it was paid for: what each reuse saves. */
   costUsd: number;
 }

@@ -6,9 +6,10 @@ export interface InferenceResult<Output = unknown> {
   provider: string;
   /**
    * `hf-router`: through Hugging Face with the HF token; `provider-key`: directly, billed by the
-   * provider; `endpoint`: the account's own Inference Endpoint (billed by the hour, `costUsd` 0).
+   * provider; `endpoint`: the account's own Inference Endpoint (billed by the hour, `costUsd` 0);
+   * `provider-batch`: a provider's batch API with the user's key, at its batch price.
    */
-  route: 'hf-router' | 'provider-key' | 'endpoint';
+  route: 'hf-router' | 'provider-key' | 'endpoint' | 'provider-batch';
   /** Runs that reached the upstream (1 for a first-time success). */
   attempts: number;
   /** Time this job spent waiting for permits and 429 pauses, in ms. */
