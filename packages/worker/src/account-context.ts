@@ -1,6 +1,7 @@
 import type { AccountConfig, Logger, UpstreamUrls } from '@hfq/shared';
 import type { CreditScope, CreditState, DomainLimiter, LaneId, ResultLedger } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
+import type { BatchStores } from './batch-route/batch-answer.js';
 import type { PriceTable } from './cost.js';
 import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
 import type { RouteSelection } from './route-selection.js';
@@ -31,6 +32,8 @@ export interface AccountContext {
   events: WorkerEvents;
   /** The account's Inference Endpoints in this process (empty when it has none). */
   endpoints: AccountEndpoint[];
+  /** The batch route's records and answers (batch-route/batch-answer.ts); absent when it is off. */
+  batchRoute?: BatchStores;
   /** The result ledger, when the account opted in to result reuse (result-reuse.ts). */
   results?: ResultLedger;
   /** Pause the lane's queue: nothing fails, nothing is lost; resumes when the cause clears. */

@@ -25,6 +25,8 @@ import {
 import type { RedisOptions } from 'ioredis';
 import type { AccountContext } from './account-context.js';
 import { type HoldHooks, holdAccount, releaseHold, resumeIfPausedWithoutReason } from './account-hold.js';
+import { BatchRouteRuntime, batchStores } from './batch-route/batch-route-runtime.js';
+import { batchRouteEnabled } from './batch-route/batch-route-settings.js';
 import { BatchRuntime } from './batch-runtime.js';
 import { accountEndpoints } from './endpoints/account-endpoints.js';
 import type { EndpointLifecycle } from './endpoints/endpoint-lifecycle.js';
@@ -76,6 +78,8 @@ export { holdKey } from './account-hold.js';
 export const LANE_IDLE_MS = 60_000;
 /** The supervisor reads the lane registry every this many rounds (30 s at the default 5 s). */
 const REGISTRY_EVERY_ROUNDS = 6;
+/** How often the batch route plans parked jobs and watches its batches (see batch-route/batch-route-runtime.ts). */
+export const BATCH_ROUND_MS = 2_000;
 
 /**
  * One account: its lanes (a queue and a BullMQ worker per route, see lane-runtime.ts), its
@@ -100,6 +104,10 @@ export class AccountRuntime {
   private closing = false;
   private supervising: Promise<void> | undefined;
   private rounds = 1;
+  /** The batch route (jobs with a deadline and preference `cost`); undefined when the account turned it off. */
+  private batchRoute: BatchRouteRuntime | undefined;
+  private batchTimer: NodeJS.Timeout | undefined;
+  private batchRound: Promise<void> | undefined;
 
   private constructor(
     readonly account: AccountConfig,
@@ -125,6 +133,7 @@ export class AccountRuntime {
       maxBinaryBytes: options.maxBinaryBytes,
       events: options.events,
       ...(account.resultReuse ? { results: new ResultLedger(options.redis, options.prefix) } : {}),
+      ...(batchRouteEnabled(account) ? { batchRoute: batchStores(options.redis, options.prefix) } : {}),
     };
     this.batches = new BatchRuntime({
       account: account.id,
@@ -220,7 +229,37 @@ export class AccountRuntime {
     // Every lane with an enqueue on record: its jobs may be waiting for a worker.
     await runtime.startRegisteredLanes();
     await runtime.batches.start();
+    runtime.startBatchRoute();
     return runtime;
+  }
+
+  /** The batch route's rounds, on their own timer: a slow upload never delays a hold's lift. */
+  private startBatchRoute(): void {
+    const stores = this.ctx.batchRoute;
+    if (!stores) return;
+    this.batchRoute = new BatchRouteRuntime({
+      ctx: { ...this.ctx, lane: ROUTER_LANE, queue: this.queue, hold: (reason) => this.hold(reason) },
+      redis: this.options.redis,
+      prefix: this.options.prefix,
+      queues: () => [...this.lanes.values()].map((lane) => lane.queue),
+      stores,
+    });
+    const route = this.batchRoute;
+    this.batchTimer = setInterval(() => {
+      if (this.closing || this.batchRound) return;
+      this.batchRound = route
+        .round()
+        .catch((err: Error) =>
+          this.options.logger.warn(
+            { account: this.account.id, err: err.message },
+            'batch route round failed; next round tries again',
+          ),
+        )
+        .finally(() => {
+          this.batchRound = undefined;
+        });
+    }, BATCH_ROUND_MS);
+    this.batchTimer.unref();
   }
 
   /** A producer announced a lane (lane-announcements.ts): start it now if it is not running. */
@@ -396,6 +435,8 @@ export class AccountRuntime {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.supervisor);
+    clearInterval(this.batchTimer);
+    await this.batchRound;
     this.lifecycle?.close();
     await this.supervising?.catch(() => {});
     await Promise.allSettled([...this.starting.values()]);

@@ -31,7 +31,8 @@ export const DEFAULT_PRICES: PriceTable = {
   },
 };
 
-function tokenPrice(prices: PriceTable, provider: string, model: string) {
+/** The token price of a provider and model (the most specific entry of the table). */
+export function tokenPrice(prices: PriceTable, provider: string, model: string) {
   return prices.tokens[`${provider}/${model}`] ?? prices.tokens[`${provider}/*`] ?? prices.tokens['*'];
 }
 

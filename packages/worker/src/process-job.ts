@@ -2,6 +2,7 @@ import { type InferenceResult, ValidationError } from '@hfq/shared';
 import { JOB_DATA, type JobData, parseOrThrow, scrubSecrets, sleep } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
+import { batchAnswer } from './batch-route/batch-answer.js';
 import { shouldPreSplit, shouldSplitOnError, splitBatchChild } from './batch-split.js';
 import { estimateCost, estimateTokens } from './cost.js';
 import { closeGate, reopenGate } from './credit-gates.js';
@@ -57,6 +58,9 @@ export async function processJob(
   }
   // Batches: a coalesced child as large as one the upstream refused splits before calling.
   if (shouldPreSplit(ctx, data)) return splitBatchChild(ctx, bullJob, data);
+  // A job a provider batch holds: its answer, or back to waiting for it (batch-route/batch-answer.ts).
+  const batched = await batchAnswer(ctx, ctx.batchRoute, bullJob, data, token);
+  if (batched) return batched;
   const reused = await reuseResult(ctx, bullJob, data); // result-reuse.ts: before any route
   if (reused) return reused;
   const state = { upstream429s: data.state?.upstream429s ?? 0, throttledMs: data.state?.throttledMs ?? 0 };

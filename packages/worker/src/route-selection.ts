@@ -31,6 +31,12 @@ const MAPPING_TASK: Record<Job['task'], string> = {
 
 const MAPPING_TTL_MS = 10 * 60_000;
 
+/** What the Hub's mapping says of one provider for a model: the task, and the provider's own model id. */
+interface ServedBy {
+  task: string;
+  providerId: string | undefined;
+}
+
 export class RouteSelection {
   /** The router's domain for provider `auto` (or none): the account's credential. */
   readonly routerDomain: DomainRef;
@@ -38,7 +44,7 @@ export class RouteSelection {
   private readonly providers = new Map<string, ProviderRoute>();
   private readonly mappings = new Map<
     string,
-    { at: number; served: Promise<Map<string, string> | undefined> }
+    { at: number; served: Promise<Map<string, ServedBy> | undefined> }
   >();
 
   private constructor(
@@ -110,7 +116,7 @@ export class RouteSelection {
     const served = await this.servedBy(job);
     const wanted = MAPPING_TASK[job.task];
     return unique
-      .filter((p) => served === undefined || served.get(p) === wanted)
+      .filter((p) => served === undefined || served.get(p)?.task === wanted)
       .map((p) => this.providers.get(p) as ProviderRoute);
   }
 
@@ -119,8 +125,16 @@ export class RouteSelection {
     this.mappings.delete(model);
   }
 
+  /**
+   * The provider's own id of a model (what a batch line's `model` must be: a batch is sent to the
+   * provider directly), from the Hub's mapping; the HF id when the Hub does not name one.
+   */
+  async providerModelId(job: Job, provider: string): Promise<string> {
+    return (await this.servedBy(job))?.get(provider)?.providerId ?? job.model;
+  }
+
   /** Provider → task of the model, from the Hub; undefined when the Hub cannot say (then every key is tried). */
-  private servedBy(job: Job): Promise<Map<string, string> | undefined> {
+  private servedBy(job: Job): Promise<Map<string, ServedBy> | undefined> {
     const cached = this.mappings.get(job.model);
     if (cached && Date.now() - cached.at < MAPPING_TTL_MS) return cached.served;
     const served = this.fetchMapping(job.model);
@@ -128,7 +142,7 @@ export class RouteSelection {
     return served;
   }
 
-  private async fetchMapping(model: string): Promise<Map<string, string> | undefined> {
+  private async fetchMapping(model: string): Promise<Map<string, ServedBy> | undefined> {
     const url = rewriteUrl(
       `https://huggingface.co/api/models/${model}?expand[]=inferenceProviderMapping`,
       this.upstream,
@@ -145,18 +159,18 @@ export class RouteSelection {
       }
       const body = (await response.json()) as { inferenceProviderMapping?: unknown };
       const mapping = body.inferenceProviderMapping;
-      const served = new Map<string, string>();
+      const served = new Map<string, ServedBy>();
+      type Entry = { provider?: string; task?: string; status?: string; providerId?: unknown };
+      const add = (provider: string | undefined, entry: Entry | undefined) => {
+        if (!provider || !entry?.task || entry.status === 'error') return;
+        const providerId = typeof entry.providerId === 'string' ? entry.providerId : undefined;
+        served.set(provider, { task: entry.task, providerId });
+      };
       if (Array.isArray(mapping)) {
-        for (const entry of mapping as { provider?: string; task?: string; status?: string }[]) {
-          if (entry.provider && entry.task && entry.status !== 'error')
-            served.set(entry.provider, entry.task);
-        }
+        for (const entry of mapping as Entry[]) add(entry.provider, entry);
       } else if (mapping && typeof mapping === 'object') {
-        for (const [provider, entry] of Object.entries(
-          mapping as Record<string, { task?: string; status?: string }>,
-        )) {
-          if (entry?.task && entry.status !== 'error') served.set(provider, entry.task);
-        }
+        for (const [provider, entry] of Object.entries(mapping as Record<string, Entry>))
+          add(provider, entry);
       }
       return served;
     } catch {

@@ -59,6 +59,16 @@ export class SpendRecorder {
     void this.flush();
   }
 
+  /** A job answered by a provider batch's line, costing `usd` at the batch price (batch-route/batch-answer.ts). */
+  recordBatchLine(scope: CreditScope, usd: number, atMs = this.now()): void {
+    this.add({
+      scope,
+      atMs,
+      fields: { [LEDGER_FIELDS.providerBatchUsd]: usd, [LEDGER_FIELDS.providerBatchRequests]: 1 },
+    });
+    void this.flush();
+  }
+
   /** A job answered from the result ledger: no request, and `savedUsd` not spent (see result-reuse.ts). */
   recordReuse(scope: CreditScope, savedUsd: number, atMs = this.now()): void {
     this.add({

@@ -5,8 +5,8 @@
  * polls it. A worker that dies at any step resumes from the record and never creates a second
  * batch. Keys carry the account's hash tag; each has a TTL refreshed by every write.
  */
-import { createHash } from 'node:crypto';
-import { hashTag, type RedisClient, stateKey, withLease } from '@hfq/shared/internal';
+import { createHash, randomUUID } from 'node:crypto';
+import { hashTag, type RedisClient, refreshLease, releaseLease, stateKey } from '@hfq/shared/internal';
 
 /** A record's life: `collected` records leave the account's index. */
 export type BatchRecordState = 'planned' | 'uploaded' | 'creating' | 'submitted' | 'cancelling' | 'collected';
@@ -138,11 +138,19 @@ export class BatchRecordStore {
    */
   async asWatcher<T>(account: string, leaseMs: number, fn: () => Promise<T>): Promise<T | undefined> {
     const key = stateKey(this.prefix, 'provider-batch-watch', hashTag(account));
+    const token = randomUUID();
+    if ((await this.redis.set(key, token, 'PX', leaseMs, 'NX')) !== 'OK') return undefined;
+    // Kept while `fn` runs, so a short lease (quick to lapse after a crash) outlasts a long pass.
+    const keep = setInterval(
+      () => void refreshLease(this.redis, key, token, leaseMs).catch(() => false),
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    keep.unref();
     try {
-      return await withLease(this.redis, key, fn, { leaseMs, waitMs: 0 });
-    } catch (error) {
-      if (error instanceof Error && /still held by another process/.test(error.message)) return undefined;
-      throw error;
+      return await fn();
+    } finally {
+      clearInterval(keep);
+      await releaseLease(this.redis, key, token).catch(() => false);
     }
   }
 

@@ -5,12 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Job } from '@hfq/shared';
+import { BATCH_ENDPOINT_BY_TASK } from '@hfq/shared/internal';
 
-/** The batch endpoints hfq uses, by task; other tasks have no batch route. */
-export const BATCH_ENDPOINT_BY_TASK: Partial<Record<Job['task'], string>> = {
-  'chat-completion': '/v1/chat/completions',
-  'feature-extraction': '/v1/embeddings',
-};
+/** The batch endpoints hfq uses, by task (the producer parks these tasks' jobs too). */
+export { BATCH_ENDPOINT_BY_TASK };
 
 /** Longest `custom_id` every provider accepts (Together documents 64). */
 export const MAX_CUSTOM_ID_LENGTH = 64;

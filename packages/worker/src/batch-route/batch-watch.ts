@@ -42,17 +42,22 @@ export interface WatchedRecord {
 
 /** One pass; undefined when another process is watching the account. */
 export async function watchBatches(options: WatchOptions): Promise<WatchedRecord[] | undefined> {
-  const { store, account } = options;
-  return store.asWatcher(account, options.leaseMs ?? 300_000, async () => {
-    const seen: WatchedRecord[] = [];
-    for (const record of await store.openRecords(account)) {
-      seen.push(await watchOne(options, record));
-    }
-    return seen;
-  });
+  return options.store.asWatcher(options.account, options.leaseMs ?? 300_000, () =>
+    watchOpenRecords(options),
+  );
 }
 
-async function watchOne(options: WatchOptions, record: BatchRecord): Promise<WatchedRecord> {
+/** The same pass, for a caller that already holds the account's watch lease (batch-route-runtime.ts). */
+export async function watchOpenRecords(options: WatchOptions): Promise<WatchedRecord[]> {
+  const seen: WatchedRecord[] = [];
+  for (const record of await options.store.openRecords(options.account)) {
+    seen.push(await watchRecord(options, record));
+  }
+  return seen;
+}
+
+/** One record's step of a pass: wait, cancel at the hedge time, or deliver and close. */
+export async function watchRecord(options: WatchOptions, record: BatchRecord): Promise<WatchedRecord> {
   const done = (action: WatchAction, view?: BatchView): WatchedRecord => ({
     recordId: record.id,
     action,
