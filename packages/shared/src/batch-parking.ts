@@ -18,7 +18,7 @@ export const BATCH_ENDPOINT_BY_TASK: Partial<Record<Job['task'], string>> = {
 export const PARKING_WINDOW_MS = 30_000;
 
 /**
- * How long a job waits parked: the planning window, at most a tenth of the time to its deadline
+ * How long a job waits parked: the planning window, at most a fifth of the time to its deadline
  * (a near deadline leaves the planner less); undefined for a job that is not parked.
  */
 export function parkingDelayMs(
@@ -30,5 +30,5 @@ export function parkingDelayMs(
   if (BATCH_ENDPOINT_BY_TASK[job.task] === undefined) return undefined;
   const left = due.dueAt - nowMs;
   if (left <= 0) return undefined;
-  return Math.min(PARKING_WINDOW_MS, Math.floor(left / 10));
+  return Math.min(PARKING_WINDOW_MS, Math.floor(left / 5));
 }

@@ -243,6 +243,7 @@ export class AccountRuntime {
       prefix: this.options.prefix,
       queues: () => [...this.lanes.values()].map((lane) => lane.queue),
       stores,
+      roundMs: BATCH_ROUND_MS,
     });
     const route = this.batchRoute;
     this.batchTimer = setInterval(() => {

@@ -15,7 +15,7 @@ import type { BatchRecordStore } from './batch-record-store.js';
 import { batchPriceShare } from './batch-route-settings.js';
 
 /** Past its hedge time, a job whose batch is being cancelled looks again after this long. */
-export const CANCEL_RECHECK_MS = 2_000;
+export const CANCEL_RECHECK_MS = 1_000;
 
 export interface BatchStores {
   records: BatchRecordStore;

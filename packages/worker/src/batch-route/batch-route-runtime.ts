@@ -64,6 +64,8 @@ export interface BatchRouteRuntimeOptions {
   queues: () => Queue[];
   /** The records and answers the account's job runs read too. */
   stores: BatchStores;
+  /** Time between rounds: a batch is cancelled in the last round before its hedge time. @defaultValue 0 */
+  roundMs?: number;
   leaseMs?: number;
 }
 
@@ -222,17 +224,21 @@ export class BatchRouteRuntime {
 
   private async watch(record: BatchRecord): Promise<void> {
     const route = this.routeOf(record);
+    const options = {
+      store: this.stores.records,
+      account: this.account,
+      // A hedge time that falls before the next round is kept in this one.
+      nowMs: this.options.ctx.now() + (this.options.roundMs ?? 0),
+      clientFor: () => (route ? this.clientOf(route) : undefined),
+      deliver: (finished: FinishedBatch) => this.deliver(finished),
+    };
     try {
-      await watchRecord(
-        {
-          store: this.stores.records,
-          account: this.account,
-          nowMs: this.options.ctx.now(),
-          clientFor: () => (route ? this.clientOf(route) : undefined),
-          deliver: (finished) => this.deliver(finished),
-        },
-        record,
-      );
+      const watched = await watchRecord(options, record);
+      // Cancelled now: a provider that stops at once is collected in the same round.
+      if (watched.action === 'hedged') {
+        const cancelling = await this.stores.records.get(this.account, record.id);
+        if (cancelling) await watchRecord(options, cancelling);
+      }
     } catch (error) {
       if (route && (await this.refused(route, error, 'poll'))) return;
     }
@@ -443,17 +449,30 @@ export class BatchRouteRuntime {
     return this.options.ctx.routes.providerModelId(job, provider);
   }
 
-  /** Requests per second all real-time routes deliver: each domain's learned rate, else its configured limit. */
+  /**
+   * Requests per second real time delivers: the router's learned rate (else its configured limit)
+   * while HF credits last; once they are gone, the provider keys' whose gates are open (the keys
+   * are the router's failover, not capacity beside it).
+   */
   private async realtimeRps(): Promise<number> {
     const { ctx } = this.options;
-    const domains = [ctx.routes.routerDomain, ...ctx.routes.providerDomains().map((route) => route.domain)];
+    const routerOpen = (await ctx.credits.status(ctx.scope, ctx.now())).state === 'ok';
+    const domains = routerOpen
+      ? [ctx.routes.routerDomain]
+      : await Promise.all(
+          ctx.routes.providerDomains().map(async (route) => {
+            const gate = await ctx.credits.status(keyScope(route.domain.id), ctx.now());
+            return gate.state === 'ok' ? route.domain : undefined;
+          }),
+        );
     let rps = 0;
     for (const domain of domains) {
-      const window = primaryWindow(domain.windows);
-      if (!window) continue;
+      const window = domain ? primaryWindow(domain.windows) : undefined;
+      if (!domain || !window) continue;
       const { rate, override } = await ctx.limiter.state(domain.id);
       rps += (override ?? rate ?? window.max) / (window.durationMs / 1000);
     }
+    // No route at all: plan as if one request a second came through (the lane holds meanwhile).
     return rps > 0 ? rps : 1;
   }
 
