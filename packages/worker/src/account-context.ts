@@ -1,7 +1,7 @@
 import type { AccountConfig, Logger, UpstreamUrls } from '@hfq/shared';
 import type { CreditScope, CreditState, DomainLimiter, LaneId, ResultLedger } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
-import type { BatchStores } from './batch-route/batch-answer.js';
+import type { BatchStores } from './batch-route/batch-job-store.js';
 import type { PriceTable } from './cost.js';
 import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
 import type { RouteSelection } from './route-selection.js';

@@ -10,17 +10,11 @@ import type { JobData } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError } from 'bullmq';
 import type { AccountContext } from '../account-context.js';
 import { estimateCost } from '../cost.js';
-import type { BatchJobStore } from './batch-job-store.js';
-import type { BatchRecordStore } from './batch-record-store.js';
+import type { BatchStores } from './batch-job-store.js';
 import { batchPriceShare } from './batch-route-settings.js';
 
 /** Past its hedge time, a job whose batch is being cancelled looks again after this long. */
 export const CANCEL_RECHECK_MS = 1_000;
-
-export interface BatchStores {
-  records: BatchRecordStore;
-  jobs: BatchJobStore;
-}
 
 /**
  * The job's result from its batch, or undefined to run it in real time. Throws `DelayedError`

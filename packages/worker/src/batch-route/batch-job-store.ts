@@ -7,7 +7,7 @@
  * answered by its batch completes from here and never reaches a real-time route.
  */
 import { hashTag, type RedisClient, stateKey } from '@hfq/shared/internal';
-import { BATCH_RECORD_TTL_MS } from './batch-record-store.js';
+import { BATCH_RECORD_TTL_MS, type BatchRecordStore } from './batch-record-store.js';
 import type { LineResult } from './batch-results.js';
 
 /** A job's stored answer: its line's output, its line's error (to retry in real time), or none (real time). */
@@ -15,6 +15,12 @@ export type StoredAnswer =
   | { kind: 'output'; output: unknown; provider: string }
   | { kind: 'failed'; code: string; message: string }
   | { kind: 'unfinished' };
+
+/** An account's batch route state: its batches' records, and its jobs' ties and answers. */
+export interface BatchStores {
+  records: BatchRecordStore;
+  jobs: BatchJobStore;
+}
 
 export function batchJobsKey(prefix: string, account: string): string {
   return stateKey(prefix, 'provider-batch-jobs', hashTag(account));
