@@ -375,16 +375,22 @@ export class BatchRouteRuntime {
       .hset(plansKey, `${queue.name}\n${job.model}`, JSON.stringify(snapshot))
       .pexpire(plansKey, PLAN_TTL_MS)
       .exec();
-    ctx.logger.info(
+    // The deadline cannot be kept even in real time: said once per plan, and everything runs at once.
+    const log = plan.meetsDeadline ? ctx.logger.info.bind(ctx.logger) : ctx.logger.warn.bind(ctx.logger);
+    log(
       {
         account: account.id,
         model: job.model,
+        projectedFinishMs: Math.round(plan.projectedFinishMs),
+        deadlineMs,
         reason: plan.reason,
         realtime: plan.realtimeJobs,
         batched: group.length - plan.realtimeJobs,
         meetsDeadline: plan.meetsDeadline,
       },
-      'batch plan',
+      plan.meetsDeadline
+        ? 'batch plan'
+        : 'batch plan: the deadline cannot be met, everything runs in real time now',
     );
     // The earliest deadlines run in real time now; the rest go to the batches.
     await inChunks(group.slice(0, plan.realtimeJobs), (p) => p.bullJob.promote().catch(() => {}));
