@@ -3,7 +3,7 @@
  * batch route"). 20,000 chat jobs, real-time capacity about 20 requests/s (about 17 minutes all
  * real time), a provider batch API whose turnaround is 3 to 8 minutes at half the price.
  *
- * Time-scaled: every duration is divided by `--scale` (default 10) and every rate multiplied by
+ * Time-scaled: every duration is divided by `--scale` (default 5) and every rate multiplied by
  * it, so the run keeps the problem's proportions and takes minutes: real time 20 × scale/s, the
  * simulator's batch clock `timeScale: scale`, the deadline and the planner's figures (turnaround
  * estimate 8 minutes, margin 2 minutes) divided by scale. The parking window (at most 30 s) is
@@ -32,7 +32,7 @@ import { fixed, integer, markdownTable, percent } from './support/format.js';
 const { values } = parseArgs({
   options: {
     jobs: { type: 'string', default: '20000' },
-    scale: { type: 'string', default: '10' },
+    scale: { type: 'string', default: '5' },
     scenarios: { type: 'string', default: 'cost,stuck,failing,impossible' },
     concurrency: { type: 'string', default: '64' },
   },
