@@ -23,6 +23,7 @@ beforeEach(() => {
       completionWindowMs: 24 * 60 * MINUTE,
       maxRequestsPerFile: 50_000,
       maxFileBytes: 200_000_000,
+      answerDelayMs: { upload: 0, create: 0, download: 0 },
     },
   });
   sim.resetStats();
@@ -248,6 +249,27 @@ describe('OpenAI shape (/v1/files, /v1/batches)', () => {
     expect((await content('cerebras', 'csk-mixed', done.output_file_id)).map((l) => l.custom_id)).toEqual([
       'good',
     ]);
+  });
+});
+
+describe('answers held back (answerDelayMs)', () => {
+  test('a held create answer comes late, but the batch exists before it: a caller that dies meanwhile finds it by listing', async () => {
+    sim.setToken('key-held', { label: 'held' });
+    sim.configure({ batchApi: { answerDelayMs: { create: 300 } } });
+    const file = await json(await upload('cerebras', 'key-held', jsonl([chatLine('a', CEREBRAS_MODEL)])));
+    const started = performance.now();
+    const creating = createBatch('cerebras', 'key-held', file.id);
+    await expect
+      .poll(
+        async () =>
+          (await json(await fetch(`${base('cerebras')}/v1/batches`, { headers: auth('key-held') }))).data
+            .length,
+      )
+      .toBe(1);
+    const created = await json(await creating);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(created.input_file_id).toBe(file.id);
+    expect(sim.batchStats().byToken.held?.batches).toBe(1);
   });
 });
 
