@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { RateWindow } from './account-schema.js';
 import { learnedNoise, type NoiseLevel, type Verdict, withDetector } from './congestion-detector.js';
 import { type RateChange, rateChangesOf } from './rate-change.js';
-import type { RedisClient } from './redis-cluster.js';
+import { isCluster, type RedisClient } from './redis-cluster.js';
 import { redisTimeMs } from './redis-time.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
 
@@ -15,9 +15,17 @@ import { domainStateKey, hashTagOf } from './state-keys.js';
  * are Lua scripts beside this file; see their headers for the contract.
  */
 
+const luaFile = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
+const CREDIT_REFUSAL = luaFile('credit-refusal.lua');
 const ACQUIRE = withDetector('acquire-permit.lua');
+/** The credit check in front of the permit, one script (see acquire-permit-with-credit.lua's header). */
+const ACQUIRE_WITH_CREDIT = withDetector(
+  'acquire-permit.lua',
+  `${CREDIT_REFUSAL}\n`,
+  luaFile('acquire-permit-with-credit.lua'),
+);
 const RECORD_429 = withDetector('record-429.lua');
-const CHECK_CREDIT = readFileSync(new URL('./lua/check-credit.lua', import.meta.url), 'utf8');
+const CHECK_CREDIT = `${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`;
 
 /** Every key of a domain but the override expires this long after its last write. */
 const STATE_TTL_MS = 30 * 86_400_000;
@@ -27,6 +35,7 @@ const COMMIT_RETRY_MS = 20;
 
 type ScriptRedis = Redis & {
   hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
+  hfqAcquirePermitWithCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
   hfqCheckCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
   hfqRecord429(...args: (string | number)[]): Promise<number[]>;
 };
@@ -163,6 +172,8 @@ function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: n
 
 export class DomainLimiter {
   private readonly redis: ScriptRedis;
+  /** Any keys may share a script (a standalone Redis): the credit check always runs inside the permit. */
+  private readonly oneNode: boolean;
   private readonly options: Required<LimiterOptions> & Pick<DomainLimiterOptions, 'onRateChange'>;
 
   constructor(
@@ -184,6 +195,7 @@ export class DomainLimiter {
     };
     defineScripts(redis);
     this.redis = redis as unknown as ScriptRedis;
+    this.oneNode = !isCluster(redis);
   }
 
   /** Additive increase of the learned rate per clean window, in requests. */
@@ -228,15 +240,20 @@ export class DomainLimiter {
     let mode: 'reserve' | 'commit' = 'reserve';
     let waitedMs = 0;
     const maxReserve = input.maxWaitMs ?? this.options.maxReserveMs;
+    // The credit check runs inside the permit script where its keys may share one with the
+    // domain's; on a Redis Cluster with other tags, it is a call of its own right before.
+    const folded = this.creditFolds(input, keys.state);
+    const budgeted = input.ledgerField !== undefined && input.budgetUsd !== undefined;
+    // The ledger only when a budget applies: a key the script does not need must not bind its slot.
+    const creditKeys = budgeted ? [input.gateKey, input.ledgerKey] : [input.gateKey];
+    const creditArgs = [input.appNowMs, input.ledgerField ?? '', input.budgetUsd ?? ''];
     for (;;) {
-      const refused = await this.checkCredit(input);
-      if (refused) return refused;
-      const reply = await this.redis.hfqAcquirePermit(
-        3 + windowKeys.length,
-        keys.state,
-        keys.override,
-        keys.audit,
-        ...windowKeys,
+      if (!folded) {
+        const refused = await this.checkCredit(input);
+        if (refused) return refused;
+      }
+      const permitKeys = [keys.state, keys.override, keys.audit, ...windowKeys];
+      const permitArgs: (string | number)[] = [
         mode,
         uid,
         this.options.marginRatio,
@@ -247,7 +264,18 @@ export class DomainLimiter {
         this.options.auditTtlMs,
         domain.windows.length,
         ...windowArgs,
-      );
+      ];
+      const reply: (string | number)[] = folded
+        ? await this.redis.hfqAcquirePermitWithCredit(
+            permitKeys.length + creditKeys.length,
+            ...permitKeys,
+            ...creditKeys,
+            ...permitArgs,
+            ...creditArgs,
+          )
+        : await this.redis.hfqAcquirePermit(permitKeys.length, ...permitKeys, ...permitArgs);
+      const refused = creditRefusal(reply);
+      if (refused) return refused;
       this.reportChanges(domain.id, reply, 4);
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
@@ -263,7 +291,18 @@ export class DomainLimiter {
   }
 
   /**
-   * The credit check before each permit attempt (check-credit.lua): the gate and the budget live
+   * Whether the credit check can run inside the permit script: always on a standalone Redis; on a
+   * Redis Cluster when the gate (and the ledger, when a budget applies) carry the domain's tag.
+   */
+  private creditFolds(input: AcquireInput, stateKey: string): boolean {
+    if (this.oneNode) return true;
+    const tag = hashTagOf(stateKey);
+    const budgeted = input.ledgerField !== undefined && input.budgetUsd !== undefined;
+    return hashTagOf(input.gateKey) === tag && (!budgeted || hashTagOf(input.ledgerKey) === tag);
+  }
+
+  /**
+   * The credit check before each permit attempt where it cannot run inside it (check-credit.lua): the gate and the budget live
    * under the credit scope's hash tag, the permit under the domain's, so they are two steps (see
    * docs/redis-cluster.md, 'State shared across units'). A gate and a ledger of one tag are read
    * in one call; of two tags (a provider key's gate, the account's ledger), in two at once.
@@ -279,9 +318,8 @@ export class DomainLimiter {
             ...(budgeted ? [this.redis.hfqCheckCredit(1, input.ledgerKey, 'l', ...args)] : []),
           ];
     for (const reply of await Promise.all(calls)) {
-      const code = Number(reply[0]);
-      if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
-      if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
+      const refused = creditRefusal(reply);
+      if (refused) return refused;
     }
     return undefined;
   }
@@ -455,9 +493,20 @@ export class DomainLimiter {
   }
 }
 
+/** A credit refusal in a script's reply (credit-refusal.lua): 2 the gate is closed, 3 the budget is reached. */
+function creditRefusal(reply: (string | number)[]): AcquireResult | undefined {
+  const code = Number(reply[0]);
+  if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
+  if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
+  return undefined;
+}
+
 function defineScripts(redis: RedisClient): void {
   const r = redis as unknown as Partial<ScriptRedis>;
   if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
+  if (typeof r.hfqAcquirePermitWithCredit !== 'function') {
+    redis.defineCommand('hfqAcquirePermitWithCredit', { lua: ACQUIRE_WITH_CREDIT });
+  }
   if (typeof r.hfqCheckCredit !== 'function') redis.defineCommand('hfqCheckCredit', { lua: CHECK_CREDIT });
   if (typeof r.hfqRecord429 !== 'function') {
     redis.defineCommand('hfqRecord429', { lua: RECORD_429, numberOfKeys: 4 });
