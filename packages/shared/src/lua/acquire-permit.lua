@@ -9,6 +9,11 @@
   reserve and commit alike, so a request reserved before a gate closed is not sent after it closed
   (docs/redis-cluster.md, 'State shared across units').
 
+  Upkeep, once per detector bucket (B = a quarter of the primary window, 50 ms to 15 s) rather
+  than per request: the first call of a bucket trims the request logs and refreshes the TTLs of
+  the state and the windows (a TTL one bucket longer, so each key still outlives its last write by
+  its full TTL; a window that was empty, maybe a new key, gets its TTL at once).
+
   A request window is a sliding log of committed sends (ZSET, score = send time); a token window
   is a ring of time buckets with a running sum (HASH: `sum`, `head`, `k<i>` bucket number and
   `v<i>` tokens per slot), so a permit costs a bounded number of operations however many sends
@@ -82,6 +87,9 @@ local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
   'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss')
+-- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
+-- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
+local upkeep = tonumber(state[13] or '-1') ~= sendK
 local pausedUntil = tonumber(state[3] or '0')
 local earliest = math.max(now, pausedUntil)
 local primaryLimit, primaryW = 0, 0
@@ -273,7 +281,9 @@ for _, w in ipairs(windows) do
     token_expire(w)
     if w.sum + w.cost > w.limit and w.sum > 0 then earliest = math.max(earliest, token_room_at(w)) end
   else
-    redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - 2 * w.span)
+    -- Entries older than 2 spans count nowhere (ZCOUNT and the nth newest go by score and rank
+    -- from the newest): trimmed once per bucket, they outlive 2 spans by at most a bucket.
+    if upkeep then redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - 2 * w.span) end
     local count = redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf')
     w.count = count
     if count >= w.limit then
@@ -306,7 +316,7 @@ if wait > 0 then
   end
   if #stateWrites > 0 then
     redis.call('HSET', D, unpack(stateWrites))
-    redis.call('PEXPIRE', D, DET.TTL_MS)
+    if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
   end
   return det_reply({1, wait, now, primaryLimit})
 end
@@ -320,10 +330,11 @@ for _, w in ipairs(windows) do
     local v = w.cost
     if tonumber(cur[1] or '-1') == k then v = v + tonumber(cur[2] or '0') end
     redis.call('HSET', w.key, 'k' .. s, k, 'v' .. s, v, 'sum', w.sum + w.cost, 'head', w.head)
-    redis.call('PEXPIRE', w.key, math.ceil(w.span + 3 * w.g) + 1000)
+    if upkeep or w.sum == 0 then redis.call('PEXPIRE', w.key, math.ceil(w.span + 3 * w.g) + B + 1000) end
   else
     redis.call('ZADD', w.key, now, uid)
-    redis.call('PEXPIRE', w.key, math.ceil(2 * w.span) + 1000)
+    -- An empty log may be a new key: it gets its TTL at once, whatever the bucket.
+    if upkeep or w.count == 0 then redis.call('PEXPIRE', w.key, math.ceil(2 * w.span) + B + 1000) end
   end
 end
 if mode == 'reserve' and spacing > 0 then
@@ -342,7 +353,8 @@ if sendCount == 1 then
   stateWrites[#stateWrites + 1] = 0
 end
 redis.call('HSET', D, unpack(stateWrites))
-redis.call('PEXPIRE', D, DET.TTL_MS)
+-- A state without this bucket's send count was new, or is written first in this bucket.
+if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
 if auditMax > 0 then
   redis.call('RPUSH', AUDIT, now)
   redis.call('LTRIM', AUDIT, -auditMax, -1)

@@ -114,7 +114,8 @@ if sentAt >= calmUntil and not ckUntil then
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
     local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
     local accepted = math.max(0, sends - refused)
-    local oldest = redis.call('ZRANGE', PRIMARY, 0, 0, 'WITHSCORES')
+    -- (The log keeps 2 spans; entries past that wait for the permit's trim once per bucket.)
+    local oldest = redis.call('ZRANGEBYSCORE', PRIMARY, now - 2 * span, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     local young = tonumber(oldest[2] or tostring(sentAt)) > sentAt - span
     -- A wall: since the first 429 in the window, the upstream let (almost) nothing through.
     local first = redis.call('ZRANGEBYSCORE', LOG429, '(' .. (sentAt - span), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
