@@ -434,10 +434,14 @@ export class DomainLimiter {
     const [oldRate, oldPause] = fields;
     const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
     const pausedUntil = Number(oldPause ?? 0) > nowMs ? Number(oldPause) : 0;
+    // The permit reads the override from its copy in the state (`ovr`, and `ovrUntil` in Redis
+    // time for one that lapses), written here with the key, so a permit costs no GET of it.
+    const ovrUntil = limit !== undefined && options.forMs !== undefined ? nowMs + options.forMs : 0;
     const multi = this.redis
       .multi()
       .del(keys.state)
-      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '');
+      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
+      .hset(keys.state, 'ovr', limit === undefined ? '' : String(limit), 'ovrUntil', String(ovrUntil));
     if (pausedUntil > 0) multi.hset(keys.state, 'pausedUntil', String(pausedUntil));
     multi.pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);

@@ -199,6 +199,36 @@ describe('DomainLimiter pacing', () => {
     expect(await redis.zcard(limiter.keys(domain.id).window(0))).toBe(2);
   });
 
+  it("reads the operator's override from its copy in the state, the key only when the copy is gone", async () => {
+    const prefix = newPrefix();
+    const redis = connect();
+    const limiter = limiterOn(prefix, {}, redis);
+    // Not spaced (longer than a minute): the sixth permit in the window is refused at once.
+    const domain: DomainRef = { id: 'copied', windows: [{ max: 50, durationMs: 120_000 }] };
+    const keys = limiter.keys(domain.id);
+    await limiter.setOverride(domain.id, { limit: 5 });
+    const monitor = await connect().monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    for (let i = 0; i < 5; i++) admitted(await limiter.acquire({ domain, ...gateOf(prefix) }));
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    // The state expired (or was written before the copy): the next permit reads the key, once.
+    await redis.del(keys.state);
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    await waitFor(
+      () => seen.filter((l) => l.startsWith('HMGET') && l.includes(`${keys.state} `)).length >= 8,
+      'the permits to show',
+    );
+    monitor.disconnect();
+    expect(seen.filter((l) => l === `GET ${keys.override}`)).toHaveLength(1);
+    // An override set for a while lapses by its copy too.
+    await limiter.setOverride(domain.id, { limit: 5, forMs: 300 });
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    await new Promise((r) => setTimeout(r, 400));
+    admitted(await limiter.acquire({ domain, ...gateOf(prefix) }));
+  });
+
   it('answers a permit on a token window of 100,000 sends with as few Redis operations as on an empty one', async () => {
     const prefix = newPrefix();
     const redis = connect();

@@ -31,7 +31,8 @@
   a quiet spell, by one step per clean window, or by doubling steps back toward a rate that held.
 
   KEYS[1]  domain state hash (rate, tat, pausedUntil, lastCutAt, lastRaiseAt, detector fields)
-  KEYS[2]  operator's override of the primary limit (string; permanent unless set with `--for`)
+  KEYS[2]  operator's override of the primary limit (string; permanent unless set with `--for`),
+           read only while the state holds no copy of it (fields `ovr`, `ovrUntil`)
   KEYS[3]  audit list of admission times (written only when ARGV[7] > 0)
   KEYS[4…] one key per window, in the order of the window arguments
 
@@ -86,7 +87,8 @@ local B = det_bucket_ms(detDuration)
 local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
-  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss')
+  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
+  'ovr', 'ovrUntil')
 -- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
 -- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
 local upkeep = tonumber(state[13] or '-1') ~= sendK
@@ -97,7 +99,21 @@ local stateWrites = {}
 
 if primary then
   local w = primary
-  local override = tonumber(redis.call('GET', OVERRIDE) or '')
+  -- The operator's override, from its copy in the state (fields `ovr`, '' for none, and `ovrUntil`,
+  -- when one set with `--for` lapses, 0 for never): setOverride writes both with the key. A state
+  -- without the copy (new, expired, or from before it) reads the key once and keeps the copy.
+  local override
+  if state[19] then
+    local ovrUntil = tonumber(state[20] or '0')
+    if state[19] ~= '' and (ovrUntil == 0 or now < ovrUntil) then override = tonumber(state[19]) end
+  else
+    override = tonumber(redis.call('GET', OVERRIDE) or '')
+    local ovrTtl = redis.call('PTTL', OVERRIDE)
+    stateWrites[#stateWrites + 1] = 'ovr'
+    stateWrites[#stateWrites + 1] = override and tostring(override) or ''
+    stateWrites[#stateWrites + 1] = 'ovrUntil'
+    stateWrites[#stateWrites + 1] = ovrTtl > 0 and now + ovrTtl or 0
+  end
   local ceiling = override or w.limit
   local rate = math.min(tonumber(state[1] or '') or ceiling, ceiling)
   local lastCut = tonumber(state[4] or '0')
