@@ -6,8 +6,10 @@
 
   Every key is the domain's (one hash tag). The credit gate and the budget belong to the credit
   scope, another tag: check-credit.lua checks them right before every call of this script,
-  reserve and commit alike, so a request reserved before a gate closed is not sent after it closed
-  (docs/redis-cluster.md, 'State shared across units').
+  reserve and commit alike, so a request reserved before a gate closed is not sent after it closed;
+  where the keys may share a script (a standalone Redis, or one tag), the same check runs in front
+  of this script instead (acquire-permit-with-credit.lua; docs/redis-cluster.md, 'State shared
+  across units').
 
   Upkeep, once per detector bucket (B = a quarter of the primary window, 50 ms to 15 s) rather
   than per request: the first call of a bucket trims the request logs and refreshes the TTLs of
