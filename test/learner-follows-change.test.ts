@@ -50,7 +50,12 @@ async function drive(
   domain: DomainRef,
   prefix: string,
   upstream: Upstream,
-  opts: { forMs?: number; until?: (sentAt: number) => Promise<boolean>; statedMs?: number },
+  opts: {
+    forMs?: number;
+    until?: (sentAt: number) => Promise<boolean>;
+    statedMs?: number;
+    onAdmit?: (permit: { sentAt: number; primaryLimit: number }) => void;
+  },
 ): Promise<number> {
   let first: number | undefined;
   let last = 0;
@@ -64,6 +69,7 @@ async function drive(
         appNowMs: Date.now(),
       });
       if (permit.kind !== 'admitted') throw new Error(`permit ${permit.kind}`);
+      opts.onAdmit?.(permit);
       last = Math.max(last, permit.sentAt);
       first ??= permit.sentAt;
       if (upstream.refuses(permit.sentAt)) await limiter.record429(domain, permit.sentAt, opts.statedMs);
@@ -243,4 +249,27 @@ describe('a learner that follows change', () => {
     // Clearing the override keeps it too.
     expect((await limiter.setOverride(domain.id, { limit: undefined })).keptPausedUntil).toBe(pausedUntil);
   });
+
+  it('a fractional rate is whole sends over a longer window: 2.5/s is 3 per 1,200 ms, never 3 in a shorter span', async () => {
+    const { limiter, prefix } = limiterFor();
+    const domain: DomainRef = { id: 'fraction', windows: [{ max: 5, durationMs: 1_000 }] };
+    // A rate of 2.5 in force (an operator's limit; a learned rate is paced the same way).
+    await limiter.setOverride(domain.id, { limit: 2.5 });
+    const sent: number[] = [];
+    const limits = new Set<number>();
+    await drive(limiter, domain, prefix, new Upstream(1_000_000, 1_000), {
+      until: async () => sent.length >= 10,
+      onAdmit: (permit) => {
+        sent.push(permit.sentAt);
+        limits.add(permit.primaryLimit);
+      },
+    });
+    // Rounded down, 2.5/s would be 2 sends a second: a fifth of the rate lost (a third at 2.9/s).
+    expect([...limits]).toEqual([3]);
+    sent.sort((a, b) => a - b);
+    // Never more than 3 in any 1,200 ms (so never over 2.5/s in the long run), nor in any 1,000 ms.
+    for (let i = 3; i < sent.length; i++) {
+      expect((sent[i] as number) - (sent[i - 3] as number)).toBeGreaterThanOrEqual(1_200);
+    }
+  }, 60_000);
 });
