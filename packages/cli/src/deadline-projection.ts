@@ -10,11 +10,12 @@ import type { RunDeadline } from './deadline-flags.js';
  * planner's verdict (`projectDeadline`, the worker's rule).
  */
 
-/** The run's distinct jobs for one account, their estimated tokens and real-time cost. */
+/** The run's distinct jobs for one account, their estimated tokens and real-time cost, its chat completions. */
 export interface RunShare {
   jobs: number;
   tokens: number;
   costUsd: number;
+  chatJobs: number;
 }
 
 export interface RunProjection {
@@ -116,14 +117,15 @@ function routeText(p: DeadlineProjection): string {
     const why: Record<string, string> = {
       'no-deadline': '',
       speed: ' (preference speed)',
-      'no-batch-route': ' (no provider key with a batch API)',
+      'no-batch-route': ' (no batch route: it takes chat completions and a provider key with a batch API)',
       'batch-not-cheaper': ' (a batch is not cheaper)',
-      'deadline-unreachable': '',
+      'deadline-unreachable': ' (too close to the deadline for a batch to come back)',
       'no-room-for-batch': ' (no time for a batch to come back and still hedge)',
     };
     return `all real time${why[plan.reason] ?? ''}`;
   }
   const batched = plan.batches.reduce((n, b) => n + b.jobs, 0);
   const saved = plan.costAllRealtimeUsd - plan.plannedCostUsd;
-  return `${batched} to a batch (${p.batchProviders.join(', ')}), ${plan.realtimeJobs} real time, about ${money(saved)} saved of ${money(plan.costAllRealtimeUsd)}`;
+  const money_ = p.pricesKnown ? `, about ${money(saved)} saved of ${money(plan.costAllRealtimeUsd)}` : '';
+  return `${batched} to a batch (${p.batchProviders.join(', ')}), ${plan.realtimeJobs} real time${money_}`;
 }

@@ -63,7 +63,7 @@ export interface Plan {
   /** `price` only. */
   estimatedCostUsd: number;
   /** `price` only: per account, its distinct jobs, their estimated tokens and cost (a deadline's projection). */
-  pricedPerAccount: Map<string, { jobs: number; tokens: number; costUsd: number }>;
+  pricedPerAccount: Map<string, { jobs: number; tokens: number; costUsd: number; chatJobs: number }>;
   /** --batch: what every line shares, and the batch id (from the content of every valid line). */
   batchRef: string | undefined;
   batchId: string;
@@ -155,8 +155,9 @@ export async function planInput(path: string, options: PlanOptions): Promise<Pla
       distinct.add(id);
       const costUsd = estimatedCostUsd(line.job);
       plan.estimatedCostUsd += costUsd;
-      const share = plan.pricedPerAccount.get(account) ?? { jobs: 0, tokens: 0, costUsd: 0 };
+      const share = plan.pricedPerAccount.get(account) ?? { jobs: 0, tokens: 0, costUsd: 0, chatJobs: 0 };
       share.jobs++;
+      if (line.job.task === 'chat-completion') share.chatJobs++;
       share.tokens += estimateTokens(line.job);
       share.costUsd += costUsd;
       plan.pricedPerAccount.set(account, share);

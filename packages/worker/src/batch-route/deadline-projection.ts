@@ -63,8 +63,11 @@ export function batchProvidersOf(status: Pick<ProjectionStatus, 'keys'>): string
 
 export interface ProjectionInput {
   status: ProjectionStatus;
-  /** The run's jobs for this account, their estimated tokens and real-time cost. */
-  run: { jobs: number; tokens: number; costUsd: number };
+  /**
+   * The run's jobs for this account, their estimated tokens and real-time cost, and how many are
+   * chat completions (the only task the batch route takes).
+   */
+  run: { jobs: number; tokens: number; costUsd: number; chatJobs: number };
   deadlineMs: number;
   preference: 'cost' | 'speed';
   nowMs: number;
@@ -76,8 +79,10 @@ export interface DeadlineProjection {
   backlog: number;
   jobs: number;
   capacity: RealtimeCapacity | undefined;
-  /** Providers of the account's keys a batch could go to. */
+  /** Providers of the account's keys a batch could go to (none when the run is not all chat completions). */
   batchProviders: string[];
+  /** The run's estimated cost is known (else the plan's costs are nominal, to weigh routes only). */
+  pricesKnown: boolean;
   /** The planner's verdict; undefined without a known capacity. */
   plan: Plan | undefined;
   deadlineMs: number;
@@ -94,12 +99,14 @@ export function projectDeadline(input: ProjectionInput): DeadlineProjection {
   const backlog = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
   const jobs = backlog + run.jobs;
   const capacity = realtimeCapacity(status);
-  const batchProviders = batchProvidersOf(status);
-  const base = { account: status.account, backlog, jobs, capacity, batchProviders, deadlineMs };
+  const batchable = run.jobs > 0 && run.chatJobs === run.jobs;
+  const batchProviders = batchable ? batchProvidersOf(status) : [];
+  const pricesKnown = run.tokens > 0 && run.costUsd > 0;
+  const base = { account: status.account, backlog, jobs, capacity, batchProviders, pricesKnown, deadlineMs };
   if (!capacity) return { ...base, plan: undefined };
-  // Per job when nothing is known of tokens: the prices still compare batch with real time.
+  // Nominal figures when nothing is known of tokens or prices: they still weigh batch against real time.
   const tokensPerJob = run.jobs > 0 && run.tokens > 0 ? run.tokens / run.jobs : 1;
-  const realtimePricePerMTokens = run.tokens > 0 && run.costUsd > 0 ? (run.costUsd / run.tokens) * 1e6 : 1;
+  const realtimePricePerMTokens = pricesKnown ? (run.costUsd / run.tokens) * 1e6 : 1;
   const limits = batchProviders
     .map((provider) => batchApiTargetFor(provider)?.limits)
     .find((l) => l !== undefined);
