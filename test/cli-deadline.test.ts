@@ -2,8 +2,9 @@
  * The operator's side of deadlines, with the real `hfq` as a process, a real worker on the
  * simulator and real Redis: `hfq enqueue --deadline` projects the finish before it enqueues,
  * `--deadline-strict` refuses a deadline the account cannot meet (exit 3, nothing enqueued), a
- * feasible one runs with every job carrying `dueAt`, and `hfq status` shows the account's
- * provider batches from their records (and nothing new for an account without any).
+ * feasible one runs with every job (and every item of a `--batch`) carrying `dueAt`, and
+ * `hfq status` shows the account's provider batches from their records (and nothing new for an
+ * account without any).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -161,6 +162,25 @@ describe('hfq enqueue --deadline and hfq status batch rows', () => {
       /acme: 2000 job\(s\) .*; all real time \(no batch route: /,
     );
     expect(await jobsOf('acme')).toHaveLength(50);
+  });
+
+  it('--batch with an ISO deadline: every item of the batch carries it', { timeout: 120_000 }, async () => {
+    const input = join(dir, 'acme-batch.jsonl');
+    writeFileSync(input, `${Array.from({ length: 20 }, (_, i) => line('acme', 5000 + i)).join('\n')}\n`);
+    const due = new Date(Date.now() + 3 * 60 * MINUTE);
+    due.setUTCSeconds(0, 0);
+    const iso = due.toISOString().replace(':00.000Z', 'Z');
+    const before = new Set((await jobsOf('acme')).map((j) => j.id));
+    // Without --wait: a batch's items leave Redis once their results are read and written out.
+    const proc = HfqProcess.start(['enqueue', input, '--batch', '--deadline', iso], env());
+    const exit = await proc.exited;
+    expect(exit.code, proc.lines.join('\n')).toBe(0);
+    const items = (await jobsOf('acme')).filter((j) => !before.has(j.id));
+    expect(items).toHaveLength(20);
+    for (const item of items) {
+      expect(item.data.dueAt).toBe(due.getTime());
+      expect(item.data.preference).toBe('cost');
+    }
   });
 
   it('hfq status shows a batch record per account (provider, state, jobs, hedge, deadline), nothing for others', {
