@@ -48,7 +48,16 @@ describe('batchProvidersOf', () => {
     const keys = [
       { provider: 'together', credits: OK },
       { provider: 'cerebras', credits: OK },
-      { provider: 'groq', credits: { state: 'exhausted', untilMs: NOW + MINUTE } as const },
+      {
+        provider: 'groq',
+        credits: {
+          state: 'exhausted',
+          reason: '402 from the key',
+          untilMs: NOW + MINUTE,
+          sinceMs: NOW,
+          nextProbeAtMs: NOW + MINUTE,
+        } as const,
+      },
     ];
     expect(batchProvidersOf({ keys })).toEqual(['together']);
   });
