@@ -3,6 +3,11 @@
  * public API. The public entry is `index.ts`; a name is exported from one entry only.
  */
 export { holdKey } from './account-runtime.js';
+export {
+  type DeadlineProjection,
+  type ProjectionStatus,
+  projectDeadline,
+} from './batch-route/deadline-projection.js';
 export { durationText, forecast } from './cockpit/forecast.js';
 export { reusedSince, spendNotes } from './cockpit/spend-note.js';
 export { estimateTokens } from './cost.js';

@@ -212,11 +212,16 @@ if primary then
     stateWrites[#stateWrites + 1] = 'rateSince'
     stateWrites[#stateWrites + 1] = now
   end
-  w.limit = math.max(1, math.floor(rate))
+  -- A fractional rate is whole sends over a longer window: 2.85/s is 3 sends per 1,053 ms, not
+  -- 2 per 1,000 ms (at a few requests a second, rounding down loses a third of the rate). Never
+  -- more than ceil(rate) sends in any window of the upstream's length.
+  w.limit = math.max(1, math.ceil(rate - 1e-9))
+  local stretch = w.duration * (w.limit / math.max(rate, 1e-9) - 1)
   -- At a few requests a window the margin is a few ms, less than the jitter between two sends'
   -- trips to the upstream: keep at least LOW_RATE_MARGIN of the spacing free as well.
   local lowMargin = DET.LOW_RATE_MARGIN * w.duration / w.limit
   if lowMargin > w.span - w.duration then w.span = w.duration + lowMargin end
+  if stretch > 0 then w.span = w.span + stretch end
   primaryLimit, primaryW = w.limit, w.span
 end
 
