@@ -19,7 +19,7 @@
  * `finishedOn`), producer and worker peak RSS (VmHWM), Redis commands per job (`INFO stats`
  * total_commands_processed before and after, and which commands from `INFO commandstats`), CPU per
  * job (workers, simulator, Redis, producer). Prints the ratios hfq ÷ baseline for throughput
- * (target ≥ 0.8) and commands per job (target ≤ 1.5) and writes `.bench-out/load.json` and
+ * (target ≥ 0.9) and commands per job (target ≤ 1.3) and writes `.bench-out/load.json` and
  * `.bench-out/load.md`. `BENCH_WORKER_NODE_OPTIONS` is passed to every worker as NODE_OPTIONS
  * (for example `--import` of a profiler).
  *

@@ -102,6 +102,42 @@ describe('hfq usage errors', () => {
       args: ['enqueue', input, '--order', 'random'],
       message: /--order takes input or completion/,
     },
+    {
+      name: 'a --deadline that is no time',
+      args: ['enqueue', input, '--deadline', 'tomorrow'],
+      message:
+        /^hfq enqueue: --deadline takes a duration such as 90m, 6h or 1h30m, or an ISO time with a zone .*got "tomorrow"$/,
+    },
+    {
+      name: 'a --deadline in the past',
+      args: ['enqueue', input, '--deadline', '2020-01-01T00:00Z'],
+      message: /^hfq enqueue: --deadline takes a time in the future, got "2020-01-01T00:00Z"$/,
+    },
+    {
+      name: 'a --deadline of zero',
+      args: ['enqueue', input, '--deadline', '0m'],
+      message: /^hfq enqueue: --deadline takes a duration longer than zero, got "0m"$/,
+    },
+    {
+      name: 'a --deadline without a zone',
+      args: ['enqueue', input, '--deadline', '2030-01-01T12:00'],
+      message: /^hfq enqueue: --deadline takes a duration .* got "2030-01-01T12:00"$/,
+    },
+    {
+      name: 'an unknown --prefer',
+      args: ['enqueue', input, '--deadline', '6h', '--prefer', 'cheap'],
+      message: /^hfq enqueue: --prefer takes cost or speed, got "cheap"$/,
+    },
+    {
+      name: '--prefer without --deadline',
+      args: ['enqueue', input, '--prefer', 'speed'],
+      message: /^hfq enqueue: --prefer applies only with --deadline$/,
+    },
+    {
+      name: '--deadline-strict without --deadline',
+      args: ['enqueue', input, '--deadline-strict'],
+      message: /^hfq enqueue: --deadline-strict applies only with --deadline$/,
+    },
     { name: 'retry without a target', args: ['retry'], message: /missing <account> or <file\.jsonl>/ },
     {
       name: 'retry of a missing file',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { BatchRecordStore } from '../packages/worker/src/batch-route/batch-record-store.js';
 import { basicHeader, chatJob, silentLogger, startBoardProcess } from './ops-support.js';
 import { ROOT } from './support/processes.js';
 import { startStack } from './support/stack.js';
@@ -40,6 +41,16 @@ describe.skipIf(!HAVE_CHROMIUM)('the cockpit at 390 px in a real browser', () =>
     );
     await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
     await stack.admin.setLimit('acme-with-a-long-name', 10, { forMs: 3_600_000 });
+    // A provider batch of the account, as the batch route records it: its row must fit too.
+    const now = Date.now();
+    await new BatchRecordStore(stack.redis(), stack.prefix).open('acme-with-a-long-name', {
+      provider: 'together',
+      keyDomain: 'key-domain',
+      endpoint: '/v1/chat/completions',
+      jobIds: Array.from({ length: 1200 }, (_, i) => `job-${i}`),
+      deadlineMs: now + 3_600_000,
+      hedgeAtMs: now + 2_400_000,
+    });
     const board = await startBoardProcess({
       REDIS_URL: stack.redisUrl,
       HFQ_PREFIX: stack.prefix,
@@ -123,6 +134,12 @@ describe.skipIf(!HAVE_CHROMIUM)('the cockpit at 390 px in a real browser', () =>
       // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered, what a person reads
       const table = await page.locator('table.accounts').innerText();
       expect(table).toMatch(/override of 20 until \d\d:\d\dZ/);
+      // The batch's row: provider, state, jobs, hedge time and deadline.
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered, what a person reads
+      const batches = await page.locator('table.batches[data-account="acme-with-a-long-name"]').innerText();
+      expect(batches).toMatch(
+        /together[\s\S]*planned[\s\S]*1200[\s\S]*in (40|39) m[\s\S]*in (1 h 00 m|59 m)/,
+      );
       mkdirSync(SHOTS, { recursive: true });
       await page.screenshot({ path: join(SHOTS, 'status-390.png'), fullPage: true });
 

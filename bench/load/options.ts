@@ -36,7 +36,7 @@ export const TOKENS: Record<SystemId, string> = {
   hfq: 'hf_bench_load_hfq_0123456789abcdef',
   baseline: 'hf_bench_load_baseline_0123456789ab',
 };
-export const TARGETS = { throughputRatio: 0.8, commandsRatio: 1.5 };
+export const TARGETS = { throughputRatio: 0.9, commandsRatio: 1.3 };
 /** The simulator is called the bottleneck when it used more than this share of one core. */
 export const SIM_BUSY_SHARE = 0.8;
 export const READY_TIMEOUT_MS = 120_000;

@@ -58,7 +58,7 @@ export async function runBatch(run: Run, producer: Producer, coalesce: number): 
           items: items(),
           coalesce,
         },
-        { batchId, chunkSize: run.chunkSize, sealTimeoutMs: CLI_SEAL_TIMEOUT_MS },
+        { batchId, chunkSize: run.chunkSize, sealTimeoutMs: CLI_SEAL_TIMEOUT_MS, ...run.due },
       ),
     );
   } catch (err) {

@@ -92,7 +92,7 @@ export async function runJobs(run: Run, producer: Producer): Promise<number> {
       }
       for (const [account, ids] of byAccount) fresh += await countNew(account, ids);
       await withBackpressure(run, () =>
-        producer.enqueueMany(lines.map((l) => ({ job: l.job, options: { jobId: l.id } }))),
+        producer.enqueueMany(lines.map((l) => ({ job: l.job, options: { jobId: l.id, ...run.due } }))),
       );
       if (run.retryFailed) for (const [account, ids] of byAccount) await retryFailed(account, ids);
       for (const l of lines) accounts.add(l.job.account);

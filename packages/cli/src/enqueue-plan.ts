@@ -62,6 +62,8 @@ export interface Plan {
   distinctJobs: number;
   /** `price` only. */
   estimatedCostUsd: number;
+  /** `price` only: per account, its distinct jobs, their estimated tokens and cost (a deadline's projection). */
+  pricedPerAccount: Map<string, { jobs: number; tokens: number; costUsd: number; chatJobs: number }>;
   /** --batch: what every line shares, and the batch id (from the content of every valid line). */
   batchRef: string | undefined;
   batchId: string;
@@ -74,7 +76,7 @@ export interface PlanOptions {
   batch: boolean;
   /** Identical lines run once each (the id includes the line number). */
   eachLine: boolean;
-  /** Count distinct jobs and price them (`--dry-run`); a run skips it. */
+  /** Count distinct jobs and price them (`--dry-run`, `--deadline`); a run without either skips it. */
   price?: boolean;
   held: readonly HeldRow[];
   /** `hfq retry`: a held failure of a valid line is not kept (the line runs again). */
@@ -105,6 +107,7 @@ export async function planInput(path: string, options: PlanOptions): Promise<Pla
     perAccount: new Map(),
     distinctJobs: 0,
     estimatedCostUsd: 0,
+    pricedPerAccount: new Map(),
     batchRef: undefined,
     batchId: '',
     keptIsPrefix: true,
@@ -150,7 +153,14 @@ export async function planInput(path: string, options: PlanOptions): Promise<Pla
     // Priced once per distinct job: identical lines share one request.
     if (!distinct.has(id)) {
       distinct.add(id);
-      plan.estimatedCostUsd += estimatedCostUsd(line.job);
+      const costUsd = estimatedCostUsd(line.job);
+      plan.estimatedCostUsd += costUsd;
+      const share = plan.pricedPerAccount.get(account) ?? { jobs: 0, tokens: 0, costUsd: 0, chatJobs: 0 };
+      share.jobs++;
+      if (line.job.task === 'chat-completion') share.chatJobs++;
+      share.tokens += estimateTokens(line.job);
+      share.costUsd += costUsd;
+      plan.pricedPerAccount.set(account, share);
     }
   }
   plan.distinctJobs = distinct.size;

@@ -20,6 +20,8 @@ export interface Run {
   progress: Progress;
   connection: Connection;
   prefix: string;
+  /** `--deadline`, `--prefer`: the producer's options for every job (empty without a deadline). */
+  due: { deadline?: Date; preference?: 'cost' | 'speed' };
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 
 import { etaMs, RECENT_RATE_WINDOW_MS as RATE_WINDOW_MS, recentRate } from '@hfq/shared/internal';
+import { clockText, slackText } from './deadline-projection.js';
 
 export class Progress {
   private enqueuedCount = 0;
@@ -18,6 +19,8 @@ export class Progress {
   private fresh = 0;
   private samples: [number, number][] = [];
   private baseline: number | undefined;
+  /** `--deadline`: epoch ms the run should be done by. */
+  private deadlineMs: number | undefined;
 
   constructor(
     private readonly total: number,
@@ -53,6 +56,11 @@ export class Progress {
     this.baseline ??= finished;
     this.sample(finished - this.baseline);
     this.render();
+  }
+
+  /** Show the projected finish (now + ETA) against this deadline (epoch ms) on every line. */
+  setDeadline(atMs: number): void {
+    this.deadlineMs = atMs;
   }
 
   /** State shown at the end of the line (paused, held, credits), or '' for none. */
@@ -92,8 +100,19 @@ export class Progress {
       rate === undefined ? '-/s' : `${rate.toFixed(1)}/s`,
       `ETA ${eta === undefined ? '-' : duration(eta)}`,
     ];
+    if (this.deadlineMs !== undefined) parts.push(this.deadlineText(left));
     if (this.note) parts.push(this.note);
     return parts.join('  ');
+  }
+
+  /** `finish ~16:20Z, 1 h 05 m before deadline 17:25Z` while the rate is known. */
+  private deadlineText(leftMs: number | undefined): string {
+    const deadline = this.deadlineMs as number;
+    const now = Date.now();
+    if (this.finished >= this.total) return `deadline ${clockText(deadline, now)}`;
+    if (leftMs === undefined) return `finish ? (deadline ${clockText(deadline, now)})`;
+    const finish = now + leftMs;
+    return `finish ~${clockText(finish, now)}, ${slackText(finish, deadline)} deadline ${clockText(deadline, now)}`;
   }
 
   /** Clear the bar (a terminal) so other output can be printed; the next update redraws it. */

@@ -107,10 +107,13 @@ export function learnedNoise(
   };
 }
 
-/** A script with the detector composed in front of it (both run as one atomic script). */
-export function withDetector(scriptFile: string): string {
+/**
+ * A script with the detector composed in front of it (both run as one atomic script); `before`
+ * goes in front of the detector and `prelude` between it and the script (parts that return early).
+ */
+export function withDetector(scriptFile: string, before = '', prelude = ''): string {
   const script = readFileSync(new URL(`./lua/${scriptFile}`, import.meta.url), 'utf8');
-  return `${DETECTOR}\n${script}`;
+  return `${before}${DETECTOR}\n${prelude}${prelude ? '\n' : ''}${script}`;
 }
 
 /** Longest jittered delay before a job retries a 429 that named no wait (noise or congestion). */

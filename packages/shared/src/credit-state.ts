@@ -6,11 +6,13 @@ import { creditGateKey, creditProbeKey, spendLedgerKey } from './state-keys.js';
 const CLOSE_GATE = readFileSync(new URL('./lua/close-credit-gate.lua', import.meta.url), 'utf8');
 const TAKE_PROBE = readFileSync(new URL('./lua/take-credit-probe.lua', import.meta.url), 'utf8');
 const RELEASE_PROBE = readFileSync(new URL('./lua/release-credit-probe.lua', import.meta.url), 'utf8');
+const ADD_SPEND = readFileSync(new URL('./lua/add-spend.lua', import.meta.url), 'utf8');
 
 type GateRedis = Redis & {
   hfqCloseCreditGate(key: string, ...args: (string | number)[]): Promise<number>;
   hfqTakeCreditProbe(key: string, ...args: (string | number)[]): Promise<number>;
   hfqReleaseCreditProbe(key: string): Promise<number>;
+  hfqAddSpend(key: string, ...args: (string | number)[]): Promise<string[]>;
 };
 
 /** How often a closed credit gate (the router's, or a provider key's) is probed with one real request, all workers together. @defaultValue 10 minutes */
@@ -22,8 +24,10 @@ const GATE_GRACE_MS = 86_400_000;
  * the next request finds out again (a 401 holds it anew). Longer than any exhausted gate.
  */
 export const HELD_GATE_TTL_MS = 35 * 86_400_000;
-/** The spend ledger of a month lives two months after its last write. */
+/** The spend ledger of a month lives two months after its last write (within a minute, see below). */
 export const LEDGER_TTL_MS = 62 * 86_400_000;
+/** A process refreshes a ledger's TTL at most this often (a new ledger gets its TTL at once: add-spend.lua). */
+const LEDGER_TTL_REFRESH_MS = 60_000;
 
 /**
  * Credit state and spend, kept in Redis and shared by every worker (see docs/architecture.md, "What a 402 does").
@@ -103,6 +107,8 @@ export interface CreditStateOptions {
 export class CreditState {
   private readonly redis: GateRedis;
   readonly probeIntervalMs: number;
+  /** When this process last refreshed each ledger's TTL (performance.now()). */
+  private readonly ledgerTtlRefreshedAt = new Map<string, number>();
 
   constructor(
     redis: RedisClient,
@@ -116,6 +122,8 @@ export class CreditState {
       redis.defineCommand('hfqTakeCreditProbe', { lua: TAKE_PROBE, numberOfKeys: 1 });
     if (typeof r.hfqReleaseCreditProbe !== 'function')
       redis.defineCommand('hfqReleaseCreditProbe', { lua: RELEASE_PROBE, numberOfKeys: 1 });
+    if (typeof r.hfqAddSpend !== 'function')
+      redis.defineCommand('hfqAddSpend', { lua: ADD_SPEND, numberOfKeys: 1 });
     this.redis = r;
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_CREDIT_PROBE_MS;
   }
@@ -220,15 +228,21 @@ export class CreditState {
     includedUsd?: number,
   ): Promise<void> {
     const key = this.ledgerKey(scope, atMs);
-    const multi = this.redis.multi();
     const fields = Object.entries(entries).filter(([, amount]) => amount !== 0);
-    for (const [field, amount] of fields) multi.hincrbyfloat(key, field, amount);
-    multi.pexpire(key, LEDGER_TTL_MS);
-    const replies = (await multi.exec()) ?? [];
-    // A refused command (Redis full) must throw, so the caller keeps the amounts.
-    for (const [err] of replies) if (err) throw err;
+    if (fields.length === 0) return;
+    const now = performance.now();
+    const last = this.ledgerTtlRefreshedAt.get(key);
+    const refresh = last === undefined || now - last >= LEDGER_TTL_REFRESH_MS;
+    // A refused write (Redis full) rejects, so the caller keeps the amounts; a script's first
+    // write refused writes nothing.
+    const values = await this.redis.hfqAddSpend(key, refresh ? '1' : '0', LEDGER_TTL_MS, ...fields.flat());
+    if (refresh) {
+      // Keyed by ledger, one per scope and month: old months' entries are dropped with the map's growth.
+      if (this.ledgerTtlRefreshedAt.size > 1_000) this.ledgerTtlRefreshedAt.clear();
+      this.ledgerTtlRefreshedAt.set(key, now);
+    }
     const router = fields.findIndex(([field]) => field === LEDGER_FIELDS.hfRouterUsd);
-    if (includedUsd !== undefined && router >= 0 && Number(replies[router]?.[1]) >= includedUsd) {
+    if (includedUsd !== undefined && router >= 0 && Number(values[router]) >= includedUsd) {
       // Best effort: the amounts are in; a lost note only loses the date shown in status.
       await this.redis.hsetnx(key, LEDGER_FIELDS.payAsYouGoSince, String(atMs)).catch(() => {});
     }

@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import type { RateWindow } from './account-schema.js';
-import { learnedNoise, type NoiseLevel, type Verdict, withDetector } from './congestion-detector.js';
-import { type RateChange, rateChangesOf } from './rate-change.js';
-import type { RedisClient } from './redis-cluster.js';
+import { learnedNoise, withDetector } from './congestion-detector.js';
+import type {
+  AcquireInput,
+  AcquireResult,
+  DomainLimiterOptions,
+  DomainRef,
+  DomainState,
+  LimiterOptions,
+  OverrideOutcome,
+  SetOverrideOptions,
+  ThrottleOutcome,
+} from './domain-limiter-types.js';
+import { primaryOf } from './domain-limiter-types.js';
+import { rateChangesOf } from './rate-change.js';
+import { isCluster, type RedisClient } from './redis-cluster.js';
 import { redisTimeMs } from './redis-time.js';
+import { sleep } from './sleep.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
 
 /**
@@ -15,9 +27,17 @@ import { domainStateKey, hashTagOf } from './state-keys.js';
  * are Lua scripts beside this file; see their headers for the contract.
  */
 
+const luaFile = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
+const CREDIT_REFUSAL = luaFile('credit-refusal.lua');
 const ACQUIRE = withDetector('acquire-permit.lua');
+/** The credit check in front of the permit, one script (see acquire-permit-with-credit.lua's header). */
+const ACQUIRE_WITH_CREDIT = withDetector(
+  'acquire-permit.lua',
+  `${CREDIT_REFUSAL}\n`,
+  luaFile('acquire-permit-with-credit.lua'),
+);
 const RECORD_429 = withDetector('record-429.lua');
-const CHECK_CREDIT = readFileSync(new URL('./lua/check-credit.lua', import.meta.url), 'utf8');
+const CHECK_CREDIT = `${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`;
 
 /** Every key of a domain but the override expires this long after its last write. */
 const STATE_TTL_MS = 30 * 86_400_000;
@@ -27,6 +47,7 @@ const COMMIT_RETRY_MS = 20;
 
 type ScriptRedis = Redis & {
   hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
+  hfqAcquirePermitWithCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
   hfqCheckCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
   hfqRecord429(...args: (string | number)[]): Promise<number[]>;
 };
@@ -34,135 +55,10 @@ type ScriptRedis = Redis & {
 /** Sends this close to their permit never need their stamp moved, whatever the window. */
 const MIN_LATE_SEND_MS = 3;
 
-export interface LimiterOptions {
-  /** Extra share of each window kept free for the time between admission and arrival upstream. @defaultValue 0.015 */
-  marginRatio?: number;
-  /** Longest wait to hold a reserved slot for inside a worker; longer waits return `wait`. @defaultValue 10000 */
-  maxReserveMs?: number;
-  /** Additive increase per clean window, as a share of the ceiling. @defaultValue 0.02 */
-  increaseRatio?: number;
-  /** Time after a cut before the learned rate may rise again. @defaultValue 10000 */
-  quietMs?: number;
-  /** Decrease for a wall of 429s in a window already full of history (a limit that fell). @defaultValue 0.7 */
-  beta?: number;
-  /** Randomness for jitter. @defaultValue Math.random */
-  random?: () => number;
-  /** Append every admission's Redis time to `<domain>:audit` (diagnostics and tests). @defaultValue false */
-  audit?: boolean;
-  /** Most entries the audit list keeps (the oldest are trimmed). @defaultValue 100000 */
-  auditMax?: number;
-  /** The audit list expires this long after its last write. @defaultValue 86400000 (1 day) */
-  auditTtlMs?: number;
-}
-
-/** The limiter's options inside hfq: the tuning, and where its rate changes are reported. */
-export interface DomainLimiterOptions extends LimiterOptions {
-  /**
-   * Called for each change of a domain's learned rate, by the process whose permit or 429 made it
-   * (each change is reported once, to one process). @defaultValue none
-   */
-  onRateChange?: (change: RateChange) => void;
-}
-
-export interface DomainRef {
-  /** Non-secret id of the domain (a hash of the credential, see `credentialId`). */
-  id: string;
-  windows: readonly RateWindow[];
-}
-
-export interface AcquireInput {
-  domain: DomainRef;
-  /** Credit gate of the account or organisation (see `credit-state.ts`); checked before admission. */
-  gateKey: string;
-  /** Spend ledger hash and the field and budget to compare, when a budget applies. */
-  ledgerKey: string;
-  ledgerField?: string;
-  budgetUsd?: number;
-  /** Caller's clock, for the credit gate. */
-  appNowMs: number;
-  /** Estimated model tokens, for token windows. @defaultValue 1 */
-  tokens?: number;
-  signal?: AbortSignal;
-  /** Longest wait to hold a slot for in this call (a spill that has somewhere else to go). @defaultValue `maxReserveMs` */
-  maxWaitMs?: number;
-}
-
-export type AcquireResult =
-  | { kind: 'admitted'; sentAt: number; uid: string; primaryLimit: number; waitedMs: number }
-  | { kind: 'wait'; waitMs: number; waitedMs: number }
-  | { kind: 'gate'; reason: string; untilMs: number }
-  | { kind: 'budget'; spentUsd: number };
-
-export interface ThrottleOutcome {
-  /** What the 429 meant (see `congestion-detector.ts`). */
-  verdict: Verdict;
-  /** How long the domain is paused for a stated wait (0 when none was stated). */
-  pauseMs: number;
-  episodes: number;
-  /** The learned rate after this 429. */
-  rate: number;
-  /** This 429 started a congestion episode (the rate was cut). */
-  newEpisode: boolean;
-  /** The noise level the 429 was judged against (the prior, 0.2%, when none is in force). */
-  noiseLevel: number;
-  /** Sends of evidence behind that level now (0: the prior). */
-  noiseEvidenceSends: number;
-}
-
-export interface DomainState {
-  rate: number | undefined;
-  override: number | undefined;
-  /** When an override set with `forMs` lapses (ms since the epoch); undefined when it is permanent or absent. */
-  overrideUntilMs: number | undefined;
-  pausedUntil: number;
-  /** How much longer the domain waits for a stated wait, by Redis's clock (0 when it does not). */
-  pausedForMs: number;
-  episodes: number;
-  /**
-   * The 429 share the detector holds as this domain's noise level now: undefined while no level
-   * is in force (none measured, or forgotten: see `noise`).
-   */
-  noiseShare: number | undefined;
-  /** What the detector learned of the noise, in force or not (undefined when it never measured any). */
-  noise: NoiseLevel | undefined;
-  recent429s: number;
-}
-
-/** What `setOverride` did to the domain's learned state. */
-export interface OverrideOutcome {
-  /** The learned rate before (undefined: none was learned, the configured limit was in force). */
-  previousRate: number | undefined;
-  /** The override before, if any. */
-  previousOverride: number | undefined;
-  /** A stated wait (Retry-After) that was running and still holds: until this Redis time (ms); 0 when none. */
-  keptPausedUntil: number;
-  /** The learned rate, the cut under test, the probes and the noise evidence were cleared. */
-  cleared: readonly string[];
-}
-
-/** Options of `setOverride` (an object, so later options such as an expiry can join it). */
-export interface SetOverrideOptions {
-  /** The new limit of the primary window; undefined clears the override. */
-  limit: number | undefined;
-  /** The override lapses by itself after this long (the configured limit is back); never, unset. */
-  forMs?: number | undefined;
-}
-
-/** A domain's primary window: its first request window (the learned rate and overrides apply to it). */
-export function primaryWindow(
-  windows: readonly RateWindow[],
-): { max: number; durationMs: number } | undefined {
-  for (const w of windows) if ('max' in w) return w;
-  return undefined;
-}
-
-/** A domain with only token windows is paced by them alone: its request window never binds. */
-function primaryOf(windows: readonly RateWindow[]): { max: number; durationMs: number } {
-  return primaryWindow(windows) ?? { max: 1_000_000, durationMs: 1_000 };
-}
-
 export class DomainLimiter {
   private readonly redis: ScriptRedis;
+  /** Any keys may share a script (a standalone Redis): the credit check always runs inside the permit. */
+  private readonly oneNode: boolean;
   private readonly options: Required<LimiterOptions> & Pick<DomainLimiterOptions, 'onRateChange'>;
 
   constructor(
@@ -184,6 +80,7 @@ export class DomainLimiter {
     };
     defineScripts(redis);
     this.redis = redis as unknown as ScriptRedis;
+    this.oneNode = !isCluster(redis);
   }
 
   /** Additive increase of the learned rate per clean window, in requests. */
@@ -228,15 +125,20 @@ export class DomainLimiter {
     let mode: 'reserve' | 'commit' = 'reserve';
     let waitedMs = 0;
     const maxReserve = input.maxWaitMs ?? this.options.maxReserveMs;
+    // The credit check runs inside the permit script where its keys may share one with the
+    // domain's; on a Redis Cluster with other tags, it is a call of its own right before.
+    const folded = this.creditFolds(input, keys.state);
+    const budgeted = input.ledgerField !== undefined && input.budgetUsd !== undefined;
+    // The ledger only when a budget applies: a key the script does not need must not bind its slot.
+    const creditKeys = budgeted ? [input.gateKey, input.ledgerKey] : [input.gateKey];
+    const creditArgs = [input.appNowMs, input.ledgerField ?? '', input.budgetUsd ?? ''];
     for (;;) {
-      const refused = await this.checkCredit(input);
-      if (refused) return refused;
-      const reply = await this.redis.hfqAcquirePermit(
-        3 + windowKeys.length,
-        keys.state,
-        keys.override,
-        keys.audit,
-        ...windowKeys,
+      if (!folded) {
+        const refused = await this.checkCredit(input);
+        if (refused) return refused;
+      }
+      const permitKeys = [keys.state, keys.override, keys.audit, ...windowKeys];
+      const permitArgs: (string | number)[] = [
         mode,
         uid,
         this.options.marginRatio,
@@ -247,7 +149,18 @@ export class DomainLimiter {
         this.options.auditTtlMs,
         domain.windows.length,
         ...windowArgs,
-      );
+      ];
+      const reply: (string | number)[] = folded
+        ? await this.redis.hfqAcquirePermitWithCredit(
+            permitKeys.length + creditKeys.length,
+            ...permitKeys,
+            ...creditKeys,
+            ...permitArgs,
+            ...creditArgs,
+          )
+        : await this.redis.hfqAcquirePermit(permitKeys.length, ...permitKeys, ...permitArgs);
+      const refused = creditRefusal(reply);
+      if (refused) return refused;
       this.reportChanges(domain.id, reply, 4);
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
@@ -263,7 +176,18 @@ export class DomainLimiter {
   }
 
   /**
-   * The credit check before each permit attempt (check-credit.lua): the gate and the budget live
+   * Whether the credit check can run inside the permit script: always on a standalone Redis; on a
+   * Redis Cluster when the gate (and the ledger, when a budget applies) carry the domain's tag.
+   */
+  private creditFolds(input: AcquireInput, stateKey: string): boolean {
+    if (this.oneNode) return true;
+    const tag = hashTagOf(stateKey);
+    const budgeted = input.ledgerField !== undefined && input.budgetUsd !== undefined;
+    return hashTagOf(input.gateKey) === tag && (!budgeted || hashTagOf(input.ledgerKey) === tag);
+  }
+
+  /**
+   * The credit check before each permit attempt where it cannot run inside it (check-credit.lua): the gate and the budget live
    * under the credit scope's hash tag, the permit under the domain's, so they are two steps (see
    * docs/redis-cluster.md, 'State shared across units'). A gate and a ledger of one tag are read
    * in one call; of two tags (a provider key's gate, the account's ledger), in two at once.
@@ -279,9 +203,8 @@ export class DomainLimiter {
             ...(budgeted ? [this.redis.hfqCheckCredit(1, input.ledgerKey, 'l', ...args)] : []),
           ];
     for (const reply of await Promise.all(calls)) {
-      const code = Number(reply[0]);
-      if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
-      if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
+      const refused = creditRefusal(reply);
+      if (refused) return refused;
     }
     return undefined;
   }
@@ -396,10 +319,14 @@ export class DomainLimiter {
     const [oldRate, oldPause] = fields;
     const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
     const pausedUntil = Number(oldPause ?? 0) > nowMs ? Number(oldPause) : 0;
+    // The permit reads the override from its copy in the state (`ovr`, and `ovrUntil` in Redis
+    // time for one that lapses), written here with the key, so a permit costs no GET of it.
+    const ovrUntil = limit !== undefined && options.forMs !== undefined ? nowMs + options.forMs : 0;
     const multi = this.redis
       .multi()
       .del(keys.state)
-      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '');
+      .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
+      .hset(keys.state, 'ovr', limit === undefined ? '' : String(limit), 'ovrUntil', String(ovrUntil));
     if (pausedUntil > 0) multi.hset(keys.state, 'pausedUntil', String(pausedUntil));
     multi.pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
@@ -455,30 +382,22 @@ export class DomainLimiter {
   }
 }
 
+/** A credit refusal in a script's reply (credit-refusal.lua): 2 the gate is closed, 3 the budget is reached. */
+function creditRefusal(reply: (string | number)[]): AcquireResult | undefined {
+  const code = Number(reply[0]);
+  if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
+  if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
+  return undefined;
+}
+
 function defineScripts(redis: RedisClient): void {
   const r = redis as unknown as Partial<ScriptRedis>;
   if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
+  if (typeof r.hfqAcquirePermitWithCredit !== 'function') {
+    redis.defineCommand('hfqAcquirePermitWithCredit', { lua: ACQUIRE_WITH_CREDIT });
+  }
   if (typeof r.hfqCheckCredit !== 'function') redis.defineCommand('hfqCheckCredit', { lua: CHECK_CREDIT });
   if (typeof r.hfqRecord429 !== 'function') {
     redis.defineCommand('hfqRecord429', { lua: RECORD_429, numberOfKeys: 4 });
   }
-}
-
-/** Wait `ms`, or less if `signal` aborts (then reject with its reason). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -14,7 +14,7 @@ export {
 export type { BatchProgress } from './batch-progress.js';
 export { ConfigError } from './config-error.js';
 export { canonicalJson, contentJobId, isSampling } from './content-id.js';
-export type { LimiterOptions } from './domain-limiter.js';
+export type { LimiterOptions } from './domain-limiter-types.js';
 export {
   ENDPOINT_CONFIG,
   type EndpointConfig,

@@ -31,19 +31,18 @@ export {
   ledgerMonth,
   type SpendByRoute,
 } from './credit-state.js';
+export { DomainLimiter } from './domain-limiter.js';
 export {
   type AcquireInput,
   type AcquireResult,
-  DomainLimiter,
   type DomainLimiterOptions,
   type DomainRef,
   type DomainState,
   type OverrideOutcome,
   primaryWindow,
   type SetOverrideOptions,
-  sleep,
   type ThrottleOutcome,
-} from './domain-limiter.js';
+} from './domain-limiter-types.js';
 export {
   appendToBacklogs,
   ENDPOINT_BACKLOG_TTL_MS,
@@ -152,6 +151,7 @@ export {
   type ThrottleDelay,
 } from './retry-after.js';
 export { credentialId, maskUrlCredentials, scrubSecrets } from './secrets.js';
+export { sleep } from './sleep.js';
 export {
   accountHoldKey,
   creditGateKey,

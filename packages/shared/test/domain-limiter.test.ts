@@ -114,6 +114,121 @@ describe('DomainLimiter pacing', () => {
     expect(await redis.pttl(limiter.keys(domain.id).audit)).toBeGreaterThan(0);
   });
 
+  it('refreshes TTLs and trims once per bucket, yet every key outlives its last write, a new one too', async () => {
+    const prefix = newPrefix();
+    const redis = connect();
+    const limiter = limiterOn(prefix, {}, redis);
+    // A 2 min primary window: the detector's buckets are 15 s, so these permits share one or two
+    // (and a window this long is not spaced: none waits).
+    const domain: DomainRef = {
+      id: 'upkeep',
+      windows: [
+        { max: 1_000, durationMs: 120_000 },
+        { tokens: 1_000_000, durationMs: 120_000 },
+      ],
+    };
+    const keys = limiter.keys(domain.id);
+    const domainKeys = [keys.state, keys.window(0), keys.tokenWindow(1)];
+    const monitor = await connect().monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    for (let i = 0; i < 20; i++) admitted(await limiter.acquire({ domain, ...gateOf(prefix), tokens: 5 }));
+    // A key lost mid-bucket (evicted, deleted by hand) is written again with a TTL at once.
+    await redis.del(keys.window(0), keys.tokenWindow(1));
+    admitted(await limiter.acquire({ domain, ...gateOf(prefix), tokens: 5 }));
+    await waitFor(
+      () => seen.filter((l) => l.startsWith('HSET') && l.includes(`${keys.state} `)).length >= 21,
+      'the permits to show',
+    );
+    monitor.disconnect();
+    const calls = (command: string, key: string) =>
+      seen.filter((l) => l.startsWith(`${command} ${key} `) || l === `${command} ${key}`).length;
+    // Per request, the state's TTL once per bucket (two at most here), a window's also when it was new.
+    expect(calls('PEXPIRE', keys.state)).toBeLessThanOrEqual(2);
+    expect(calls('PEXPIRE', keys.window(0))).toBeLessThanOrEqual(3);
+    expect(calls('PEXPIRE', keys.tokenWindow(1))).toBeLessThanOrEqual(3);
+    expect(calls('ZREMRANGEBYSCORE', keys.window(0))).toBeLessThanOrEqual(2);
+    // Each key outlives its last write by at least its own TTL: 30 days, 2 spans + 1 s, the ring.
+    expect(await redis.pttl(keys.state)).toBeGreaterThan(29 * 86_400_000);
+    expect(await redis.pttl(keys.window(0))).toBeGreaterThan(2 * 120_000);
+    expect(await redis.pttl(keys.tokenWindow(1))).toBeGreaterThan(120_000);
+    for (const key of domainKeys) expect(await redis.exists(key), key).toBe(1);
+    // Still a limit: the logs hold every send since the keys were lost.
+    expect(await redis.zcard(keys.window(0))).toBe(1);
+    expect(Number(await redis.hget(keys.tokenWindow(1), 'sum'))).toBe(5);
+  });
+
+  it('checks the credit gate and the budget inside the permit on one Redis node', async () => {
+    const prefix = newPrefix();
+    const redis = connect();
+    const limiter = limiterOn(prefix, {}, redis);
+    const credits = new CreditState(redis, prefix);
+    const scope = creditScope({ id: 'acme' });
+    // A window longer than a minute is not spaced: each permit is one attempt.
+    const domain: DomainRef = { id: 'folded', windows: [{ max: 100, durationMs: 120_000 }] };
+    const input = {
+      domain,
+      gateKey: credits.gateKey(scope),
+      ledgerKey: credits.ledgerKey(scope, Date.now()),
+      appNowMs: Date.now(),
+      ledgerField: 'hfRouterUsd',
+      budgetUsd: 1,
+    };
+    admitted(await limiter.acquire(input)); // the script is loaded now: no NOSCRIPT retry below
+    const monitor = await connect().monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    admitted(await limiter.acquire(input));
+    await redis.hset(input.ledgerKey, 'hfRouterUsd', '1.5');
+    expect(await limiter.acquire(input)).toEqual({ kind: 'budget', spentUsd: 1.5 });
+    await redis.hdel(input.ledgerKey, 'hfRouterUsd');
+    await credits.markExhausted(scope, 'credits exhausted (402)', Date.now());
+    expect((await limiter.acquire(input)).kind).toBe('gate');
+    await waitFor(
+      () => seen.filter((l) => l.startsWith('HMGET') && l.includes(input.gateKey)).length >= 3,
+      'the checks to show',
+    );
+    monitor.disconnect();
+    // One script per attempt: the gate read and the window's count come from the same EVALSHA.
+    const scripts = seen.filter((l) => /^evalsha /i.test(l));
+    const permits = scripts.filter((l) => l.includes(`${limiter.keys(domain.id).state} `));
+    expect(permits).toHaveLength(3);
+    for (const permit of permits) expect(permit).toContain(input.gateKey);
+    // No credit check of its own.
+    expect(scripts).toHaveLength(3);
+    expect(await redis.zcard(limiter.keys(domain.id).window(0))).toBe(2);
+  });
+
+  it("reads the operator's override from its copy in the state, the key only when the copy is gone", async () => {
+    const prefix = newPrefix();
+    const redis = connect();
+    const limiter = limiterOn(prefix, {}, redis);
+    // Not spaced (longer than a minute): the sixth permit in the window is refused at once.
+    const domain: DomainRef = { id: 'copied', windows: [{ max: 50, durationMs: 120_000 }] };
+    const keys = limiter.keys(domain.id);
+    await limiter.setOverride(domain.id, { limit: 5 });
+    const monitor = await connect().monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    for (let i = 0; i < 5; i++) admitted(await limiter.acquire({ domain, ...gateOf(prefix) }));
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    // The state expired (or was written before the copy): the next permit reads the key, once.
+    await redis.del(keys.state);
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    await waitFor(
+      () => seen.filter((l) => l.startsWith('HMGET') && l.includes(`${keys.state} `)).length >= 8,
+      'the permits to show',
+    );
+    monitor.disconnect();
+    expect(seen.filter((l) => l === `GET ${keys.override}`)).toHaveLength(1);
+    // An override set for a while lapses by its copy too.
+    await limiter.setOverride(domain.id, { limit: 5, forMs: 300 });
+    expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
+    await new Promise((r) => setTimeout(r, 400));
+    admitted(await limiter.acquire({ domain, ...gateOf(prefix) }));
+  });
+
   it('answers a permit on a token window of 100,000 sends with as few Redis operations as on an empty one', async () => {
     const prefix = newPrefix();
     const redis = connect();
@@ -144,12 +259,12 @@ describe('DomainLimiter pacing', () => {
         () => seen.slice(before).some((line) => line.includes(key)),
         'the monitor to see the permit',
       );
-      // The last command of the script is on the state key; wait until its PEXPIRE shows.
+      // The script's last write is the state's HSET (its PEXPIRE only once per bucket): wait for it.
       await waitFor(
         () =>
           seen
             .slice(before)
-            .some((line) => line.startsWith('PEXPIRE') && line.includes(`${limiter.keys(ref.id).state} `)),
+            .some((line) => line.startsWith('HSET') && line.includes(`${limiter.keys(ref.id).state} `)),
         'the permit to end',
       );
       return seen.slice(before).filter((line) => line.includes(key)).length;

@@ -33,6 +33,11 @@ import {
 } from '@hfq/shared/internal';
 import { Queue } from 'bullmq';
 import { holdKey } from './account-hold.js';
+import {
+  type AccountBatchRow,
+  batchSavingUsd,
+  readAccountBatchRows,
+} from './batch-route/batch-status-rows.js';
 import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/forecast.js';
 import { type HistoryPoint, readHistory, readRecentThroughput } from './cockpit/history-reader.js';
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
@@ -103,6 +108,16 @@ export interface AccountStatus {
   /** Active jobs whose worker is gone (no live worker holds their lock): re-delivered when the lock expires. */
   orphanedActive: number;
   forecast: AccountForecast;
+  /**
+   * The account's provider batches not yet collected (README, "Deadlines and the batch route"):
+   * provider, state, jobs, hedge time, deadline. Absent for an account without any.
+   */
+  batches?: AccountBatchRow[];
+  /**
+   * Estimated money those batches save against all real time: their jobs at this month's average
+   * cost per request on the route in use, less the batch price. Absent while unknown.
+   */
+  batchSavingUsd?: number;
 }
 
 /** What holds an account's jobs back now (see `Admin.runStates`). */
@@ -208,6 +223,7 @@ export class Admin {
           spend,
           history,
           endpoints,
+          batches,
         ] = await Promise.all([
           this.readRunState(id, view, nowMs),
           queue.getJobCounts('completed', 'failed'),
@@ -215,6 +231,7 @@ export class Admin {
           this.credits.spend(scope, nowMs),
           readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
           Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
+          readAccountBatchRows(this.redis, this.prefix, id),
         ]);
         const counts: Record<string, number> = { ...routerCounts };
         for (const lane of lanes) {
@@ -230,6 +247,19 @@ export class Admin {
               : 'provider-key';
         const backlog =
           (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0) + (counts.active ?? 0);
+        const accountForecast = forecast({
+          history,
+          backlog,
+          spend,
+          // Without a budget, "credits left" are the included credits (then pay-as-you-go).
+          budgetUsd: budgetUsd ?? view?.includedCreditsUsd ?? 0,
+          route,
+          nowMs,
+        });
+        // Only accounts with batches get the fields: no new noise for the others.
+        const saving = batchSavingUsd(batches, accountForecast.costPerRequestUsd);
+        const batchFields =
+          batches.length > 0 ? { batches, ...(saving !== undefined ? { batchSavingUsd: saving } : {}) } : {};
         return {
           account: id,
           source,
@@ -263,15 +293,8 @@ export class Admin {
           routing: endpoints.length > 0 ? view?.routing : undefined,
           liveWorkers: live.filter((w) => w.accounts.includes(id)).length,
           orphanedActive: await this.orphanedActiveIn(id, lanes, liveBullWorkers),
-          forecast: forecast({
-            history,
-            backlog,
-            spend,
-            // Without a budget, "credits left" are the included credits (then pay-as-you-go).
-            budgetUsd: budgetUsd ?? view?.includedCreditsUsd ?? 0,
-            route,
-            nowMs,
-          }),
+          forecast: accountForecast,
+          ...batchFields,
         };
       }),
     ).catch(whenFull);

@@ -9,6 +9,11 @@ export {
   BatchRecordStore,
 } from './batch-route/batch-record-store.js';
 export { type BatchPlanSnapshot, readBatchPlans } from './batch-route/batch-route-runtime.js';
+export {
+  type DeadlineProjection,
+  type ProjectionStatus,
+  projectDeadline,
+} from './batch-route/deadline-projection.js';
 export { durationText, forecast } from './cockpit/forecast.js';
 export { reusedSince, spendNotes } from './cockpit/spend-note.js';
 export { estimateTokens } from './cost.js';

@@ -37,6 +37,7 @@ const legacy = {
   state: (prefix: string, ...parts: string[]) => [prefix, 'hfq', ...parts].join(':'),
 };
 
+const OVERRIDE_SUFFIX = ':override';
 const UNFINISHED = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
 /** Pairs of (old key, new key) of hfq's own state for one account and its domains. */
@@ -57,8 +58,8 @@ function statePairs(
     pairs.push([legacy.state(prefix, 'domain', domain.id), domainStateKey(prefix, domain.id)]);
     // The operator's `hfq limit` override: permanent, so it must not be left behind.
     pairs.push([
-      `${legacy.state(prefix, 'domain', domain.id)}:override`,
-      `${domainStateKey(prefix, domain.id)}:override`,
+      `${legacy.state(prefix, 'domain', domain.id)}${OVERRIDE_SUFFIX}`,
+      `${domainStateKey(prefix, domain.id)}${OVERRIDE_SUFFIX}`,
     ]);
   }
   for (const provider of routes.providerDomains()) {
@@ -137,7 +138,11 @@ export async function migrateLegacyLayout(options: {
   let moved = 0;
   for (const { account, routes } of options.accounts) {
     for (const [from, to] of statePairs(prefix, account, routes, options.nowMs)) {
-      if (await moveKey(redis, from, to)) moved += 1;
+      if (!(await moveKey(redis, from, to))) continue;
+      moved += 1;
+      // A moved override: permits read it from its copy in the domain's state, which may predate it.
+      if (to.endsWith(OVERRIDE_SUFFIX))
+        await redis.hdel(to.slice(0, -OVERRIDE_SUFFIX.length), 'ovr', 'ovrUntil');
     }
   }
   if (moved > 0) logger.info({ moved }, 'state keys moved to the tagged key layout');

@@ -11,7 +11,7 @@ import {
   readPublishedEndpoints,
 } from '@hfq/shared/internal';
 import type { Queue } from 'bullmq';
-import { releaseHold } from './account-hold.js';
+import { holdKey, releaseHold } from './account-hold.js';
 import { readPublishedAccounts } from './cockpit/published-accounts.js';
 import { queueStartLimit } from './endpoints/endpoint-queue-limit.js';
 
@@ -79,14 +79,35 @@ async function operatorView(
   return { view, endpointSlots: endpoints.reduce((n, e) => n + e.concurrency, 0) };
 }
 
-/** Lift the hold of every held lane of the account (see docs/architecture.md, "Holds"). */
-async function releaseHeldLanes(deps: OperatorDeps, accountId: string): Promise<boolean> {
-  let resumed = false;
-  for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys()) {
-    const queue = deps.queueOf(accountId, lane);
-    if (await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId, lane })) resumed = true;
+/**
+ * Lift the hold of every held lane of the accounts, after a reset: true when any lane was held
+ * just before the reset (`heldBefore`) or is lifted here. A worker's supervisor may lift a hold
+ * in between (it sees the gate open once the reset is written), and the reset still resumed it.
+ */
+async function releaseHeldLanes(
+  deps: OperatorDeps,
+  accountIds: Iterable<string>,
+  heldBefore: boolean,
+): Promise<boolean> {
+  let resumed = heldBefore;
+  for (const accountId of accountIds) {
+    for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys()) {
+      const queue = deps.queueOf(accountId, lane);
+      if (await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId, lane }))
+        resumed = true;
+    }
   }
   return resumed;
+}
+
+/** Whether any lane of the accounts is held by hfq now (a hold key exists). */
+async function anyLaneHeld(deps: OperatorDeps, accountIds: Iterable<string>): Promise<boolean> {
+  for (const accountId of accountIds) {
+    for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys()) {
+      if ((await deps.redis.exists(holdKey(deps.prefix, accountId, lane))) === 1) return true;
+    }
+  }
+  return false;
 }
 
 /** See `Admin.resetCredits`. */
@@ -96,17 +117,16 @@ export async function resetCredits(
 ): Promise<{ scope: string; resumed: boolean }> {
   const { view } = await operatorView(deps, accountId);
   const scope = view.scope;
-  await deps.credits.reset(scope);
-  for (const key of view.keyDomains ?? []) await deps.credits.reset(keyScope(key.domain));
   const published = await readPublishedAccounts(deps.redis, deps.prefix);
   const sharing = new Set([
     accountId,
     ...deps.accounts.filter((a) => creditScope(a) === scope).map((a) => a.id),
     ...[...published.values()].filter((a) => a.scope === scope).map((a) => a.id),
   ]);
-  let resumed = false;
-  for (const id of sharing) if (await releaseHeldLanes(deps, id)) resumed = true;
-  return { scope, resumed };
+  const heldBefore = await anyLaneHeld(deps, sharing);
+  await deps.credits.reset(scope);
+  for (const key of view.keyDomains ?? []) await deps.credits.reset(keyScope(key.domain));
+  return { scope, resumed: await releaseHeldLanes(deps, sharing, heldBefore) };
 }
 
 /** See `Admin.resetKeyCredits`. */
@@ -123,8 +143,9 @@ export async function resetKeyCredits(
     throw new Error(`account "${accountId}" has no provider key "${provider}" (its keys: ${known})`);
   }
   const scope = keyScope(key.domain);
+  const heldBefore = await anyLaneHeld(deps, [accountId]);
   await deps.credits.reset(scope);
-  return { scope, resumed: await releaseHeldLanes(deps, accountId) };
+  return { scope, resumed: await releaseHeldLanes(deps, [accountId], heldBefore) };
 }
 
 /** See `Admin.setLimit`. */

@@ -2,6 +2,8 @@ import { stat } from 'node:fs/promises';
 import { createProducer } from '@hfq/producer';
 import { LIMITS, ValidationError } from '@hfq/shared';
 import { loadConnectionConfig } from '@hfq/shared/internal';
+import { DEADLINE_MISSED_EXIT, readDeadlineFlags } from '../deadline-flags.js';
+import { projectionText, projectRun } from '../deadline-projection.js';
 import { runBatch } from '../enqueue-batch.js';
 import { runJobs } from '../enqueue-jobs.js';
 import { type Plan, planInput } from '../enqueue-plan.js';
@@ -13,7 +15,7 @@ import { parseCommand, UsageError, wholeOption } from '../usage.js';
 
 export const ENQUEUE_HELP = `Usage: hfq enqueue <file.jsonl> [--account A] [--wait] [--out results.jsonl] [--skip-invalid]
                            [--dry-run] [--each-line] [--order input|completion] [--chunk N]
-                           [--batch [--coalesce N]]
+                           [--batch [--coalesce N]] [--deadline WHEN [--prefer cost|speed] [--deadline-strict]]
 
 Enqueues one job per line: hfq's own lines, or the OpenAI Batch format (custom_id, method, url,
 body: /v1/chat/completions and /v1/embeddings). The whole file is validated first: a bad line is
@@ -38,7 +40,14 @@ so running the file again, or after editing it, adds only the lines whose reques
                    in input order with per-line errors, removed from Redis once durably written; every
                    line has the same account, task, model, provider and parameters; the batch id
                    derives from the lines' content, so running it again resumes the same batch
-  --coalesce N     with --batch: inputs per upstream request (feature-extraction, sentence-similarity)`;
+  --coalesce N     with --batch: inputs per upstream request (feature-extraction, sentence-similarity)
+  --deadline WHEN  every job of the run (and every item of --batch) should be done by WHEN: a duration
+                   from now (90m, 6h, 1h30m) or an ISO time with a zone (2026-12-24T18:00Z). Before
+                   enqueueing, prints per account the projected finish against it: the jobs waiting
+                   plus this run's, at the rate hfq status shows, judged by the worker's planner
+  --prefer P       with --deadline: cost (default: the cheapest route that meets it) or speed
+  --deadline-strict  with --deadline: when the projection says it cannot be met, enqueue nothing
+                   and exit 3`;
 
 const OPTIONS = {
   account: { type: 'string' },
@@ -51,6 +60,9 @@ const OPTIONS = {
   chunk: { type: 'string' },
   batch: { type: 'boolean' },
   coalesce: { type: 'string' },
+  deadline: { type: 'string' },
+  prefer: { type: 'string' },
+  'deadline-strict': { type: 'boolean' },
 } as const;
 
 export interface EnqueueMode {
@@ -77,6 +89,7 @@ export async function runEnqueue(
     throw new UsageError(`--order takes input or completion, got "${order}"`, usage);
   if (values.batch && values['each-line'])
     throw new UsageError('--each-line applies only without --batch (a batch runs every line)', usage);
+  const deadline = readDeadlineFlags(values, usage, Date.now());
   const fileStat = await stat(file).catch(() => undefined);
   if (!fileStat?.isFile()) throw new UsageError(`${file}: no such file`, usage);
   const config = loadConnectionConfig(env);
@@ -101,7 +114,7 @@ export async function runEnqueue(
       eachLine: values['each-line'] === true,
       held,
       retryFailed: mode.retryFailed === true,
-      price: dryRun,
+      price: dryRun || deadline !== undefined,
     });
     const invalid = reportInvalid(plan, file, values['skip-invalid'] === true);
     if (held.length > 0 && plan.kept.length === 0) {
@@ -111,12 +124,24 @@ export async function runEnqueue(
       );
     }
     if (values.batch && plan.kept.length > 0) refuseChangedBatch(plan, values.out as string, usage);
+    // Projected against the deadline once the file is known valid, before anything is enqueued.
+    const projection =
+      deadline && (dryRun || !invalid) && plan.pricedPerAccount.size > 0
+        ? await projectRun(config.connection, config.prefix, plan.pricedPerAccount, deadline)
+        : undefined;
+    const projectionLines = projection && deadline ? projectionText(projection, deadline) : [];
     if (dryRun) {
-      console.log(dryRunText(plan, values.out));
+      console.log([dryRunText(plan, values.out), ...projectionLines].join('\n'));
       if (invalid) process.exitCode = 2;
+      else if (projection?.missed && deadline?.strict) process.exitCode = DEADLINE_MISSED_EXIT;
       return;
     }
     if (invalid) throw invalid;
+    for (const line of projectionLines) console.error(line);
+    if (projection?.missed && deadline?.strict) {
+      process.exitCode = DEADLINE_MISSED_EXIT;
+      return;
+    }
     if (plan.rewrite) await results?.keep(plan.kept);
     if (plan.todo === 0) {
       console.error(
@@ -147,7 +172,9 @@ export async function runEnqueue(
       }),
       connection: config.connection,
       prefix: config.prefix,
+      due: deadline ? { deadline: new Date(deadline.atMs), preference: deadline.preference } : {},
     };
+    if (deadline) run.progress.setDeadline(deadline.atMs);
     const producer = createProducer({ connection: config.connection, prefix: config.prefix });
     let failed = 0;
     try {

@@ -1,5 +1,6 @@
 import type { AccountStatus } from '@hfq/worker';
 import { durationText, endpointAvailabilityText, noiseText, spendNotes } from '@hfq/worker/internal';
+import { clockText } from '../deadline-projection.js';
 import { money, table } from './shared-config.js';
 
 /** What `hfq status` prints (and redraws with --watch): accounts, ETA, live workers, warnings. */
@@ -153,6 +154,7 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
         `${s.account} endpoint ${e.name}: ${e.state} · ${e.inFlight}/${e.limit} in flight (configured ${e.concurrency})${jobs}${cost}${why}`,
       );
     }
+    for (const line of batchLines(s, nowMs)) notes.push(line);
     if (f.creditsRunOutAtMs !== undefined && f.hfSpendPerHourUsd !== undefined && f.backlog > 0) {
       // No budget: the included credits end in pay-as-you-go, not in a stop.
       if (s.budgetUsd !== undefined)
@@ -167,4 +169,20 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
   }
   if (notes.length > 0) out.push('', ...notes);
   return out.join('\n');
+}
+
+/**
+ * The account's provider batches (README, "Deadlines and the batch route"), one line each, and
+ * what they save: nothing for an account without batches.
+ */
+export function batchLines(s: AccountStatus, nowMs: number): string[] {
+  const lines = (s.batches ?? []).map((b) => {
+    const id = b.batchId ? ` ${b.batchId}` : '';
+    return `${s.account} batch ${b.id} (${b.provider}${id}): ${b.state} · ${b.jobs} job${b.jobs === 1 ? '' : 's'} · hedge ${clockText(b.hedgeAtMs, nowMs)} · deadline ${clockText(b.deadlineMs, nowMs)}`;
+  });
+  if (s.batchSavingUsd !== undefined)
+    lines.push(
+      `${s.account}: its batches save about ${money(s.batchSavingUsd)} against all real time (at this month's cost per request)`,
+    );
+  return lines;
 }

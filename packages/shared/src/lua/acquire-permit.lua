@@ -6,8 +6,15 @@
 
   Every key is the domain's (one hash tag). The credit gate and the budget belong to the credit
   scope, another tag: check-credit.lua checks them right before every call of this script,
-  reserve and commit alike, so a request reserved before a gate closed is not sent after it closed
-  (docs/redis-cluster.md, 'State shared across units').
+  reserve and commit alike, so a request reserved before a gate closed is not sent after it closed;
+  where the keys may share a script (a standalone Redis, or one tag), the same check runs in front
+  of this script instead (acquire-permit-with-credit.lua; docs/redis-cluster.md, 'State shared
+  across units').
+
+  Upkeep, once per detector bucket (B = a quarter of the primary window, 50 ms to 15 s) rather
+  than per request: the first call of a bucket trims the request logs and refreshes the TTLs of
+  the state and the windows (a TTL one bucket longer, so each key still outlives its last write by
+  its full TTL; a window that was empty, maybe a new key, gets its TTL at once).
 
   A request window is a sliding log of committed sends (ZSET, score = send time); a token window
   is a ring of time buckets with a running sum (HASH: `sum`, `head`, `k<i>` bucket number and
@@ -26,7 +33,8 @@
   a quiet spell, by one step per clean window, or by doubling steps back toward a rate that held.
 
   KEYS[1]  domain state hash (rate, tat, pausedUntil, lastCutAt, lastRaiseAt, detector fields)
-  KEYS[2]  operator's override of the primary limit (string; permanent unless set with `--for`)
+  KEYS[2]  operator's override of the primary limit (string; permanent unless set with `--for`),
+           read only while the state holds no copy of it (fields `ovr`, `ovrUntil`)
   KEYS[3]  audit list of admission times (written only when ARGV[7] > 0)
   KEYS[4…] one key per window, in the order of the window arguments
 
@@ -81,7 +89,11 @@ local B = det_bucket_ms(detDuration)
 local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
-  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss')
+  'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
+  'ovr', 'ovrUntil')
+-- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
+-- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
+local upkeep = tonumber(state[13] or '-1') ~= sendK
 local pausedUntil = tonumber(state[3] or '0')
 local earliest = math.max(now, pausedUntil)
 local primaryLimit, primaryW = 0, 0
@@ -89,7 +101,21 @@ local stateWrites = {}
 
 if primary then
   local w = primary
-  local override = tonumber(redis.call('GET', OVERRIDE) or '')
+  -- The operator's override, from its copy in the state (fields `ovr`, '' for none, and `ovrUntil`,
+  -- when one set with `--for` lapses, 0 for never): setOverride writes both with the key. A state
+  -- without the copy (new, expired, or from before it) reads the key once and keeps the copy.
+  local override
+  if state[19] then
+    local ovrUntil = tonumber(state[20] or '0')
+    if state[19] ~= '' and (ovrUntil == 0 or now < ovrUntil) then override = tonumber(state[19]) end
+  else
+    override = tonumber(redis.call('GET', OVERRIDE) or '')
+    local ovrTtl = redis.call('PTTL', OVERRIDE)
+    stateWrites[#stateWrites + 1] = 'ovr'
+    stateWrites[#stateWrites + 1] = override and tostring(override) or ''
+    stateWrites[#stateWrites + 1] = 'ovrUntil'
+    stateWrites[#stateWrites + 1] = ovrTtl > 0 and now + ovrTtl or 0
+  end
   local ceiling = override or w.limit
   local rate = math.min(tonumber(state[1] or '') or ceiling, ceiling)
   local lastCut = tonumber(state[4] or '0')
@@ -186,11 +212,16 @@ if primary then
     stateWrites[#stateWrites + 1] = 'rateSince'
     stateWrites[#stateWrites + 1] = now
   end
-  w.limit = math.max(1, math.floor(rate))
+  -- A fractional rate is whole sends over a longer window: 2.85/s is 3 sends per 1,053 ms, not
+  -- 2 per 1,000 ms (at a few requests a second, rounding down loses a third of the rate). Never
+  -- more than ceil(rate) sends in any window of the upstream's length.
+  w.limit = math.max(1, math.ceil(rate - 1e-9))
+  local stretch = w.duration * (w.limit / math.max(rate, 1e-9) - 1)
   -- At a few requests a window the margin is a few ms, less than the jitter between two sends'
   -- trips to the upstream: keep at least LOW_RATE_MARGIN of the spacing free as well.
   local lowMargin = DET.LOW_RATE_MARGIN * w.duration / w.limit
   if lowMargin > w.span - w.duration then w.span = w.duration + lowMargin end
+  if stretch > 0 then w.span = w.span + stretch end
   primaryLimit, primaryW = w.limit, w.span
 end
 
@@ -273,7 +304,9 @@ for _, w in ipairs(windows) do
     token_expire(w)
     if w.sum + w.cost > w.limit and w.sum > 0 then earliest = math.max(earliest, token_room_at(w)) end
   else
-    redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - 2 * w.span)
+    -- Entries older than 2 spans count nowhere (ZCOUNT and the nth newest go by score and rank
+    -- from the newest): trimmed once per bucket, they outlive 2 spans by at most a bucket.
+    if upkeep then redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - 2 * w.span) end
     local count = redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf')
     w.count = count
     if count >= w.limit then
@@ -306,7 +339,7 @@ if wait > 0 then
   end
   if #stateWrites > 0 then
     redis.call('HSET', D, unpack(stateWrites))
-    redis.call('PEXPIRE', D, DET.TTL_MS)
+    if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
   end
   return det_reply({1, wait, now, primaryLimit})
 end
@@ -320,10 +353,11 @@ for _, w in ipairs(windows) do
     local v = w.cost
     if tonumber(cur[1] or '-1') == k then v = v + tonumber(cur[2] or '0') end
     redis.call('HSET', w.key, 'k' .. s, k, 'v' .. s, v, 'sum', w.sum + w.cost, 'head', w.head)
-    redis.call('PEXPIRE', w.key, math.ceil(w.span + 3 * w.g) + 1000)
+    if upkeep or w.sum == 0 then redis.call('PEXPIRE', w.key, math.ceil(w.span + 3 * w.g) + B + 1000) end
   else
     redis.call('ZADD', w.key, now, uid)
-    redis.call('PEXPIRE', w.key, math.ceil(2 * w.span) + 1000)
+    -- An empty log may be a new key: it gets its TTL at once, whatever the bucket.
+    if upkeep or w.count == 0 then redis.call('PEXPIRE', w.key, math.ceil(2 * w.span) + B + 1000) end
   end
 end
 if mode == 'reserve' and spacing > 0 then
@@ -342,7 +376,8 @@ if sendCount == 1 then
   stateWrites[#stateWrites + 1] = 0
 end
 redis.call('HSET', D, unpack(stateWrites))
-redis.call('PEXPIRE', D, DET.TTL_MS)
+-- A state without this bucket's send count was new, or is written first in this bucket.
+if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
 if auditMax > 0 then
   redis.call('RPUSH', AUDIT, now)
   redis.call('LTRIM', AUDIT, -auditMax, -1)

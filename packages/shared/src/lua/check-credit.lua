@@ -1,8 +1,10 @@
 --[[
   checkCredit: may a request of this credit scope go out now? Reads the credit gate and compares
-  the spend ledger with the budget. Runs right before every permit attempt, reserve and commit
-  alike, on the scope's hash tag; the permit itself runs on the domain's tag (acquire-permit.lua).
-  See docs/redis-cluster.md, 'State shared across units'.
+  the spend ledger with the budget (credit-refusal.lua is composed in front of this script). Runs
+  right before every permit attempt, reserve and commit alike, on the scope's hash tag, when the
+  permit runs on another tag (a Redis Cluster); where the keys may share a script, the check runs
+  inside the permit instead (acquire-permit-with-credit.lua). See docs/redis-cluster.md, 'State
+  shared across units'.
 
   The gate and the ledger share a tag when both are the scope's (the router route): one call with
   both. A provider key's own gate carries the key's tag and the ledger the account's scope's: two
@@ -13,8 +15,7 @@
             gate hash: exhaustedUntil, reason, heldReason; ledger hash: fields per route
 
   ARGV[1]  which keys: 'gl', 'g' or 'l'
-  ARGV[2]  caller's clock in ms (the gate's exhaustedUntil is compared with it, so monthly resets
-           can be tested with an injected clock)
+  ARGV[2]  caller's clock in ms (compared with the gate's exhaustedUntil)
   ARGV[3]  ledger field to compare with the budget ('' = no budget)
   ARGV[4]  budget in USD ('' = none)
 
@@ -32,15 +33,4 @@ elseif which == 'g' then
 else
   ledgerKey = KEYS[1]
 end
-
-if gateKey then
-  local gate = redis.call('HMGET', gateKey, 'exhaustedUntil', 'reason', 'heldReason')
-  if gate[3] then return {2, gate[3], 0} end
-  local exhaustedUntil = tonumber(gate[1] or '0')
-  if exhaustedUntil > tonumber(ARGV[2]) then return {2, gate[2] or 'credits exhausted', exhaustedUntil} end
-end
-if ledgerKey and ARGV[3] ~= '' and ARGV[4] ~= '' then
-  local spent = tonumber(redis.call('HGET', ledgerKey, ARGV[3]) or '0')
-  if spent >= tonumber(ARGV[4]) then return {3, tostring(spent)} end
-end
-return {0}
+return credit_refusal(gateKey, ledgerKey, ARGV[2], ARGV[3], ARGV[4]) or {0}

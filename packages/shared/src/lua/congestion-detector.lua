@@ -58,6 +58,8 @@ local DET = {
   -- A cut under test lowers the rate to the upstream's estimated limit, within these shares.
   FLOOR = 0.4,
   CEIL = 0.9,
+  -- The shallowest tested cut, for a small share (under half of BLIP_SHARE).
+  SMALL_CUT = 0.95,
   -- The test measures at least EVAL_WINDOWS after the settle span (one window plus margin), at
   -- most MAX_EVAL_WINDOWS after the cut.
   EVAL_WINDOWS = 1,
@@ -339,5 +341,10 @@ local function det_cut(rate, step, beta, accepted, young, share, wall, probing, 
   end
   local floor = rate * DET.FLOOR
   if deep then floor = math.max(rate * DET.DEEP_FLOOR, math.min(floor, accepted)) end
-  return math.max(1, math.min(rate * DET.CEIL, math.max(floor, lowered))), true
+  -- A share under half a blip's cuts less (down to SMALL_CUT): an overshoot that small is gone
+  -- after a 5% cut, and a noise that small (the commonest case) costs half as much while it is
+  -- tested.
+  local ceil = DET.CEIL
+  if share < DET.BLIP_SHARE / 2 then ceil = math.max(DET.CEIL, math.min(DET.SMALL_CUT, 1 - 2 * share)) end
+  return math.max(1, math.min(rate * ceil, math.max(floor, lowered))), true
 end

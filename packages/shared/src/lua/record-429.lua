@@ -109,12 +109,16 @@ if sentAt >= calmUntil and not ckUntil then
   local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
   -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
   -- the limit would draw a pause every window).
-  if retest or (stated and probing) or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3)) then
+  -- (Two 429s that state a wait are enough evidence: at a few requests a second the lookback never
+  -- holds MIN_SENDS sends, and a third would cost a third pause.)
+  if retest or (stated and probing)
+      or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3 or (stated and T >= 2))) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
     local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
     local accepted = math.max(0, sends - refused)
-    local oldest = redis.call('ZRANGE', PRIMARY, 0, 0, 'WITHSCORES')
+    -- (The log keeps 2 spans; entries past that wait for the permit's trim once per bucket.)
+    local oldest = redis.call('ZRANGEBYSCORE', PRIMARY, now - 2 * span, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     local young = tonumber(oldest[2] or tostring(sentAt)) > sentAt - span
     -- A wall: since the first 429 in the window, the upstream let (almost) nothing through.
     local first = redis.call('ZRANGEBYSCORE', LOG429, '(' .. (sentAt - span), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)

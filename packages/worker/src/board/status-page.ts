@@ -4,7 +4,9 @@ import { spendNotes } from '../cockpit/spend-note.js';
 import type { WorkerHeartbeatInfo } from '../cockpit/worker-heartbeat.js';
 import { endpointAvailabilityText } from '../endpoints/endpoint-status-view.js';
 import { noiseText } from '../noise-text.js';
+import { batchesTable } from './batch-table.js';
 import { ASSETS_PATH, FONTS_CSS } from './board-assets.js';
+import { escapeHtml, labelled, money } from './html-cells.js';
 
 /**
  * hfq's cockpit beside Bull Board: what Bull Board cannot know (tier, configured and learned
@@ -33,18 +35,6 @@ export const STATUS_PAGE_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Estimates per request are fractions of a cent: show enough digits to see them. */
-export function money(usd: number): string {
-  if (usd === 0) return '$0';
-  if (usd >= 1) return `$${usd.toFixed(2)}`;
-  if (usd >= 0.01) return `$${usd.toFixed(4)}`;
-  return `$${usd.toFixed(6)}`;
-}
 
 function perSecond(max: number, durationMs: number): string {
   const rate = (max * 1000) / durationMs;
@@ -168,16 +158,6 @@ const WORKER_COLUMNS = [
   'version',
   'last heartbeat',
 ];
-
-/**
- * Each cell names its column (`data-label`): on a narrow screen the tables are laid out as one
- * block per row, each cell under its label, so that nothing is wider than the screen.
- */
-function labelled(cells: string[], labels: readonly string[]): string[] {
-  return cells.map((cell, i) =>
-    cell.replace(/^<(td|th)\b/, `<$1 data-label="${escapeHtml(labels[i] ?? '')}"`),
-  );
-}
 
 /** The ETA and cost line above an account's charts. */
 function forecastLine(s: AccountStatus, nowMs: number): string {
@@ -315,6 +295,7 @@ export function renderStatusPage(
 <h2>${escapeHtml(s.account)} <small>${escapeHtml(s.source === 'unconfigured' ? 'not configured' : `tier ${s.tier}`)}</small></h2>
 ${forecastLine(s, nowMs)}
 ${endpointsTable(s)}
+${batchesTable(s, nowMs)}
 ${s.source === 'unconfigured' ? '' : `<div class="charts" data-account="${escapeHtml(s.account)}"></div>`}
 </section>`,
     )
@@ -354,7 +335,7 @@ ${s.source === 'unconfigured' ? '' : `<div class="charts" data-account="${escape
   tr.hold td, tr.unconfigured th { color: #b42318; }
   tr.gone td { color: #8a94a6; }
   p.forecast { margin: 0 0 6px; font-variant-numeric: tabular-nums; }
-  table.endpoints { margin: 0 0 8px; }
+  table.endpoints, table.batches { margin: 0 0 8px; }
   .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 8px; }
   .chart { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: 4px; min-width: 0; overflow: hidden; }
   .uplot .u-title { font-size: 12px; font-weight: 600; }

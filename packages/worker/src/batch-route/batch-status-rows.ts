@@ -1,0 +1,59 @@
+/**
+ * What `hfq status`, its JSON and the board show of an account's provider batches (see README,
+ * "Deadlines and the batch route"): one row per batch not yet collected, read from the batch
+ * records, never the key (a record holds only the key's domain id, and that is not shown either).
+ */
+import type { RedisClient } from '@hfq/shared/internal';
+import { type BatchRecordState, BatchRecordStore } from './batch-record-store.js';
+import { BATCH_PRICE_SHARE } from './deadline-projection.js';
+
+/** One provider batch of an account, as the operator's views show it. */
+export interface AccountBatchRow {
+  /** hfq's record id (`pb-…`). */
+  id: string;
+  provider: string;
+  state: BatchRecordState;
+  /** The provider's batch id, once created. */
+  batchId: string | undefined;
+  jobs: number;
+  /** Epoch ms: cancelled then if unfinished, its rest run in real time. */
+  hedgeAtMs: number;
+  /** Epoch ms: the deadline its jobs carry. */
+  deadlineMs: number;
+  createdAtMs: number;
+}
+
+/** The account's batches not yet collected, soonest hedge first. */
+export async function readAccountBatchRows(
+  redis: RedisClient,
+  prefix: string,
+  account: string,
+): Promise<AccountBatchRow[]> {
+  const records = await new BatchRecordStore(redis, prefix).openRecords(account);
+  return records
+    .map((r) => ({
+      id: r.id,
+      provider: r.provider,
+      state: r.state,
+      batchId: r.batchId,
+      jobs: r.jobIds.length,
+      hedgeAtMs: r.hedgeAtMs,
+      deadlineMs: r.deadlineMs,
+      createdAtMs: r.createdAtMs,
+    }))
+    .sort((a, b) => a.hedgeAtMs - b.hedgeAtMs || a.id.localeCompare(b.id));
+}
+
+/**
+ * Money the batches save against running their jobs in real time: their jobs at the real-time
+ * cost per request (this month's average on the route in use) less the batch price. undefined
+ * while that cost is unknown (nothing paid yet this month).
+ */
+export function batchSavingUsd(
+  rows: readonly AccountBatchRow[],
+  costPerRequestUsd: number | undefined,
+): number | undefined {
+  if (costPerRequestUsd === undefined || rows.length === 0) return undefined;
+  const jobs = rows.reduce((n, r) => n + r.jobs, 0);
+  return jobs * costPerRequestUsd * (1 - BATCH_PRICE_SHARE);
+}
