@@ -164,9 +164,13 @@ export class BatchRouteRuntime {
   private async resume(record: BatchRecord): Promise<void> {
     const route = this.routeOf(record);
     const found = await this.findJobs(record.jobIds);
-    if (!route || found.some((job) => !job)) {
-      // Its key is gone from the config, or a job was removed: the record cannot be sent as planned.
-      await this.giveUp(record, route ? 'a job of the batch is gone' : 'its key is no longer configured');
+    if (!route) {
+      await this.keyUnknown(record);
+      return;
+    }
+    if (found.some((job) => !job)) {
+      // A job was removed: the record cannot be sent as planned.
+      await this.giveUp(record, 'a job of the batch is gone');
       return;
     }
     const jobs = found as BullJob[];
@@ -241,7 +245,17 @@ export class BatchRouteRuntime {
     } catch (error) {
       if (route && (await this.refused(route, error, 'poll'))) return;
     }
-    if (!route) await this.giveUp(record, 'its key is no longer configured');
+    if (!route) await this.keyUnknown(record);
+  }
+
+  /**
+   * A record whose key this worker does not have (removed from its config, or a worker with
+   * another config): left to a worker that has it until its hedge time, then given up so that its
+   * jobs run in real time in time.
+   */
+  private async keyUnknown(record: BatchRecord): Promise<void> {
+    if (this.options.ctx.now() < record.hedgeAtMs) return;
+    await this.giveUp(record, 'its key is not configured here and its hedge time has come');
   }
 
   /** A finished batch: its answers stored for every job, the turnaround noted, the jobs released. */
