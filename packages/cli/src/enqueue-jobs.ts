@@ -1,6 +1,12 @@
 import { NoHeadroomError, type Producer } from '@hfq/producer';
 import type { Job } from '@hfq/shared';
-import { accountQueueName, checkRedisTarget, connectionFor, sleep } from '@hfq/shared/internal';
+import {
+  accountQueueName,
+  checkRedisTarget,
+  connectionFor,
+  isConnectionLost,
+  sleep,
+} from '@hfq/shared/internal';
 import { createAdmin } from '@hfq/worker';
 import { Job as BullJob, Queue } from 'bullmq';
 import { lineJobId } from './content-id.js';
@@ -11,9 +17,6 @@ import { watchRunState } from './progress-note.js';
 import { cliRedisLog } from './redis-outage-log.js';
 
 /** Errors of a connection that is gone for now (ioredis, sockets): a wait is tried again. */
-const CONNECTION_LOST =
-  /Redis not reachable|Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|enableOfflineQueue/;
-
 /** Results waited for at once: bounds memory; each is written as soon as it is ready. */
 const RESULT_WINDOW = 1_000;
 
@@ -139,7 +142,7 @@ export async function runJobs(run: Run, producer: Producer): Promise<number> {
       try {
         return await producer.job(id, account).outcome();
       } catch (err) {
-        if (interrupt.interrupted || !CONNECTION_LOST.test((err as Error)?.message ?? '')) throw err;
+        if (interrupt.interrupted || !isConnectionLost(err)) throw err;
         await interrupt.race(sleep(waitMs));
       }
     }

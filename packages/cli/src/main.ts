@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { ConfigError, createLogger, ValidationError } from '@hfq/shared';
-import { maskUrlCredentials, RedisErrorLog, routeIoredisConsole } from '@hfq/shared/internal';
+import {
+  isConnectionLost,
+  maskUrlCredentials,
+  RedisErrorLog,
+  routeIoredisConsole,
+} from '@hfq/shared/internal';
 import { runWorker, WORKER_HELP } from './commands/worker.js';
 import { parseCommand, UsageError } from './usage.js';
 
@@ -137,6 +142,19 @@ function portInUse(err: unknown, variable: string, usage: string): unknown {
 }
 
 const argv = process.argv.slice(2);
+// A background read (a progress note, a status poll) whose Redis went away rejects with nobody
+// awaiting it: the connection's own log line reports the outage once and it reconnects, so such a
+// rejection ends nothing. Any other is a bug: one line (the stack with HFQ_DEBUG=1), exit 1.
+process.on('unhandledRejection', (err: unknown) => {
+  if (isConnectionLost(err)) {
+    if (process.env.HFQ_DEBUG) console.error((err as Error)?.stack ?? String(err));
+    return;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const text = process.env.HFQ_DEBUG ? ((err as Error)?.stack ?? message) : message;
+  console.error(`${argv[0] ? `hfq ${argv[0]}` : 'hfq'}: ${maskUrlCredentials(text)}`);
+  process.exit(1);
+});
 main(argv).catch((err: unknown) => {
   const command = argv[0] ? `hfq ${argv[0]}` : 'hfq';
   if (err instanceof UsageError) {

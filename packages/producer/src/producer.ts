@@ -19,6 +19,7 @@ import {
   checkRedisTarget,
   connectionFor,
   describeMemory,
+  isConnectionLost,
   isRedisOutOfMemory,
   JOB_SCHEMA_VERSION,
   type JobData,
@@ -46,9 +47,6 @@ import { readDueOptions } from './deadline-option.js';
 import { EndpointIndex } from './endpoint-index.js';
 import { estimateAddBytes, Headroom, type HeadroomOptions, NoHeadroomError } from './headroom.js';
 import { JobHandle } from './job-handle.js';
-
-/** ioredis and socket errors that mean the connection is gone, whatever its status says yet. */
-const CONNECTION_LOST = /Stream isn't writeable|Connection is closed|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT/;
 
 export interface ProducerOptions {
   /**
@@ -445,7 +443,7 @@ export class Producer {
     } catch (err) {
       const status = this.connection.status;
       // A dropped socket can fail a command before ioredis has noticed the close (status still 'ready').
-      if (status === 'ready' && !CONNECTION_LOST.test((err as Error)?.message ?? '')) throw err;
+      if (status === 'ready' && !isConnectionLost(err)) throw err;
       throw new Error(`Redis not reachable (connection ${status}): ${(err as Error).message}`, {
         cause: err,
       });

@@ -20,6 +20,7 @@ export {
   noiseRetryDelayMs,
   type Verdict,
 } from './congestion-detector.js';
+export { isConnectionLost } from './connection-lost.js';
 export {
   type CreditScope,
   CreditState,
