@@ -177,10 +177,11 @@ describe('a learner that follows change', () => {
       until: async (sentAt) => {
         dropAt ??= sentAt;
         if (cutAt === undefined && (await rateOf(limiter, domain)) <= 17.5) cutAt = sentAt;
-        return cutAt !== undefined || sentAt - dropAt > 10_000;
+        return cutAt !== undefined || sentAt - dropAt > 15_000;
       },
     });
-    expect(cutAt, 'the rate was never cut to the new limit').toBeDefined();
+    const stateText = JSON.stringify(await limiter.state(domain.id));
+    expect(cutAt, `the rate was never cut to the new limit: ${stateText}`).toBeDefined();
     // (A first blip's dip and its calm window, then a cut to what got through, sometimes a second
     // after the first one's test: 1.2–3.7 s measured here on a loaded machine, where the driver's
     // sends thin out; the bound leaves room for that, README gives the figures.)
