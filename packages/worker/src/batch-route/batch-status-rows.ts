@@ -5,7 +5,7 @@
  */
 import type { RedisClient } from '@hfq/shared/internal';
 import { type BatchRecordState, BatchRecordStore } from './batch-record-store.js';
-import { BATCH_PRICE_SHARE } from './deadline-projection.js';
+import { DEFAULT_BATCH_PRICE_SHARE } from './batch-route-settings.js';
 
 /** One provider batch of an account, as the operator's views show it. */
 export interface AccountBatchRow {
@@ -55,5 +55,5 @@ export function batchSavingUsd(
 ): number | undefined {
   if (costPerRequestUsd === undefined || rows.length === 0) return undefined;
   const jobs = rows.reduce((n, r) => n + r.jobs, 0);
-  return jobs * costPerRequestUsd * (1 - BATCH_PRICE_SHARE);
+  return jobs * costPerRequestUsd * (1 - DEFAULT_BATCH_PRICE_SHARE);
 }

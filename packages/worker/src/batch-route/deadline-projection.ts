@@ -7,13 +7,10 @@
 import type { GateStatus } from '@hfq/shared/internal';
 import { batchApiTargetFor } from './batch-api-client.js';
 import { type Plan, planBatches } from './batch-planner.js';
+import { DEFAULT_BATCH_PRICE_SHARE, DEFAULT_BATCH_TURNAROUND_MS } from './batch-route-settings.js';
 import { deadlineMarginMs, planningTurnaroundMs } from './planning-figures.js';
 
-/** Providers' batch APIs cost about half their real-time price (`reference/batch-apis.md`). */
-export const BATCH_PRICE_SHARE = 0.5;
-
-/** The turnaround assumed before hfq has observed any batch: a provider's batches usually come back within the hour. */
-export const CONFIGURED_BATCH_TURNAROUND_MS = 60 * 60_000;
+// The worker's defaults (batch-route-settings.ts): the CLI projects with what the planner plans with.
 
 /** The parts of an account's status (`Admin.status`) the projection reads. */
 export interface ProjectionStatus {
@@ -118,8 +115,8 @@ export function projectDeadline(input: ProjectionInput): DeadlineProjection {
     backlog: { jobs, tokens: jobs * tokensPerJob },
     realtimeRps: capacity.rps,
     realtimePricePerMTokens,
-    batchPricePerMTokens: realtimePricePerMTokens * BATCH_PRICE_SHARE,
-    batchTurnaroundMs: planningTurnaroundMs([], CONFIGURED_BATCH_TURNAROUND_MS),
+    batchPricePerMTokens: realtimePricePerMTokens * DEFAULT_BATCH_PRICE_SHARE,
+    batchTurnaroundMs: planningTurnaroundMs([], DEFAULT_BATCH_TURNAROUND_MS),
     batchLimits: limits && { maxRequests: limits.maxRequests },
   });
   return { ...base, plan };
