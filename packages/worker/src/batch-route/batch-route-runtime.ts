@@ -415,21 +415,49 @@ export class BatchRouteRuntime {
       from += batch.jobs;
       const modelId = await this.providerModelId(job, route.provider);
       const requests = members.map((p) => batchRequestFor(p.bullJob.id as string, p.data.job, modelId));
-      for (const file of splitIntoFiles(requests, target.limits)) {
-        const ids = new Set(file.map((r) => r.jobId));
-        // The record first: a crash from here on resumes it (round step 1) with these same jobs.
+      for (const planned of splitIntoFiles(requests, target.limits)) {
+        const ids = new Set(planned.map((r) => r.jobId));
+        // Each job parked until the hedge time first: BullMQ moves only a job still delayed, so a
+        // job whose window ran out meanwhile (waiting, or already running in real time) stays
+        // out of the batch (pay once). A crash from here to the record leaves jobs parked with
+        // no batch: at the hedge time they run in real time.
+        const kept = await this.parkUntilHedge(
+          members.filter((p) => ids.has(p.bullJob.id as string)),
+          batch.hedgeAtMs,
+        );
+        const keptIds = new Set(kept.map((p) => p.bullJob.id as string));
+        const file = planned.filter((r) => keptIds.has(r.jobId));
+        if (file.length === 0) continue;
+        // Then the record: a crash from here on resumes it (round step 1) with these same jobs.
         const record = await this.stores.records.open(account.id, {
           provider: route.provider,
           keyDomain: route.domain.id,
           endpoint: file[0]?.endpoint as string,
           jobIds: file.map((r) => r.jobId),
-          deadlineMs: Math.min(...members.filter((p) => ids.has(p.bullJob.id as string)).map((p) => p.dueAt)),
+          deadlineMs: Math.min(...kept.map((p) => p.dueAt)),
           hedgeAtMs: batch.hedgeAtMs,
         });
-        const jobs = members.filter((p) => ids.has(p.bullJob.id as string)).map((p) => p.bullJob);
-        await this.submit(route, record, file, jobs);
+        await this.submit(
+          route,
+          record,
+          file,
+          kept.map((p) => p.bullJob),
+        );
       }
     }
+  }
+
+  /** Move each parked job's delay to the hedge time; the ones still delayed (moved), in order. */
+  private async parkUntilHedge(members: readonly Parked[], hedgeAtMs: number): Promise<Parked[]> {
+    const hedgeIn = Math.max(0, hedgeAtMs - this.options.ctx.now());
+    const moved = new Set<Parked>();
+    await inChunks(members, (p) =>
+      p.bullJob.changeDelay(hedgeIn).then(
+        () => moved.add(p),
+        () => undefined,
+      ),
+    );
+    return members.filter((p) => moved.has(p));
   }
 
   /** Parked jobs of `queue` with a deadline and preference `cost` that no batch holds, with time left to plan them. */
