@@ -93,6 +93,14 @@ describe('the batch route on worker processes', () => {
     expect(stats.byToken.key?.batches).toBe(1);
     expect(stats.byToken.key?.linesSucceeded).toBe(20);
     expect(realtimeChats(stack)).toHaveLength(0);
+    // What the operator sees of the plan: the split of this model's jobs, against the deadline.
+    const [status] = await stack.newAdmin().status();
+    const plan = status?.batchPlans?.find((p) => p.model === jobs[0]?.model);
+    expect(plan, JSON.stringify(status?.batchPlans)).toBeDefined();
+    expect(plan?.batchedJobs).toBeGreaterThan(0);
+    expect(plan?.provider).toBe('together');
+    expect(plan?.meetsDeadline).toBe(true);
+    expect(plan?.plannedCostUsd).toBeLessThan(plan?.costAllRealtimeUsd ?? 0);
     const redis = stack.redis();
     const dump = JSON.stringify(
       await Promise.all(

@@ -112,6 +112,7 @@ const EXPECTED: Record<string, { values: string[]; types: string[] }> = {
       'shutdownGracefully',
     ],
     types: [
+      'AccountBatchPlanRow',
       'AccountBatchRow',
       'AccountForecast',
       'AccountRunState',

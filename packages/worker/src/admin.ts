@@ -34,8 +34,10 @@ import {
 import { Queue } from 'bullmq';
 import { holdKey } from './account-hold.js';
 import {
+  type AccountBatchPlanRow,
   type AccountBatchRow,
   batchSavingUsd,
+  readAccountBatchPlanRows,
   readAccountBatchRows,
 } from './batch-route/batch-status-rows.js';
 import { type AccountForecast, FORECAST_WINDOW_MS, forecast } from './cockpit/forecast.js';
@@ -113,6 +115,12 @@ export interface AccountStatus {
    * provider, state, jobs, hedge time, deadline. Absent for an account without any.
    */
   batches?: AccountBatchRow[];
+  /**
+   * The planner's current split per lane and model of the account's deadline jobs: real time
+   * against batches, the projected finish against the deadline, the cost against all real time.
+   * Present only while a plan is recent.
+   */
+  batchPlans?: AccountBatchPlanRow[];
   /**
    * Estimated money those batches save against all real time: their jobs at this month's average
    * cost per request on the route in use, less the batch price. Absent while unknown.
@@ -224,6 +232,7 @@ export class Admin {
           history,
           endpoints,
           batches,
+          batchPlans,
         ] = await Promise.all([
           this.readRunState(id, view, nowMs),
           queue.getJobCounts('completed', 'failed'),
@@ -232,6 +241,7 @@ export class Admin {
           readRecentThroughput(this.redis, this.prefix, id, nowMs, FORECAST_WINDOW_MS),
           Promise.all(endpointConfigs.map((e) => readEndpointStatus(this.redis, this.prefix, id, e))),
           readAccountBatchRows(this.redis, this.prefix, id),
+          readAccountBatchPlanRows(this.redis, this.prefix, id, nowMs),
         ]);
         const counts: Record<string, number> = { ...routerCounts };
         for (const lane of lanes) {
@@ -258,8 +268,12 @@ export class Admin {
         });
         // Only accounts with batches get the fields: no new noise for the others.
         const saving = batchSavingUsd(batches, accountForecast.costPerRequestUsd);
-        const batchFields =
-          batches.length > 0 ? { batches, ...(saving !== undefined ? { batchSavingUsd: saving } : {}) } : {};
+        const batchFields = {
+          ...(batches.length > 0
+            ? { batches, ...(saving !== undefined ? { batchSavingUsd: saving } : {}) }
+            : {}),
+          ...(batchPlans.length > 0 ? { batchPlans } : {}),
+        };
         return {
           account: id,
           source,

@@ -10,7 +10,7 @@ export {
   type AdminOptions,
   createAdmin,
 } from './admin.js';
-export type { AccountBatchRow } from './batch-route/batch-status-rows.js';
+export type { AccountBatchPlanRow, AccountBatchRow } from './batch-route/batch-status-rows.js';
 export { type BoardServer, type BoardServerOptions, createBoardServer } from './board/board-server.js';
 export type { AccountForecast } from './cockpit/forecast.js';
 export type { HistoryPoint } from './cockpit/history-reader.js';

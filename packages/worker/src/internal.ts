@@ -3,12 +3,12 @@
  * public API. The public entry is `index.ts`; a name is exported from one entry only.
  */
 export { holdKey } from './account-runtime.js';
+export { type BatchPlanSnapshot, readBatchPlans } from './batch-route/batch-plans.js';
 export {
   type BatchRecord,
   type BatchRecordState,
   BatchRecordStore,
 } from './batch-route/batch-record-store.js';
-export { type BatchPlanSnapshot, readBatchPlans } from './batch-route/batch-route-runtime.js';
 export {
   type DeadlineProjection,
   type ProjectionStatus,

@@ -176,6 +176,14 @@ export function renderStatusText(statuses: AccountStatus[], workers: WorkerRow[]
  * what they save: nothing for an account without batches.
  */
 export function batchLines(s: AccountStatus, nowMs: number): string[] {
+  const plans = (s.batchPlans ?? []).map((p) => {
+    const split =
+      p.batchedJobs > 0
+        ? `${p.realtimeJobs} real time + ${p.batchedJobs} in ${p.batches} batch${p.batches === 1 ? '' : 'es'} (${p.provider})`
+        : `${p.realtimeJobs} real time`;
+    const verdict = p.meetsDeadline ? '' : ' (misses it: everything runs in real time now)';
+    return `${s.account} plan ${p.model} (${p.lane}): ${split} · finish ${clockText(p.projectedFinishMs, nowMs)} · deadline ${clockText(p.deadlineMs, nowMs)}${verdict} · ${money(p.plannedCostUsd)} against ${money(p.costAllRealtimeUsd)} all real time`;
+  });
   const lines = (s.batches ?? []).map((b) => {
     const id = b.batchId ? ` ${b.batchId}` : '';
     return `${s.account} batch ${b.id} (${b.provider}${id}): ${b.state} · ${b.jobs} job${b.jobs === 1 ? '' : 's'} · hedge ${clockText(b.hedgeAtMs, nowMs)} · deadline ${clockText(b.deadlineMs, nowMs)}`;
@@ -184,5 +192,5 @@ export function batchLines(s: AccountStatus, nowMs: number): string[] {
     lines.push(
       `${s.account}: its batches save about ${money(s.batchSavingUsd)} against all real time (at this month's cost per request)`,
     );
-  return lines;
+  return [...plans, ...lines];
 }

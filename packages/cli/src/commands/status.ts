@@ -5,9 +5,10 @@ export const STATUS_HELP = `hfq status [--json] [--watch] — every account queu
 
 Needs only REDIS_URL and HFQ_PREFIX: accounts are read from what workers published and from the
 queues producers added to (HFQ_ACCOUNTS_FILE or HFQ_ACCOUNT, when set, add local ones).
-An account with provider batches (the batch route of deadlines) gets a line per batch: provider,
-state, jobs, hedge time, deadline; and what they save against all real time, estimated.
-  --json    one JSON document: { accounts, workers } (an account's batches: batches, batchSavingUsd)
+An account with deadline jobs gets the planner's split per model (real time and batches, finish
+against the deadline, cost against all real time) and a line per provider batch: provider, state,
+jobs, hedge time, deadline; and what they save against all real time, estimated.
+  --json    one JSON document: { accounts, workers } (an account's batches: batchPlans, batches, batchSavingUsd)
   --watch   redraw every 2 s (HFQ_WATCH_SECONDS to change it) until Ctrl-C`;
 
 /** Seconds between two redraws of `--watch`. */

@@ -30,7 +30,8 @@ import type { ProviderRoute } from '../route-selection.js';
 import { batchApiTargetFor, ProviderBatchClient } from './batch-api-client.js';
 import { BatchJobStore, type BatchStores } from './batch-job-store.js';
 import { submitBatch } from './batch-lifecycle.js';
-import { type Plan, planBatches } from './batch-planner.js';
+import { planBatches } from './batch-planner.js';
+import { type BatchPlanSnapshot, batchPlansKey } from './batch-plans.js';
 import { type BatchRecord, BatchRecordStore } from './batch-record-store.js';
 import { type BatchRequest, batchRequestFor, splitIntoFiles } from './batch-requests.js';
 import {
@@ -68,38 +69,13 @@ export interface BatchRouteRuntimeOptions {
   leaseMs?: number;
 }
 
-/** The current plan of one lane and model, as a status view reads it (`readBatchPlans`). */
-export interface BatchPlanSnapshot {
-  lane: string;
-  model: string;
-  /** The provider whose key would take the batches (undefined: none can). */
-  provider: string | undefined;
-  atMs: number;
-  deadlineMs: number;
-  plan: Plan;
-}
-
 /** The stores of an account's batch route. */
 export function batchStores(redis: RedisClient, prefix: string): BatchStores {
   return { records: new BatchRecordStore(redis, prefix), jobs: new BatchJobStore(redis, prefix) };
 }
 
-export function batchPlansKey(prefix: string, account: string): string {
-  return stateKey(prefix, 'provider-batch-plans', hashTag(account));
-}
-
 export function batchTurnaroundsKey(prefix: string, account: string): string {
   return stateKey(prefix, 'provider-batch-turnarounds', hashTag(account));
-}
-
-/** The latest plan per lane and model of an account (for `hfq status` and the board). */
-export async function readBatchPlans(
-  redis: RedisClient,
-  prefix: string,
-  account: string,
-): Promise<BatchPlanSnapshot[]> {
-  const all = await redis.hgetall(batchPlansKey(prefix, account));
-  return Object.values(all).map((raw) => JSON.parse(raw) as BatchPlanSnapshot);
 }
 
 interface Parked {

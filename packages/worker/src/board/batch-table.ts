@@ -17,9 +17,27 @@ function whenCell(ms: number, nowMs: number): string {
   return `${escapeHtml(at)}<br><small>${escapeHtml(rel)}</small>`;
 }
 
+/** The planner's split per lane and model: one line each, above the batches. */
+function planLines(s: AccountStatus, nowMs: number): string {
+  return (s.batchPlans ?? [])
+    .map((p) => {
+      const split =
+        p.batchedJobs > 0
+          ? `${p.realtimeJobs} real time + ${p.batchedJobs} in ${p.batches} batch${p.batches === 1 ? '' : 'es'} (${p.provider})`
+          : `${p.realtimeJobs} real time`;
+      const finish = `${new Date(p.projectedFinishMs).toISOString().slice(11, 16)}Z`;
+      const deadline = `${new Date(p.deadlineMs).toISOString().slice(11, 16)}Z`;
+      const verdict = p.meetsDeadline ? '' : ', misses it';
+      const rel = p.deadlineMs >= nowMs ? ` (in ${durationText(p.deadlineMs - nowMs)})` : '';
+      return `<p class="forecast batch-plan" data-model="${escapeHtml(p.model)}">plan ${escapeHtml(p.model)}: ${escapeHtml(split)}; finish ${escapeHtml(finish)}, deadline ${escapeHtml(deadline + rel + verdict)}; ${escapeHtml(money(p.plannedCostUsd))} against ${escapeHtml(money(p.costAllRealtimeUsd))} all real time</p>`;
+    })
+    .join('\n');
+}
+
 export function batchesTable(s: AccountStatus, nowMs: number): string {
   const batches = s.batches ?? [];
-  if (batches.length === 0) return '';
+  const plans = planLines(s, nowMs);
+  if (batches.length === 0) return plans;
   const rows = batches
     .map((b) => {
       const cells = [
@@ -37,7 +55,8 @@ export function batchesTable(s: AccountStatus, nowMs: number): string {
     s.batchSavingUsd === undefined
       ? ''
       : `<p class="forecast batch-saving">batches save ≈ ${escapeHtml(money(s.batchSavingUsd))} against all real time (at this month's cost per request)</p>`;
-  return `<table class="batches" data-account="${escapeHtml(s.account)}">
+  return `${plans}
+<table class="batches" data-account="${escapeHtml(s.account)}">
 <thead><tr>${BATCH_COLUMNS.map((c) => `<th>${c}</th>`).join('')}</tr></thead>
 <tbody>
 ${rows}
