@@ -19,15 +19,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createProducer } from '@hfq/producer';
-import { createLogger, type Job } from '@hfq/shared';
+import type { Job } from '@hfq/shared';
 import { CreditState } from '@hfq/shared/internal';
 import { startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
 import { readBatchPlans } from '@hfq/worker/internal';
-import { Redis } from 'ioredis';
 import { startLocalRedis } from '../packages/cli/src/local-redis.js';
 import { fixed, integer, markdownTable, percent } from './support/format.js';
+import { startInProcessWorker } from './support/in-process-worker.js';
 
 const { values } = parseArgs({
   options: {
@@ -106,16 +104,14 @@ async function run(redisUrl: string, scenario: Scenario): Promise<Outcome> {
       marginMs: Math.round((2 * MINUTE) / SCALE),
     },
   };
-  const worker = await createWorker({
-    connection: redisUrl,
+  const { worker, producer, redis } = await startInProcessWorker({
+    redisUrl,
     prefix,
-    accounts: [account],
-    upstream: { routerUrl: sim.routerUrl, hubUrl: sim.hubUrl, providerUrls: { ...sim.providerUrls } },
+    account,
+    sim,
     concurrency: CONCURRENCY,
-    logger: createLogger({ name: 'bench-deadline', level: 'warn' }),
+    name: 'bench-deadline',
   });
-  const producer = createProducer({ connection: redisUrl, prefix });
-  const redis = new Redis(redisUrl);
   try {
     const allRealtimeMs = (JOBS / rate) * 1000;
     const deadlineMs = scenario === 'impossible' ? allRealtimeMs / 2 : (40 * MINUTE) / SCALE;

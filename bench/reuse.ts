@@ -18,13 +18,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createProducer, type EnqueueOptions } from '@hfq/producer';
-import { contentJobId, createLogger, type Job } from '@hfq/shared';
+import { contentJobId, type Job } from '@hfq/shared';
 import { CreditState } from '@hfq/shared/internal';
 import { startSim } from '@hfq/sim';
-import { createWorker } from '@hfq/worker';
-import { Redis } from 'ioredis';
 import { startLocalRedis } from '../packages/cli/src/local-redis.js';
 import { fixed, integer, markdownTable, percent } from './support/format.js';
+import { startInProcessWorker } from './support/in-process-worker.js';
 
 const { values } = parseArgs({
   options: {
@@ -103,16 +102,14 @@ async function runOnce(
       : {}),
   };
   sim.resetStats();
-  const worker = await createWorker({
-    connection: redisUrl,
+  const { worker, producer, redis } = await startInProcessWorker({
+    redisUrl,
     prefix,
-    accounts: [account],
-    upstream: { routerUrl: sim.routerUrl, hubUrl: sim.hubUrl, providerUrls: { ...sim.providerUrls } },
+    account,
+    sim,
     concurrency: CONCURRENCY,
-    logger: createLogger({ name: 'bench-reuse', level: 'warn' }),
+    name: 'bench-reuse',
   });
-  const producer = createProducer({ connection: redisUrl, prefix });
-  const redis = new Redis(redisUrl);
   try {
     const options = (i: number): EnqueueOptions =>
       mode === 'every job paid' ? { unique: false } : mode === 'content ids' ? {} : { contentKey: String(i) };
