@@ -157,15 +157,14 @@ export class BatchRouteRuntime {
         batchRequestFor(bullJob.id as string, job, await this.providerModelId(job, route.provider)),
       );
     }
-    await this.submit(route, record, requests, jobs);
+    await this.submit(route, record, requests);
   }
 
-  /** Tie the jobs to the record, park them until its hedge time, then submit (or resume) the batch. */
+  /** Tie the jobs to the record, then submit (or resume) the batch. */
   private async submit(
     route: ProviderRoute,
     record: Pick<BatchRecord, 'id' | 'deadlineMs' | 'hedgeAtMs'>,
     requests: BatchRequest[],
-    jobs: BullJob[],
   ): Promise<void> {
     const { ctx } = this.options;
     const client = this.clientOf(route);
@@ -175,8 +174,7 @@ export class BatchRouteRuntime {
       record.id,
       requests.map((r) => r.jobId),
     );
-    const hedgeIn = Math.max(0, record.hedgeAtMs - ctx.now());
-    await inChunks(jobs, (job) => job.changeDelay(hedgeIn).catch(() => {})); // one not delayed any more reads its record when it runs
+    // (Its jobs were moved to the hedge time before the record was written: `parkUntilHedge`.)
     try {
       const submitted = await submitBatch(this.stores.records, client, {
         account: this.account,
@@ -413,12 +411,7 @@ export class BatchRouteRuntime {
           deadlineMs: Math.min(...kept.map((p) => p.dueAt)),
           hedgeAtMs: batch.hedgeAtMs,
         });
-        await this.submit(
-          route,
-          record,
-          file,
-          kept.map((p) => p.bullJob),
-        );
+        await this.submit(route, record, file);
       }
     }
   }
