@@ -80,34 +80,34 @@ async function operatorView(
 }
 
 /**
- * Lift the hold of every held lane of the accounts, after a reset: true when any lane was held
- * just before the reset (`heldBefore`) or is lifted here. A worker's supervisor may lift a hold
- * in between (it sees the gate open once the reset is written), and the reset still resumed it.
+ * Run `reset`, then lift the hold of every held lane of the accounts: resumed when any lane was
+ * held just before the reset or is lifted here. A worker's supervisor may lift a hold in between
+ * (it sees the gate open once the reset is written), and the reset still resumed it. The lanes are
+ * read once, before the reset.
  */
-async function releaseHeldLanes(
+async function resetAndRelease(
   deps: OperatorDeps,
   accountIds: Iterable<string>,
-  heldBefore: boolean,
+  reset: () => Promise<void>,
 ): Promise<boolean> {
-  let resumed = heldBefore;
+  const lanes: { accountId: string; lane: LaneId }[] = [];
   for (const accountId of accountIds) {
-    for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys()) {
-      const queue = deps.queueOf(accountId, lane);
-      if (await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId, lane }))
-        resumed = true;
+    for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys())
+      lanes.push({ accountId, lane });
+  }
+  let resumed = false;
+  for (const { accountId, lane } of lanes) {
+    if ((await deps.redis.exists(holdKey(deps.prefix, accountId, lane))) === 1) {
+      resumed = true;
+      break;
     }
+  }
+  await reset();
+  for (const { accountId, lane } of lanes) {
+    const queue = deps.queueOf(accountId, lane);
+    if (await releaseHold({ redis: deps.redis, prefix: deps.prefix, queue, accountId, lane })) resumed = true;
   }
   return resumed;
-}
-
-/** Whether any lane of the accounts is held by hfq now (a hold key exists). */
-async function anyLaneHeld(deps: OperatorDeps, accountIds: Iterable<string>): Promise<boolean> {
-  for (const accountId of accountIds) {
-    for (const lane of (await readLanes(deps.redis, deps.prefix, accountId)).keys()) {
-      if ((await deps.redis.exists(holdKey(deps.prefix, accountId, lane))) === 1) return true;
-    }
-  }
-  return false;
 }
 
 /** See `Admin.resetCredits`. */
@@ -123,10 +123,11 @@ export async function resetCredits(
     ...deps.accounts.filter((a) => creditScope(a) === scope).map((a) => a.id),
     ...[...published.values()].filter((a) => a.scope === scope).map((a) => a.id),
   ]);
-  const heldBefore = await anyLaneHeld(deps, sharing);
-  await deps.credits.reset(scope);
-  for (const key of view.keyDomains ?? []) await deps.credits.reset(keyScope(key.domain));
-  return { scope, resumed: await releaseHeldLanes(deps, sharing, heldBefore) };
+  const resumed = await resetAndRelease(deps, sharing, async () => {
+    await deps.credits.reset(scope);
+    for (const key of view.keyDomains ?? []) await deps.credits.reset(keyScope(key.domain));
+  });
+  return { scope, resumed };
 }
 
 /** See `Admin.resetKeyCredits`. */
@@ -143,9 +144,7 @@ export async function resetKeyCredits(
     throw new Error(`account "${accountId}" has no provider key "${provider}" (its keys: ${known})`);
   }
   const scope = keyScope(key.domain);
-  const heldBefore = await anyLaneHeld(deps, [accountId]);
-  await deps.credits.reset(scope);
-  return { scope, resumed: await releaseHeldLanes(deps, [accountId], heldBefore) };
+  return { scope, resumed: await resetAndRelease(deps, [accountId], () => deps.credits.reset(scope)) };
 }
 
 /** See `Admin.setLimit`. */
