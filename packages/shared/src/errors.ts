@@ -10,7 +10,8 @@ import { ACCOUNT_REFUSED, ENDPOINT_PAUSED, MODEL_NOT_SUPPORTED, mentionsCredits 
  *   gate closes and the job fails over to the next key. For an Inference Endpoint (paused, or
  *   refusing the account), the endpoint alone is marked unavailable for a while: its jobs go to
  *   the router or wait, by routing policy; no attempt used.
- * - `retry`: transient (5xx, timeout, connection); retried with backoff, consuming attempts.
+ * - `retry`: transient (5xx but an endpoint's 503, timeout, connection); retried with backoff,
+ *   consuming attempts.
  * - `fail`: the request itself is wrong (4xx, bad input); fails at once.
  *
  * An Inference Endpoint's answers (`route: 'endpoint'`) mean something of their own (see
