@@ -1,7 +1,8 @@
 /**
  * Inference Endpoints as a route (see docs/architecture.md, "Dedicated capacity"): cold starts,
- * paused endpoints under each policy, the lifecycle driven by the backlog, and 429s learned
- * once per episode. Real Redis, real BullMQ, the official client, the simulator over HTTP.
+ * paused endpoints under each policy, an endpoint refusing the account, the lifecycle driven by
+ * the backlog, and 429s learned once per episode. Real Redis, real BullMQ, the official client,
+ * the simulator over HTTP.
  */
 import type { InferenceResult, Producer } from '@hfq/producer';
 import type { AccountConfigInput, EndpointConfig } from '@hfq/shared';
@@ -131,6 +132,22 @@ describe('paused endpoint', () => {
     const results = await pending;
     expect(results.every((r) => r.route === 'endpoint')).toBe(true);
     expect((await a.status())[0]?.counts.failed ?? 0).toBe(0);
+  });
+});
+
+describe('endpoint refusing the account', () => {
+  it("routes around it under endpoint-first, and leaves the account's router gate open", async () => {
+    // The endpoint takes another account's token only: it answers hfq's 401.
+    stack.sim.setEndpoint('emb', { model: MODEL, token: 'hf_someoneelse' });
+    const accounts = [account({}, 'endpoint-first')];
+    await worker(accounts);
+    const results = await runJobs(producer(), 10);
+    expect(results.every((r) => r.route === 'hf-router' && r.attempts === 1)).toBe(true);
+    expect(stack.sim.endpointStats('emb').byStatus['401'] ?? 0).toBeGreaterThan(0);
+    const [status] = await admin(accounts).status();
+    expect(status?.endpoints[0]).toMatchObject({ availability: 'failed' });
+    expect(status?.endpoints[0]?.reason).toMatch(/^refused \(401\)/);
+    expect(status?.credits).toEqual({ state: 'ok' });
   });
 });
 

@@ -1,14 +1,29 @@
-import { ACCOUNT_REFUSED, MODEL_NOT_SUPPORTED, mentionsCredits } from './upstream-texts.js';
+import { ACCOUNT_REFUSED, ENDPOINT_PAUSED, MODEL_NOT_SUPPORTED, mentionsCredits } from './upstream-texts.js';
 
 /**
  * How hfq reacts to a failure. One class per reaction, each with a stable `code`:
- * - `throttle`: the rate-limit domain pauses; the job keeps its place; no attempt used.
+ * - `throttle`: the rate-limit domain pauses (for an Inference Endpoint, its slots); the job keeps
+ *   its place; no attempt used.
  * - `credits`: HF credits are gone; the account fails over to a provider key, same job.
  * - `hold`: a credential cannot go on (revoked token, refused billTo, a provider key answering
  *   401/403): the router's gate holds (the account fails over or holds its queue), or that key's
- *   gate closes and the job fails over to the next key.
- * - `retry`: transient (5xx, timeout, connection); retried with backoff, consuming attempts.
+ *   gate closes and the job fails over to the next key. For an Inference Endpoint (paused, or
+ *   refusing the account), the endpoint alone is marked unavailable for a while: its jobs go to
+ *   the router or wait, by routing policy; no attempt used.
+ * - `retry`: transient (5xx but an endpoint's 503, timeout, connection); retried with backoff,
+ *   consuming attempts.
  * - `fail`: the request itself is wrong (4xx, bad input); fails at once.
+ *
+ * An Inference Endpoint's answers (`route: 'endpoint'`) mean something of their own (see
+ * docs/architecture.md, "Dedicated capacity"); none of these uses an attempt:
+ * - 503 (`EndpointColdError`, `throttle`): it is scaling up from zero; its jobs wait for a slot
+ *   while one request at a time wakes it.
+ * - 400 "Invalid state" (`EndpointPausedError`, `hold`): it is paused.
+ * - 401, 403, 402 or credit wording (`EndpointRefusedError`, `hold`): it refuses the account; the
+ *   router's gate and the account's credits are not touched.
+ * - 429 (`ThrottledError`, `throttle`): its serving container is at its concurrent-request limit;
+ *   the endpoint's concurrency is lowered once per episode and the job waits for a slot.
+ * Any other answer means what it means on the router: a 5xx retries, another 4xx fails.
  */
 export type RetryClass = 'throttle' | 'credits' | 'hold' | 'retry' | 'fail';
 
@@ -59,6 +74,24 @@ export class ModelRefusedError extends HfqError {
     super('HFQ_MODEL_REFUSED', 'fail', message, info);
   }
 }
+/** An Inference Endpoint answered 503: it is scaling up; its jobs wait while one request wakes it. */
+export class EndpointColdError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_ENDPOINT_COLD', 'throttle', message, info);
+  }
+}
+/** An Inference Endpoint answered 400 "Invalid state": it is paused; its jobs go around it or wait. */
+export class EndpointPausedError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_ENDPOINT_PAUSED', 'hold', message, info);
+  }
+}
+/** An Inference Endpoint refused the account (401, 403, 402 or credit wording): its jobs go around it or wait. */
+export class EndpointRefusedError extends HfqError {
+  constructor(message: string, info: UpstreamErrorInfo) {
+    super('HFQ_ENDPOINT_REFUSED', 'hold', message, info);
+  }
+}
 export class TransientUpstreamError extends HfqError {
   constructor(message: string, info: UpstreamErrorInfo) {
     super('HFQ_UPSTREAM_TRANSIENT', 'retry', message, info);
@@ -86,8 +119,8 @@ export interface UpstreamAnswer {
   body: string;
   requestId?: string | undefined;
   provider?: string | undefined;
-  /** Which route answered: the HF router, or a provider's own API through a provider key. */
-  route: 'hf-router' | 'provider-key';
+  /** Which route answered: the HF router, a provider's own API through a provider key, or an Inference Endpoint. */
+  route: 'hf-router' | 'provider-key' | 'endpoint';
   /** `hub`: the answer is the Hub's model lookup the client makes before the call, not the call's. */
   source?: 'hub' | undefined;
 }
@@ -107,18 +140,22 @@ export function classifyUpstream(answer: UpstreamAnswer): HfqError {
   const where =
     answer.source === 'hub'
       ? 'the Hugging Face Hub (model lookup)'
-      : route === 'hf-router'
-        ? 'Hugging Face router'
-        : `provider ${answer.provider ?? ''}`.trim();
+      : route === 'provider-key'
+        ? `provider ${answer.provider ?? ''}`.trim()
+        : 'Hugging Face router';
   const summary = `${where} answered ${status}${info.upstreamMessage ? `: ${info.upstreamMessage}` : ''}${
     info.requestId ? ` (request id ${info.requestId})` : ''
   }`;
-  if (
-    status === 402 ||
-    ((status === 429 || (status >= 400 && status < 500)) && mentionsCredits(answer.body))
-  ) {
-    return new CreditsExhaustedError(summary, info);
+  const credits =
+    status === 402 || ((status === 429 || (status >= 400 && status < 500)) && mentionsCredits(answer.body));
+  if (route === 'endpoint') {
+    if (status === 503) return new EndpointColdError(summary, info);
+    // Before credits: a paused endpoint's 400 is a pause whatever else it says.
+    if (status === 400 && ENDPOINT_PAUSED.test(answer.body)) return new EndpointPausedError(summary, info);
+    // The endpoint's own refusal: not the router's account hold, nor its credits.
+    if (status === 401 || status === 403 || credits) return new EndpointRefusedError(summary, info);
   }
+  if (credits) return new CreditsExhaustedError(summary, info);
   if (status === 429) return new ThrottledError(summary, info);
   // No such model (or a private one): the job's model id is what to fix, not the router.
   if (answer.source === 'hub' && status === 404)

@@ -31,6 +31,9 @@ export {
 export {
   AccountHeldError,
   CreditsExhaustedError,
+  EndpointColdError,
+  EndpointPausedError,
+  EndpointRefusedError,
   HfqError,
   KeyRefusedError,
   MalformedOutputError,

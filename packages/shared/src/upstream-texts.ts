@@ -29,6 +29,12 @@ export const ACCOUNT_REFUSED =
 export const MODEL_NOT_SUPPORTED =
   /model not supported|is not supported by any provider|not been able to find inference provider/i;
 
+/**
+ * An Inference Endpoint's 400 when it is paused: its proxy answers "Bad Request: Invalid state"
+ * until it is resumed. On the router or a provider key a 400 with these words means nothing special.
+ */
+export const ENDPOINT_PAUSED = /invalid state/i;
+
 /** A provider saying the request is too large (too many inputs or tokens). */
 export const REQUEST_TOO_LARGE =
   /too large|too many (inputs|items|tokens)|maximum (batch|context)|payload too/i;

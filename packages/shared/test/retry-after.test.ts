@@ -1,4 +1,15 @@
 import {
+  AccountHeldError,
+  CreditsExhaustedError,
+  EndpointColdError,
+  EndpointPausedError,
+  EndpointRefusedError,
+  ModelNotSupportedError,
+  PermanentUpstreamError,
+  ThrottledError,
+  TransientUpstreamError,
+} from '@hfq/shared';
+import {
   classifyUpstream,
   parseBodyReset,
   parseProviderReset,
@@ -92,6 +103,67 @@ describe('classification', () => {
     expect(notFound.message).toContain('404');
     expect(notFound.message).toContain('req-1');
     expect(notFound.message).toContain('Not Found');
+  });
+  it("reads an Inference Endpoint's answers as the endpoint's state, not the account's", () => {
+    const endpoint = { requestId: 'req-2', route: 'endpoint' as const };
+    const paused = '{"error":"Bad Request: Invalid state"}';
+    const cold = classifyUpstream({ ...endpoint, status: 503, body: 'Service Unavailable' });
+    expect(cold).toBeInstanceOf(EndpointColdError);
+    expect([cold.code, cold.retryClass]).toEqual(['HFQ_ENDPOINT_COLD', 'throttle']);
+    const pause = classifyUpstream({ ...endpoint, status: 400, body: paused });
+    expect(pause).toBeInstanceOf(EndpointPausedError);
+    expect([pause.code, pause.retryClass]).toEqual(['HFQ_ENDPOINT_PAUSED', 'hold']);
+    expect(pause.info).toMatchObject({
+      status: 400,
+      requestId: 'req-2',
+      upstreamMessage: 'Bad Request: Invalid state',
+    });
+    // A pause is a pause even if its text mentions credits.
+    expect(
+      classifyUpstream({ ...endpoint, status: 400, body: 'Invalid state: add credits to your account' }),
+    ).toBeInstanceOf(EndpointPausedError);
+    for (const [status, body] of [
+      [401, '{"error":"Invalid credentials"}'],
+      [403, '{"error":"You do not have sufficient permissions"}'],
+      [402, '{"error":"Payment required"}'],
+      [429, '{"error":"You have no remaining credits. Purchase pre-paid credits"}'],
+    ] as const) {
+      const refused = classifyUpstream({ ...endpoint, status, body });
+      expect(refused, `${status}`).toBeInstanceOf(EndpointRefusedError);
+      expect([refused.code, refused.retryClass]).toEqual(['HFQ_ENDPOINT_REFUSED', 'hold']);
+      // Not the router's verdicts, which would hold the account's router gate or close its credits.
+      expect(refused).not.toBeInstanceOf(AccountHeldError);
+      expect(refused).not.toBeInstanceOf(CreditsExhaustedError);
+    }
+    // The serving container's concurrency limit: a 429 like any other.
+    expect(classifyUpstream({ ...endpoint, status: 429, body: 'Too Many Requests' })).toBeInstanceOf(
+      ThrottledError,
+    );
+    // Other answers mean what they mean on the router.
+    expect(classifyUpstream({ ...endpoint, status: 500, body: 'boom' })).toBeInstanceOf(
+      TransientUpstreamError,
+    );
+    expect(classifyUpstream({ ...endpoint, status: 502, body: 'Bad Gateway' }).retryClass).toBe('retry');
+    expect(classifyUpstream({ ...endpoint, status: 422, body: '{"error":"bad input"}' })).toBeInstanceOf(
+      PermanentUpstreamError,
+    );
+    expect(
+      classifyUpstream({ ...endpoint, status: 400, body: '{"error":"Model not supported by provider"}' }),
+    ).toBeInstanceOf(ModelNotSupportedError);
+  });
+  it('reads endpoint meanings only from an endpoint', () => {
+    const paused = '{"error":"Bad Request: Invalid state"}';
+    for (const route of ['hf-router', 'provider-key'] as const) {
+      const answer = classifyUpstream({ route, provider: 'together', status: 400, body: paused });
+      expect(answer, route).toBeInstanceOf(PermanentUpstreamError);
+      expect(answer.retryClass).toBe('fail');
+      expect(classifyUpstream({ route, status: 503, body: 'Service Unavailable' })).toBeInstanceOf(
+        TransientUpstreamError,
+      );
+    }
+    expect(classifyUpstream({ route: 'hf-router', status: 401, body: 'Invalid credentials' })).toBeInstanceOf(
+      AccountHeldError,
+    );
   });
   it('scrubs secrets from texts', () => {
     expect(scrubSecrets('token hf_abcdefghijklmnop and key tg-123456', ['tg-123456'])).toBe(

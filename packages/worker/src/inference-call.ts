@@ -6,7 +6,7 @@ import {
   TransientUpstreamError,
   type UpstreamUrls,
 } from '@hfq/shared';
-import { classifyUpstream } from '@hfq/shared/internal';
+import { classifyUpstream, type UpstreamAnswer } from '@hfq/shared/internal';
 import {
   InferenceClient,
   InferenceClientHubApiError,
@@ -24,8 +24,9 @@ import { type CapturedResponse, createUpstreamFetch, OversizedResponseError } fr
  */
 
 export interface CallRoute {
-  route: 'hf-router' | 'provider-key';
-  /** HF token on the router, the provider's key in direct mode. */
+  /** Who is called, and so how its answers are classified (`errors.ts`): the router, a provider, an Inference Endpoint. */
+  route: UpstreamAnswer['route'];
+  /** HF token on the router and an endpoint, the provider's key in direct mode. */
   credential: string;
   /** Explicit provider, or undefined/'auto' to let the router choose (router only). */
   provider: string | undefined;

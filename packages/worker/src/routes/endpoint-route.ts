@@ -1,4 +1,4 @@
-import type { InferenceResult, Job } from '@hfq/shared';
+import type { HfqError, InferenceResult, Job } from '@hfq/shared';
 import { scrubSecrets } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from '../account-context.js';
@@ -156,7 +156,7 @@ async function tryEndpoint(
       {
         route: 'endpoint',
         // The account's token, sent to the endpoint's own URL (never with a provider or `billTo`).
-        call: { route: 'hf-router', credential: ctx.account.hfToken, provider: undefined, billTo: undefined },
+        call: { route: 'endpoint', credential: ctx.account.hfToken, provider: undefined, billTo: undefined },
         provider: endpoint.name,
         waitedMs: throttledMs,
         endpointUrl: endpoint.config.url,
@@ -203,6 +203,7 @@ async function markUnavailable(
   return { kind: 'unavailable', reason };
 }
 
+/** React to the endpoint's answer by its class: `errors.ts` says what each answer means. */
 async function onFailure(
   ctx: AccountContext,
   endpoint: AccountEndpoint,
@@ -215,36 +216,40 @@ async function onFailure(
   const status = error.info.status ?? 0;
   const log = { account: ctx.account.id, endpoint: endpoint.name, status };
   const secrets = ctx.routes.secrets();
-  const text = `${failure.body} ${error.message}`;
-  // A held waking request that outlived the call's timeout: the endpoint is still starting.
-  const wakerTimedOut = slot.waker && status === 0 && !signal.aborted && /timed out/.test(error.message);
-  if (status === 503 || wakerTimedOut) {
-    if (await endpoint.noteCold('503 while scaling up', ctx.now())) {
-      ctx.logger.warn({ ...log, reason: 'scaling up' }, 'endpoint cold: its jobs wait, one request wakes it');
-      ctx.events.emit('endpoint', { account: ctx.account.id, endpoint: endpoint.name, event: 'cold' });
+  // A waking request that timed out got no answer to classify, but means what a 503 does.
+  const code = wakingRequestTimedOut(error, slot.waker, signal) ? 'HFQ_ENDPOINT_COLD' : error.code;
+  switch (code) {
+    case 'HFQ_ENDPOINT_COLD': {
+      if (await endpoint.noteCold('503 while scaling up', ctx.now())) {
+        ctx.logger.warn(
+          { ...log, reason: 'scaling up' },
+          'endpoint cold: its jobs wait, one request wakes it',
+        );
+        ctx.events.emit('endpoint', { account: ctx.account.id, endpoint: endpoint.name, event: 'cold' });
+      }
+      // After a held request the next waker may go at once; plain wake-ups stay one per interval.
+      if (slot.waker) await endpoint.afterColdAnswer(holdS > 0);
+      return { kind: 'busy' };
     }
-    // After a held request the next waker may go at once; plain wake-ups stay one per interval.
-    if (slot.waker) await endpoint.afterColdAnswer(holdS > 0);
-    return { kind: 'busy' };
-  }
-  if (status === 400 && /invalid state/i.test(text)) {
-    const reason = 'paused (400 "Invalid state")';
-    return markUnavailable(ctx, endpoint, 'paused', reason, () =>
-      ctx.logger.warn(
-        { ...log, reason },
-        'endpoint paused: its jobs go around it or wait, by routing policy',
-      ),
-    );
-  }
-  if (status === 401 || status === 403 || error.retryClass === 'credits') {
-    const reason = scrubSecrets(`refused (${status}): ${error.message}`, secrets).slice(0, 300);
-    return markUnavailable(ctx, endpoint, 'failed', reason, () =>
-      ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait'),
-    );
+    case 'HFQ_ENDPOINT_PAUSED': {
+      const reason = 'paused (400 "Invalid state")';
+      return markUnavailable(ctx, endpoint, 'paused', reason, () =>
+        ctx.logger.warn(
+          { ...log, reason },
+          'endpoint paused: its jobs go around it or wait, by routing policy',
+        ),
+      );
+    }
+    case 'HFQ_ENDPOINT_REFUSED': {
+      const reason = scrubSecrets(`refused (${status}): ${error.message}`, secrets).slice(0, 300);
+      return markUnavailable(ctx, endpoint, 'failed', reason, () =>
+        ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait'),
+      );
+    }
   }
   // Any other HTTP answer means a replica is up (a timeout or a cut connection says nothing).
   if (status > 0) await endpoint.noteAnswered(slot.waker, ctx.now());
-  if (status === 429) {
+  if (code === 'HFQ_THROTTLED') {
     // The serving container's concurrent-request limit: fewer slots, once per episode; the job
     // waits for a slot like any other (no attempt used).
     const cut = await endpoint.semaphore.recordThrottle(endpoint.ref, slot.admittedAt);
@@ -265,4 +270,12 @@ async function onFailure(
   const message = scrubSecrets(`endpoint ${endpoint.name}: ${error.message}`, secrets);
   if (error.retryClass === 'fail') throw new UnrecoverableError(message);
   throw new Error(message);
+}
+
+/**
+ * A held waking request that outlived the call's timeout, with no answer (not one the job's own
+ * signal cut): the endpoint is still starting. This worker's own fact, not an upstream answer.
+ */
+function wakingRequestTimedOut(error: HfqError, waker: boolean, signal: AbortSignal): boolean {
+  return waker && !error.info.status && !signal.aborted && /timed out/.test(error.message);
 }

@@ -11,7 +11,8 @@ export type Target =
   | { kind: 'none'; scope: 'account' | 'job'; reason: string }
   | {
       kind: 'go';
-      route: CallRoute;
+      /** The router or a provider key: an endpoint's call is made by `endpoint-route.ts` alone. */
+      route: CallRoute & { route: 'hf-router' | 'provider-key' };
       domain: DomainRef;
       provider: string | undefined;
       permit: { sentAt: number; waitedMs: number; uid: string };
