@@ -44,6 +44,15 @@ const STATE_TTL_MS = 30 * 86_400_000;
 
 /** A commit that must wait this little more keeps its slot; a longer wait (a pause) reserves anew. */
 const COMMIT_RETRY_MS = 20;
+/**
+ * A reserved request that waits longer than one primary window (within these bounds) asks its
+ * slot's time again halfway: the rate may have changed since, and the slots ahead move with it
+ * (acquire-permit.lua, "Reserved slots follow the rate"). Only while the learned rate is below
+ * the configured limit (it may rise); a wait within one window costs no extra call, a wait of ten
+ * windows four.
+ */
+const RECHECK_MIN_MS = 250;
+const RECHECK_MAX_MS = 5_000;
 
 type ScriptRedis = Redis & {
   hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
@@ -123,8 +132,11 @@ export class DomainLimiter {
     }
     const windowKeys = domain.windows.map((w, i) => ('max' in w ? keys.window(i) : keys.tokenWindow(i)));
     let mode: 'reserve' | 'commit' = 'reserve';
+    /** The slot this request reserved, while it holds one. */
+    let slot = -1;
     let waitedMs = 0;
     const maxReserve = input.maxWaitMs ?? this.options.maxReserveMs;
+    const recheckMs = Math.min(RECHECK_MAX_MS, Math.max(RECHECK_MIN_MS, primary.durationMs));
     // The credit check runs inside the permit script where its keys may share one with the
     // domain's; on a Redis Cluster with other tags, it is a call of its own right before.
     const folded = this.creditFolds(input, keys.state);
@@ -139,7 +151,7 @@ export class DomainLimiter {
       }
       const permitKeys = [keys.state, keys.override, keys.audit, ...windowKeys];
       const permitArgs: (string | number)[] = [
-        mode,
+        mode === 'commit' && slot >= 0 ? `commit@${slot}` : mode,
         uid,
         this.options.marginRatio,
         maxReserve,
@@ -161,17 +173,30 @@ export class DomainLimiter {
         : await this.redis.hfqAcquirePermit(permitKeys.length, ...permitKeys, ...permitArgs);
       const refused = creditRefusal(reply);
       if (refused) return refused;
-      this.reportChanges(domain.id, reply, 4);
+      this.reportChanges(domain.id, reply, 5);
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
         return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
       }
       if (waitMs > maxReserve) return { kind: 'wait', waitMs, waitedMs };
-      await sleep(waitMs, input.signal);
-      waitedMs += waitMs;
+      const held = Number(reply[4]);
+      // A long wait for a held slot is slept in halves (at least a window): the slot's time moves
+      // with the rate, and a raise of up to twice is found before the slot's new time.
+      // At the configured limit the rate cannot rise (a cut moves the slot later, found when it comes).
+      const mayRise = Number(reply[3]) < primary.max;
+      const sleptMs =
+        held >= 0 && mayRise && waitMs > recheckMs ? Math.max(recheckMs, Math.ceil(waitMs / 2)) : waitMs;
+      await sleep(sleptMs, input.signal);
+      waitedMs += sleptMs;
       // A reserved slot is committed when it comes; if it could not be (a pause began, the log
       // filled), reserve again, so requests released together keep their spacing.
-      mode = mode === 'reserve' || waitMs <= COMMIT_RETRY_MS ? 'commit' : 'reserve';
+      if (held >= 0) {
+        slot = held;
+        mode = 'commit';
+      } else {
+        slot = -1;
+        mode = mode === 'reserve' || waitMs <= COMMIT_RETRY_MS ? 'commit' : 'reserve';
+      }
     }
   }
 
@@ -303,7 +328,8 @@ export class DomainLimiter {
    * limit is back in force; `limit: undefined` deletes it. What was learned restarts from the new
    * limit (the learned rate, a cut under test, the probes, the noise evidence, the 429 counts), but
    * a running stated wait (`pausedUntil`, a Retry-After) is kept: the upstream said when it will
-   * take requests again, and no limit changes that. Says what it did (`OverrideOutcome`).
+   * take requests again, and no limit changes that. The permits already reserved are kept too, and
+   * move to the new limit's spacing. Says what it did (`OverrideOutcome`).
    */
   async setOverride(domainId: string, options: SetOverrideOptions): Promise<OverrideOutcome> {
     const { limit } = options;
@@ -312,11 +338,11 @@ export class DomainLimiter {
     // the pause to keep; then the new state in one transaction, the pause compared with Redis time.
     const [[, fields], [, oldOverride], [, time]] = (await this.redis
       .multi()
-      .hmget(keys.state, 'rate', 'pausedUntil')
+      .hmget(keys.state, 'rate', 'pausedUntil', 'tat', 'slotK', 'spc')
       .get(keys.override)
       .time()
       .exec()) as [[unknown, (string | null)[]], [unknown, string | null], [unknown, [string, string]]];
-    const [oldRate, oldPause] = fields;
+    const [oldRate, oldPause, tat, slotK, spc] = fields;
     const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
     const pausedUntil = Number(oldPause ?? 0) > nowMs ? Number(oldPause) : 0;
     // The permit reads the override from its copy in the state (`ovr`, and `ovrUntil` in Redis
@@ -328,6 +354,9 @@ export class DomainLimiter {
       .hset(keys.state, 'ovrFrom', oldOverride ?? '', 'ovrRate', oldRate ?? '')
       .hset(keys.state, 'ovr', limit === undefined ? '' : String(limit), 'ovrUntil', String(ovrUntil));
     if (pausedUntil > 0) multi.hset(keys.state, 'pausedUntil', String(pausedUntil));
+    // The slots already given out keep their numbers and times: the next permit spreads them
+    // again at the new limit's spacing (acquire-permit.lua, "Reserved slots follow the rate").
+    if (tat && slotK && spc) multi.hset(keys.state, 'tat', tat, 'slotK', slotK, 'spc', spc);
     multi.pexpire(keys.state, STATE_TTL_MS);
     if (limit === undefined) multi.del(keys.override);
     else if (options.forMs !== undefined) multi.set(keys.override, String(limit), 'PX', options.forMs);

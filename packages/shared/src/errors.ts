@@ -142,7 +142,9 @@ export function classifyUpstream(answer: UpstreamAnswer): HfqError {
       ? 'the Hugging Face Hub (model lookup)'
       : route === 'provider-key'
         ? `provider ${answer.provider ?? ''}`.trim()
-        : 'Hugging Face router';
+        : route === 'endpoint'
+          ? 'Inference Endpoint'
+          : 'Hugging Face router';
   const summary = `${where} answered ${status}${info.upstreamMessage ? `: ${info.upstreamMessage}` : ''}${
     info.requestId ? ` (request id ${info.requestId})` : ''
   }`;

@@ -5,6 +5,7 @@ import {
   creditScope,
   DomainLimiter,
   type DomainRef,
+  redisTimeMs,
 } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
 import { redisForEachTest } from '../../../test/support/redis.js';
@@ -76,6 +77,35 @@ describe('DomainLimiter pacing', () => {
     );
     expect(stamps).toHaveLength(total);
     expect(maxInWindow(stamps, 500)).toBeLessThanOrEqual(20);
+  });
+
+  it('moves the permits already reserved when the rate rises, and keeps N per window', async () => {
+    const prefix = newPrefix();
+    const redis = connect();
+    const limiter = limiterOn(prefix, {}, redis);
+    const domain: DomainRef = { id: 'raised', windows: [{ max: 20, durationMs: 1000 }] };
+    // 2 per second: 16 requests reserve slots up to 7.5 s ahead.
+    await limiter.setOverride(domain.id, { limit: 2 });
+    const stamps: number[] = [];
+    const all = Promise.all(
+      Array.from({ length: 16 }, async () => {
+        stamps.push(admitted(await limiter.acquire({ domain, ...gateOf(prefix) })).sentAt);
+      }),
+    );
+    await waitFor(async () => stamps.length >= 1, 'the first permit');
+    const state = await redis.hmget(limiter.keys(domain.id).state, 'tat', 'slotK');
+    const raisedAt = await redisTimeMs(redis);
+    // Every request holds a slot, the last one about 7.5 s ahead.
+    expect(Number(state[1])).toBe(16);
+    expect(Number(state[0]) - raisedAt).toBeGreaterThan(6_000);
+    await limiter.setOverride(domain.id, { limit: 20 });
+    await all;
+    // At the old spacing the last would leave 7 s after the raise; the slots moved to 20 per
+    // second, and each waiter asks again halfway through its wait, so the last leaves by about 4 s.
+    expect(Math.max(...stamps) - raisedAt).toBeLessThan(5_500);
+    expect(maxInWindow(stamps, 1000)).toBeLessThanOrEqual(20);
+    const before = stamps.filter((t) => t < raisedAt);
+    expect(maxInWindow(before, 1000)).toBeLessThanOrEqual(2);
   });
 
   it('refuses at commit a permit reserved before the credit gate closed', async () => {

@@ -28,6 +28,15 @@
   `rate`, at most the configured limit or the operator's override), and sends in it are spaced
   W'/limit apart (field `tat`, the next free slot) so admissions do not bunch.
 
+  Reserved slots follow the rate. A reservation is a slot number (field `slotK`, the next one to
+  give): slot k is due at tat - (slotK - k) × spacing. When the spacing changes (a raise, a cut,
+  an override), the slots not yet due are spread again from now at the new spacing (field `spc`,
+  the spacing tat was computed with), so a raise shortens the waits already given out and a cut
+  lengthens them at once. A reserved request that waits longer than a recheck period asks again
+  (commit with its slot) and learns its slot's time under the spacing then in force; without
+  this, the next 3 s of slots (64 requests waiting at 20/s) stayed at the old spacing and every
+  step of a climb back waited 3 s before the upstream saw it.
+
   The learned rate moves here too: a cut under test is judged when its time is up
   (congestion-detector.lua), a blip's cut is undone at its recovery time, and the rate rises after
   a quiet spell, by one step per clean window, or by doubling steps back toward a rate that held.
@@ -38,7 +47,8 @@
   KEYS[3]  audit list of admission times (written only when ARGV[7] > 0)
   KEYS[4…] one key per window, in the order of the window arguments
 
-  ARGV[1]  mode: 'reserve' (new request) or 'commit' (a reserved request whose time has come)
+  ARGV[1]  mode: 'reserve' (new request), 'commit@<k>' (the request that reserved slot k asks
+           again) or 'commit' (a request whose slot was lost to a pause or a full window)
   ARGV[2]  unique id of this request
   ARGV[3]  margin ratio, e.g. 0.015
   ARGV[4]  longest wait to reserve a slot for (ms); longer waits reserve nothing
@@ -52,15 +62,20 @@
   permit that sees it, once for every worker.
 
   Returns one of
-    {1, waitMs, nowMs, primaryLimit, changes…}
+    {1, waitMs, nowMs, primaryLimit, slot, changes…}
         waitMs = 0: admitted (committed now); > 0: wait, then commit (reserved when waitMs ≤ ARGV[4],
-        else nothing reserved); changes: the learned rate's changes made by this call, groups of
+        else nothing reserved); slot: the slot number held (reserved now, or still held by a
+        commit that came before its time), -1 for none; changes: the learned rate's changes made by this call, groups of
         reason ('noise' | 'undecided' | 'recover' | 'raise' | 'return' | 'override'), rate before
         and after × 1000, note ('reached' for a raise that reached its target; 'set' | 'cleared'
         for an override; for 'noise' | 'undecided', the noise evidence "429s/sends")
 ]]
 local D, OVERRIDE, AUDIT = KEYS[1], KEYS[2], KEYS[3]
-local mode = ARGV[1]
+local mode, heldSlot = ARGV[1], nil
+do
+  local commitOf = string.match(mode, '^commit@(%d+)$')
+  if commitOf then mode, heldSlot = 'commit', tonumber(commitOf) end
+end
 local uid = ARGV[2]
 local margin = tonumber(ARGV[3])
 local maxReserve = tonumber(ARGV[4])
@@ -90,7 +105,7 @@ local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
   'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
-  'ovr', 'ovrUntil')
+  'ovr', 'ovrUntil', 'slotK', 'spc')
 -- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
 -- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
 local upkeep = tonumber(state[13] or '-1') ~= sendK
@@ -326,22 +341,54 @@ if primary and primary.duration <= 60000 then
   end
 end
 
+-- The reserved slots ahead of now, spread again from now when the spacing changed.
+local tat = tonumber(state[2] or '0')
+local slotK = tonumber(state[21] or '0')
+if spacing > 0 then
+  local spc = tonumber(state[22] or '')
+  if tat > now and spc and spc > 0 and math.abs(spc - spacing) > 1e-6 * spacing then
+    tat = now + (tat - now) * spacing / spc
+    stateWrites[#stateWrites + 1] = 'tat'
+    stateWrites[#stateWrites + 1] = tostring(tat)
+  end
+  if spc ~= spacing then
+    stateWrites[#stateWrites + 1] = 'spc'
+    stateWrites[#stateWrites + 1] = tostring(spacing)
+  end
+end
+
+local function held_reply(wait, slot)
+  if #stateWrites > 0 then
+    redis.call('HSET', D, unpack(stateWrites))
+    if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
+  end
+  return det_reply({1, wait, now, primaryLimit, slot})
+end
+
+if mode == 'commit' and heldSlot and spacing > 0 and heldSlot < slotK then
+  -- A reserved request asking again: its slot's time under the spacing in force now. (A slot
+  -- time in the past admits, if the windows have room: a raise made it due early.)
+  -- (A slot whose time falls in a pause is lost, as it is when it comes: the request reserves anew.)
+  local due = tat - (slotK - heldSlot) * spacing
+  local early = math.ceil(due - now)
+  if early > 2 and due >= pausedUntil then return held_reply(early, heldSlot) end
+end
+
 if mode == 'reserve' and spacing > 0 then
-  local tat = tonumber(state[2] or '0')
   earliest = math.max(earliest, tat)
 end
 
 local wait = math.ceil(earliest - now)
 if wait > 0 then
+  local slot = -1
   if mode == 'reserve' and spacing > 0 and wait <= maxReserve then
     stateWrites[#stateWrites + 1] = 'tat'
     stateWrites[#stateWrites + 1] = tostring(earliest + spacing)
+    stateWrites[#stateWrites + 1] = 'slotK'
+    stateWrites[#stateWrites + 1] = slotK + 1
+    slot = slotK
   end
-  if #stateWrites > 0 then
-    redis.call('HSET', D, unpack(stateWrites))
-    if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
-  end
-  return det_reply({1, wait, now, primaryLimit})
+  return held_reply(wait, slot)
 end
 
 -- Admitted: commit the send to every window.
@@ -361,8 +408,11 @@ for _, w in ipairs(windows) do
   end
 end
 if mode == 'reserve' and spacing > 0 then
+  -- Admitted at once: its slot is now, and the next is a spacing later.
   stateWrites[#stateWrites + 1] = 'tat'
   stateWrites[#stateWrites + 1] = tostring(now + spacing)
+  stateWrites[#stateWrites + 1] = 'slotK'
+  stateWrites[#stateWrites + 1] = slotK + 1
 end
 -- Count the send for the congestion detector.
 local sendCount = 1
@@ -383,4 +433,4 @@ if auditMax > 0 then
   redis.call('LTRIM', AUDIT, -auditMax, -1)
   redis.call('PEXPIRE', AUDIT, tonumber(ARGV[8]))
 end
-return det_reply({1, 0, now, primaryLimit})
+return det_reply({1, 0, now, primaryLimit, -1})
