@@ -47,9 +47,9 @@ const COMMIT_RETRY_MS = 20;
 /**
  * A reserved request that waits longer than one primary window (within these bounds) asks its
  * slot's time again halfway: the rate may have changed since, and the slots ahead move with it
- * (acquire-permit.lua, "Reserved slots follow the rate"). Only while the learned rate is below
- * the configured limit (it may rise); a wait within one window costs no extra call, a wait of ten
- * windows four.
+ * (acquire-permit.lua, "Reserved slots follow the rate"). Only while the learned rate may rise
+ * (below the configured limit or the operator's, whichever is higher); a wait within one window
+ * costs no extra call, a wait of ten windows four.
  */
 const RECHECK_MIN_MS = 250;
 const RECHECK_MAX_MS = 5_000;
@@ -173,17 +173,19 @@ export class DomainLimiter {
         : await this.redis.hfqAcquirePermit(permitKeys.length, ...permitKeys, ...permitArgs);
       const refused = creditRefusal(reply);
       if (refused) return refused;
-      this.reportChanges(domain.id, reply, 5);
+      this.reportChanges(domain.id, reply, 6);
       const waitMs = Number(reply[1]);
       if (waitMs === 0) {
         return { kind: 'admitted', sentAt: Number(reply[2]), uid, primaryLimit: Number(reply[3]), waitedMs };
       }
-      if (waitMs > maxReserve) return { kind: 'wait', waitMs, waitedMs };
       const held = Number(reply[4]);
+      // A slot already held is kept even when a cut made its wait longer than `maxReserve`: given
+      // up, nobody would use it, and the slots after it could not be reserved until it passed.
+      if (waitMs > maxReserve && held < 0) return { kind: 'wait', waitMs, waitedMs };
       // A long wait for a held slot is slept in halves (at least a window): the slot's time moves
-      // with the rate, and a raise of up to twice is found before the slot's new time.
-      // At the configured limit the rate cannot rise (a cut moves the slot later, found when it comes).
-      const mayRise = Number(reply[3]) < primary.max;
+      // with the rate, and a raise of up to twice is found before the slot's new time. At the
+      // highest limit the rate cannot rise (a cut moves the slot later, found when it comes).
+      const mayRise = Number(reply[5]) === 1;
       const sleptMs =
         held >= 0 && mayRise && waitMs > recheckMs ? Math.max(recheckMs, Math.ceil(waitMs / 2)) : waitMs;
       await sleep(sleptMs, input.signal);

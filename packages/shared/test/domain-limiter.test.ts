@@ -108,6 +108,33 @@ describe('DomainLimiter pacing', () => {
     expect(maxInWindow(before, 1000)).toBeLessThanOrEqual(2);
   });
 
+  it('keeps the permits already reserved when a cut makes their waits longer than the longest reservation', async () => {
+    const prefix = newPrefix();
+    const redis = connect();
+    // Reservations of at most 2 s, so a cut to a fifth stretches the slots given out (up to 0.8 s
+    // ahead) past it.
+    const limiter = limiterOn(prefix, { maxReserveMs: 2_000 }, redis);
+    const domain: DomainRef = { id: 'cut', windows: [{ max: 20, durationMs: 1000 }] };
+    const results: AcquireResult[] = [];
+    const all = Promise.all(
+      Array.from({ length: 16 }, async () => {
+        results.push(await limiter.acquire({ domain, ...gateOf(prefix) }));
+      }),
+    );
+    await waitFor(async () => results.length >= 1, 'the first permit');
+    const cutAt = await redisTimeMs(redis);
+    await limiter.setOverride(domain.id, { limit: 4 });
+    await all;
+    // Every request kept its slot and was admitted; none was sent back to wait in the queue.
+    expect(results.map((r) => (r.kind === 'wait' ? `wait ${r.waitMs}` : r.kind))).toEqual(
+      Array(16).fill('admitted'),
+    );
+    const stamps = results.map((r) => admitted(r).sentAt);
+    // Spread at the new spacing: never more than 4 in a second once the cut is in force.
+    const afterCut = stamps.filter((t) => t > cutAt + 1_100);
+    expect(maxInWindow(afterCut, 1000)).toBeLessThanOrEqual(4);
+  });
+
   it('refuses at commit a permit reserved before the credit gate closed', async () => {
     const prefix = newPrefix();
     const redis = connect();

@@ -62,10 +62,12 @@
   permit that sees it, once for every worker.
 
   Returns one of
-    {1, waitMs, nowMs, primaryLimit, slot, changes…}
+    {1, waitMs, nowMs, primaryLimit, slot, mayRise, changes…}
         waitMs = 0: admitted (committed now); > 0: wait, then commit (reserved when waitMs ≤ ARGV[4],
-        else nothing reserved); slot: the slot number held (reserved now, or still held by a
-        commit that came before its time), -1 for none; changes: the learned rate's changes made by this call, groups of
+        else nothing reserved; a slot already held stays held however long its wait has grown);
+        slot: the slot number held (reserved now, or still held by a commit that came before its
+        time), -1 for none; mayRise: 1 while the learned rate is below the higher of the configured
+        limit and the operator's, else 0; changes: the learned rate's changes made by this call, groups of
         reason ('noise' | 'undecided' | 'recover' | 'raise' | 'return' | 'override'), rate before
         and after × 1000, note ('reached' for a raise that reached its target; 'set' | 'cleared'
         for an override; for 'noise' | 'undecided', the noise evidence "429s/sends")
@@ -112,6 +114,9 @@ local upkeep = tonumber(state[13] or '-1') ~= sendK
 local pausedUntil = tonumber(state[3] or '0')
 local earliest = math.max(now, pausedUntil)
 local primaryLimit, primaryW = 0, 0
+-- 1 while the learned rate may rise: below its ceiling, or below the configured limit while an
+-- operator's lower one is in force (it may be lifted).
+local mayRise = 0
 local stateWrites = {}
 
 if primary then
@@ -132,6 +137,8 @@ if primary then
     stateWrites[#stateWrites + 1] = ovrTtl > 0 and now + ovrTtl or 0
   end
   local ceiling = override or w.limit
+  -- (An override below the configured limit may be lifted: the rate may rise then too.)
+  local riseTo = math.max(ceiling, w.limit)
   local rate = math.min(tonumber(state[1] or '') or ceiling, ceiling)
   local lastCut = tonumber(state[4] or '0')
   local lastRaise = tonumber(state[5] or '0')
@@ -238,6 +245,7 @@ if primary then
   if lowMargin > w.span - w.duration then w.span = w.duration + lowMargin end
   if stretch > 0 then w.span = w.span + stretch end
   primaryLimit, primaryW = w.limit, w.span
+  if rate < riseTo then mayRise = 1 end
 end
 
 -- Token windows: bucket length and ring size.
@@ -345,13 +353,14 @@ end
 local tat = tonumber(state[2] or '0')
 local slotK = tonumber(state[21] or '0')
 if spacing > 0 then
+  -- (Compared within a tolerance: the stored spacing is the number as text, 14 digits.)
   local spc = tonumber(state[22] or '')
-  if tat > now and spc and spc > 0 and math.abs(spc - spacing) > 1e-6 * spacing then
-    tat = now + (tat - now) * spacing / spc
-    stateWrites[#stateWrites + 1] = 'tat'
-    stateWrites[#stateWrites + 1] = tostring(tat)
-  end
-  if spc ~= spacing then
+  if not spc or math.abs(spc - spacing) > 1e-6 * spacing then
+    if tat > now and spc and spc > 0 then
+      tat = now + (tat - now) * spacing / spc
+      stateWrites[#stateWrites + 1] = 'tat'
+      stateWrites[#stateWrites + 1] = tostring(tat)
+    end
     stateWrites[#stateWrites + 1] = 'spc'
     stateWrites[#stateWrites + 1] = tostring(spacing)
   end
@@ -362,7 +371,7 @@ local function held_reply(wait, slot)
     redis.call('HSET', D, unpack(stateWrites))
     if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
   end
-  return det_reply({1, wait, now, primaryLimit, slot})
+  return det_reply({1, wait, now, primaryLimit, slot, mayRise})
 end
 
 if mode == 'commit' and heldSlot and spacing > 0 and heldSlot < slotK then
@@ -387,6 +396,10 @@ if wait > 0 then
     stateWrites[#stateWrites + 1] = 'slotK'
     stateWrites[#stateWrites + 1] = slotK + 1
     slot = slotK
+  elseif heldSlot and spacing > 0 and heldSlot < slotK and now >= pausedUntil then
+    -- A held slot whose time came while a window is still full (sends before a cut): it keeps
+    -- its place and waits for room. Only a pause loses it.
+    slot = heldSlot
   end
   return held_reply(wait, slot)
 end
@@ -433,4 +446,4 @@ if auditMax > 0 then
   redis.call('LTRIM', AUDIT, -auditMax, -1)
   redis.call('PEXPIRE', AUDIT, tonumber(ARGV[8]))
 end
-return det_reply({1, 0, now, primaryLimit, -1})
+return det_reply({1, 0, now, primaryLimit, -1, mayRise})
