@@ -81,16 +81,18 @@ describe('job outcome log lines', () => {
     await add('broken', 'broken-1');
     const flaky = queues.get('flaky') as Queue;
     const broken = queues.get('broken') as Queue;
-    await waitFor(
-      async () =>
-        (await flaky.getJobState('flaky-1')) === 'completed' &&
-        (await broken.getJobState('broken-1')) === 'failed',
-      'flaky-1 completed and broken-1 failed',
-    );
-
     const retries = (jobId: string) =>
       logs.matching(/^attempt \d+ of \d+ failed, retrying/).filter((l) => l.jobId === jobId);
     const finals = (jobId: string) => logs.matching(/^job failed$/).filter((l) => l.jobId === jobId);
+    // (The worker logs a failure from BullMQ's `failed` event, which comes after the job's state
+    // changed in Redis: wait for the line too.)
+    await waitFor(
+      async () =>
+        (await flaky.getJobState('flaky-1')) === 'completed' &&
+        (await broken.getJobState('broken-1')) === 'failed' &&
+        finals('broken-1').length > 0,
+      'flaky-1 completed and broken-1 failed, with its log line',
+    );
 
     // The flaky job: one failed attempt, retried; it never failed for good.
     expect(retries('flaky-1').map((l) => l.msg)).toEqual([
