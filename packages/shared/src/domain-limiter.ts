@@ -190,8 +190,8 @@ export class DomainLimiter {
         held >= 0 && mayRise && waitMs > recheckMs ? Math.max(recheckMs, Math.ceil(waitMs / 2)) : waitMs;
       await sleep(sleptMs, input.signal);
       waitedMs += sleptMs;
-      // A reserved slot is committed when it comes; if it could not be (a pause began, the log
-      // filled), reserve again, so requests released together keep their spacing.
+      // A held slot is committed when it comes (or waits for room in a full window); a slot lost
+      // to a pause reserves again, so requests released together keep their spacing.
       if (held >= 0) {
         slot = held;
         mode = 'commit';

@@ -48,7 +48,8 @@
   KEYS[4…] one key per window, in the order of the window arguments
 
   ARGV[1]  mode: 'reserve' (new request), 'commit@<k>' (the request that reserved slot k asks
-           again) or 'commit' (a request whose slot was lost to a pause or a full window)
+           again) or 'commit' (a request that holds no slot: its slot fell in a pause, or the
+           primary window is longer than a minute and nothing is spaced)
   ARGV[2]  unique id of this request
   ARGV[3]  margin ratio, e.g. 0.015
   ARGV[4]  longest wait to reserve a slot for (ms); longer waits reserve nothing
@@ -366,7 +367,7 @@ if spacing > 0 then
   end
 end
 
-local function held_reply(wait, slot)
+local function wait_reply(wait, slot)
   if #stateWrites > 0 then
     redis.call('HSET', D, unpack(stateWrites))
     if upkeep then redis.call('PEXPIRE', D, DET.TTL_MS) end
@@ -380,7 +381,7 @@ if mode == 'commit' and heldSlot and spacing > 0 and heldSlot < slotK then
   -- (A slot whose time falls in a pause is lost, as it is when it comes: the request reserves anew.)
   local due = tat - (slotK - heldSlot) * spacing
   local early = math.ceil(due - now)
-  if early > 2 and due >= pausedUntil then return held_reply(early, heldSlot) end
+  if early > 2 and due >= pausedUntil then return wait_reply(early, heldSlot) end
 end
 
 if mode == 'reserve' and spacing > 0 then
@@ -401,7 +402,7 @@ if wait > 0 then
     -- its place and waits for room. Only a pause loses it.
     slot = heldSlot
   end
-  return held_reply(wait, slot)
+  return wait_reply(wait, slot)
 end
 
 -- Admitted: commit the send to every window.
