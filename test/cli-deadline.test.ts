@@ -113,13 +113,14 @@ describe('hfq enqueue --deadline and hfq status batch rows', () => {
     const after = Date.now();
     const text = proc.lines.join('\n');
     expect(exit.code, text).toBe(0);
-    expect(text).toMatch(/deadline \S+ \(in (1 h 59 m|2 h 00 m)\), preference speed/);
+    // A clock time, with its date when it falls on another day (UTC): `16:20Z` or `12-07 00:00Z`.
+    expect(text).toMatch(/deadline (\d\d-\d\d )?\d\d:\d\dZ \(in (1 h 59 m|2 h 00 m)\), preference speed/);
     expect(text).toMatch(
-      /acme: 50 job\(s\) \(0 waiting \+ 50 of this run\) at 5000\.0\/s \((configured|learned)\): projected finish \S+, (1 h 59 m|2 h 00 m) before the deadline; all real time \(preference speed\)/,
+      /acme: 50 job\(s\) \(0 waiting \+ 50 of this run\) at 5000\.0\/s \((configured|learned)\): projected finish (\d\d-\d\d )?\d\d:\d\dZ, (1 h 59 m|2 h 00 m) before the deadline; all real time \(preference speed\)/,
     );
     // The progress line ends with the deadline.
     expect(
-      proc.lines.some((l) => /done 50 .* deadline \d\d:\d\dZ/.test(l)),
+      proc.lines.some((l) => /done 50 .* deadline (\d\d-\d\d )?\d\d:\d\dZ/.test(l)),
       text,
     ).toBe(true);
     const jobs = await jobsOf('acme');
