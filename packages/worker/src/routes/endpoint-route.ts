@@ -1,12 +1,12 @@
-import type { HfqError, InferenceResult, Job } from '@hfq/shared';
+import type { HfqError } from '@hfq/shared';
 import { scrubSecrets } from '@hfq/shared/internal';
-import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from '../account-context.js';
 import type { AccountEndpoint, HeldSlot } from '../endpoints/endpoint-slots.js';
-import { CallFailure } from '../inference-call.js';
-import { callRoute, routeResult } from './route.js';
+import type { CallFailure } from '../inference-call.js';
+import type { Admission, JobRun } from './route.js';
 import { acquireRouterPermit, routerTarget } from './router-route.js';
-import { type RoutingRule, routingRule } from './routing-policy.js';
+import { routingRule } from './routing-policy.js';
 import type { Target } from './target.js';
 
 /**
@@ -22,14 +22,19 @@ import type { Target } from './target.js';
  * Waiting for a slot, a cold start or a resume happens inside the run and uses no attempt. A
  * paused or failed endpoint is routed around (the router path as for any job) or, under
  * `endpoint-only`, holds its jobs, with the reason in the log and the status.
+ *
+ * `EndpointWay` is one job's side of it: each step of the job's route ladder (`process-job.ts`)
+ * asks it for an admission (a slot, or a router permit by the policy), and a slot's `Admission`
+ * reacts to the endpoint's answers by their class (`onFailure`).
  */
 
 export type EndpointDecision =
   /** No endpoint serves the job, or it is unavailable and the policy allows the router. */
   | { kind: 'skip' }
   /** A router permit was taken while the endpoint was busy. */
-  | { kind: 'router'; target: Target }
-  | { kind: 'done'; result: InferenceResult };
+  | { kind: 'router'; target: Extract<Target, { kind: 'go' }> }
+  /** A slot of the endpoint, and the request it admits. */
+  | { kind: 'endpoint'; admission: Admission };
 
 /** A router permit due within this long is worth taking instead of waiting for an endpoint slot. */
 const ROUTER_SPILL_WAIT_MS = 250;
@@ -38,156 +43,161 @@ const HOLD_RECHECK_MS = 5_000;
 /** A paused or failed mark lapses after this long, and one request tries the endpoint again. */
 const UNAVAILABLE_RECHECK_MS = 10_000;
 
-type Attempt =
-  | { kind: 'done'; result: InferenceResult }
+type SlotTry =
+  | { kind: 'slot'; admission: Admission }
   | { kind: 'busy' }
   | { kind: 'unavailable'; reason: string };
 
-export async function routeViaEndpoint(
-  ctx: AccountContext,
-  bullJob: BullJob,
-  job: Job,
-  tokens: number,
-  signal: AbortSignal,
-  token: string | undefined,
-  throttledMs: number,
-): Promise<EndpointDecision> {
-  const endpoint = ctx.endpoints.find((e) => e.serves(job));
-  if (!endpoint) return { kind: 'skip' };
-  const rule = routingRule(ctx.account.routing);
-  let routerOpen = rule.router;
-  const waitStarted = performance.now();
-  let handed: HeldSlot | undefined;
-  for (;;) {
-    const waited = throttledMs + Math.round(performance.now() - waitStarted);
-    if (handed || rule.endpointFirst || !routerOpen) {
-      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, handed);
-      handed = undefined;
-      if (attempt.kind === 'done') return attempt;
-      if (attempt.kind === 'unavailable')
-        return unavailable(ctx, endpoint, bullJob, token, rule, attempt.reason);
-    }
-    if (routerOpen) {
-      const router = await routerPermit(ctx, job, tokens, signal);
-      if (router.kind === 'go') return { kind: 'router', target: router.target };
-      if (router.kind === 'closed') routerOpen = false;
-    }
-    if (!rule.endpointFirst && routerOpen) {
-      const attempt = await tryEndpoint(ctx, endpoint, bullJob, job, signal, waited, undefined);
-      if (attempt.kind === 'done') return attempt;
-      if (attempt.kind === 'unavailable') {
-        await endpoint.noteDemand(ctx.now());
-        return { kind: 'skip' };
+/**
+ * The endpoint's side of one job's run, when one of the account's endpoints serves it: each
+ * `admit` is one step of the job's route ladder (`process-job.ts`), and remembers across steps
+ * what the endpoint's last answer said (unavailable: route around it or hold, by policy).
+ */
+export class EndpointWay {
+  private readonly rule: ReturnType<typeof routingRule>;
+  /** The endpoint's last answer marked it paused or failed: the next step acts on it. */
+  private unavailableReason: string | undefined;
+
+  private constructor(
+    private readonly ctx: AccountContext,
+    private readonly run: JobRun,
+    private readonly endpoint: AccountEndpoint,
+  ) {
+    this.rule = routingRule(ctx.account.routing);
+  }
+
+  /** The way for a job one of the account's endpoints serves; undefined for any other job. */
+  static for(ctx: AccountContext, run: JobRun): EndpointWay | undefined {
+    const endpoint = ctx.endpoints.find((e) => e.serves(run.data.job));
+    return endpoint ? new EndpointWay(ctx, run, endpoint) : undefined;
+  }
+
+  /**
+   * A slot of the endpoint, or a router permit by the routing policy, or `skip` (take the
+   * router's ladder). Waiting for a slot, a cold start or a resume happens here, in the run, and
+   * uses no attempt; the wait counts in the job's `throttledMs`.
+   */
+  async admit(): Promise<EndpointDecision> {
+    const { ctx, run, endpoint, rule } = this;
+    const { job } = run.data;
+    const marked = this.unavailableReason;
+    this.unavailableReason = undefined;
+    if (marked !== undefined) return this.unavailable(marked);
+    let routerOpen = rule.router;
+    const waitStarted = performance.now();
+    const waited = (): number => Math.round(performance.now() - waitStarted);
+    let handed: HeldSlot | undefined;
+    for (;;) {
+      if (handed || rule.endpointFirst || !routerOpen) {
+        const slot = await this.trySlot(handed, waited());
+        handed = undefined;
+        if (slot.kind === 'slot') return { kind: 'endpoint', admission: slot.admission };
+        if (slot.kind === 'unavailable') return this.unavailable(slot.reason);
       }
+      if (routerOpen) {
+        const permit = await acquireRouterPermit(ctx, job, run.tokens, run.signal, {
+          maxWaitMs: ROUTER_SPILL_WAIT_MS,
+        });
+        if (permit.kind === 'admitted') {
+          run.state.throttledMs += waited();
+          return { kind: 'router', target: routerTarget(ctx, job, permit) };
+        }
+        if (permit.kind !== 'wait') routerOpen = false;
+      }
+      if (!rule.endpointFirst && routerOpen) {
+        const slot = await this.trySlot(undefined, waited());
+        if (slot.kind === 'slot') return { kind: 'endpoint', admission: slot.admission };
+        if (slot.kind === 'unavailable') {
+          await endpoint.noteDemand(ctx.now());
+          return { kind: 'skip' };
+        }
+      }
+      handed = await endpoint.waitForTurn(run.signal);
     }
-    handed = await endpoint.waitForTurn(signal);
   }
-}
 
-async function unavailable(
-  ctx: AccountContext,
-  endpoint: AccountEndpoint,
-  bullJob: BullJob,
-  token: string | undefined,
-  rule: RoutingRule & { policy: string },
-  reason: string,
-): Promise<EndpointDecision> {
-  // The job is work for the endpoint even when it goes elsewhere: its lifecycle may resume it.
-  await endpoint.noteDemand(ctx.now());
-  if (rule.unavailable === 'route-around') return { kind: 'skip' };
-  if (ctx.lane === `endpoint.${endpoint.name}`) {
-    // Its own lane (see docs/architecture.md, "Holds"): the lane is held, not each job delayed,
-    // so waiting costs nothing per job; the supervisor resumes it once the mark lapses.
-    await ctx.hold(`endpoint ${endpoint.name} unavailable (routing ${rule.policy}): ${reason}`);
-    throw new RateLimitError();
-  }
-  // A job the producer put in another lane (added before the endpoint was published): it alone waits.
-  ctx.logger.warn(
-    { account: ctx.account.id, endpoint: endpoint.name, jobId: bullJob.id, reason, delayMs: HOLD_RECHECK_MS },
-    `job held: its endpoint is unavailable (routing ${rule.policy})`,
-  );
-  await bullJob.moveToDelayed(ctx.now() + HOLD_RECHECK_MS, token);
-  throw new DelayedError();
-}
-
-type RouterPermit = { kind: 'go'; target: Target } | { kind: 'busy' } | { kind: 'closed' };
-
-/** A router permit due within `ROUTER_SPILL_WAIT_MS` (router-route.ts). */
-async function routerPermit(
-  ctx: AccountContext,
-  job: Job,
-  tokens: number,
-  signal: AbortSignal,
-): Promise<RouterPermit> {
-  const permit = await acquireRouterPermit(ctx, job, tokens, signal, { maxWaitMs: ROUTER_SPILL_WAIT_MS });
-  if (permit.kind === 'wait') return { kind: 'busy' };
-  if (permit.kind !== 'admitted') return { kind: 'closed' };
-  return { kind: 'go', target: routerTarget(ctx, job, permit) };
-}
-
-/** Take a slot and call the endpoint, or say why not. */
-async function tryEndpoint(
-  ctx: AccountContext,
-  endpoint: AccountEndpoint,
-  bullJob: BullJob,
-  job: Job,
-  signal: AbortSignal,
-  throttledMs: number,
-  handed: HeldSlot | undefined,
-): Promise<Attempt> {
-  let slot = handed;
-  if (!slot) {
-    const admitted = await endpoint.tryAcquire();
-    if (admitted.kind === 'unavailable')
-      return { kind: 'unavailable', reason: `${admitted.state}: ${admitted.reason}` };
-    if (admitted.kind !== 'admitted') return { kind: 'busy' };
-    slot = { ...admitted, admittedLocalAt: performance.now() };
-    // A slot was free: the next waiter of this process may find another.
-    endpoint.wake();
-  }
-  const release = endpoint.hold(slot);
-  let succeeded = false;
-  const log = { account: ctx.account.id, endpoint: endpoint.name };
-  const holdS = slot.waker ? endpoint.scaleUpTimeoutS() : 0;
-  try {
-    const outcome = await callRoute(
-      ctx,
-      job,
+  private async unavailable(reason: string): Promise<EndpointDecision> {
+    const { ctx, endpoint, rule, run } = this;
+    // The job is work for the endpoint even when it goes elsewhere: its lifecycle may resume it.
+    await endpoint.noteDemand(ctx.now());
+    if (rule.unavailable === 'route-around') return { kind: 'skip' };
+    if (ctx.lane === `endpoint.${endpoint.name}`) {
+      // Its own lane (see docs/architecture.md, "Holds"): the lane is held, not each job delayed,
+      // so waiting costs nothing per job; the supervisor resumes it once the mark lapses.
+      await ctx.hold(`endpoint ${endpoint.name} unavailable (routing ${rule.policy}): ${reason}`);
+      throw new RateLimitError();
+    }
+    // A job the producer put in another lane (added before the endpoint was published): it alone waits.
+    ctx.logger.warn(
       {
+        account: ctx.account.id,
+        endpoint: endpoint.name,
+        jobId: run.bullJob.id,
+        reason,
+        delayMs: HOLD_RECHECK_MS,
+      },
+      `job held: its endpoint is unavailable (routing ${rule.policy})`,
+    );
+    await run.bullJob.moveToDelayed(ctx.now() + HOLD_RECHECK_MS, run.token);
+    throw new DelayedError();
+  }
+
+  /** A slot (handed over by a finished request, or free now) and its admission, or why not. */
+  private async trySlot(handed: HeldSlot | undefined, waitedMs: number): Promise<SlotTry> {
+    const { endpoint } = this;
+    let slot = handed;
+    if (!slot) {
+      const admitted = await endpoint.tryAcquire();
+      if (admitted.kind === 'unavailable')
+        return { kind: 'unavailable', reason: `${admitted.state}: ${admitted.reason}` };
+      if (admitted.kind !== 'admitted') return { kind: 'busy' };
+      slot = { ...admitted, admittedLocalAt: performance.now() };
+      // A slot was free: the next waiter of this process may find another.
+      endpoint.wake();
+    }
+    this.run.state.throttledMs += waitedMs;
+    return { kind: 'slot', admission: this.admission(slot) };
+  }
+
+  /** The request a slot admits, and how the endpoint's answers are met. */
+  private admission(slot: HeldSlot): Admission {
+    const { ctx, endpoint, run } = this;
+    const release = endpoint.hold(slot);
+    const log = { account: ctx.account.id, endpoint: endpoint.name };
+    const holdS = slot.waker ? endpoint.scaleUpTimeoutS() : 0;
+    const admittedAt = performance.now();
+    return {
+      request: {
         route: 'endpoint',
         // The account's token, sent to the endpoint's own URL (never with a provider or `billTo`).
         call: { route: 'endpoint', credential: ctx.account.hfToken, provider: undefined, billTo: undefined },
         provider: endpoint.name,
-        waitedMs: throttledMs,
+        waitedMs: run.state.throttledMs,
         endpointUrl: endpoint.config.url,
         ...(holdS > 0 ? { headers: { 'X-Scale-Up-Timeout': String(holdS) } } : {}),
       },
-      signal,
-    );
-    await endpoint.noteAnswered(slot.waker, ctx.now());
-    if (slot.waker) {
-      ctx.logger.info(log, 'endpoint answered: every worker may use it');
-      ctx.events.emit('endpoint', { ...log, event: 'ready' });
-    }
-    succeeded = true;
-    return {
-      kind: 'done',
-      result: routeResult(bullJob, {
-        route: 'endpoint',
-        provider: `endpoint:${endpoint.name}`,
-        outcome,
-        throttledMs,
+      answered: async () => {
+        await endpoint.noteAnswered(slot.waker, ctx.now());
+        if (slot.waker) {
+          ctx.logger.info(log, 'endpoint answered: every worker may use it');
+          ctx.events.emit('endpoint', { ...log, event: 'ready' });
+        }
         // Billed by the replica-hour, not per request: the cost shows in the endpoint's status.
-        costUsd: 0,
-      }),
+        return { provider: `endpoint:${endpoint.name}`, costUsd: 0 };
+      },
+      failed: async (failure) => {
+        const next = await onFailure(ctx, endpoint, failure, slot, holdS, run.signal);
+        // A cold or busy endpoint's answer was part of the job's wait for it.
+        run.state.throttledMs += Math.round(performance.now() - admittedAt);
+        if (next.kind === 'unavailable') this.unavailableReason = next.reason;
+        return 'again';
+      },
+      release,
     };
-  } catch (err) {
-    if (!(err instanceof CallFailure)) throw err;
-    return await onFailure(ctx, endpoint, err, slot, holdS, signal);
-  } finally {
-    await release(succeeded);
   }
 }
+
+type Attempt = { kind: 'busy' } | { kind: 'unavailable'; reason: string };
 
 /** Mark the endpoint paused or failed for a while (every worker routes around it), say so, and tell the caller. */
 async function markUnavailable(

@@ -1,4 +1,5 @@
 import type { InferenceResult, Job } from '@hfq/shared';
+import type { JobData } from '@hfq/shared/internal';
 import type { Job as BullJob } from 'bullmq';
 import type { AccountContext } from '../account-context.js';
 import { CallFailure, type CallOutcome, type CallRoute, callInference } from '../inference-call.js';
@@ -8,11 +9,49 @@ import { tracedUpstreamCall } from '../upstream-span.js';
  * A route is one way a job's request goes upstream (see docs/architecture.md, "The request's
  * life"): the HF router (`router-route.ts`), a provider key (`provider-key-route.ts`) or an
  * Inference Endpoint (`endpoint-route.ts`). Each takes its own admission (a router or key
- * permit, an endpoint slot) and gives it back its own way; the call, its tracing span, its
- * `upstream` event and the result built from its answer are the same for all, here. The
- * answer's class comes from `inference-call.ts`, which classifies through `errors.ts`.
+ * permit, an endpoint slot) and reacts to its own answers (`permit-admission.ts` for the router
+ * and the keys, `endpoint-route.ts` for an endpoint) as an `Admission`; the call, its tracing
+ * span, its `upstream` event and the result built from its answer are the same for all, here.
+ * `process-job.ts` is one loop over them: admit, call, react. The answer's class comes from
+ * `inference-call.ts`, which classifies through `errors.ts`.
  */
 export type RouteName = 'hf-router' | 'provider-key' | 'endpoint';
+
+/** One job's run, as every route sees it: what it carries across admissions in the same run. */
+export interface JobRun {
+  bullJob: BullJob;
+  data: JobData;
+  /** The processor's lock token (to move the job to delayed). */
+  token: string | undefined;
+  signal: AbortSignal;
+  /** The job's estimated token cost (`estimateTokens`), for token windows. */
+  tokens: number;
+  /** Provider keys this run found unusable (refused, or not serving the model). */
+  excluded: Set<string>;
+  /** What the job's attempts have cost so far, kept in its data across runs. */
+  state: { upstream429s: number; throttledMs: number };
+  /** 429s after which the job fails (`max429s`). */
+  max429s: number;
+}
+
+/**
+ * A request admitted on one route (a permit taken, a slot held), and how that route reacts to
+ * its answer. `process-job.ts` calls `request` through `callRoute`, then `answered` or `failed`,
+ * then always `release`.
+ */
+export interface Admission {
+  readonly request: RouteRequest;
+  /** The route's bookkeeping of a paid answer; says who answered and what it cost. */
+  answered(outcome: CallOutcome): Promise<{ provider: string; costUsd: number }>;
+  /**
+   * The route's reaction to a failed call, by the answer's class: `again` to admit the job again
+   * in the same run (after a wait, a failover, a busy endpoint), a result that ends the job (a
+   * batch split), or it throws what ends the run (a failure, a retry, a held or requeued job).
+   */
+  failed(failure: CallFailure): Promise<'again' | InferenceResult>;
+  /** Give back what the admission took (an endpoint's slot), whatever the answer. */
+  release(succeeded: boolean): Promise<void>;
+}
 
 /** An admitted request: where it goes, with what, after how long a wait for its permit or slot. */
 export interface RouteRequest {
