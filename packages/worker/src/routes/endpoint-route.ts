@@ -57,6 +57,12 @@ export class EndpointWay {
   private readonly rule: ReturnType<typeof routingRule>;
   /** The endpoint's last answer marked it paused or failed: the next step acts on it. */
   private unavailableReason: string | undefined;
+  /**
+   * The endpoint's last answer said busy (a 429, a cold start): the next step does not try its
+   * slot again at once, but takes the router by the policy or waits its turn, as a job that found
+   * no free slot.
+   */
+  private afterBusy = false;
 
   private constructor(
     private readonly ctx: AccountContext,
@@ -84,27 +90,31 @@ export class EndpointWay {
     this.unavailableReason = undefined;
     if (marked !== undefined) return this.unavailable(marked);
     let routerOpen = rule.router;
+    let slotTried = this.afterBusy;
+    this.afterBusy = false;
     const waitStarted = performance.now();
     const waited = (): number => Math.round(performance.now() - waitStarted);
     let handed: HeldSlot | undefined;
     for (;;) {
-      if (handed || rule.endpointFirst || !routerOpen) {
+      if (handed || ((rule.endpointFirst || !routerOpen) && !slotTried)) {
         const slot = await this.trySlot(handed, waited());
         handed = undefined;
         if (slot.kind === 'slot') return { kind: 'endpoint', admission: slot.admission };
         if (slot.kind === 'unavailable') return this.unavailable(slot.reason);
       }
       if (routerOpen) {
+        // The wait for the endpoint so far; the permit's own wait is its `waitedMs`.
+        const waitedForEndpoint = waited();
         const permit = await acquireRouterPermit(ctx, job, run.tokens, run.signal, {
           maxWaitMs: ROUTER_SPILL_WAIT_MS,
         });
         if (permit.kind === 'admitted') {
-          run.state.throttledMs += waited();
+          run.state.throttledMs += waitedForEndpoint;
           return { kind: 'router', target: routerTarget(ctx, job, permit) };
         }
         if (permit.kind !== 'wait') routerOpen = false;
       }
-      if (!rule.endpointFirst && routerOpen) {
+      if (!rule.endpointFirst && routerOpen && !slotTried) {
         const slot = await this.trySlot(undefined, waited());
         if (slot.kind === 'slot') return { kind: 'endpoint', admission: slot.admission };
         if (slot.kind === 'unavailable') {
@@ -113,6 +123,7 @@ export class EndpointWay {
         }
       }
       handed = await endpoint.waitForTurn(run.signal);
+      slotTried = false;
     }
   }
 
@@ -187,9 +198,13 @@ export class EndpointWay {
       },
       failed: async (failure) => {
         const next = await onFailure(ctx, endpoint, failure, slot, holdS, run.signal);
-        // A cold or busy endpoint's answer was part of the job's wait for it.
-        run.state.throttledMs += Math.round(performance.now() - admittedAt);
-        if (next.kind === 'unavailable') this.unavailableReason = next.reason;
+        if (next.kind === 'unavailable') {
+          this.unavailableReason = next.reason;
+        } else {
+          // A cold or busy endpoint's answer was part of the job's wait for it.
+          run.state.throttledMs += Math.round(performance.now() - admittedAt);
+          this.afterBusy = true;
+        }
         return 'again';
       },
       release,
@@ -197,7 +212,7 @@ export class EndpointWay {
   }
 }
 
-type Attempt = { kind: 'busy' } | { kind: 'unavailable'; reason: string };
+type EndpointAnswer = { kind: 'busy' } | { kind: 'unavailable'; reason: string };
 
 /** Mark the endpoint paused or failed for a while (every worker routes around it), say so, and tell the caller. */
 async function markUnavailable(
@@ -206,7 +221,7 @@ async function markUnavailable(
   state: 'paused' | 'failed',
   reason: string,
   log: () => void,
-): Promise<Attempt> {
+): Promise<EndpointAnswer> {
   await endpoint.noteUnavailable(state, reason, UNAVAILABLE_RECHECK_MS);
   log();
   ctx.events.emit('endpoint', { account: ctx.account.id, endpoint: endpoint.name, event: state, reason });
@@ -221,7 +236,7 @@ async function onFailure(
   slot: { waker: boolean; admittedAt: number },
   holdS: number,
   signal: AbortSignal,
-): Promise<Attempt> {
+): Promise<EndpointAnswer> {
   const { error } = failure;
   const status = error.info.status ?? 0;
   const log = { account: ctx.account.id, endpoint: endpoint.name, status };
