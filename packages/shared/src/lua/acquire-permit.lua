@@ -16,15 +16,6 @@
   the state and the windows (a TTL one bucket longer, so each key still outlives its last write by
   its full TTL; a window that was empty, maybe a new key, gets its TTL at once).
 
-  The primary window's count needs no ZCOUNT while it is far from full: the detector's send
-  counts per bucket (fields `b<i>`, `s<i>`, written by every commit) bound it from above, one
-  bucket earlier than the window's span for sends whose stamp moved later (a late send). The
-  bound counts only from `cntFrom` (when this state began counting, set by its first commit; an
-  override or an expiry starts a new state), and is used only when it is under half the limit:
-  every decision it takes (room in the window, the cold start's wider spacing) is then the one
-  the exact count would take. Near the limit, ZCOUNT as always. One command less per permit at a
-  rate below half the limit (bench:load).
-
   A request window is a sliding log of committed sends (ZSET, score = send time); a token window
   is a ring of time buckets with a running sum (HASH: `sum`, `head`, `k<i>` bucket number and
   `v<i>` tokens per slot), so a permit costs a bounded number of operations however many sends
@@ -115,18 +106,9 @@ local detDuration = primary and primary.duration or 1000
 local B = det_bucket_ms(detDuration)
 local sendK, sendB, sendS = det_send_fields(now, B)
 
--- The send counts of the last BOUND_BUCKETS buckets (this one included), read with the state
--- (state[24 …], bucket number and sends for each): an upper bound on the primary log's count.
-local BOUND_BUCKETS = 8
-local stateFields = { 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
+local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
   'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
-  'ovr', 'ovrUntil', 'slotK', 'spc', 'cntFrom' }
-for j = BOUND_BUCKETS - 1, 0, -1 do
-  local slot = det_slot(sendK - j)
-  stateFields[#stateFields + 1] = 'b' .. slot
-  stateFields[#stateFields + 1] = 's' .. slot
-end
-local state = redis.call('HMGET', D, unpack(stateFields))
+  'ovr', 'ovrUntil', 'slotK', 'spc')
 -- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
 -- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
 local upkeep = tonumber(state[13] or '-1') ~= sendK
@@ -340,22 +322,6 @@ local function token_room_at(w)
   return (last + 2) * w.g + w.span
 end
 
--- The primary log's count, bounded from above by the sends counted since one bucket before its
--- span began (late sends' stamps move later, never earlier); nil when the counts do not cover it.
-local function primary_bound(w)
-  local cntFrom = tonumber(state[23] or '')
-  local kFrom = math.floor((now - w.span) / B) - 1
-  if not cntFrom or cntFrom > kFrom * B or kFrom < sendK - (BOUND_BUCKETS - 1) then return nil end
-  local sum = 0
-  for j = 0, BOUND_BUCKETS - 1 do
-    local k = sendK - (BOUND_BUCKETS - 1) + j
-    if k >= kFrom and tonumber(state[24 + 2 * j] or '-1') == k then
-      sum = sum + tonumber(state[25 + 2 * j] or '0')
-    end
-  end
-  return sum
-end
-
 -- Trim every request log, expire every token ring, then find the earliest time each window has room.
 for _, w in ipairs(windows) do
   if w.kind == 't' then
@@ -365,13 +331,7 @@ for _, w in ipairs(windows) do
     -- Entries older than 2 spans count nowhere (ZCOUNT and the nth newest go by score and rank
     -- from the newest): trimmed once per bucket, they outlive 2 spans by at most a bucket.
     if upkeep then redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - 2 * w.span) end
-    local count = nil
-    if w == primary then
-      -- An upper bound from the detector's send counts, used only far from the limit (see the header).
-      local bound = primary_bound(w)
-      if bound and bound < w.limit / 2 then count = bound end
-    end
-    if count == nil then count = redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf') end
+    local count = redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf')
     w.count = count
     if count >= w.limit then
       local nth = redis.call('ZREVRANGE', w.key, w.limit - 1, w.limit - 1, 'WITHSCORES')
@@ -468,11 +428,7 @@ if mode == 'reserve' and spacing > 0 then
   stateWrites[#stateWrites + 1] = 'slotK'
   stateWrites[#stateWrites + 1] = slotK + 1
 end
--- Count the send for the congestion detector (and the primary log's bound, from `cntFrom` on).
-if not state[23] then
-  stateWrites[#stateWrites + 1] = 'cntFrom'
-  stateWrites[#stateWrites + 1] = now
-end
+-- Count the send for the congestion detector.
 local sendCount = 1
 if tonumber(state[13] or '-1') == sendK then sendCount = tonumber(state[14] or '0') + 1 end
 stateWrites[#stateWrites + 1] = sendB
