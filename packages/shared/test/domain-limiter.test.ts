@@ -79,6 +79,27 @@ describe('DomainLimiter pacing', () => {
     expect(maxInWindow(stamps, 500)).toBeLessThanOrEqual(20);
   });
 
+  it('keeps N per window across an override that restarts the learned state', async () => {
+    // An override deletes the learned state (its send counts among it) while the window's log
+    // still holds the sends before it: the permits after it must still count them.
+    const prefix = newPrefix();
+    const limiter = limiterOn(prefix);
+    const domain: DomainRef = { id: 'reset', windows: [{ max: 100, durationMs: 1000 }] };
+    const burst = (count: number) =>
+      Promise.all(
+        Array.from(
+          { length: count },
+          async () => admitted(await limiter.acquire({ domain, ...gateOf(prefix) })).sentAt,
+        ),
+      );
+    const before = await burst(40);
+    await limiter.setOverride(domain.id, { limit: 60 });
+    const after = await burst(40);
+    expect(maxInWindow([...before, ...after], 1000)).toBeLessThanOrEqual(60);
+    // The window was full at 60: the last of the second burst waited for the first burst's sends to age out.
+    expect(Math.max(...after) - Math.min(...before)).toBeGreaterThanOrEqual(1000);
+  });
+
   it('moves the permits already reserved when the rate rises, and keeps N per window', async () => {
     const prefix = newPrefix();
     const redis = connect();
