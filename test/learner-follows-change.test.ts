@@ -180,7 +180,8 @@ describe('a learner that follows change', () => {
     // later; none has here.) Usually much sooner: a first blip's dip and its calm window, then a cut
     // to what got through. Measured here, alone: 0.7–3.9 s in nine runs; in a full suite's run
     // once 9.6 s, and once more than 15 s, when the cuts stopped at 23/s, whose 26% 429s sat
-    // within two standard deviations of the 22% level learned (README, "What a 429 means").
+    // within two standard deviations of the 22% level learned (README, "What a 429 means"); the
+    // drop's wall now puts the level in question at once.
     const boundMs = (NOISE_HALF_LIFE_WINDOWS + 12) * 1_000;
     await drive(limiter, domain, prefix, upstream, {
       until: async (sentAt) => {

@@ -30,8 +30,9 @@ import { readFileSync } from 'node:fs';
  *   scales with it).
  * - Forgetting: the noise evidence halves every 30 windows, is capped at 80 sends and sets the
  *   level only from 40 sends on, so a level is out of force within one half-life of its last
- *   measure. A share well above the level at a steady or falling admitted rate is tested again,
- *   and a test that confirms congestion drops the evidence below the minimum.
+ *   measure. A share well above the level at a steady or falling admitted rate is tested again;
+ *   a wall (a run of refusals the level gives less than `WALL_P`) and a test that confirms
+ *   congestion drop the evidence below the minimum.
  * - Fast recovery: a rate that ran five windows without a cut held; after a cut below it, the rate
  *   probes back after three quiet windows (six after a failed probe, never giving up; a probe
  *   answered with a stated wait doubles the quiet time each time in a row), a first step 15% of

@@ -127,6 +127,10 @@ if sentAt >= calmUntil and not ckUntil then
     local sinceRefused = redis.call('ZCOUNT', LOG429, firstAt, sentAt)
     local wallRun = math.max(3, math.ceil(math.log(DET.WALL_P) / math.log(math.min(0.9, math.max(b, 1e-6)))))
     local wall = sinceRefused >= wallRun and sinceSends - sinceRefused <= 1
+    -- A wall is a run of refusals the learned noise level gives less than WALL_P: the level did
+    -- not explain this regime's 429s, so it is put in question as a test that confirms
+    -- congestion puts it (a drop's overshoot may later draw a share close to the old level).
+    if wall and evidence > 0 then det_doubt_noise(D, now, duration, 0.45) end
     -- Cut from what was really sent: a learned rate far above the sends (too few jobs, a busy
     -- machine) would take a cut that changes nothing the upstream sees.
     local sentRate = A / math.max(used, 1) * duration / B
