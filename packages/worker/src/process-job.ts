@@ -1,5 +1,5 @@
 import { type InferenceResult, ValidationError } from '@hfq/shared';
-import { JOB_DATA, type JobData, parseOrThrow, scrubSecrets } from '@hfq/shared/internal';
+import { JOB_DATA, type JobData, parseOrThrow } from '@hfq/shared/internal';
 import { type Job as BullJob, DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from './account-context.js';
 import { batchAnswer } from './batch-route/batch-answer.js';
@@ -11,7 +11,7 @@ import { keepResult, reuseResult } from './result-reuse.js';
 import { chooseTarget } from './routes/choose-target.js';
 import { EndpointWay } from './routes/endpoint-route.js';
 import { permitAdmission } from './routes/permit-admission.js';
-import { type Admission, callRoute, type JobRun, routeResult } from './routes/route.js';
+import { type Admission, callRoute, endRun, type JobRun, routeResult } from './routes/route.js';
 import { routingRule } from './routes/routing-policy.js';
 
 const DEFAULT_MAX_429S = 50;
@@ -26,10 +26,6 @@ function readJobData(raw: unknown): JobData {
     if (err instanceof ValidationError) throw new UnrecoverableError(err.message.slice(0, 2000));
     throw err;
   }
-}
-
-function fail(ctx: AccountContext, message: string): never {
-  throw new UnrecoverableError(scrubSecrets(message, ctx.routes.secrets()));
 }
 
 /**
@@ -47,9 +43,9 @@ export async function processJob(
   const data = readJobData(bullJob.data);
   const job = data.job;
   if (job.account !== ctx.account.id)
-    fail(ctx, `job is for account "${job.account}", queue is "${ctx.account.id}"`);
+    endRun(ctx, 'fail', `job is for account "${job.account}", queue is "${ctx.account.id}"`);
   if (data.deadlineAt !== undefined && ctx.now() > data.deadlineAt) {
-    fail(ctx, `deadline passed ${ctx.now() - data.deadlineAt} ms before the job could start`);
+    endRun(ctx, 'fail', `deadline passed ${ctx.now() - data.deadlineAt} ms before the job could start`);
   }
   // Batches: a coalesced child as large as one the upstream refused splits before calling.
   if (shouldPreSplit(ctx, data)) return splitBatchChild(ctx, bullJob, data);
@@ -125,7 +121,7 @@ async function admit(
       ? viaEndpoint.target
       : await chooseTarget(ctx, run.data.job, run.tokens, run.excluded, run.signal);
   if (target.kind === 'none') {
-    if ((ctx.account.onNoKey ?? 'hold') === 'fail') fail(ctx, target.reason);
+    if ((ctx.account.onNoKey ?? 'hold') === 'fail') endRun(ctx, 'fail', target.reason);
     if (target.scope === 'job') {
       // The account has keys, but none for this model: this job waits; the others go on.
       ctx.logger.warn(

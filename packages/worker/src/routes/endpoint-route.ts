@@ -1,10 +1,10 @@
 import type { HfqError } from '@hfq/shared';
 import { scrubSecrets } from '@hfq/shared/internal';
-import { DelayedError, RateLimitError, UnrecoverableError } from 'bullmq';
+import { DelayedError, RateLimitError } from 'bullmq';
 import type { AccountContext } from '../account-context.js';
 import type { AccountEndpoint, HeldSlot } from '../endpoints/endpoint-slots.js';
 import type { CallFailure } from '../inference-call.js';
-import type { Admission, JobRun } from './route.js';
+import { type Admission, endRun, type JobRun } from './route.js';
 import { acquireRouterPermit, routerTarget } from './router-route.js';
 import { routingRule } from './routing-policy.js';
 import type { Target } from './target.js';
@@ -240,7 +240,6 @@ async function onFailure(
   const { error } = failure;
   const status = error.info.status ?? 0;
   const log = { account: ctx.account.id, endpoint: endpoint.name, status };
-  const secrets = ctx.routes.secrets();
   // A waking request that timed out got no answer to classify, but means what a 503 does.
   const code = wakingRequestTimedOut(error, slot.waker, signal) ? 'HFQ_ENDPOINT_COLD' : error.code;
   switch (code) {
@@ -266,7 +265,10 @@ async function onFailure(
       );
     }
     case 'HFQ_ENDPOINT_REFUSED': {
-      const reason = scrubSecrets(`refused (${status}): ${error.message}`, secrets).slice(0, 300);
+      const reason = scrubSecrets(`refused (${status}): ${error.message}`, ctx.routes.secrets()).slice(
+        0,
+        300,
+      );
       return markUnavailable(ctx, endpoint, 'failed', reason, () =>
         ctx.logger.error({ ...log, reason }, 'endpoint refused the account: its jobs go around it or wait'),
       );
@@ -292,9 +294,11 @@ async function onFailure(
     }
     return { kind: 'busy' };
   }
-  const message = scrubSecrets(`endpoint ${endpoint.name}: ${error.message}`, secrets);
-  if (error.retryClass === 'fail') throw new UnrecoverableError(message);
-  throw new Error(message);
+  return endRun(
+    ctx,
+    error.retryClass === 'fail' ? 'fail' : 'retry',
+    `endpoint ${endpoint.name}: ${error.message}`,
+  );
 }
 
 /**

@@ -1,5 +1,4 @@
-import { scrubSecrets, sleep } from '@hfq/shared/internal';
-import { UnrecoverableError } from 'bullmq';
+import { sleep } from '@hfq/shared/internal';
 import type { AccountContext } from '../account-context.js';
 import { shouldSplitOnError, splitBatchChild } from '../batch-split.js';
 import { estimateCost } from '../cost.js';
@@ -9,7 +8,7 @@ import type { CallFailure } from '../inference-call.js';
 import { forgetModelMapping } from '../mapping-cache.js';
 import { applyStatedLimit } from '../stated-limit.js';
 import { requeueAfter } from './choose-target.js';
-import type { Admission, JobRun } from './route.js';
+import { type Admission, endRun, type JobRun } from './route.js';
 import type { Target } from './target.js';
 
 /**
@@ -63,7 +62,6 @@ export function permitAdmission(
     async failed(failure: CallFailure) {
       await lateSend;
       const { error } = failure;
-      const secrets = ctx.routes.secrets();
       switch (error.retryClass) {
         case 'throttle': {
           const { state } = run;
@@ -89,11 +87,10 @@ export function permitAdmission(
             newEpisode: throttle.newEpisode,
           });
           if (state.upstream429s > run.max429s) {
-            throw new UnrecoverableError(
-              scrubSecrets(
-                `gave up after ${state.upstream429s} upstream 429s (max429s ${run.max429s}); last: ${error.message}`,
-                secrets,
-              ),
+            endRun(
+              ctx,
+              'fail',
+              `gave up after ${state.upstream429s} upstream 429s (max429s ${run.max429s}); last: ${error.message}`,
             );
           }
           state.throttledMs += waitMs;
@@ -118,9 +115,9 @@ export function permitAdmission(
               return 'again';
             }
           }
-          throw new UnrecoverableError(scrubSecrets(error.message, secrets));
+          return endRun(ctx, 'fail', error.message);
         default:
-          throw new Error(scrubSecrets(error.message, secrets));
+          return endRun(ctx, 'retry', error.message);
       }
     },
 

@@ -1,6 +1,6 @@
 import type { InferenceResult, Job } from '@hfq/shared';
-import type { JobData } from '@hfq/shared/internal';
-import type { Job as BullJob } from 'bullmq';
+import { type JobData, scrubSecrets } from '@hfq/shared/internal';
+import { type Job as BullJob, UnrecoverableError } from 'bullmq';
 import type { AccountContext } from '../account-context.js';
 import { CallFailure, type CallOutcome, type CallRoute, callInference } from '../inference-call.js';
 import { tracedUpstreamCall } from '../upstream-span.js';
@@ -16,6 +16,15 @@ import { tracedUpstreamCall } from '../upstream-span.js';
  * `inference-call.ts`, which classifies through `errors.ts`.
  */
 export type RouteName = 'hf-router' | 'provider-key' | 'endpoint';
+
+/**
+ * End a job's run with a message scrubbed of every secret the account's routes hold: `fail` now
+ * (no attempt left to use), or `retry` (an attempt used, BullMQ's backoff).
+ */
+export function endRun(ctx: AccountContext, how: 'fail' | 'retry', message: string): never {
+  const scrubbed = scrubSecrets(message, ctx.routes.secrets());
+  throw how === 'fail' ? new UnrecoverableError(scrubbed) : new Error(scrubbed);
+}
 
 /** One job's run, as every route sees it: what it carries across admissions in the same run. */
 export interface JobRun {
