@@ -38,4 +38,6 @@ export interface AccountContext {
   results?: ResultLedger;
   /** Pause the lane's queue: nothing fails, nothing is lost; resumes when the cause clears. */
   hold: (reason: string) => Promise<void>;
+  /** Before a wait (`requeueAfter`): the lane's queue gets BullMQ's coarse limit, which the wait needs (lane-queue-limit.ts). */
+  limitQueue: () => Promise<void>;
 }

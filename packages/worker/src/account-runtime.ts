@@ -3,7 +3,6 @@ import {
   creditScope,
   type EndpointSemaphore,
   type EndpointStatusStore,
-  isRedisOutOfMemory,
   type LaneId,
   laneProvider,
   primaryWindow,
@@ -32,6 +31,7 @@ import { accountEndpoints } from './endpoints/account-endpoints.js';
 import type { EndpointLifecycle } from './endpoints/endpoint-lifecycle.js';
 import { queueStartLimit } from './endpoints/endpoint-queue-limit.js';
 import type { AccountEndpoint } from './endpoints/endpoint-slots.js';
+import { LaneQueueLimits } from './lane-queue-limit.js';
 import { laneHasRoute } from './lane-route-check.js';
 import { LaneRuntime } from './lane-runtime.js';
 import { processJob } from './process-job.js';
@@ -43,7 +43,7 @@ import { createUpstreamFetch } from './upstream-fetch.js';
 export interface RuntimeOptions
   extends Omit<
     AccountContext,
-    'account' | 'scope' | 'queue' | 'lane' | 'routes' | 'hubFetch' | 'hold' | 'endpoints'
+    'account' | 'scope' | 'queue' | 'lane' | 'routes' | 'hubFetch' | 'hold' | 'limitQueue' | 'endpoints'
   > {
   prefix: string;
   redis: RedisClient;
@@ -99,8 +99,9 @@ export class AccountRuntime {
   /** The account's Inference Endpoints in this process, and their backlog-driven lifecycle. */
   readonly endpoints: AccountEndpoint[];
   private readonly lifecycle: EndpointLifecycle | undefined;
-  private readonly ctx: Omit<AccountContext, 'queue' | 'lane' | 'hold'>;
-  private readonly limitsApplied = new Set<LaneId>();
+  private readonly ctx: Omit<AccountContext, 'queue' | 'lane' | 'hold' | 'limitQueue'>;
+  /** BullMQ's coarse limiter of each lane's queue, set the first time the lane waits (lane-queue-limit.ts). */
+  private readonly queueLimits: LaneQueueLimits;
   private closing = false;
   private supervising: Promise<void> | undefined;
   private rounds = 1;
@@ -115,6 +116,11 @@ export class AccountRuntime {
     readonly options: RuntimeOptions,
   ) {
     ({ endpoints: this.endpoints, lifecycle: this.lifecycle } = accountEndpoints(account, options));
+    this.queueLimits = new LaneQueueLimits(
+      (lane) => this.queueStartLimitOf(lane),
+      options.logger,
+      account.id,
+    );
     this.ctx = {
       account,
       endpoints: this.endpoints,
@@ -174,6 +180,7 @@ export class AccountRuntime {
       lane: lane.lane,
       queue: lane.queue,
       hold: (reason) => this.hold(reason, undefined, lane.lane),
+      limitQueue: () => this.queueLimits.require(lane.lane, lane.queue),
     };
     // Graceful shutdown (shutdown.ts) aborted this run: whatever it threw, hand the job back to
     // the head of its queue. BullMQ moves a RateLimitError's job from active to wait, lock
@@ -238,7 +245,13 @@ export class AccountRuntime {
     const stores = this.ctx.batchRoute;
     if (!stores) return;
     this.batchRoute = new BatchRouteRuntime({
-      ctx: { ...this.ctx, lane: ROUTER_LANE, queue: this.queue, hold: (reason) => this.hold(reason) },
+      ctx: {
+        ...this.ctx,
+        lane: ROUTER_LANE,
+        queue: this.queue,
+        hold: (reason) => this.hold(reason),
+        limitQueue: () => this.queueLimits.require(ROUTER_LANE, this.queue),
+      },
       redis: this.options.redis,
       prefix: this.options.prefix,
       queues: () => [...this.lanes.values()].map((lane) => lane.queue),
@@ -296,7 +309,7 @@ export class AccountRuntime {
             return undefined;
           }
           this.lanes.set(lane, runtime);
-          await this.applyQueueLimit(runtime);
+          await this.queueLimits.sync(lane, runtime.queue);
           if (lane !== ROUTER_LANE) options.logger.info({ account: this.account.id, lane }, 'lane started');
           return runtime;
         })
@@ -328,7 +341,7 @@ export class AccountRuntime {
       if (lane === ROUTER_LANE || runtime.idleMs() < idleMs) continue;
       if (await runtime.hasWork()) continue;
       this.lanes.delete(lane);
-      this.limitsApplied.delete(lane);
+      this.queueLimits.forget(lane);
       this.closedAt.set(lane, performance.now());
       await runtime.close();
       this.options.logger.info({ account: this.account.id, lane }, 'lane closed: idle');
@@ -348,30 +361,19 @@ export class AccountRuntime {
   }
 
   /**
-   * BullMQ's coarse limiter of a lane, from its domain's limit or an operator's override: it keeps
-   * surplus jobs waiting in Redis and gives `queue.rateLimit()` (a lane's wait) the `max` it needs.
-   * A full Redis refuses the write: the worker goes on, says why, and the supervisor tries again.
+   * The start limit of a lane's coarse BullMQ limiter, from its domain's limit or an operator's
+   * override: never below the configured limit, so an override that lapses leaves no cap behind.
    */
-  private async applyQueueLimit(runtime: LaneRuntime): Promise<void> {
-    const domain = this.routes.routerDomainFor(laneProvider(runtime.lane));
+  private async queueStartLimitOf(lane: LaneId): Promise<{ max: number; durationMs: number }> {
+    const domain = this.routes.routerDomainFor(laneProvider(lane));
     const primary = primaryWindow(domain.windows) ?? { max: 1000, durationMs: 1000 };
-    try {
-      const { override } = await this.options.limiter.state(domain.id);
-      // Never below the configured limit: an override that lapses must not leave the queue capped.
-      const max = queueStartLimit(
-        this.account,
-        Math.max(override ?? primary.max, primary.max),
-        primary.durationMs,
-      );
-      await runtime.queue.setGlobalRateLimit(max, primary.durationMs);
-      this.limitsApplied.add(runtime.lane);
-    } catch (err) {
-      if (!isRedisOutOfMemory(err)) throw err;
-      this.options.logger.error(
-        { account: this.account.id, err: (err as Error).message },
-        'Redis is full (maxmemory reached, writes refused): the worker waits for room and keeps trying',
-      );
-    }
+    const { override } = await this.options.limiter.state(domain.id);
+    const max = queueStartLimit(
+      this.account,
+      Math.max(override ?? primary.max, primary.max),
+      primary.durationMs,
+    );
+    return { max, durationMs: primary.durationMs };
   }
 
   /** Pause a lane's queue (the router lane by default; every worker, every machine): nothing fails, nothing is lost. */
@@ -405,7 +407,7 @@ export class AccountRuntime {
     if (this.rounds++ % REGISTRY_EVERY_ROUNDS === 0) await this.startRegisteredLanes();
     await this.closeIdleLanes();
     for (const runtime of [...this.lanes.values()]) {
-      if (!this.limitsApplied.has(runtime.lane)) await this.applyQueueLimit(runtime);
+      await this.queueLimits.sync(runtime.lane, runtime.queue);
       if (await this.liftHoldIfClear(runtime.lane)) continue;
       const target = this.holdTarget(runtime.lane);
       if (target && (await resumeIfPausedWithoutReason(target))) {

@@ -169,10 +169,11 @@ export async function setLimit(
     ...(lapses ? { forMs } : {}),
   });
   // BullMQ's coarse limiter must not hold jobs back below a raised limit, nor stay below the
-  // configured one once an override lapses: the domain limiter is what enforces a lower one.
-  await deps
-    .queueOf(accountId)
-    .setGlobalRateLimit(
+  // configured one once an override lapses: the domain limiter is what enforces a lower one. A
+  // queue that never waited carries none (lane-queue-limit.ts), and gets none here.
+  const queue = deps.queueOf(accountId);
+  if ((await queue.getGlobalRateLimit()) !== null) {
+    await queue.setGlobalRateLimit(
       queueStartLimit(
         { endpoints: [{ concurrency: endpointSlots }] },
         Math.max(max ?? primary.max, primary.max),
@@ -180,6 +181,7 @@ export async function setLimit(
       ),
       primary.durationMs,
     );
+  }
   return {
     max: max ?? primary.max,
     durationMs: primary.durationMs,

@@ -15,9 +15,11 @@ export type { Target } from './target.js';
 
 /**
  * Re-queue the job at the head of its lane's queue after `ms`, consuming no attempt: the lane
- * waits (BullMQ's limiter on the lane queue), the account's other lanes go on.
+ * waits (BullMQ's limiter on the lane queue, set on the lane's first wait), the account's other
+ * lanes go on.
  */
 export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
+  await ctx.limitQueue();
   await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
   throw new RateLimitError();
 }
