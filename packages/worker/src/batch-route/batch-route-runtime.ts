@@ -32,7 +32,7 @@ import { BatchJobStore, type BatchStores } from './batch-job-store.js';
 import { submitBatch } from './batch-lifecycle.js';
 import { planBatches } from './batch-planner.js';
 import { type BatchPlanSnapshot, batchPlansKey } from './batch-plans.js';
-import { type BatchRecord, BatchRecordStore } from './batch-record-store.js';
+import { type BatchRecord, BatchRecordStore, batchRecordIndexKey } from './batch-record-store.js';
 import { type BatchRequest, batchRequestFor, splitIntoFiles } from './batch-requests.js';
 import {
   batchPriceShare,
@@ -99,12 +99,27 @@ export class BatchRouteRuntime {
   /** One round (resume, watch, plan); does nothing while another process holds the account's lease. */
   async round(): Promise<void> {
     if (!batchRouteEnabled(this.options.ctx.account)) return;
+    if (!(await this.mayHaveWork())) return;
     await this.stores.records.asWatcher(this.account, this.options.leaseMs ?? BATCH_LEASE_MS, async () => {
       const open = await this.stores.records.openRecords(this.account);
       for (const record of open.filter((r) => !r.batchId)) await this.resume(record);
       for (const record of open.filter((r) => r.batchId)) await this.watch(record);
       for (const queue of this.options.queues()) await this.plan(queue);
     });
+  }
+
+  /**
+   * Whether a round may find anything: a record open (to resume or watch) or a delayed job in one of
+   * the lanes (a parked job is delayed). One `EXISTS` of keys that share the account's hash tag, so
+   * an account with no batch work costs one command per round, not the lease and the reads.
+   */
+  private async mayHaveWork(): Promise<boolean> {
+    const { redis, prefix, queues } = this.options;
+    const keys = [
+      batchRecordIndexKey(prefix, this.account),
+      ...queues().map((queue) => queue.toKey('delayed')),
+    ];
+    return (await redis.exists(...keys)) > 0;
   }
 
   /** The provider keys with a batch API, their gates open. */
