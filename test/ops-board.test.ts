@@ -146,6 +146,8 @@ describe('hfq board: Bull Board behind basic auth, secrets scrubbed, writes guar
   });
 
   it('refuses rate-limit writes (set and release) with 405, and still shows the limit', async () => {
+    // The coarse limit a worker puts on a lane's queue at the lane's first wait (lane-queue-limit.ts).
+    await producer.queue('acme').setGlobalRateLimit(50, 1000);
     const set = await http(`${board.url}/api/queues/${QUEUE}/rate-limit`, {
       method: 'PUT',
       auth,
