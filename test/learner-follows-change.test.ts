@@ -205,6 +205,79 @@ describe('a learner that follows change', () => {
     expect(upstream.refused - refusedBefore).toBeLessThan(0.5 * (upstream.sends - sendsBefore));
   }, 180_000);
 
+  it('a cut under test whose 429 share went up, beyond a noise level learned before, is not undone as noise: the next 429 cuts deeper', async () => {
+    const { limiter, prefix, redis } = limiterFor();
+    const domain: DomainRef = { id: 'shallow-cut', windows: [{ max: 50, durationMs: 1_000 }] };
+    const key = limiter.keys(domain.id).state;
+    // The state a limit that fell from 50 to 25/s right after a 10% noisy spell leaves, written
+    // as the scripts write it (congestion-detector.lua, 250-ms buckets): a level of 10% in force;
+    // a cut from 50 to 35 under test, due now; before the cut 20 of 96 sends refused (the sends
+    // before the fall dilute the share), and the window before it let 40 through (the upstream's
+    // window still held the old rate); after the settle span, 10 of 35 refused. Noise predicts
+    // the share stays (about 21%); congestion, from that window, predicts the level (10%): the
+    // likelihoods alone call it noise and give 50/s back. The share went up, 3.4 standard
+    // deviations above the learned level: the cut was not deep enough.
+    const [sec, micro] = await redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const B = 250;
+    const ckAt = now - 2_500;
+    const ckK = Math.floor(ckAt / B);
+    const fields: Record<string, string | number> = {
+      rate: '35',
+      noiseT: '8.000',
+      noiseA: '80.000',
+      noiseAt: now,
+      noiseHl: 30_000,
+      ckFrom: '50',
+      ckTo: '35',
+      ckAt,
+      ckK,
+      ckA: 96,
+      ckT: 20,
+      ckProbe: '0',
+      ckUntil: now - 1,
+      calmUntil: now - 1,
+      lastCutAt: ckAt,
+      lastRaiseAt: ckAt,
+      rateSince: ckAt,
+    };
+    const bucket = (k: number, sends: number, refused: number) => {
+      fields[`b${k % 40}`] = k;
+      fields[`s${k % 40}`] = sends;
+      fields[`t${k % 40}`] = refused;
+    };
+    // Before the cut: 8 buckets, 96 sends, 20 refused (the last 4, the window before it: 48 and 8).
+    for (let i = 0; i < 8; i++) bucket(ckK - 7 + i, 12, i < 4 ? 3 : 2);
+    // After the settle span (one window and its margin): 5 buckets, 35 sends, 10 refused.
+    const fromK = Math.floor((ckAt + 1_015) / B) + 1;
+    const toK = Math.floor(now / B) - 1;
+    expect(toK - fromK + 1).toBe(5);
+    for (let k = fromK; k <= toK; k++) bucket(k, 7, 2);
+    await redis.hset(key, fields);
+
+    // The next permit ends the test.
+    const permit = await limiter.acquire({
+      domain,
+      gateKey: `${prefix}:gate`,
+      ledgerKey: `${prefix}:ledger`,
+      appNowMs: Date.now(),
+    });
+    expect(permit.kind).not.toBe('refused');
+    const [rate, chainFrom, ckUntil, noiseA] = await redis.hmget(
+      key,
+      'rate',
+      'chainFrom',
+      'ckUntil',
+      'noiseA',
+    );
+    expect(Number(rate)).toBe(35);
+    // Ended as congestion: the chain keeps where it started, for the next 429's cut.
+    expect(ckUntil).toBeNull();
+    expect(chainFrom).toBe('50');
+    // The level that did not explain these 429s is put in question (below the minimum of evidence).
+    expect(Number(noiseA)).toBeLessThan(40);
+  });
+
   it('returns to the ceiling within ten windows of a limit that lifts (the longest probe wait plus the climb)', async () => {
     const { limiter, prefix } = limiterFor();
     // 500-ms windows (50/s): the statement is in windows of the limiter's own clock.

@@ -23,7 +23,8 @@ import { readFileSync } from 'node:fs';
  *   40–90% of the rate), put under test. The test waits one window for the upstream's window to
  *   drain at the new rate, then measures: a share that fell is congestion (the cut stays; a small
  *   share that fell back is given back two windows later, since noise falls back too), one that
- *   rose means the limit fell again (cut again), otherwise the likelihood ratio of the count
+ *   rose means the limit fell again (cut again), as does one that went up beyond chance under a
+ *   noise level learned before (the cut was not deep enough), otherwise the likelihood ratio of the count
  *   after the cut under noise (the share stays) and congestion (the upstream lets through per
  *   window what it let through before) decides; noise, or no decision within eight windows,
  *   gives the rate back and adds the counts to the domain's noise evidence (so the threshold

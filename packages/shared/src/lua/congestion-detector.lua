@@ -227,7 +227,7 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   -- The share before the cut, counted again now that the 429s of its sends have all come back.
   local ckK = tonumber(ck[4] or '0')
   local ckA, ckT, ckUsed = det_sum(D, ckK - DET.LOOKBACK + 1, ckK)
-  local b = det_noise_at(D, now, durationMs)
+  local b, learned = det_noise_at(D, now, durationMs)
   local fromK = math.floor((ckAt + span) / B) + 1
   local toK = math.floor(now / B) - (early and 0 or 1)
   local A, T, used = det_sum(D, fromK, toK)
@@ -254,9 +254,16 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   redis.call('HSET', D, 'ckLast', string.format('%s sb=%.3f(%d/%d) sa=%.3f(%d/%d) fell=%s rose=%s',
     early and 'early' or 'end', sb, ckT, ckA, sa, T, A, tostring(fell), tostring(rose)))
   if A < 5 or ckA < 1 or used < 1 or ckUsed < 1 then return rate, true end
-  if early or (rose and above) then
+  -- A share that went up at the lower rate, beyond chance under a noise level measured before:
+  -- noise predicts the share stays, so the cut was not deep enough. (The share before the cut is
+  -- no level to hold it to when the limit fell inside its lookback: the sends before the fall
+  -- dilute it, and the window before the cut still let the old rate through.)
+  local higher = learned > 0 and sa > sb and above
+  if early or (rose and above) or higher then
     -- The cut was not deep enough, or the limit fell again: congestion, and the next 429 cuts again.
     redis.call('HSET', D, 'chainFrom', tostring(ckFrom))
+    -- A level the share went beyond did not explain this regime's 429s (as below, when confirmed).
+    if higher then det_doubt_noise(D, now, durationMs, 0.45) end
     return rate, true
   end
   if not fell then
