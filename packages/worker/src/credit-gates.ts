@@ -3,6 +3,9 @@ import { type DomainRef, keyScope, scrubSecrets } from '@hfq/shared/internal';
 import type { AccountContext } from './account-context.js';
 import type { CallRoute } from './inference-call.js';
 
+/** Which credential's gate: the router's (the account's credit scope) or a provider key's. No credential. */
+export type GateRoute = Pick<CallRoute, 'route' | 'provider'>;
+
 /**
  * A credential cannot go on, for every worker: credits gone (402, or credit wording) close its
  * gate until the monthly reset or a successful probe; a refused credential (router 401 or a 403
@@ -11,7 +14,7 @@ import type { CallRoute } from './inference-call.js';
  */
 export async function closeGate(
   ctx: AccountContext,
-  route: CallRoute,
+  route: GateRoute,
   provider: string | undefined,
   domain: DomainRef,
   error: HfqError,
@@ -56,7 +59,7 @@ export async function closeGate(
 }
 
 /** A probe got through (the router's, or a provider key's): that credential's credits are back, for every worker. */
-export async function reopenGate(ctx: AccountContext, route: CallRoute, domain: DomainRef): Promise<void> {
+export async function reopenGate(ctx: AccountContext, route: GateRoute, domain: DomainRef): Promise<void> {
   if (route.route === 'provider-key') {
     const scope = keyScope(domain.id);
     await ctx.credits.reopen(scope);

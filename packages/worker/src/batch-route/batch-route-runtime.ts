@@ -282,13 +282,14 @@ export class BatchRouteRuntime {
     const { ctx } = this.options;
     const hfq = error instanceof HfqError ? error : undefined;
     if (hfq && (hfq.retryClass === 'credits' || hfq.retryClass === 'hold')) {
-      const call = {
-        route: 'provider-key' as const,
-        credential: route.key,
-        provider: route.provider,
-        billTo: undefined,
-      };
-      await closeGate(ctx, call, route.provider, route.domain, hfq, new Set());
+      await closeGate(
+        ctx,
+        { route: 'provider-key', provider: route.provider },
+        route.provider,
+        route.domain,
+        hfq,
+        new Set(),
+      );
       for (const record of await this.stores.records.openRecords(this.account)) {
         if (record.keyDomain === route.domain.id)
           await this.giveUp(record, `the key was refused (${hfq.code})`);
