@@ -61,9 +61,19 @@ export class LaneQueueLimits {
     this.known.delete(lane);
   }
 
+  /**
+   * Set the lane's limit, then read the start limit again: an operator's `hfq limit` that changed
+   * the override between the read and the write found no limit on the queue and wrote none
+   * (operator-actions.ts), so this write must not leave the old value behind.
+   */
   private async apply(lane: LaneId, queue: Queue): Promise<void> {
-    const { max, durationMs } = await this.startLimit(lane);
-    await queue.setGlobalRateLimit(max, durationMs);
+    let limit = await this.startLimit(lane);
+    for (;;) {
+      await queue.setGlobalRateLimit(limit.max, limit.durationMs);
+      const again = await this.startLimit(lane);
+      if (again.max === limit.max && again.durationMs === limit.durationMs) break;
+      limit = again;
+    }
     this.known.set(lane, 'set');
   }
 }

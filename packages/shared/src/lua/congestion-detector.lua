@@ -258,7 +258,8 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   -- noise predicts the share stays, so the cut was not deep enough. (The share before the cut is
   -- no level to hold it to when the limit fell inside its lookback: the sends before the fall
   -- dilute it, and the window before the cut still let the old rate through.)
-  local higher = learned > 0 and sa > sb and above
+  -- (Only against a level really measured, above the prior, and on 20 sends or more.)
+  local higher = learned > 0 and b > DET.PRIOR and A >= 20 and sa > sb and above
   if early or (rose and above) or higher then
     -- The cut was not deep enough, or the limit fell again: congestion, and the next 429 cuts again.
     redis.call('HSET', D, 'chainFrom', tostring(ckFrom))

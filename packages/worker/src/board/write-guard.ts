@@ -30,9 +30,10 @@ const RATE_LIMIT_ROUTE = /^\/api\/queues\/[^/]+\/rate-limit(?:\/release)?\/?$/;
  * hfq owns the queues' rate limits, so the board may read them but never write them, even when
  * it is not read-only:
  *
- * - "set rate limit" would edit the BullMQ global limit that each worker sets from the tier at
- *   start-up (and sets again at the next start): it is a coarse outer bound, not the limit that
- *   protects the upstream, and a change from the board would silently disagree with config.
+ * - "set rate limit" would edit the BullMQ global limit that a worker sets from the config at a
+ *   lane's first wait, and keeps at the config from then on (lane-queue-limit.ts): it is a coarse
+ *   outer bound, not the limit that protects the upstream, and a change from the board would
+ *   silently disagree with config.
  * - "release" calls `removeRateLimitKey()`, ending a pause set with `queue.rateLimit()`. It
  *   cannot undo a 429 pause (the domain's pause lives in hfq's precise limiter in Redis, and a
  *   job released early only meets that pause again and goes back to wait, see
