@@ -318,6 +318,52 @@ describe('a learner that follows change', () => {
     expect((backAt as number) - (liftAt as number)).toBeLessThanOrEqual(10 * windowMs);
   }, 180_000);
 
+  it('past the rate that held, each raise that held doubles the next; a climb that reaches the rate that held starts over with one step', async () => {
+    const { limiter, prefix, redis } = limiterFor();
+    const domain: DomainRef = { id: 'doubling', windows: [{ max: 50, durationMs: 1_000 }] };
+    const keys = limiter.keys(domain.id);
+    const [sec, micro] = await redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    // Sent at the rate in force for the last window (a raise waits for that), 20 s after the last cut.
+    const sentFor = async (rate: number) => {
+      await redis.del(keys.window(0));
+      for (let i = 0; i < rate; i++)
+        await redis.zadd(keys.window(0), now - 900 + i * 10, `send-${rate}-${i}`);
+    };
+    const permit = () =>
+      limiter.acquire({
+        domain,
+        gateKey: `${prefix}:gate`,
+        ledgerKey: `${prefix}:ledger`,
+        appNowMs: Date.now(),
+      });
+    const state = (fields: Record<string, string | number>) =>
+      redis.hset(keys.state, {
+        lastCutAt: now - 20_000,
+        lastRaiseAt: now - 1_500,
+        rateSince: now - 1_500,
+        ovr: '',
+        ovrUntil: 0,
+        ...fields,
+      });
+
+    // Past the rate that held (34): the last raise (2) held, so the next is 4, not one step (1).
+    await state({ rate: '36', top: '34', raiseStep: '2' });
+    await sentFor(36);
+    await permit();
+    expect(Number(await redis.hget(keys.state, 'rate'))).toBe(40);
+    expect(await redis.hget(keys.state, 'raiseStep')).toBe('4');
+
+    // Back toward the rate that held (34) from 30 with a step of 4: it reaches 34, and the climb
+    // past it starts over with one step (a hidden limit may sit just above the rate that held).
+    await redis.del(keys.state);
+    await state({ rate: '30', top: '34', raiseStep: '4' });
+    await sentFor(30);
+    await permit();
+    expect(Number(await redis.hget(keys.state, 'rate'))).toBe(34);
+    expect(await redis.hget(keys.state, 'raiseStep')).toBe('0');
+  });
+
   it('an operator limit during a Retry-After pause keeps the pause and says what it cleared', async () => {
     const { limiter, prefix } = limiterFor();
     const domain: DomainRef = { id: 'paused', windows: [{ max: 20, durationMs: 1_000 }] };

@@ -40,7 +40,8 @@ import { readFileSync } from 'node:fs';
  *   the way and then doubling steps, each once the rate in force was really sent at for a window;
  *   a probe that finds the edge goes back to where its climb started. Without such a rate, the
  *   target is the ceiling: probes start after the quiet time with one additive step, then
- *   doubling steps.
+ *   doubling steps; the same past a rate that held, toward the ceiling (a climb that reaches the
+ *   rate that held starts over there with one step).
  * - Low rates: the primary window keeps at least a tenth of the spacing between sends free (at 3
  *   per second, 33 ms: more than the 1.5% margin, less than the jitter of two sends' trips).
  */

@@ -203,14 +203,14 @@ if primary then
       and now - lastRaise >= w.duration and now > pausedUntil
       and redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf') >= 0.9 * math.floor(rate) then
     local raise = step
-    if returning then
-      -- Back toward the rate that held: a first step of RETURN_FIRST_SHARE of the way, then doubling.
-      local last = tonumber(state[11] or '0')
-      -- (Toward a ceiling that never held, the first step is one additive step: a hidden limit
-      -- just above the rate costs a probe little.)
-      if last > 0 then raise = math.max(step, 2 * last)
-      elseif proven then raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
-    end
+    -- Each raise that held (no cut since: a cut resets the step) doubles the next. Back toward
+    -- the rate that held, the first step is RETURN_FIRST_SHARE of the way; toward a ceiling that
+    -- never held, one additive step (a hidden limit just above the rate costs a probe little), so a
+    -- limit that lifted is found in a few windows, not one additive step a window (34 to 50/s
+    -- took 16 windows).
+    local last = tonumber(state[11] or '0')
+    if last > 0 then raise = math.max(step, 2 * last)
+    elseif returning and proven then raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
     -- A raise after a raise: the last one held, so the stated-wait backoff starts over.
     if lastRaise > lastCut and probeMiss > 0 then
       stateWrites[#stateWrites + 1] = 'probeMiss'
@@ -230,8 +230,10 @@ if primary then
     stateWrites[#stateWrites + 1] = tostring(rate)
     stateWrites[#stateWrites + 1] = 'lastRaiseAt'
     stateWrites[#stateWrites + 1] = now
+    -- A climb that reached the rate that held starts again from one step above it: the ceiling
+    -- beyond never held, and a hidden limit may sit just above.
     stateWrites[#stateWrites + 1] = 'raiseStep'
-    stateWrites[#stateWrites + 1] = tostring(raise)
+    stateWrites[#stateWrites + 1] = (returning and rate >= ceilingNow and ceilingNow < ceiling) and '0' or tostring(raise)
     stateWrites[#stateWrites + 1] = 'rateSince'
     stateWrites[#stateWrites + 1] = now
   end
