@@ -175,13 +175,7 @@ export class AccountRuntime {
         outcome,
         durationMs: Math.round(performance.now() - started),
       });
-    const ctx: AccountContext = {
-      ...this.ctx,
-      lane: lane.lane,
-      queue: lane.queue,
-      hold: (reason) => this.hold(reason, undefined, lane.lane),
-      limitQueue: () => this.queueLimits.require(lane.lane, lane.queue),
-    };
+    const ctx = this.laneContext(lane.lane, lane.queue);
     // Graceful shutdown (shutdown.ts) aborted this run: whatever it threw, hand the job back to
     // the head of its queue. BullMQ moves a RateLimitError's job from active to wait, lock
     // released: no attempt used, no stall counted (and a batch child is not counted as failed).
@@ -197,6 +191,17 @@ export class AccountRuntime {
       report(err instanceof RateLimitError || err instanceof DelayedError ? 'requeued' : 'failed');
       throw err;
     }
+  }
+
+  /** The processor's context in one lane: its queue, its hold and its wait's coarse limit. */
+  private laneContext(lane: LaneId, queue: Queue): AccountContext {
+    return {
+      ...this.ctx,
+      lane,
+      queue,
+      hold: (reason) => this.hold(reason, undefined, lane),
+      limitQueue: () => this.queueLimits.require(lane, queue),
+    };
   }
 
   /** The router lane's queue: the account queue (`account-{<id>}`). */
@@ -245,13 +250,7 @@ export class AccountRuntime {
     const stores = this.ctx.batchRoute;
     if (!stores) return;
     this.batchRoute = new BatchRouteRuntime({
-      ctx: {
-        ...this.ctx,
-        lane: ROUTER_LANE,
-        queue: this.queue,
-        hold: (reason) => this.hold(reason),
-        limitQueue: () => this.queueLimits.require(ROUTER_LANE, this.queue),
-      },
+      ctx: this.laneContext(ROUTER_LANE, this.queue),
       redis: this.options.redis,
       prefix: this.options.prefix,
       queues: () => [...this.lanes.values()].map((lane) => lane.queue),
