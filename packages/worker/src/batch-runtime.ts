@@ -24,6 +24,7 @@ import {
   Worker,
 } from 'bullmq';
 import type { Redis, RedisOptions } from 'ioredis';
+import { IDLE_BLOCK_SECONDS } from './lane-runtime.js';
 
 /**
  * The worker's part of batches (see docs/architecture.md, "Batches are flows"), for one account:
@@ -100,6 +101,7 @@ export class BatchRuntime {
       prefix: options.prefix,
       concurrency: options.concurrency ?? 4,
       autorun: false,
+      drainDelay: IDLE_BLOCK_SECONDS,
       ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
       ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
     });

@@ -41,6 +41,15 @@ export interface LaneRuntimeOptions {
 /** Job states that keep a lane open: anything not finished (paused lanes keep their jobs in wait). */
 const UNFINISHED = ['wait', 'prioritized', 'delayed', 'active', 'waiting-children'] as const;
 
+/**
+ * How long an idle lane's worker blocks on its queue's marker before it looks again (BullMQ's
+ * `drainDelay`, default 5 s). A new job, a due delayed job or a resume wakes it at once (each
+ * writes the marker), so this only sets the idle cost: one wake is a `BZPOPMIN` and a
+ * `moveToActive` of 7 commands. 10 s is the longest BullMQ blocks for (its `maximumBlockTimeout`,
+ * kept short for reconnections) and halves what every idle lane and batch queue costs.
+ */
+export const IDLE_BLOCK_SECONDS = 10;
+
 export class LaneRuntime {
   readonly queue: Queue;
   readonly worker: Worker;
@@ -70,6 +79,7 @@ export class LaneRuntime {
         prefix,
         concurrency: options.concurrency,
         autorun: false,
+        drainDelay: IDLE_BLOCK_SECONDS,
         lockDuration: options.lockDurationMs,
         stalledInterval: options.stalledIntervalMs,
         maxStalledCount: options.maxStalledCount,
