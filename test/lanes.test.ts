@@ -6,6 +6,7 @@
 import type { AccountConfigInput } from '@hfq/shared';
 import { DomainLimiter, endpointKeys, laneQueueName } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
+import { IDLE_BLOCK_SECONDS } from '../packages/worker/src/lane-runtime.js';
 import { testRedis } from './support/redis.js';
 import { startStack, upstreamOf } from './support/stack.js';
 import { waitFor } from './support/wait.js';
@@ -169,5 +170,33 @@ describe('lanes', () => {
     expect((await state.state(routes.routerDomainFor('together').id)).recent429s).toBeGreaterThan(0);
     expect((await state.state(routes.routerDomainFor('hf-inference').id)).recent429s).toBe(0);
     expect(laneQueueName('acme', 'router.together')).toBe('account-{acme}.router.together');
+  });
+
+  it("a job with a priority put back for a stated wait starts again when the wait ends, not at the end of the lane's idle block", async () => {
+    const stack = await startStack({
+      label: 'lane4',
+      sim: {
+        providerLimits: { together: [{ algorithm: 'fixed-window', limit: 1, windowMs: 1000 }] },
+        throttleStyle: { router: { retryAfter: 'seconds' } },
+      },
+    });
+    const accounts: AccountConfigInput[] = [
+      { id: 'acme', tier: 'pro', hfToken: HF, limit: { max: 50, durationMs: 1000 } },
+    ];
+    await stack.startWorker({ accounts });
+    const producer = stack.newProducer();
+    const started = performance.now();
+    // BullMQ puts a job with a priority back without writing the queue's marker: only hfq's wakes
+    // the lane's worker, which otherwise blocks for IDLE_BLOCK_SECONDS (10 s) before it looks again.
+    const handles = await producer.enqueueMany(
+      chatJobs(3, 'together').map((job) => ({ job, options: { priority: 5 } })),
+    );
+    const results = await Promise.all(handles.map((h) => h.result({ timeoutMs: 30_000 })));
+    const elapsedMs = performance.now() - started;
+    expect(results.every((r) => r.attempts === 1)).toBe(true);
+    expect(stack.sim.stats().byStatus['429'] ?? 0).toBeGreaterThan(0);
+    // Three 1-s windows of the upstream, with the waits its Retry-After states: about 2-3 s; a
+    // worker woken only by its idle block takes 10 s or more for the first job put back.
+    expect(elapsedMs).toBeLessThan(IDLE_BLOCK_SECONDS * 1000 - 2_000);
   });
 });

@@ -40,4 +40,6 @@ export interface AccountContext {
   hold: (reason: string) => Promise<void>;
   /** Before a wait (`requeueAfter`): the lane's queue gets BullMQ's coarse limit, which the wait needs (lane-queue-limit.ts). */
   limitQueue: () => Promise<void>;
+  /** Write the lane queue's marker: a lane worker blocked on it looks for work now (`requeueAfter`). */
+  wakeLane: () => Promise<void>;
 }

@@ -43,7 +43,16 @@ import { createUpstreamFetch } from './upstream-fetch.js';
 export interface RuntimeOptions
   extends Omit<
     AccountContext,
-    'account' | 'scope' | 'queue' | 'lane' | 'routes' | 'hubFetch' | 'hold' | 'limitQueue' | 'endpoints'
+    | 'account'
+    | 'scope'
+    | 'queue'
+    | 'lane'
+    | 'routes'
+    | 'hubFetch'
+    | 'hold'
+    | 'limitQueue'
+    | 'wakeLane'
+    | 'endpoints'
   > {
   prefix: string;
   redis: RedisClient;
@@ -99,7 +108,7 @@ export class AccountRuntime {
   /** The account's Inference Endpoints in this process, and their backlog-driven lifecycle. */
   readonly endpoints: AccountEndpoint[];
   private readonly lifecycle: EndpointLifecycle | undefined;
-  private readonly ctx: Omit<AccountContext, 'queue' | 'lane' | 'hold' | 'limitQueue'>;
+  private readonly ctx: Omit<AccountContext, 'queue' | 'lane' | 'hold' | 'limitQueue' | 'wakeLane'>;
   /** BullMQ's coarse limiter of each lane's queue, set the first time the lane waits (lane-queue-limit.ts). */
   private readonly queueLimits: LaneQueueLimits;
   private closing = false;
@@ -201,6 +210,9 @@ export class AccountRuntime {
       queue,
       hold: (reason) => this.hold(reason, undefined, lane),
       limitQueue: () => this.queueLimits.require(lane, queue),
+      wakeLane: async () => {
+        await this.options.queueRedis.zadd(queue.toKey('marker'), 0, '0');
+      },
     };
   }
 

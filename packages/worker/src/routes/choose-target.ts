@@ -17,10 +17,17 @@ export type { Target } from './target.js';
  * Re-queue the job at the head of its lane's queue after `ms`, consuming no attempt: the lane
  * waits (BullMQ's limiter on the lane queue, set on the lane's first wait), the account's other
  * lanes go on.
+ *
+ * BullMQ puts a job with a priority (batch items, or a `priority` option) back without writing
+ * the queue's marker, so a lane worker blocked on the marker would only look again at the end of
+ * its idle block (`IDLE_BLOCK_SECONDS`), long after the wait. The marker written here wakes it:
+ * it finds the lane rate-limited, sleeps out the wait, then takes the job.
  */
 export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
   await ctx.limitQueue();
   await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
+  // (Only a wake-up: a marker Redis could not take leaves the job to the end of the idle block.)
+  await ctx.wakeLane().catch(() => {});
   throw new RateLimitError();
 }
 
