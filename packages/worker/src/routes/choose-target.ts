@@ -13,6 +13,9 @@ export type { Target } from './target.js';
  * provider key (README, "How the rate limit holds", Credits).
  */
 
+/** The shortest wait of a job put back (ms): longer than the step that puts it back takes. */
+const MIN_REQUEUE_WAIT_MS = 100;
+
 /**
  * Re-queue the job at the head of its lane's queue after `ms`, consuming no attempt: the lane
  * waits (BullMQ's limiter on the lane queue, set on the lane's first wait), the account's other
@@ -25,7 +28,9 @@ export type { Target } from './target.js';
  */
 export async function requeueAfter(ctx: AccountContext, ms: number): Promise<never> {
   await ctx.limitQueue();
-  await ctx.queue.rateLimit(Math.max(1, Math.ceil(ms)));
+  // The marker goes before BullMQ puts the job back (after the throw): the lane's limit must
+  // outlive that step, or the woken worker finds nothing, and blocks again for the idle block.
+  await ctx.queue.rateLimit(Math.max(MIN_REQUEUE_WAIT_MS, Math.ceil(ms)));
   // (Only a wake-up: a marker Redis could not take leaves the job to the end of the idle block.)
   await ctx.wakeLane().catch(() => {});
   throw new RateLimitError();
