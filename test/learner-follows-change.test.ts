@@ -198,16 +198,16 @@ describe('a learner that follows change', () => {
     ).toBeLessThanOrEqual(boundMs);
     // Then it holds there. The upstream's window (1 s) still holds the sends from before the cut
     // and refuses until they leave it: a full suite's run saw 18 of 61 sends refused over the 5 s
-    // right after a quick cut, the rate at 17 when they ended. So the window drains first (1.5 s), and
-    // then 5 s at the lower limit draw few 429s: a probe back toward the rate that held may come
+    // right after a quick cut, the rate at 17 when they ended. So the window drains first (1.5 s),
+    // and then 5 s at the lower limit draw few 429s: a probe back toward the rate that held may come
     // within them and cost a few; a cut undone as noise (back to 50/s against 17) would draw two
     // in three, far above the bound. The benchmark's target (5% while low) is measured over a
     // whole low phase (bench:limits 7).
     await drive(limiter, domain, prefix, upstream, { forMs: 1_500 });
-    const sendsAtCut = upstream.sends;
-    const refusedAtCut = upstream.refused;
+    const sendsDrained = upstream.sends;
+    const refusedDrained = upstream.refused;
     await drive(limiter, domain, prefix, upstream, { forMs: 5_000 });
-    const after = (upstream.refused - refusedAtCut) / (upstream.sends - sendsAtCut);
+    const after = (upstream.refused - refusedDrained) / (upstream.sends - sendsDrained);
     expect(
       after,
       `429 share after the cut: ${JSON.stringify(await limiter.state(domain.id))}`,
