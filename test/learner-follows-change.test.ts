@@ -374,6 +374,40 @@ describe('a learner that follows change', () => {
     expect(await redis.hget(keys.state, 'raiseStep')).toBe('0');
   });
 
+  it('a probe answered with a stated wait is cut to what got through, never below where its climb started: 2/s over a 1/s limit is cut to 1, not 1.4', async () => {
+    const { limiter, redis } = limiterFor();
+    // A Free account's 5/s estimate; the upstream's hidden limit is 1/s and states its waits.
+    const domain: DomainRef = { id: 'low-probe', windows: [{ max: 5, durationMs: 1_000 }] };
+    const keys = limiter.keys(domain.id);
+    const [sec, micro] = await redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    // The rate held at 1/s; a raise to 2/s half a second ago (a probe: its climb started at 1).
+    await redis.hset(keys.state, {
+      rate: '2',
+      probeFrom: '1',
+      lastCutAt: now - 20_000,
+      lastRaiseAt: now - 500,
+      rateSince: now - 500,
+      top: '1',
+      ovr: '',
+      ovrUntil: 0,
+    });
+    // In the window: one send the upstream let through, then the probe's send it refused; each
+    // counted in its detector bucket (a quarter window, ring of 40) as a permit counts it.
+    await redis.zadd(keys.window(0), now - 700, 'let-through', now - 100, 'refused');
+    for (const at of [now - 700, now - 100]) {
+      const k = Math.floor(at / 250);
+      await redis.hset(keys.state, `b${k % 40}`, k, `s${k % 40}`, 1, `t${k % 40}`, 0);
+    }
+    const outcome = await limiter.record429(domain, now - 100, 1_000);
+    expect(outcome.verdict).toBe('congestion');
+    expect(outcome.pauseMs).toBeGreaterThan(500);
+    // Back to 1/s: beta of the probe (1.4/s) is still over the limit, and drew a second 429 and
+    // a second pause per probe (bench:limits 11b, nine 429s in 100 jobs, two per probe).
+    expect(outcome.rate).toBe(1);
+    expect(Number(await redis.hget(keys.state, 'rate'))).toBe(1);
+  });
+
   it('an operator limit during a Retry-After pause keeps the pause and says what it cleared', async () => {
     const { limiter, prefix } = limiterFor();
     const domain: DomainRef = { id: 'paused', windows: [{ max: 20, durationMs: 1_000 }] };

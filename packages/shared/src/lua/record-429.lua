@@ -142,7 +142,17 @@ if sentAt >= calmUntil and not ckUntil then
     if probing then
       -- A raise drew congestion: back to the rate the climb started from, which held.
       local probeFrom = tonumber(redis.call('HGET', D, 'probeFrom') or '')
-      if probeFrom and probeFrom < rate then lowered = math.max(lowered, probeFrom) end
+      if probeFrom and probeFrom < rate then
+        if stated then
+          -- A stated wait says the probe went past the limit, which lies between the rate that held
+          -- and the probe: at most what got through, at least where the climb started. (Not the
+          -- probing cut's floor, beta of the probe: at a few requests a second one step is a large
+          -- share, and 1 → 2/s cut to 1.4/s drew a second 429 and a second pause per probe.)
+          lowered = math.max(probeFrom, math.min(rate - step, 0.95 * accepted))
+        else
+          lowered = math.max(lowered, probeFrom)
+        end
+      end
     elseif stated then
       lowered, tested = math.min(from * DET.CEIL, math.max(accepted, rate * DET.FLOOR)), false
     end
