@@ -326,12 +326,13 @@ end
   (so a count is not yet a rate), `wall` that nothing got through since the first 429, `share`
   the 429 share that triggered the verdict, `deep` that the window was full of sends at the rate
   (so `accepted` measures the upstream, not a slow start): the cut may then go below FLOOR.
+  `probeFloor`: the lowest a probe's cut goes (default beta of the probe).
   Returns the new rate and whether the cut is put under test (every cut but a probe's, which the
   raise it followed already tested).
 ]]
-local function det_cut(rate, step, beta, accepted, young, share, wall, probing, deep)
+local function det_cut(rate, step, beta, accepted, young, share, wall, probing, deep, probeFloor)
   if probing then
-    return math.max(1, math.max(rate * beta, math.min(rate - step, 0.95 * accepted))), false
+    return math.max(1, math.max(probeFloor or rate * beta, math.min(rate - step, 0.95 * accepted))), false
   end
   local lowered
   if wall and not young then

@@ -138,21 +138,17 @@ if sentAt >= calmUntil and not ckUntil then
     local from = math.min(rate, math.max(peak * duration / B, 1))
     -- (A window full of history and of sends at the rate: what got through measures the upstream.)
     local deep = not young and sends >= 0.75 * math.floor(from)
-    local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing, deep)
+    -- A raise drew congestion: back toward the rate the climb started from, which held.
+    local probeFrom = probing and tonumber(redis.call('HGET', D, 'probeFrom') or '') or nil
+    if probeFrom and probeFrom >= rate then probeFrom = nil end
+    -- A stated wait says the probe went past the limit, which lies between the rate that held and
+    -- the probe: the cut goes to what got through, at least where the climb started, not to beta
+    -- of the probe (at a few requests a second one step is a large share: 1 → 2/s cut to 1.4/s
+    -- drew a second 429 and a second pause per probe).
+    local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing, deep,
+      stated and probeFrom or nil)
     if probing then
-      -- A raise drew congestion: back to the rate the climb started from, which held.
-      local probeFrom = tonumber(redis.call('HGET', D, 'probeFrom') or '')
-      if probeFrom and probeFrom < rate then
-        if stated then
-          -- A stated wait says the probe went past the limit, which lies between the rate that held
-          -- and the probe: at most what got through, at least where the climb started. (Not the
-          -- probing cut's floor, beta of the probe: at a few requests a second one step is a large
-          -- share, and 1 → 2/s cut to 1.4/s drew a second 429 and a second pause per probe.)
-          lowered = math.max(probeFrom, math.min(rate - step, 0.95 * accepted))
-        else
-          lowered = math.max(lowered, probeFrom)
-        end
-      end
+      if probeFrom then lowered = math.max(lowered, probeFrom) end
     elseif stated then
       lowered, tested = math.min(from * DET.CEIL, math.max(accepted, rate * DET.FLOOR)), false
     end
