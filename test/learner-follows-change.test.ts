@@ -86,6 +86,16 @@ async function drive(
   return last;
 }
 
+/**
+ * The detector's count fields for bucket `k` (congestion-detector.lua: a ring of 40 buckets, each a
+ * quarter of the primary window, 250 ms for the 1-s windows below): its number, sends and 429s.
+ */
+const DETECTOR_BUCKET_MS = 250;
+function bucketFields(k: number, sends: number, refused: number): Record<string, number> {
+  const slot = k % 40;
+  return { [`b${slot}`]: k, [`s${slot}`]: sends, [`t${slot}`]: refused };
+}
+
 async function rateOf(limiter: DomainLimiter, domain: DomainRef): Promise<number> {
   return (await limiter.state(domain.id)).rate ?? (domain.windows[0] as { max: number }).max;
 }
@@ -229,7 +239,7 @@ describe('a learner that follows change', () => {
     // deviations above the learned level: the cut was not deep enough.
     const [sec, micro] = await redis.time();
     const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
-    const B = 250;
+    const B = DETECTOR_BUCKET_MS;
     // (On a bucket's edge plus 100 ms: the settle span ends in the same bucket whatever `now` is.)
     const ckAt = (Math.floor(now / B) - 10) * B + 100;
     const ckK = Math.floor(ckAt / B);
@@ -252,11 +262,8 @@ describe('a learner that follows change', () => {
       lastRaiseAt: ckAt,
       rateSince: ckAt,
     };
-    const bucket = (k: number, sends: number, refused: number) => {
-      fields[`b${k % 40}`] = k;
-      fields[`s${k % 40}`] = sends;
-      fields[`t${k % 40}`] = refused;
-    };
+    const bucket = (k: number, sends: number, refused: number) =>
+      Object.assign(fields, bucketFields(k, sends, refused));
     // Before the cut: 8 buckets, 96 sends, 20 refused (the last 4, the window before it: 48 and 8).
     for (let i = 0; i < 8; i++) bucket(ckK - 7 + i, 12, i < 4 ? 3 : 2);
     // After the settle span (one window and its margin): 5 buckets, 35 sends, 10 refused.
@@ -395,10 +402,8 @@ describe('a learner that follows change', () => {
     // In the window: one send the upstream let through, then the probe's send it refused; each
     // counted in its detector bucket (a quarter window, ring of 40) as a permit counts it.
     await redis.zadd(keys.window(0), now - 700, 'let-through', now - 100, 'refused');
-    for (const at of [now - 700, now - 100]) {
-      const k = Math.floor(at / 250);
-      await redis.hset(keys.state, `b${k % 40}`, k, `s${k % 40}`, 1, `t${k % 40}`, 0);
-    }
+    for (const at of [now - 700, now - 100])
+      await redis.hset(keys.state, bucketFields(Math.floor(at / DETECTOR_BUCKET_MS), 1, 0));
     const outcome = await limiter.record429(domain, now - 100, 1_000);
     expect(outcome.verdict).toBe('congestion');
     expect(outcome.pauseMs).toBeGreaterThan(500);
