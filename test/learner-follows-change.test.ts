@@ -413,6 +413,95 @@ describe('a learner that follows change', () => {
     expect(Number(await redis.hget(keys.state, 'rate'))).toBe(1);
   });
 
+  it("a climb's 429s are compared with the share before it: a share that rose with the climb is the edge, whatever level a busy spell left in force", async () => {
+    // A limit that fell to 17/s after a spell of 20% noise: the rate held at 17 with no 429s, a
+    // probe raised it to 20/s, and the spell's level (19%) is still in force. The probe's sends
+    // draw the share (15–40%) a window's edge gives, which the level alone calls noise.
+    const probeAfter = async (refusedBeforeRaise: number) => {
+      const { limiter, redis } = limiterFor();
+      const domain: DomainRef = { id: 'probe-edge', windows: [{ max: 50, durationMs: 1_000 }] };
+      const keys = limiter.keys(domain.id);
+      const [sec, micro] = await redis.time();
+      const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      const raiseAt = now - 300;
+      await redis.hset(keys.state, {
+        rate: '20',
+        probeFrom: '17',
+        probeAt: raiseAt,
+        lastCutAt: now - 20_000,
+        lastRaiseAt: raiseAt,
+        rateSince: raiseAt,
+        noiseT: '15.2',
+        noiseA: '80',
+        noiseAt: now,
+        noiseHl: 30_000,
+      });
+      const kRaise = Math.floor(raiseAt / DETECTOR_BUCKET_MS);
+      const kNow = Math.floor((now - 50) / DETECTOR_BUCKET_MS);
+      // Two windows at 17/s before the raise (8 buckets of 5 sends), then the probe's sends: 3 of
+      // the raise's bucket refused, and the throttled send below in the newest bucket.
+      for (let i = 0; i < 8; i++)
+        await redis.hset(keys.state, bucketFields(kRaise - 8 + i, 5, i < refusedBeforeRaise ? 1 : 0));
+      await redis.hset(keys.state, bucketFields(kRaise, 5, 3));
+      if (kNow > kRaise) await redis.hset(keys.state, bucketFields(kNow, 5, 0));
+      const outcome = await limiter.record429(domain, now - 50, undefined);
+      return { outcome, rate: Number(await redis.hget(keys.state, 'rate')) };
+    };
+    // No 429 in the 40 sends before the raise: the share rose with the raise (4 of 10, a Fisher
+    // test gives 0.09%), so the probe found the edge and goes back to where its climb started.
+    // (Judged against the level alone, 4 of 10 is noise: the rate stayed at 20/s with 15% 429s
+    // for as long as the level stayed in force.)
+    const edge = await probeAfter(0);
+    expect(edge.outcome.verdict).toBe('congestion');
+    expect(edge.rate).toBe(17);
+    // 8 of 40 before the raise, the level's own share: the noise did not go, so the same 429s
+    // after the raise stay noise (18%) and the rate stays.
+    const noise = await probeAfter(8);
+    expect(noise.outcome.verdict).toBe('noise');
+    expect(noise.rate).toBe(20);
+  });
+
+  it('a noise level the last four windows contradict (far fewer 429s than it predicts) is put out of force: the next 429 is judged against the prior', async () => {
+    // A spell's level of 19% is in force; the rate has held at 20/s for a while.
+    const judge = async (refusedBefore: number) => {
+      const { limiter, redis } = limiterFor();
+      const domain: DomainRef = { id: 'noise-gone', windows: [{ max: 50, durationMs: 1_000 }] };
+      const keys = limiter.keys(domain.id);
+      const [sec, micro] = await redis.time();
+      const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      await redis.hset(keys.state, {
+        rate: '20',
+        lastCutAt: now - 60_000,
+        lastRaiseAt: now - 60_000,
+        rateSince: now - 60_000,
+        noiseT: '15.2',
+        noiseA: '80',
+        noiseAt: now,
+        noiseHl: 30_000,
+      });
+      // Four windows of sends (16 buckets of 5), `refusedBefore` of them refused, one per bucket
+      // of the newest; the throttled send below is in the newest bucket.
+      const kNow = Math.floor((now - 50) / DETECTOR_BUCKET_MS);
+      for (let i = 0; i < 16; i++)
+        await redis.hset(keys.state, bucketFields(kNow - 15 + i, 5, i >= 16 - refusedBefore ? 1 : 0));
+      const outcome = await limiter.record429(domain, now - 50, undefined);
+      return { outcome, state: await limiter.state(domain.id) };
+    };
+    // 2 of 80 against the 15 the level predicts (three standard deviations are 10.5): the spell
+    // is over, and 2 429s in the last two windows' 40 sends are congestion under the prior.
+    const gone = await judge(1);
+    expect(gone.outcome.noiseLevel).toBeCloseTo(0.002, 6);
+    expect(gone.outcome.noiseEvidenceSends).toBe(0);
+    expect(gone.outcome.verdict).toBe('congestion');
+    expect(gone.state.noise?.inForce).toBe(false);
+    // 9 of 80 (11%): within chance of the level, which stays in force and calls the 429 noise.
+    const kept = await judge(8);
+    expect(kept.outcome.noiseLevel).toBeCloseTo(0.19, 3);
+    expect(kept.outcome.verdict).toBe('noise');
+    expect(kept.state.noise?.inForce).toBe(true);
+    expect(kept.state.rate).toBe(20);
+  });
+
   it('an operator limit during a Retry-After pause keeps the pause and says what it cleared', async () => {
     const { limiter, prefix } = limiterFor();
     const domain: DomainRef = { id: 'paused', windows: [{ max: 20, durationMs: 1_000 }] };

@@ -32,13 +32,17 @@ import { readFileSync } from 'node:fs';
  * - Forgetting: the noise evidence halves every 30 windows, is capped at 80 sends and sets the
  *   level only from 40 sends on, so a level is out of force within one half-life of its last
  *   measure. A share well above the level at a steady or falling admitted rate is tested again;
- *   a wall (a run of refusals the level gives less than `WALL_P`) and a test that confirms
- *   congestion drop the evidence below the minimum.
+ *   a share far below it over the same four windows (three standard deviations: the busy spell
+ *   is over), a wall (a run of refusals the level gives less than `WALL_P`) and a test that
+ *   confirms congestion drop the evidence below the minimum.
  * - Fast recovery: a rate that ran five windows without a cut held; after a cut below it, the rate
  *   probes back after three quiet windows (six after a failed probe, never giving up; a probe
  *   answered with a stated wait doubles the quiet time each time in a row), a first step 15% of
  *   the way and then doubling steps, each once the rate in force was really sent at for a window;
- *   a probe that finds the edge goes back to where its climb started. Without such a rate, the
+ *   a probe that finds the edge goes back to where its climb started. While a noise level is in
+ *   force, a climb's 429s since its last raise are compared with the share before the climb
+ *   (a one-sided Fisher exact test): noise does not depend on the rate, so a share that rose with
+ *   the climb is the edge. Without such a rate, the
  *   target is the ceiling: probes start after the quiet time with one additive step, then
  *   doubling steps; the same past a rate that held, toward the ceiling (a climb that reaches the
  *   rate that held starts over there with one step).

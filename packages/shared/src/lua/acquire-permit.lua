@@ -222,6 +222,8 @@ if primary then
     if lastRaise <= lastCut then
       stateWrites[#stateWrites + 1] = 'probeFrom'
       stateWrites[#stateWrites + 1] = tostring(rate)
+      stateWrites[#stateWrites + 1] = 'probeAt'
+      stateWrites[#stateWrites + 1] = now
     end
     local before = rate
     rate = math.min(ceilingNow, rate + raise)

@@ -21,7 +21,8 @@
     top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
                      and how many probes back failed
     probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
-    probeFrom        the rate a climb started from: a probe that finds the edge goes back to it
+    probeFrom probeAt   the rate a climb started from and when: a probe that finds the edge goes
+                     back to it, and its 429s are compared with the share before the climb
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
 ]]
 local DET = {
@@ -40,6 +41,9 @@ local DET = {
   NOISE_HALF_LIFE_WINDOWS = 30,
   NOISE_MIN_SENDS = 40,
   NOISE_CAP_SENDS = 80,
+  -- A climb's 429 share is above the share before it when a one-sided Fisher exact test gives
+  -- less than this (noise does not depend on the rate: the climb found the edge).
+  PROBE_P = 0.01,
   -- A share this many standard deviations above a learned noise level over RETEST_LOOKBACK buckets,
   -- at a steady or falling admitted rate (at most RETEST_GROWTH times the sends of the lookback
   -- before), is tested again: the level was learned in another regime.
@@ -137,6 +141,34 @@ local function det_sum(D, fromK, toK)
     i = i + 3
   end
   return A, T, used, peak
+end
+
+-- log C(n, r)
+local function det_lchoose(n, r)
+  if r < 0 or r > n then return -math.huge end
+  r = math.min(r, n - r)
+  local v = 0
+  for i = 1, r do v = v + math.log(n - r + i) - math.log(i) end
+  return v
+end
+
+-- Did the share rise from T0 429s in A0 sends to T1 in A1, beyond chance if both came from one
+-- share? One-sided Fisher exact test (the chance of T1 or more of the T0 + T1 429s falling among
+-- the A1 later sends), below DET.PROBE_P.
+local function det_rose(A0, T0, A1, T1)
+  A0, T0, A1, T1 = math.floor(A0), math.floor(T0), math.floor(A1), math.floor(T1)
+  if T1 < 2 or A0 < 1 or A1 < 1 then return false end
+  local N, K = A0 + A1, T0 + T1
+  if K > N then return false end
+  if A1 - T1 > N - K then return false end
+  -- P(X = T1), then each next term by the ratio of neighbours (one pass, whatever the counts).
+  local px = math.exp(det_lchoose(K, T1) + det_lchoose(N - K, A1 - T1) - det_lchoose(N, A1))
+  local p = 0
+  for x = T1, math.min(K, A1) do
+    p = p + px
+    px = px * (K - x) * (A1 - x) / ((x + 1) * (N - K - A1 + x + 1))
+  end
+  return p < DET.PROBE_P
 end
 
 -- Is T 429s out of A sends more than chance allows at noise share b?

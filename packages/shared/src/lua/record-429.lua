@@ -90,8 +90,16 @@ if sentAt >= calmUntil and not ckUntil then
   -- rate holds or falls (noise that does not depend on the rate would not rise): the level was
   -- learned in another regime. The longer lookback gives the comparison its power.
   local retest = false
+  local rA, rT = 0, 0
+  if evidence > 0 then rA, rT = det_sum(D, k - DET.RETEST_LOOKBACK + 1, k) end
+  -- A level the same lookback contradicts the other way (far fewer 429s than it predicts: the
+  -- busy spell is over) is out of force: this 429 is judged against the prior. (Else a limit that
+  -- fell after the spell is probed past with the spell's share of 429s taken for noise.)
+  if evidence > 0 and rA * b - rT + 0.5 > DET.Z * math.sqrt(rA * b * (1 - b)) then
+    det_doubt_noise(D, now, duration, 0.45)
+    b, evidence = DET.PRIOR, 0
+  end
   if evidence > 0 and not det_significant(A, T, b) then
-    local rA, rT = det_sum(D, k - DET.RETEST_LOOKBACK + 1, k)
     local pA = det_sum(D, k - 2 * DET.RETEST_LOOKBACK + 1, k - DET.RETEST_LOOKBACK)
     local sd = math.sqrt(math.max(rA * b * (1 - b), 1e-9))
     if rT >= 3 and rA >= DET.MIN_SENDS and rT - 0.5 - rA * b > DET.RETEST_Z * sd
@@ -107,11 +115,22 @@ if sentAt >= calmUntil and not ckUntil then
   -- upstream let through) and probes find the way back.
   -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
   local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
-  -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
-  -- the limit would draw a pause every window).
-  -- (Two 429s that state a wait are enough evidence: at a few requests a second the lookback never
-  -- holds MIN_SENDS sends, and a third would cost a third pause.)
-  if retest or (stated and probing)
+  -- A climb's 429s (since its last raise) are compared with the share before it started, when a noise level is in
+  -- force: noise does not depend on the rate, so a share that rose with the climb (beyond chance,
+  -- det_rose) found the edge, whatever a busy spell before taught the level, and that level did
+  -- not explain this regime's 429s (put in question, as a confirmed congestion puts it). Else a
+  -- climb past a limit that fell after the spell drew its 15–40% of 429s as noise for as long as
+  -- the spell's level stayed in force.
+  local probeEdge = false
+  if probing and evidence > 0 and not det_significant(A, T, b) then
+    local kp = math.floor((tonumber(redis.call('HGET', D, 'probeAt') or '') or lastRaise) / B)
+    local bA, bT = det_sum(D, kp - DET.LOOKBACK, kp - 1)
+    -- (From the last raise: a climb's early steps below the limit would dilute the share.)
+    local pA, pT = det_sum(D, math.floor(lastRaise / B), k)
+    probeEdge = det_rose(bA, bT, pA, pT)
+    if probeEdge then det_doubt_noise(D, now, duration, 0.45) end
+  end
+  if retest or (stated and probing) or probeEdge
       or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3 or (stated and T >= 2))) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
