@@ -96,6 +96,18 @@ function bucketFields(k: number, sends: number, refused: number): Record<string,
   return { [`b${slot}`]: k, [`s${slot}`]: sends, [`t${slot}`]: refused };
 }
 
+/**
+ * A fresh domain whose state the test writes (a 1-s primary window of `max`), and the Redis time
+ * now, the clock the state's fields are in.
+ */
+async function writtenDomain(id: string, max: number) {
+  const { limiter, prefix, redis } = limiterFor();
+  const domain: DomainRef = { id, windows: [{ max, durationMs: 1_000 }] };
+  const [sec, micro] = await redis.time();
+  const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+  return { limiter, prefix, redis, domain, keys: limiter.keys(domain.id), now };
+}
+
 async function rateOf(limiter: DomainLimiter, domain: DomainRef): Promise<number> {
   return (await limiter.state(domain.id)).rate ?? (domain.windows[0] as { max: number }).max;
 }
@@ -336,11 +348,7 @@ describe('a learner that follows change', () => {
   }, 180_000);
 
   it('past the rate that held, each raise that held doubles the next; a climb that reaches the rate that held starts over with one step', async () => {
-    const { limiter, prefix, redis } = limiterFor();
-    const domain: DomainRef = { id: 'doubling', windows: [{ max: 50, durationMs: 1_000 }] };
-    const keys = limiter.keys(domain.id);
-    const [sec, micro] = await redis.time();
-    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('doubling', 50);
     // Sent at the rate in force for the last window (a raise waits for that), 20 s after the last cut.
     const sentFor = async (rate: number) => {
       await redis.del(keys.window(0));
@@ -382,12 +390,8 @@ describe('a learner that follows change', () => {
   });
 
   it('a probe answered with a stated wait is cut to what got through, never below where its climb started: 2/s over a 1/s limit is cut to 1, not 1.4', async () => {
-    const { limiter, redis } = limiterFor();
     // A Free account's 5/s estimate; the upstream's hidden limit is 1/s and states its waits.
-    const domain: DomainRef = { id: 'low-probe', windows: [{ max: 5, durationMs: 1_000 }] };
-    const keys = limiter.keys(domain.id);
-    const [sec, micro] = await redis.time();
-    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const { limiter, redis, domain, keys, now } = await writtenDomain('low-probe', 5);
     // The rate held at 1/s; a raise to 2/s half a second ago (a probe: its climb started at 1).
     await redis.hset(keys.state, {
       rate: '2',
@@ -418,11 +422,7 @@ describe('a learner that follows change', () => {
     // probe raised it to 20/s, and the spell's level (19%) is still in force. The probe's sends
     // draw the share (15–40%) a window's edge gives, which the level alone calls noise.
     const probeAfter = async (refusedBeforeRaise: number) => {
-      const { limiter, redis } = limiterFor();
-      const domain: DomainRef = { id: 'probe-edge', windows: [{ max: 50, durationMs: 1_000 }] };
-      const keys = limiter.keys(domain.id);
-      const [sec, micro] = await redis.time();
-      const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      const { limiter, redis, domain, keys, now } = await writtenDomain('probe-edge', 50);
       const raiseAt = now - 300;
       await redis.hset(keys.state, {
         rate: '20',
@@ -464,11 +464,7 @@ describe('a learner that follows change', () => {
   it('a noise level the last four windows contradict (far fewer 429s than it predicts) is put out of force: the next 429 is judged against the prior', async () => {
     // A spell's level of 19% is in force; the rate has held at 20/s for a while.
     const judge = async (refusedBefore: number) => {
-      const { limiter, redis } = limiterFor();
-      const domain: DomainRef = { id: 'noise-gone', windows: [{ max: 50, durationMs: 1_000 }] };
-      const keys = limiter.keys(domain.id);
-      const [sec, micro] = await redis.time();
-      const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      const { limiter, redis, domain, keys, now } = await writtenDomain('noise-gone', 50);
       await redis.hset(keys.state, {
         rate: '20',
         lastCutAt: now - 60_000,
