@@ -463,7 +463,7 @@ describe('a learner that follows change', () => {
 
   it('a noise level the last four windows contradict (far fewer 429s than it predicts) is put out of force: the next 429 is judged against the prior', async () => {
     // A spell's level of 19% is in force; the rate has held at 20/s for a while.
-    const judge = async (refusedBefore: number) => {
+    const judge = async (refusedBefore: number, buckets = 16) => {
       const { limiter, redis, domain, keys, now } = await writtenDomain('noise-gone', 50);
       await redis.hset(keys.state, {
         rate: '20',
@@ -478,7 +478,7 @@ describe('a learner that follows change', () => {
       // Four windows of sends (16 buckets of 5), `refusedBefore` of them refused, one per bucket
       // of the newest; the throttled send below is in the newest bucket.
       const kNow = Math.floor((now - 50) / DETECTOR_BUCKET_MS);
-      for (let i = 0; i < 16; i++)
+      for (let i = 16 - buckets; i < 16; i++)
         await redis.hset(keys.state, bucketFields(kNow - 15 + i, 5, i >= 16 - refusedBefore ? 1 : 0));
       const outcome = await limiter.record429(domain, now - 50, undefined);
       return { outcome, state: await limiter.state(domain.id) };
@@ -496,6 +496,11 @@ describe('a learner that follows change', () => {
     expect(kept.outcome.verdict).toBe('noise');
     expect(kept.state.noise?.inForce).toBe(true);
     expect(kept.state.rate).toBe(20);
+    // A 429 whose send's bucket has left the ring (it came back late) is no count at all: no
+    // sends is no evidence that the noise went, and the level stays.
+    const late = await judge(0, 0);
+    expect(late.outcome.noiseLevel).toBeCloseTo(0.19, 3);
+    expect(late.state.noise?.inForce).toBe(true);
   });
 
   it('an operator limit during a Retry-After pause keeps the pause and says what it cleared', async () => {

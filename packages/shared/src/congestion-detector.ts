@@ -42,7 +42,7 @@ import { readFileSync } from 'node:fs';
  *   a probe that finds the edge goes back to where its climb started. While a noise level is in
  *   force, a climb's 429s since its last raise are compared with the share before the climb
  *   (a one-sided Fisher exact test): noise does not depend on the rate, so a share that rose with
- *   the climb is the edge. Without such a rate, the
+ *   the climb is the edge, and the level is put in question. Without such a rate, the
  *   target is the ceiling: probes start after the quiet time with one additive step, then
  *   doubling steps; the same past a rate that held, toward the ceiling (a climb that reaches the
  *   rate that held starts over there with one step).

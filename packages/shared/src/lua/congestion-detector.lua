@@ -44,6 +44,8 @@ local DET = {
   -- A climb's 429 share is above the share before it when a one-sided Fisher exact test gives
   -- less than this (noise does not depend on the rate: the climb found the edge).
   PROBE_P = 0.01,
+  -- Above this many sends in both periods the test is the normal approximation (see det_rose).
+  PROBE_EXACT_MAX = 1000,
   -- A share this many standard deviations above a learned noise level over RETEST_LOOKBACK buckets,
   -- at a steady or falling admitted rate (at most RETEST_GROWTH times the sends of the lookback
   -- before), is tested again: the level was learned in another regime.
@@ -157,10 +159,16 @@ end
 -- the A1 later sends), below DET.PROBE_P.
 local function det_rose(A0, T0, A1, T1)
   A0, T0, A1, T1 = math.floor(A0), math.floor(T0), math.floor(A1), math.floor(T1)
-  if T1 < 2 or A0 < 1 or A1 < 1 then return false end
+  -- (More 429s than sends in a period is no share: a 429 counted twice.)
+  if T1 < 2 or A0 < 1 or A1 < 1 or T0 > A0 or T1 > A1 then return false end
   local N, K = A0 + A1, T0 + T1
-  if K > N then return false end
-  if A1 - T1 > N - K then return false end
+  if N > DET.PROBE_EXACT_MAX then
+    -- Large counts: the two-proportion z-test (one-sided 1% is 2.33 standard errors), so a
+    -- script at a thousand sends a second does not loop over them.
+    local pooled = K / N
+    local se = math.sqrt(math.max(pooled * (1 - pooled) * (1 / A0 + 1 / A1), 1e-12))
+    return T1 / A1 - T0 / A0 > 2.33 * se
+  end
   -- P(X = T1), then each next term by the ratio of neighbours (one pass, whatever the counts).
   local px = math.exp(det_lchoose(K, T1) + det_lchoose(N - K, A1 - T1) - det_lchoose(N, A1))
   local p = 0

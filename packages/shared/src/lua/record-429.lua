@@ -42,7 +42,9 @@ local k = math.floor(sentAt / B)
 local slot = det_slot(k)
 local st = redis.call('HMGET', D, 'rate', 'pausedUntil', 'episodes', 'lastCutAt', 'lastRaiseAt', 'calmUntil',
   'ckUntil', 'noiseAt', 'rateSince', 'top', 'topMiss', 'b' .. slot, 'recTo')
-if tonumber(st[12] or '-1') == k then redis.call('HINCRBY', D, 't' .. slot, 1) end
+-- (A 429 that came back after its send's bucket left the ring is counted nowhere.)
+local counted = tonumber(st[12] or '-1') == k
+if counted then redis.call('HINCRBY', D, 't' .. slot, 1) end
 
 local rate = math.min(tonumber(st[1] or '') or ceiling, ceiling)
 local pausedUntil = tonumber(st[2] or '0')
@@ -95,7 +97,10 @@ if sentAt >= calmUntil and not ckUntil then
   -- A level the same lookback contradicts the other way (far fewer 429s than it predicts: the
   -- busy spell is over) is out of force: this 429 is judged against the prior. (Else a limit that
   -- fell after the spell is probed past with the spell's share of 429s taken for noise.)
-  if evidence > 0 and rA * b - rT + 0.5 > DET.Z * math.sqrt(rA * b * (1 - b)) then
+  -- (Only on counts that can say so: the 429's own bucket counted, the minimum of evidence, and
+  -- at least three 429s predicted, without which no count is far below.)
+  if evidence > 0 and counted and rA >= DET.NOISE_MIN_SENDS and rA * b >= 3
+      and rA * b - rT + 0.5 > DET.Z * math.sqrt(rA * b * (1 - b)) then
     det_doubt_noise(D, now, duration, 0.45)
     b, evidence = DET.PRIOR, 0
   end
@@ -122,7 +127,9 @@ if sentAt >= calmUntil and not ckUntil then
   -- climb past a limit that fell after the spell drew its 15–40% of 429s as noise for as long as
   -- the spell's level stayed in force.
   local probeEdge = false
-  if probing and evidence > 0 and not det_significant(A, T, b) then
+  -- (The two windows before the climb leave the ring ten windows after it started: a longer
+  -- climb is judged against the level alone again.)
+  if probing and evidence > 0 and counted and not det_significant(A, T, b) then
     local kp = math.floor((tonumber(redis.call('HGET', D, 'probeAt') or '') or lastRaise) / B)
     local bA, bT = det_sum(D, kp - DET.LOOKBACK, kp - 1)
     -- (From the last raise: a climb's early steps below the limit would dilute the share.)
