@@ -87,3 +87,25 @@ export function redisForEachTest(label = 't'): { connect: () => Redis; newPrefix
     },
   };
 }
+
+/**
+ * Every command Redis runs from now on, as "NAME arg …" lines (MONITOR), until `stop` (or the
+ * test's end). Resolves once the connection is in monitoring mode. (ioredis's own `monitor()`
+ * can reject at its start under load: a line that arrives in the same read as MONITOR's OK reaches
+ * the command queue before the status changes, "Command queue state error". Such a line is a
+ * command run before the monitor began, so it is dropped here.)
+ */
+export async function monitorCommands(): Promise<{ seen: string[]; stop: () => void }> {
+  const monitor = new Redis(redisUrl(), { monitor: true });
+  const seen: string[] = [];
+  const stop = () => monitor.disconnect();
+  onTestFinished(stop);
+  monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+  await new Promise<void>((resolve, reject) => {
+    monitor.once('monitoring', () => resolve());
+    monitor.on('error', (error: Error) => {
+      if (!error.message.startsWith('Command queue state error')) reject(error);
+    });
+  });
+  return { seen, stop };
+}

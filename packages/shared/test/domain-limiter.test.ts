@@ -8,7 +8,7 @@ import {
   redisTimeMs,
 } from '@hfq/shared/internal';
 import { describe, expect, it } from 'vitest';
-import { redisForEachTest } from '../../../test/support/redis.js';
+import { monitorCommands, redisForEachTest } from '../../../test/support/redis.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 /** Largest count of stamps in any half-open window [t, t + w). Brute force over every start. */
@@ -208,9 +208,7 @@ describe('DomainLimiter pacing', () => {
     };
     const keys = limiter.keys(domain.id);
     const domainKeys = [keys.state, keys.window(0), keys.tokenWindow(1)];
-    const monitor = await connect().monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    const { seen, stop: stopMonitor } = await monitorCommands();
     for (let i = 0; i < 20; i++) admitted(await limiter.acquire({ domain, ...gateOf(prefix), tokens: 5 }));
     // A key lost mid-bucket (evicted, deleted by hand) is written again with a TTL at once.
     await redis.del(keys.window(0), keys.tokenWindow(1));
@@ -219,7 +217,7 @@ describe('DomainLimiter pacing', () => {
       () => seen.filter((l) => l.startsWith('HSET') && l.includes(`${keys.state} `)).length >= 21,
       'the permits to show',
     );
-    monitor.disconnect();
+    stopMonitor();
     const calls = (command: string, key: string) =>
       seen.filter((l) => l.startsWith(`${command} ${key} `) || l === `${command} ${key}`).length;
     // Per request, the state's TTL once per bucket (two at most here), a window's also when it was new.
@@ -254,9 +252,7 @@ describe('DomainLimiter pacing', () => {
       budgetUsd: 1,
     };
     admitted(await limiter.acquire(input)); // the script is loaded now: no NOSCRIPT retry below
-    const monitor = await connect().monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    const { seen, stop: stopMonitor } = await monitorCommands();
     admitted(await limiter.acquire(input));
     await redis.hset(input.ledgerKey, 'hfRouterUsd', '1.5');
     expect(await limiter.acquire(input)).toEqual({ kind: 'budget', spentUsd: 1.5 });
@@ -267,7 +263,7 @@ describe('DomainLimiter pacing', () => {
       () => seen.filter((l) => l.startsWith('HMGET') && l.includes(input.gateKey)).length >= 3,
       'the checks to show',
     );
-    monitor.disconnect();
+    stopMonitor();
     // One script per attempt: the gate read and the window's count come from the same EVALSHA.
     const scripts = seen.filter((l) => /^evalsha /i.test(l));
     const permits = scripts.filter((l) => l.includes(`${limiter.keys(domain.id).state} `));
@@ -286,9 +282,7 @@ describe('DomainLimiter pacing', () => {
     const domain: DomainRef = { id: 'copied', windows: [{ max: 50, durationMs: 120_000 }] };
     const keys = limiter.keys(domain.id);
     await limiter.setOverride(domain.id, { limit: 5 });
-    const monitor = await connect().monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    const { seen, stop: stopMonitor } = await monitorCommands();
     for (let i = 0; i < 5; i++) admitted(await limiter.acquire({ domain, ...gateOf(prefix) }));
     expect((await limiter.acquire({ domain, ...gateOf(prefix) })).kind).toBe('wait');
     // The state expired (or was written before the copy): the next permit reads the key, once.
@@ -299,7 +293,7 @@ describe('DomainLimiter pacing', () => {
       () => seen.filter((l) => l.startsWith('HMGET') && l.includes(`${keys.state} `)).length >= 8,
       'the permits to show',
     );
-    monitor.disconnect();
+    stopMonitor();
     expect(seen.filter((l) => l === `GET ${keys.override}`)).toHaveLength(1);
     // An override set for a while lapses by its copy too.
     await limiter.setOverride(domain.id, { limit: 5, forMs: 300 });
@@ -327,9 +321,7 @@ describe('DomainLimiter pacing', () => {
     await limiter.acquire({ domain: small, ...gateOf(prefix), tokens: 1 });
 
     // Count the commands each permit runs on its window key, as Redis reports them (MONITOR).
-    const monitor = await connect().monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    const { seen, stop: stopMonitor } = await monitorCommands();
     const opsOn = async (ref: DomainRef) => {
       const key = limiter.keys(ref.id).tokenWindow(0);
       const before = seen.length;
@@ -350,7 +342,7 @@ describe('DomainLimiter pacing', () => {
     };
     const onBig = await opsOn(big);
     const onSmall = await opsOn(small);
-    monitor.disconnect();
+    stopMonitor();
     expect(onBig).toBeLessThanOrEqual(onSmall);
     expect(onBig).toBeLessThanOrEqual(6);
     // Still a limit: the window holds what it admitted.

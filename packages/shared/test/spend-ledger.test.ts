@@ -4,7 +4,7 @@ import { CreditState, creditScope, LEDGER_FIELDS } from '@hfq/shared/internal';
 const LEDGER_TTL_MS = 62 * 86_400_000;
 
 import { describe, expect, it } from 'vitest';
-import { redisForEachTest } from '../../../test/support/redis.js';
+import { monitorCommands, redisForEachTest } from '../../../test/support/redis.js';
 import { waitFor } from '../../../test/support/wait.js';
 
 const { connect, newPrefix } = redisForEachTest('spend');
@@ -17,9 +17,7 @@ describe('spend ledger writes', () => {
     const scope = creditScope({ id: 'acme' });
     const at = Date.UTC(2026, 10, 15);
     const key = credits.ledgerKey(scope, at);
-    const monitor = await connect().monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    const { seen, stop: stopMonitor } = await monitorCommands();
     const write = (usd: number) =>
       credits.addSpend(scope, at, { [LEDGER_FIELDS.hfRouterUsd]: usd, [LEDGER_FIELDS.hfRouterRequests]: 1 });
     for (let i = 0; i < 10; i++) await write(0.001);
@@ -28,7 +26,7 @@ describe('spend ledger writes', () => {
     await write(0.002);
     await write(0.003);
     await waitFor(() => seen.filter((l) => /^eval(sha)? /i.test(l)).length >= 12, 'the writes to show');
-    monitor.disconnect();
+    stopMonitor();
     const pexpires = seen.filter((l) => l.startsWith(`PEXPIRE ${key} `));
     // The first write, and the first after the ledger was lost: not one per write.
     expect(pexpires).toHaveLength(2);
