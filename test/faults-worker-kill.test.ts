@@ -202,6 +202,7 @@ describe('fault 2: a poison job that kills every worker process that runs it', (
     // and a new process starts (as an orchestrator restarts a crashed container). One process at
     // a time with concurrency 1, so the kills hit no other job.
     let current: HfqProcess | undefined;
+    let exit: Awaited<ReturnType<HfqProcess['stop']>> | undefined;
     const killedRuns: string[] = [];
     try {
       const models = perJobModels(sim, 'poison-side', BEFORE + AFTER);
@@ -256,7 +257,9 @@ describe('fault 2: a poison job that kills every worker process that runs it', (
         notes: `${killedRuns.length} worker processes killed by the poison job (maxStalledCount 1); failedReason "${job?.failedReason}"; its ${poisonRequests} upstream requests were all cut`,
       });
 
-      expect(killedRuns).toHaveLength(2);
+      // BullMQ counts the stalls: the second fails the job. (Every counted stall is a killed run;
+      // a full suite's run under load once saw three runs killed for the two stalls counted.)
+      expect(killedRuns.length).toBeGreaterThanOrEqual(2);
       expect(job?.failedReason).toBe('job stalled more than allowable limit');
       expect(job?.stalledCounter).toBe(2);
       await expect(handles[BEFORE]?.result({ timeoutMs: 10_000 })).rejects.toThrow(
@@ -276,8 +279,9 @@ describe('fault 2: a poison job that kills every worker process that runs it', (
       expect(crashLines(current.lines)).toEqual([]);
     } finally {
       await producer.close();
+      // (Stopped on a failure too: a process left running would fail the next test's count.)
+      exit = await current?.stop('SIGTERM');
     }
-    const exit = await current?.stop('SIGTERM');
     expect(exit?.code).toBe(0);
     await expectNoClientsLeft(admin, prefix);
   });
