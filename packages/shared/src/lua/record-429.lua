@@ -120,9 +120,9 @@ if sentAt >= calmUntil and not ckUntil then
   -- upstream let through) and probes find the way back.
   -- A cut soon after a raise is a probe that found the edge (a rate that held since is not).
   local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
-  -- A climb's 429s (since its last raise) are compared with the share before it started, when a noise level is in
-  -- force: noise does not depend on the rate, so a share that rose with the climb (beyond chance,
-  -- det_rose) found the edge, whatever a busy spell before taught the level, and that level did
+  -- A climb's 429s (since its last raise) are compared with the share before it started, when a
+  -- noise level is in force: noise does not depend on the rate, so a share that rose with the
+  -- climb (beyond chance, det_rose) found the edge, whatever a busy spell before taught the level, and that level did
   -- not explain this regime's 429s (put in question, as a confirmed congestion puts it). Else a
   -- climb past a limit that fell after the spell drew its 15–40% of 429s as noise for as long as
   -- the spell's level stayed in force.
@@ -137,6 +137,10 @@ if sentAt >= calmUntil and not ckUntil then
     probeEdge = det_rose(bA, bT, pA, pT)
     if probeEdge then det_doubt_noise(D, now, duration, 0.45) end
   end
+  -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
+  -- the limit would draw a pause every window).
+  -- (Two 429s that state a wait are enough evidence: at a few requests a second the lookback never
+  -- holds MIN_SENDS sends, and a third would cost a third pause.)
   if retest or (stated and probing) or probeEdge
       or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3 or (stated and T >= 2))) then
     verdict, newEpisode = 1, 1
