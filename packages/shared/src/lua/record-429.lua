@@ -41,7 +41,7 @@ redis.call('PEXPIRE', LOG429, 300000)
 local k = math.floor(sentAt / B)
 local slot = det_slot(k)
 local st = redis.call('HMGET', D, 'rate', 'pausedUntil', 'episodes', 'lastCutAt', 'lastRaiseAt', 'calmUntil',
-  'ckUntil', 'noiseAt', 'rateSince', 'top', 'topMiss', 'b' .. slot, 'recTo')
+  'ckUntil', 'noiseAt', 'rateSince', 'top', 'topMiss', 'b' .. slot, 'recTo', 'probeFrom', 'probeAt')
 -- (A 429 that came back after its send's bucket left the ring is counted nowhere.)
 local counted = tonumber(st[12] or '-1') == k
 if counted then redis.call('HINCRBY', D, 't' .. slot, 1) end
@@ -122,15 +122,15 @@ if sentAt >= calmUntil and not ckUntil then
   local probing = lastRaise > lastCut and now - lastRaise < DET.HELD_WINDOWS * duration
   -- A climb's 429s (since its last raise) are compared with the share before it started, when a
   -- noise level is in force: noise does not depend on the rate, so a share that rose with the
-  -- climb (beyond chance, det_rose) found the edge, whatever a busy spell before taught the level, and that level did
-  -- not explain this regime's 429s (put in question, as a confirmed congestion puts it). Else a
-  -- climb past a limit that fell after the spell drew its 15–40% of 429s as noise for as long as
-  -- the spell's level stayed in force.
+  -- climb (beyond chance, det_rose) found the edge, whatever a busy spell before taught the
+  -- level, and that level did not explain this regime's 429s (put in question, as a confirmed
+  -- congestion puts it). Else a climb past a limit that fell after the spell drew its 15–40% of
+  -- 429s as noise for as long as the spell's level stayed in force.
   local probeEdge = false
   -- (The two windows before the climb leave the ring ten windows after it started: a longer
   -- climb is judged against the level alone again.)
   if probing and evidence > 0 and counted and not det_significant(A, T, b) then
-    local kp = math.floor((tonumber(redis.call('HGET', D, 'probeAt') or '') or lastRaise) / B)
+    local kp = math.floor((tonumber(st[15] or '') or lastRaise) / B)
     local bA, bT = det_sum(D, kp - DET.LOOKBACK, kp - 1)
     -- (From the last raise: a climb's early steps below the limit would dilute the share.)
     local pA, pT = det_sum(D, math.floor(lastRaise / B), k)
@@ -169,7 +169,7 @@ if sentAt >= calmUntil and not ckUntil then
     -- (A window full of history and of sends at the rate: what got through measures the upstream.)
     local deep = not young and sends >= 0.75 * math.floor(from)
     -- A raise drew congestion: back toward the rate the climb started from, which held.
-    local probeFrom = probing and tonumber(redis.call('HGET', D, 'probeFrom') or '') or nil
+    local probeFrom = probing and tonumber(st[14] or '') or nil
     if probeFrom and probeFrom >= rate then probeFrom = nil end
     -- A stated wait says the probe went past the limit, which lies between the rate that held and
     -- the probe: the cut goes to what got through, at least where the climb started, not to beta
