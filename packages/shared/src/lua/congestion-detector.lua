@@ -18,6 +18,9 @@
     blipAt blipRate  the last blip (an episode at a small 429 share): a second one is tested
     chainFrom        the rate before the first cut of a chain (a test that ended by cutting again)
     ckLast           the figures of the last test's end (for an operator reading the hash)
+    ckCutBefore      the cut before the one under test (when its test undoes it, the quiet time
+                     before a climb runs from there again)
+    undone           "<time of a cut a test undid>:<the cut before it>" (see acquire-permit.lua)
     top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
                      and how many probes back failed
     probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
@@ -179,6 +182,13 @@ local function det_rose(A0, T0, A1, T1)
   return p < DET.PROBE_P
 end
 
+-- The log-likelihood ratio one send adds, on average, to the test between 429 shares p and q
+-- (Poisson), under whichever of the two is true that tells them apart sooner.
+local function det_kl(p, q)
+  p, q = math.max(p, 1e-6), math.max(q, 1e-6)
+  return math.max(p * math.log(p / q) - (p - q), q * math.log(q / p) - (q - p))
+end
+
 -- Is T 429s out of A sends more than chance allows at noise share b?
 local function det_significant(A, T, b)
   if T < 2 then return false end
@@ -250,8 +260,10 @@ end
     stays) against congestion (the upstream lets through, per window, what it let through in the
     window before the cut) decides once it passes DECIDE_LLR either way. Noise: the rate goes back
     to what it was before the cut and the measured share becomes the domain's noise level.
-    Neither yet: the test goes on for another window, up to MAX_EVAL_WINDOWS; then the cut is
-    undone (congestion was not shown) and the counts add to the noise level.
+    Neither yet: the test goes on for another window, up to MAX_EVAL_WINDOWS (at a small share,
+    only while the sends that longest test would hold can still tell the two apart on average:
+    det_kl); then, or at once when they cannot, the cut is undone (congestion was not shown) and
+    the counts add to the noise level.
   Too little evidence yet (fewer sends than make three 429s likely under noise): another window.
   `early`: called on a 429 before the test's end; it ends the test only when the share already
   moved and is still above the noise level (the cut was not deep enough, or the limit fell
@@ -262,7 +274,7 @@ end
 ]]
 local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckA', 'ckT', 'noiseT', 'noiseA',
-    'noiseAt', 'blipAt', 'blipRate', 'ckProbe')
+    'noiseAt', 'blipAt', 'blipRate', 'ckProbe', 'ckCutBefore')
   local ckFrom, ckAt = tonumber(ck[1] or '0'), tonumber(ck[3] or '0')
   -- The share before the cut, counted again now that the 429s of its sends have all come back.
   local ckK = tonumber(ck[4] or '0')
@@ -322,11 +334,24 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       -- Noise: the rate goes back, and the measured share adds to the domain's noise evidence.
       local note = det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
+      redis.call('HSET', D, 'rate', tostring(restored), 'rateSince', now - DET.HELD_WINDOWS * durationMs,
+        'undone', ckAt .. ':' .. (ck[13] or '0'))
       return restored, true, 'noise', note
     end
     if llr > -DET.DECIDE_LLR then
-      if now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span then
+      -- (Another window only while the longest test can still decide: when the two predictions
+      -- are about the same small share, as when a cut for a little noise went to about what the
+      -- upstream let through, the test would hold the rate down, and every raise back, for eight
+      -- windows to no end.)
+      -- (The sends to come at the rate of the buckets that had sends: a pause, or a worker
+      -- restart, is no lower rate.)
+      local endK = math.floor((ckAt + DET.MAX_EVAL_WINDOWS * durationMs + span) / B) - 1
+      local reach = A + A / math.max(1, used) * math.max(0, endK - toK)
+      -- (Only at small shares, where undoing a cut that was needed costs a few percent of 429s:
+      -- at a large share a young test's two predictions may meet by chance, and the cut stays
+      -- under test.)
+      if now - ckAt < DET.MAX_EVAL_WINDOWS * durationMs + span
+          and (math.max(muN, muC) >= DET.BLIP_SHARE * A or reach * det_kl(muN / A, muC / A) >= DET.DECIDE_LLR) then
         -- Neither explains the count clearly better yet: measure another window.
         redis.call('HSET', D, 'ckFrom', tostring(ckFrom), 'ckTo', ck[2] or tostring(rate), 'ckAt', ckAt, 'ckK', ckK,
           'ckProbe', ck[12] or '0', 'ckUntil', now + durationMs, 'calmUntil', now + durationMs)
@@ -337,7 +362,7 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       -- again); a congestion that is real will still draw the next verdict.
       local note = det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored))
+      redis.call('HSET', D, 'rate', tostring(restored), 'undone', ckAt .. ':' .. (ck[13] or '0'))
       return restored, true, 'undecided', note
     end
   end
