@@ -417,6 +417,39 @@ describe('a learner that follows change', () => {
     expect(Number(await redis.hget(keys.state, 'rate'))).toBe(1);
   });
 
+  it('after a probe answered with a stated wait, the next waits at least 50 sends at the rate in force, doubled: at 1/s, 100 s', async () => {
+    // The low-probe case above, after its cut: the rate at 1/s, one stated miss in a row, the
+    // cut `cutAgoMs` ago; a send half a second ago, so the rate was sent at.
+    const raisedAfter = async (cutAgoMs: number) => {
+      const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('low-backoff', 5);
+      await redis.hset(keys.state, {
+        rate: '1',
+        probeFrom: '1',
+        probeMiss: 1,
+        lastCutAt: now - cutAgoMs,
+        lastRaiseAt: now - cutAgoMs,
+        rateSince: now - cutAgoMs,
+        tat: now - 500,
+        ovr: '',
+        ovrUntil: 0,
+      });
+      await redis.zadd(keys.window(0), now - 500, 'sent');
+      const permit = await limiter.acquire({
+        domain,
+        gateKey: `${prefix}:gate`,
+        ledgerKey: `${prefix}:ledger`,
+        appNowMs: Date.now(),
+      });
+      expect(permit.kind).not.toBe('refused');
+      return Number(await redis.hget(keys.state, 'rate')) > 1;
+    };
+    // 30 s after the cut: the ten-second quiet time doubled (20 s) would probe again, a 429 and a
+    // pause every 20 sends (bench:limits 11b: probes at 14, 34 and 75 s, 6 of 106 answered 429).
+    expect(await raisedAfter(30_000)).toBe(false);
+    // 101 s after it, the probe comes.
+    expect(await raisedAfter(101_000)).toBe(true);
+  });
+
   it("a climb's 429s are compared with the share before it: a share that rose with the climb is the edge, whatever level a busy spell left in force", async () => {
     // A limit that fell to 17/s after a spell of 20% noise: the rate held at 17 with no 429s, a
     // probe raised it to 20/s, and the spell's level (19%) is still in force. The probe's sends

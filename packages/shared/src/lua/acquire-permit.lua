@@ -194,8 +194,15 @@ if primary then
   end
   -- A probe answered with a stated wait paused the whole domain: each such miss in a row doubles
   -- the quiet time (at most 2^STATED_BACKOFF_MAX times), so a low limit is not paid for in pauses.
+  -- The time doubled is at least PROBE_SENDS sends at the rate in force: a probe that misses costs
+  -- at least one 429 however low the rate, and at 1/s a ten-second quiet time was a 429 and a
+  -- pause every ten sends. (At most PROBE_SENDS windows: below one send a window, a rate cut too
+  -- far would take longer to find than a probe costs.)
   local probeMiss = tonumber(state[18] or '0')
-  if probeMiss > 0 then quiet = quiet * 2 ^ math.min(probeMiss, DET.STATED_BACKOFF_MAX) end
+  if probeMiss > 0 then
+    quiet = math.max(quiet, DET.PROBE_SENDS / math.max(rate, 1) * w.duration)
+    quiet = quiet * 2 ^ math.min(probeMiss, DET.STATED_BACKOFF_MAX)
+  end
   local calmUntil = tonumber(state[12] or '0')
   -- The quiet time runs from the last cut that stood: a cut a test undid (noise, or undecided)
   -- was no congestion, so it does not hold back the climb past the rate it gave back (field

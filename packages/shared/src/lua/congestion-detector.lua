@@ -85,6 +85,9 @@ local DET = {
   HELD_WINDOWS = 5,
   RETURN_QUIET_WINDOWS = 3,
   RETURN_FIRST_SHARE = 0.15,
+  -- After a probe answered with a stated wait, the next is at least this many sends away at the
+  -- rate in force (then doubled per such miss in a row): a missed probe costs at least a 429.
+  PROBE_SENDS = 50,
   -- Each probe in a row answered with a stated wait doubles the quiet time, up to 2^this times.
   STATED_BACKOFF_MAX = 3,
   -- The primary window's margin is at least this share of the spacing between sends (a limit of
