@@ -108,7 +108,7 @@ local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
   'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
-  'ovr', 'ovrUntil', 'slotK', 'spc', 'undone')
+  'ovr', 'ovrUntil', 'slotK', 'spc')
 -- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
 -- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
 local upkeep = tonumber(state[13] or '-1') ~= sendK
@@ -195,24 +195,18 @@ if primary then
   -- A probe answered with a stated wait paused the whole domain: each such miss in a row doubles
   -- the quiet time (at most 2^STATED_BACKOFF_MAX times), so a low limit is not paid for in pauses.
   -- The time doubled is at least PROBE_SENDS sends at the rate in force: a probe that misses costs
-  -- at least one 429 however low the rate, and at 1/s a ten-second quiet time was a 429 and a
-  -- pause every ten sends. (At most PROBE_SENDS windows: below one send a window, a rate cut too
-  -- far would take longer to find than a probe costs.)
+  -- at least one 429 however low the rate, and at 1/s the ten-second quiet time, doubled, was a
+  -- 429 and a pause every 20 sends. (At most PROBE_SENDS windows: below one send a window, a rate
+  -- cut too far would take longer to find than a probe costs.)
   local probeMiss = tonumber(state[18] or '0')
   if probeMiss > 0 then
     quiet = math.max(quiet, DET.PROBE_SENDS / math.max(rate, 1) * w.duration)
     quiet = quiet * 2 ^ math.min(probeMiss, DET.STATED_BACKOFF_MAX)
   end
   local calmUntil = tonumber(state[12] or '0')
-  -- The quiet time runs from the last cut that stood: a cut a test undid (noise, or undecided)
-  -- was no congestion, so it does not hold back the climb past the rate it gave back (field
-  -- `undone`, "<undone cut's time>:<the cut before it>", written by det_settle).
-  local quietFrom = lastCut
-  local undoneAt, cutBefore = string.match(state[23] or '', '^([%d%.]+):([%d%.]+)$')
-  if tonumber(undoneAt) == lastCut then quietFrom = tonumber(cutBefore) end
   -- A raise waits until the rate in force was really sent at for a window (slots reserved at the
   -- old spacing go first): a climb must not run ahead of what the upstream has seen.
-  if rate < ceiling and not ckUntil and now >= calmUntil and now - quietFrom > quiet
+  if rate < ceiling and not ckUntil and now >= calmUntil and now - lastCut > quiet
       and now - lastRaise >= w.duration and now > pausedUntil
       and redis.call('ZCOUNT', w.key, '(' .. (now - w.span), '+inf') >= 0.9 * math.floor(rate) then
     local raise = step

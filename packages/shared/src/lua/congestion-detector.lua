@@ -18,9 +18,6 @@
     blipAt blipRate  the last blip (an episode at a small 429 share): a second one is tested
     chainFrom        the rate before the first cut of a chain (a test that ended by cutting again)
     ckLast           the figures of the last test's end (for an operator reading the hash)
-    ckCutBefore      the cut before the one under test (when its test undoes it, the quiet time
-                     before a climb runs from there again)
-    undone           "<time of a cut a test undid>:<the cut before it>" (see acquire-permit.lua)
     top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
                      and how many probes back failed
     probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
@@ -277,7 +274,7 @@ end
 ]]
 local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
   local ck = redis.call('HMGET', D, 'ckFrom', 'ckTo', 'ckAt', 'ckK', 'ckA', 'ckT', 'noiseT', 'noiseA',
-    'noiseAt', 'blipAt', 'blipRate', 'ckProbe', 'ckCutBefore')
+    'noiseAt', 'blipAt', 'blipRate', 'ckProbe')
   local ckFrom, ckAt = tonumber(ck[1] or '0'), tonumber(ck[3] or '0')
   -- The share before the cut, counted again now that the 429s of its sends have all come back.
   local ckK = tonumber(ck[4] or '0')
@@ -337,8 +334,7 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       -- Noise: the rate goes back, and the measured share adds to the domain's noise evidence.
       local note = det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored), 'rateSince', now - DET.HELD_WINDOWS * durationMs,
-        'undone', ckAt .. ':' .. (ck[13] or '0'))
+      redis.call('HSET', D, 'rate', tostring(restored), 'rateSince', now - DET.HELD_WINDOWS * durationMs)
       return restored, true, 'noise', note
     end
     if llr > -DET.DECIDE_LLR then
@@ -365,7 +361,7 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
       -- again); a congestion that is real will still draw the next verdict.
       local note = det_learn_noise(D, now, durationMs, ckT + T, ckA + A)
       local restored = math.min(ceiling, ckFrom)
-      redis.call('HSET', D, 'rate', tostring(restored), 'undone', ckAt .. ':' .. (ck[13] or '0'))
+      redis.call('HSET', D, 'rate', tostring(restored))
       return restored, true, 'undecided', note
     end
   end

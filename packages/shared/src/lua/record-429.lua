@@ -222,7 +222,7 @@ if sentAt >= calmUntil and not ckUntil then
       local origin = tonumber(redis.call('HGET', D, 'chainFrom') or '') or tonumber(st[13] or '') or rate
       redis.call('HDEL', D, 'chainFrom')
       redis.call('HSET', D, 'ckFrom', tostring(origin), 'ckTo', tostring(lowered), 'ckAt', now, 'ckUntil', untilMs,
-        'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs, 'ckCutBefore', lastCut)
+        'ckK', k, 'ckA', A, 'ckT', T, 'ckProbe', '0', 'calmUntil', untilMs)
     else
       redis.call('HSET', D, 'calmUntil', now + span)
       redis.call('HDEL', D, 'chainFrom')
