@@ -62,12 +62,7 @@ async function drive(
   let stop = false;
   const client = async () => {
     while (!stop) {
-      const permit = await limiter.acquire({
-        domain,
-        gateKey: `${prefix}:gate`,
-        ledgerKey: `${prefix}:ledger`,
-        appNowMs: Date.now(),
-      });
+      const permit = await permitNow(limiter, domain, prefix);
       if (permit.kind !== 'admitted') throw new Error(`permit ${permit.kind}`);
       opts.onAdmit?.(permit);
       last = Math.max(last, permit.sentAt);
@@ -106,6 +101,46 @@ async function writtenDomain(id: string, max: number) {
   const [sec, micro] = await redis.time();
   const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
   return { limiter, prefix, redis, domain, keys: limiter.keys(domain.id), now };
+}
+
+/** One permit now, as a worker asks (a written state's due test ends, a raise comes, or neither). */
+function permitNow(limiter: DomainLimiter, domain: DomainRef, prefix: string) {
+  return limiter.acquire({
+    domain,
+    gateKey: `${prefix}:gate`,
+    ledgerKey: `${prefix}:ledger`,
+    appNowMs: Date.now(),
+  });
+}
+
+/**
+ * A cut from `from` to `to` under test, made `bucketsAgo` detector buckets before `now` (on a
+ * bucket's edge plus 100 ms, so the settle span ends in the same bucket whatever `now` is), due
+ * now; `ckA` and `ckT` the sends and 429s that caused it. The fields as record-429.lua writes them.
+ */
+function cutUnderTest(
+  now: number,
+  bucketsAgo: number,
+  cut: { from: number; to: number; ckA: number; ckT: number },
+) {
+  const ckAt = (Math.floor(now / DETECTOR_BUCKET_MS) - bucketsAgo) * DETECTOR_BUCKET_MS + 100;
+  const ckK = Math.floor(ckAt / DETECTOR_BUCKET_MS);
+  const fields: Record<string, string | number> = {
+    rate: String(cut.to),
+    ckFrom: String(cut.from),
+    ckTo: String(cut.to),
+    ckAt,
+    ckK,
+    ckA: cut.ckA,
+    ckT: cut.ckT,
+    ckProbe: '0',
+    ckUntil: now - 1,
+    calmUntil: now - 1,
+    lastCutAt: ckAt,
+    lastRaiseAt: ckAt,
+    rateSince: ckAt,
+  };
+  return { ckAt, ckK, fields };
 }
 
 async function rateOf(limiter: DomainLimiter, domain: DomainRef): Promise<number> {
@@ -252,28 +287,8 @@ describe('a learner that follows change', () => {
     const [sec, micro] = await redis.time();
     const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
     const B = DETECTOR_BUCKET_MS;
-    // (On a bucket's edge plus 100 ms: the settle span ends in the same bucket whatever `now` is.)
-    const ckAt = (Math.floor(now / B) - 10) * B + 100;
-    const ckK = Math.floor(ckAt / B);
-    const fields: Record<string, string | number> = {
-      rate: '35',
-      noiseT: '8.000',
-      noiseA: '80.000',
-      noiseAt: now,
-      noiseHl: 30_000,
-      ckFrom: '50',
-      ckTo: '35',
-      ckAt,
-      ckK,
-      ckA: 96,
-      ckT: 20,
-      ckProbe: '0',
-      ckUntil: now - 1,
-      calmUntil: now - 1,
-      lastCutAt: ckAt,
-      lastRaiseAt: ckAt,
-      rateSince: ckAt,
-    };
+    const { ckAt, ckK, fields } = cutUnderTest(now, 10, { from: 50, to: 35, ckA: 96, ckT: 20 });
+    Object.assign(fields, { noiseT: '8.000', noiseA: '80.000', noiseAt: now, noiseHl: 30_000 });
     const bucket = (k: number, sends: number, refused: number) =>
       Object.assign(fields, bucketFields(k, sends, refused));
     // Before the cut: 8 buckets, 96 sends, 20 refused (the last 4, the window before it: 48 and 8).
@@ -285,12 +300,7 @@ describe('a learner that follows change', () => {
     await redis.hset(key, fields);
 
     // The next permit ends the test.
-    const permit = await limiter.acquire({
-      domain,
-      gateKey: `${prefix}:gate`,
-      ledgerKey: `${prefix}:ledger`,
-      appNowMs: Date.now(),
-    });
+    const permit = await permitNow(limiter, domain, prefix);
     expect(permit.kind).not.toBe('refused');
     const [rate, chainFrom, ckUntil, noiseA] = await redis.hmget(
       key,
@@ -355,13 +365,7 @@ describe('a learner that follows change', () => {
       for (let i = 0; i < rate; i++)
         await redis.zadd(keys.window(0), now - 900 + i * 10, `send-${rate}-${i}`);
     };
-    const permit = () =>
-      limiter.acquire({
-        domain,
-        gateKey: `${prefix}:gate`,
-        ledgerKey: `${prefix}:ledger`,
-        appNowMs: Date.now(),
-      });
+    const permit = () => permitNow(limiter, domain, prefix);
     const state = (fields: Record<string, string | number>) =>
       redis.hset(keys.state, {
         lastCutAt: now - 20_000,
@@ -434,12 +438,7 @@ describe('a learner that follows change', () => {
         ovrUntil: 0,
       });
       await redis.zadd(keys.window(0), now - 500, 'sent');
-      const permit = await limiter.acquire({
-        domain,
-        gateKey: `${prefix}:gate`,
-        ledgerKey: `${prefix}:ledger`,
-        appNowMs: Date.now(),
-      });
+      const permit = await permitNow(limiter, domain, prefix);
       expect(permit.kind).not.toBe('refused');
       return Number(await redis.hget(keys.state, 'rate')) > 1;
     };
@@ -542,44 +541,23 @@ describe('a learner that follows change', () => {
     // share noise does. `refusedBefore` of the window's 40 sends were refused.
     const settle = async (refusedBefore: number, refusedAfter: number, sendsAfter = 86) => {
       const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('undecidable', 50);
-      const B = DETECTOR_BUCKET_MS;
-      // (On a bucket's edge plus 100 ms: the settle span ends in the same bucket whatever `now` is.)
-      const ckAt = (Math.floor(now / B) - 14) * B + 100;
-      const ckK = Math.floor(ckAt / B);
-      await redis.hset(keys.state, {
-        rate: '37',
-        ckFrom: '40',
-        ckTo: '37',
-        ckAt,
-        ckK,
-        ckA: 80,
-        ckT: refusedBefore,
-        ckProbe: '0',
-        ckUntil: now - 1,
-        calmUntil: now - 1,
-        lastCutAt: ckAt,
-        lastRaiseAt: ckAt,
-        rateSince: ckAt,
-      });
+      const cut = cutUnderTest(now, 14, { from: 40, to: 37, ckA: 80, ckT: refusedBefore });
+      const { ckAt, ckK } = cut;
+      await redis.hset(keys.state, cut.fields);
       // Before the cut: two windows of 10 sends a bucket, the refused ones in the second.
       for (let i = 0; i < 8; i++) {
         const refused = i < 4 ? 0 : Math.floor(refusedBefore / 4) + (i - 4 < refusedBefore % 4 ? 1 : 0);
         await redis.hset(keys.state, bucketFields(ckK - 7 + i, 10, refused));
       }
       // After the settle span (one window and its margin): 9 buckets of 9 or 10 sends (86: 38/s).
-      const fromK = Math.floor((ckAt + 1_015) / B) + 1;
+      const fromK = Math.floor((ckAt + 1_015) / DETECTOR_BUCKET_MS) + 1;
       for (let k = fromK; k < fromK + 9; k++)
         await redis.hset(
           keys.state,
           bucketFields(k, k - fromK < sendsAfter - 81 ? 10 : 9, k - fromK < refusedAfter ? 1 : 0),
         );
       // The next permit ends the test, or gives it another window.
-      const permit = await limiter.acquire({
-        domain,
-        gateKey: `${prefix}:gate`,
-        ledgerKey: `${prefix}:ledger`,
-        appNowMs: Date.now(),
-      });
+      const permit = await permitNow(limiter, domain, prefix);
       expect(permit.kind).not.toBe('refused');
       const [rate, ckUntil, noiseA] = await redis.hmget(keys.state, 'rate', 'ckUntil', 'noiseA');
       return { rate: Number(rate), testing: ckUntil !== null, noiseA: Number(noiseA ?? 0) };
