@@ -120,6 +120,9 @@ export class SpawnedCluster {
         30_000,
         100,
       );
+      // A replica is seen before its link is up (its first sync still running): until then a
+      // master's WAIT counts no replica, and a master killed loses what it wrote.
+      if (replicas > 0) await cluster.waitForReplicasOnline(replicas, 30_000);
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -267,6 +270,27 @@ export class SpawnedCluster {
           },
           `replicas of the master on port ${master.port} to catch up`,
           timeoutMs,
+        );
+      } finally {
+        redis.disconnect();
+      }
+    }
+  }
+
+  /** Resolves once every master that owns slots has `perMaster` replicas online (INFO replication). */
+  private async waitForReplicasOnline(perMaster: number, timeoutMs: number): Promise<void> {
+    const masters = (await this.topology()).filter((n) => n.role === 'master' && n.slots.length > 0);
+    for (const master of masters) {
+      const redis = this.node(master.port);
+      try {
+        await waitFor(
+          async () => {
+            const text = String(await redis.info('replication'));
+            return [...text.matchAll(/^slave\d+:.*state=online/gm)].length >= perMaster;
+          },
+          `the replicas of the master on port ${master.port} to come online`,
+          timeoutMs,
+          100,
         );
       } finally {
         redis.disconnect();
