@@ -449,6 +449,72 @@ describe('a learner that follows change', () => {
     expect(await raisedAfter(101_000)).toBe(true);
   });
 
+  it('stated waits cut to what got through, below 40% of the rate, and the first probe past that waits 50 sends; a span that let nothing through cuts to 40%', async () => {
+    // A Free account's 5/s estimate over a hidden 1/s that states its waits, as a cold start
+    // meets it: a send refused (its wait paused the domain), the pause over, one send let
+    // through, the next refused. `letThrough` false: both refused, nothing measured.
+    const startCut = async (id: string, letThrough: boolean) => {
+      const { limiter, redis, domain, keys, now } = await writtenDomain(id, 5);
+      const sends = [now - 1_000, now - 300, now - 100];
+      await redis.zadd(
+        keys.window(0),
+        sends[0] as number,
+        'a',
+        sends[1] as number,
+        'b',
+        sends[2] as number,
+        'c',
+      );
+      for (const at of sends)
+        await redis.hincrby(keys.state, `s${Math.floor(at / DETECTOR_BUCKET_MS) % 40}`, 1);
+      for (const at of sends)
+        await redis.hset(
+          keys.state,
+          `b${Math.floor(at / DETECTOR_BUCKET_MS) % 40}`,
+          Math.floor(at / DETECTOR_BUCKET_MS),
+        );
+      const first = await limiter.record429(domain, sends[0] as number, 1_000);
+      expect(first.pauseMs).toBeGreaterThan(0);
+      if (!letThrough) await limiter.record429(domain, sends[1] as number, 1_000);
+      const second = await limiter.record429(domain, sends[2] as number, 1_000);
+      return { second, rate: Number(await redis.hget(keys.state, 'rate')), redis, keys };
+    };
+    const measured = await startCut('stated-measured', true);
+    expect(measured.second.verdict).toBe('congestion');
+    // To the one send let through (the old floor, 40% of 5/s, left 2/s: a third 429 and pause).
+    expect(measured.rate).toBe(1);
+    expect(await measured.redis.hget(measured.keys.state, 'statedCut')).toBe('1');
+    // Nothing let through measures no limit: 40% of the rate, and no longer wait for a probe.
+    const wall = await startCut('stated-wall', false);
+    expect(wall.rate).toBe(2);
+    expect(await wall.redis.hget(wall.keys.state, 'statedCut')).toBe('0');
+
+    // The first probe after such a cut, at 1/s: the cut `cutAgoMs` ago, a send half a second ago.
+    const raisedAfter = async (cutAgoMs: number, statedCut: number) => {
+      const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('stated-probe', 5);
+      await redis.hset(keys.state, {
+        rate: '1',
+        statedCut,
+        lastCutAt: now - cutAgoMs,
+        lastRaiseAt: now - cutAgoMs,
+        rateSince: now - cutAgoMs,
+        tat: now - 500,
+        ovr: '',
+        ovrUntil: 0,
+      });
+      await redis.zadd(keys.window(0), now - 500, 'sent');
+      const permit = await permitNow(limiter, domain, prefix);
+      expect(permit.kind).not.toBe('refused');
+      return Number(await redis.hget(keys.state, 'rate')) > 1;
+    };
+    // 30 s after a measured cut, no probe (the ten-second quiet time probed ten sends after it:
+    // bench:limits 11b paid a 429 and a pause for it, and another 100 s later, four in 100 jobs).
+    expect(await raisedAfter(30_000, 1)).toBe(false);
+    expect(await raisedAfter(51_000, 1)).toBe(true);
+    // After any other cut the quiet time is the usual ten seconds.
+    expect(await raisedAfter(30_000, 0)).toBe(true);
+  });
+
   it("a climb's 429s are compared with the share before it: a share that rose with the climb is the edge, whatever level a busy spell left in force", async () => {
     // A limit that fell to 17/s after a spell of 20% noise: the rate held at 17 with no 429s, a
     // probe raised it to 20/s, and the spell's level (19%) is still in force. The probe's sends

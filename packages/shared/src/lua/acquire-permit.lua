@@ -108,7 +108,7 @@ local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
   'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
-  'ovr', 'ovrUntil', 'slotK', 'spc')
+  'ovr', 'ovrUntil', 'slotK', 'spc', 'statedCut')
 -- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
 -- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
 local upkeep = tonumber(state[13] or '-1') ~= sendK
@@ -197,9 +197,11 @@ if primary then
   -- The time doubled is at least PROBE_SENDS sends at the rate in force: a probe that misses costs
   -- at least one 429 however low the rate, and at 1/s the ten-second quiet time, doubled, was a
   -- 429 and a pause every 20 sends. (At most PROBE_SENDS windows: below one send a window, a rate
-  -- cut too far would take longer to find than a probe costs.)
+  -- cut too far would take longer to find than a probe costs.) A cut that a stated wait made to
+  -- what got through (record-429.lua) measured the limit as a missed probe does: its first probe
+  -- waits as long, undoubled (at 1/s, a probe ten sends after the cut cost a 429 and a pause).
   local probeMiss = tonumber(state[18] or '0')
-  if probeMiss > 0 then
+  if probeMiss > 0 or state[23] == '1' then
     quiet = math.max(quiet, DET.PROBE_SENDS / math.max(rate, 1) * w.duration)
     quiet = quiet * 2 ^ math.min(probeMiss, DET.STATED_BACKOFF_MAX)
   end

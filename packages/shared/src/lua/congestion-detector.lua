@@ -21,6 +21,8 @@
     top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
                      and how many probes back failed
     probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
+    statedCut        1 when the last cut was a stated wait's to what got through (its first
+                     probe waits PROBE_SENDS sends)
     probeFrom probeAt   the rate a climb started from and when: a probe that finds the edge goes
                      back to it, and its 429s are compared with the share before the climb
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)

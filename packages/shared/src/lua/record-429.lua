@@ -180,7 +180,11 @@ if sentAt >= calmUntil and not ckUntil then
     if probing then
       if probeFrom then lowered = math.max(lowered, probeFrom) end
     elseif stated then
-      lowered, tested = math.min(from * DET.CEIL, math.max(accepted, rate * DET.FLOOR)), false
+      -- (What got through in the span is at least the upstream's limit per window when the 429
+      -- is the limit's: a window the upstream refused held that many. So the cut goes down to it,
+      -- to DEEP_FLOOR of the rate. When nothing got through, the span measured no limit: FLOOR.)
+      local floor = accepted > 0 and DET.DEEP_FLOOR or DET.FLOOR
+      lowered, tested = math.min(from * DET.CEIL, math.max(accepted, rate * floor)), false
     end
     -- A first blip (a small 429 share: arrival jitter at the limit, or the first of a noise that
     -- is not known yet) dips the rate without a test and gives it back RECOVER_WINDOWS after the
@@ -231,8 +235,11 @@ if sentAt >= calmUntil and not ckUntil then
       or (probing and 'probe') or (stated and 'stated') or '')
     local before = rate
     rate = lowered
+    -- A stated cut to what got through measured the limit: the first probe past it waits as a
+    -- missed probe's does (acquire-permit.lua).
+    local measured = stated and not probing and accepted > 0 and lowered < before
     redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
-      'rateSince', now, 'raiseStep', 0)
+      'rateSince', now, 'raiseStep', 0, 'statedCut', measured and 1 or 0)
     if dip then
       redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(before), 'recTo', tostring(before),
         'recAt', now + span + DET.RECOVER_WINDOWS * duration)
