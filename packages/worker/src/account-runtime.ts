@@ -109,6 +109,8 @@ export class AccountRuntime {
   readonly endpoints: AccountEndpoint[];
   private readonly lifecycle: EndpointLifecycle | undefined;
   private readonly ctx: Omit<AccountContext, 'queue' | 'lane' | 'hold' | 'limitQueue' | 'wakeLane'>;
+  /** Each lane's context, by its queue (see `laneContext`). */
+  private readonly laneContexts = new WeakMap<Queue, AccountContext>();
   /** BullMQ's coarse limiter of each lane's queue, set the first time the lane waits (lane-queue-limit.ts). */
   private readonly queueLimits: LaneQueueLimits;
   private closing = false;
@@ -202,9 +204,15 @@ export class AccountRuntime {
     }
   }
 
-  /** The processor's context in one lane: its queue, its hold and its wait's coarse limit. */
+  /**
+   * The processor's context in one lane: its queue, its hold and its wait's coarse limit. Built
+   * once per lane's queue (a lane started again has a new queue): every job of the lane shares it
+   * (bench:load: copying the account's context per job was the hfq function with the most CPU).
+   */
   private laneContext(lane: LaneId, queue: Queue): AccountContext {
-    return {
+    const known = this.laneContexts.get(queue);
+    if (known?.lane === lane) return known;
+    const ctx: AccountContext = {
       ...this.ctx,
       lane,
       queue,
@@ -214,6 +222,8 @@ export class AccountRuntime {
         await this.options.queueRedis.zadd(queue.toKey('marker'), 0, '0');
       },
     };
+    this.laneContexts.set(queue, ctx);
+    return ctx;
   }
 
   /** The router lane's queue: the account queue (`account-{<id>}`). */
