@@ -143,6 +143,33 @@ function cutUnderTest(
   return { ckAt, ckK, fields };
 }
 
+/**
+ * Does a permit raise the rate? A Free account's 5/s estimate learned down to 1/s by a cut
+ * `cutAgoMs` ago, with `fields` of the state as the cut left them, and a send half a second ago
+ * (the rate was sent at).
+ */
+async function raisedAtOnePerSecond(
+  id: string,
+  cutAgoMs: number,
+  fields: Record<string, string | number>,
+): Promise<boolean> {
+  const { limiter, prefix, redis, domain, keys, now } = await writtenDomain(id, 5);
+  await redis.hset(keys.state, {
+    rate: '1',
+    lastCutAt: now - cutAgoMs,
+    lastRaiseAt: now - cutAgoMs,
+    rateSince: now - cutAgoMs,
+    tat: now - 500,
+    ovr: '',
+    ovrUntil: 0,
+    ...fields,
+  });
+  await redis.zadd(keys.window(0), now - 500, 'sent');
+  const permit = await permitNow(limiter, domain, prefix);
+  expect(permit.kind).not.toBe('refused');
+  return Number(await redis.hget(keys.state, 'rate')) > 1;
+}
+
 async function rateOf(limiter: DomainLimiter, domain: DomainRef): Promise<number> {
   return (await limiter.state(domain.id)).rate ?? (domain.windows[0] as { max: number }).max;
 }
@@ -422,26 +449,9 @@ describe('a learner that follows change', () => {
   });
 
   it('after a probe answered with a stated wait, the next waits at least 50 sends at the rate in force, doubled: at 1/s, 100 s', async () => {
-    // The low-probe case above, after its cut: the rate at 1/s, one stated miss in a row, the
-    // cut `cutAgoMs` ago; a send half a second ago, so the rate was sent at.
-    const raisedAfter = async (cutAgoMs: number) => {
-      const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('low-backoff', 5);
-      await redis.hset(keys.state, {
-        rate: '1',
-        probeFrom: '1',
-        probeMiss: 1,
-        lastCutAt: now - cutAgoMs,
-        lastRaiseAt: now - cutAgoMs,
-        rateSince: now - cutAgoMs,
-        tat: now - 500,
-        ovr: '',
-        ovrUntil: 0,
-      });
-      await redis.zadd(keys.window(0), now - 500, 'sent');
-      const permit = await permitNow(limiter, domain, prefix);
-      expect(permit.kind).not.toBe('refused');
-      return Number(await redis.hget(keys.state, 'rate')) > 1;
-    };
+    // The low-probe case above, after its cut: one stated miss in a row.
+    const raisedAfter = (cutAgoMs: number) =>
+      raisedAtOnePerSecond('low-backoff', cutAgoMs, { probeFrom: '1', probeMiss: 1 });
     // 30 s after the cut: the ten-second quiet time doubled (20 s) would probe again, a 429 and a
     // pause every 20 sends (bench:limits 11b: probes at 14, 34 and 75 s, 6 of 106 answered 429).
     expect(await raisedAfter(30_000)).toBe(false);
@@ -489,24 +499,9 @@ describe('a learner that follows change', () => {
     expect(wall.rate).toBe(2);
     expect(await wall.redis.hget(wall.keys.state, 'statedCut')).toBe('0');
 
-    // The first probe after such a cut, at 1/s: the cut `cutAgoMs` ago, a send half a second ago.
-    const raisedAfter = async (cutAgoMs: number, statedCut: number) => {
-      const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('stated-probe', 5);
-      await redis.hset(keys.state, {
-        rate: '1',
-        statedCut,
-        lastCutAt: now - cutAgoMs,
-        lastRaiseAt: now - cutAgoMs,
-        rateSince: now - cutAgoMs,
-        tat: now - 500,
-        ovr: '',
-        ovrUntil: 0,
-      });
-      await redis.zadd(keys.window(0), now - 500, 'sent');
-      const permit = await permitNow(limiter, domain, prefix);
-      expect(permit.kind).not.toBe('refused');
-      return Number(await redis.hget(keys.state, 'rate')) > 1;
-    };
+    // The first probe after such a cut.
+    const raisedAfter = (cutAgoMs: number, statedCut: number) =>
+      raisedAtOnePerSecond('stated-probe', cutAgoMs, { statedCut });
     // 30 s after a measured cut, no probe (the ten-second quiet time probed ten sends after it:
     // bench:limits 11b paid a 429 and a pause for it, and another 100 s later, four in 100 jobs).
     expect(await raisedAfter(30_000, 1)).toBe(false);
