@@ -463,8 +463,8 @@ describe('a learner that follows change', () => {
     // A Free account's 5/s estimate over a hidden 1/s that states its waits, as a cold start
     // meets it: a send refused (its wait paused the domain), the pause over, one send let
     // through, the next refused. `letThrough` false: both refused, nothing measured.
-    const startCut = async (id: string, letThrough: boolean) => {
-      const { limiter, redis, domain, keys, now } = await writtenDomain(id, 5);
+    const startCut = async (id: string, letThrough: boolean, max = 5) => {
+      const { limiter, redis, domain, keys, now } = await writtenDomain(id, max);
       const sends = [now - 1_000, now - 300, now - 100];
       await redis.zadd(
         keys.window(0),
@@ -498,6 +498,12 @@ describe('a learner that follows change', () => {
     const wall = await startCut('stated-wall', false);
     expect(wall.rate).toBe(2);
     expect(await wall.redis.hget(wall.keys.state, 'statedCut')).toBe('0');
+    // A cut that stops above what got through measured nothing either: at a 50/s estimate the
+    // same sends are cut to 90% of the busiest quarter window's rate (4 or 8/s, as the three sends
+    // fall in the buckets), not to the one that got through.
+    const above = await startCut('stated-above', true, 50);
+    expect(above.rate).toBeGreaterThan(1);
+    expect(await above.redis.hget(above.keys.state, 'statedCut')).toBe('0');
 
     // The first probe after such a cut.
     const raisedAfter = (cutAgoMs: number, statedCut: number) =>
