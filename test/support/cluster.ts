@@ -256,42 +256,43 @@ export class SpawnedCluster {
    * (replication is asynchronous: a master killed before that loses its last writes).
    */
   async waitForReplication(timeoutMs = 10_000): Promise<void> {
-    const masters = (await this.topology()).filter((n) => n.role === 'master' && n.slots.length > 0);
-    for (const master of masters) {
-      const redis = this.node(master.port);
-      try {
-        const text = String(await redis.info('replication'));
-        const target = Number(/master_repl_offset:(\d+)/.exec(text)?.[1] ?? 0);
-        await waitFor(
-          async () => {
-            const now = String(await redis.info('replication'));
-            const offsets = [...now.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]));
-            return offsets.length > 0 && offsets.every((o) => o >= target);
-          },
-          `replicas of the master on port ${master.port} to catch up`,
-          timeoutMs,
-        );
-      } finally {
-        redis.disconnect();
-      }
-    }
+    await this.eachSlotMaster(async (redis, port) => {
+      const text = String(await redis.info('replication'));
+      const target = Number(/master_repl_offset:(\d+)/.exec(text)?.[1] ?? 0);
+      await waitFor(
+        async () => {
+          const now = String(await redis.info('replication'));
+          const offsets = [...now.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((m) => Number(m[1]));
+          return offsets.length > 0 && offsets.every((o) => o >= target);
+        },
+        `replicas of the master on port ${port} to catch up`,
+        timeoutMs,
+      );
+    });
   }
 
   /** Resolves once every master that owns slots has `perMaster` replicas online (INFO replication). */
   private async waitForReplicasOnline(perMaster: number, timeoutMs: number): Promise<void> {
+    await this.eachSlotMaster((redis, port) =>
+      waitFor(
+        async () => {
+          const text = String(await redis.info('replication'));
+          return [...text.matchAll(/^slave\d+:.*state=online/gm)].length >= perMaster;
+        },
+        `the replicas of the master on port ${port} to come online`,
+        timeoutMs,
+        100,
+      ),
+    );
+  }
+
+  /** Run `fn` against each master that owns slots, one at a time, on a connection of its own. */
+  private async eachSlotMaster(fn: (redis: Redis, port: number) => Promise<void>): Promise<void> {
     const masters = (await this.topology()).filter((n) => n.role === 'master' && n.slots.length > 0);
     for (const master of masters) {
       const redis = this.node(master.port);
       try {
-        await waitFor(
-          async () => {
-            const text = String(await redis.info('replication'));
-            return [...text.matchAll(/^slave\d+:.*state=online/gm)].length >= perMaster;
-          },
-          `the replicas of the master on port ${master.port} to come online`,
-          timeoutMs,
-          100,
-        );
+        await fn(redis, master.port);
       } finally {
         redis.disconnect();
       }
