@@ -465,28 +465,22 @@ describe('a learner that follows change', () => {
     // through, the next refused. `letThrough` false: both refused, nothing measured.
     const startCut = async (id: string, letThrough: boolean, max = 5) => {
       const { limiter, redis, domain, keys, now } = await writtenDomain(id, max);
-      const sends = [now - 1_000, now - 300, now - 100];
-      await redis.zadd(
-        keys.window(0),
-        sends[0] as number,
-        'a',
-        sends[1] as number,
-        'b',
-        sends[2] as number,
-        'c',
-      );
-      for (const at of sends)
-        await redis.hincrby(keys.state, `s${Math.floor(at / DETECTOR_BUCKET_MS) % 40}`, 1);
-      for (const at of sends)
-        await redis.hset(
-          keys.state,
-          `b${Math.floor(at / DETECTOR_BUCKET_MS) % 40}`,
-          Math.floor(at / DETECTOR_BUCKET_MS),
-        );
-      const first = await limiter.record429(domain, sends[0] as number, 1_000);
+      const [refusedAt, letThroughAt, lastAt] = [now - 1_000, now - 300, now - 100];
+      // Each send in the window's log and counted in its detector bucket, as a permit does.
+      for (const [at, uid] of [
+        [refusedAt, 'a'],
+        [letThroughAt, 'b'],
+        [lastAt, 'c'],
+      ] as const) {
+        const k = Math.floor(at / DETECTOR_BUCKET_MS);
+        await redis.zadd(keys.window(0), at, uid);
+        await redis.hincrby(keys.state, `s${k % 40}`, 1);
+        await redis.hset(keys.state, `b${k % 40}`, k);
+      }
+      const first = await limiter.record429(domain, refusedAt, 1_000);
       expect(first.pauseMs).toBeGreaterThan(0);
-      if (!letThrough) await limiter.record429(domain, sends[1] as number, 1_000);
-      const second = await limiter.record429(domain, sends[2] as number, 1_000);
+      if (!letThrough) await limiter.record429(domain, letThroughAt, 1_000);
+      const second = await limiter.record429(domain, lastAt, 1_000);
       return { second, rate: Number(await redis.hget(keys.state, 'rate')), redis, keys };
     };
     const measured = await startCut('stated-measured', true);

@@ -211,7 +211,7 @@ export class AccountRuntime {
    */
   private laneContext(lane: LaneId, queue: Queue): AccountContext {
     const known = this.laneContexts.get(queue);
-    if (known?.lane === lane) return known;
+    if (known) return known;
     const ctx: AccountContext = {
       ...this.ctx,
       lane,

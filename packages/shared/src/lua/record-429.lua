@@ -237,8 +237,8 @@ if sentAt >= calmUntil and not ckUntil then
     rate = lowered
     -- A stated cut to what got through measured the limit: the first probe past it waits as a
     -- missed probe's does (acquire-permit.lua). (Not a cut a floor held above that count: a wall's,
-    -- or a fifth of the rate.)
-    local measured = stated and not probing and accepted > 0 and lowered <= accepted and lowered < before
+    -- a fifth of the rate, or 40% when nothing got through.)
+    local measured = stated and not probing and lowered <= accepted and lowered < before
     redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
       'rateSince', now, 'raiseStep', 0, 'statedCut', measured and 1 or 0)
     if dip then
