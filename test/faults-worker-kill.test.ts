@@ -218,16 +218,19 @@ describe('fault 2: a poison job that kills every worker process that runs it', (
         ...models.slice(BEFORE).map((m) => chatFor('acme', m)),
       ]);
       const poisonId = handles[BEFORE]?.id as string;
-      const lockKey = `${prefix}:${accountQueueName('acme')}:${poisonId}:lock`;
+      const jobKey = `${prefix}:${accountQueueName('acme')}:${poisonId}`;
+      const lockKey = `${jobKey}:lock`;
 
       current = await startWorker(sim, prefix, TOKEN, 1);
       await waitFor(
         async () => {
           const state = await queue.getJobState(poisonId);
           if (state === 'failed') return true;
-          // Active under a lock no killed run held: the live process is running it.
-          const lock = await admin.get(lockKey);
-          if (state === 'active' && lock !== null && !killedRuns.includes(lock)) {
+          // Active under a lock no killed run held: the live process is running it. Unless BullMQ
+          // marked it to fail (`defa`, past maxStalledCount): then the process fails it and never
+          // runs the poison.
+          const [lock, markedToFail] = await Promise.all([admin.get(lockKey), admin.hget(jobKey, 'defa')]);
+          if (state === 'active' && lock !== null && markedToFail === null && !killedRuns.includes(lock)) {
             killedRuns.push(lock);
             await current?.stop('SIGKILL');
             current = await startWorker(sim, prefix, TOKEN, 1);
@@ -257,9 +260,10 @@ describe('fault 2: a poison job that kills every worker process that runs it', (
         notes: `${killedRuns.length} worker processes killed by the poison job (maxStalledCount 1); failedReason "${job?.failedReason}"; its ${poisonRequests} upstream requests were all cut`,
       });
 
-      // BullMQ counts the stalls: the second fails the job. (Every counted stall is a killed run;
-      // a full suite's run under load once saw three runs killed for the two stalls counted.)
-      expect(killedRuns.length).toBeGreaterThanOrEqual(2);
+      // BullMQ counts the stalls: the second marks the job to fail, and the next process that
+      // takes it fails it (BullMQ 6.7 does not fail it in the stalled check itself). Before the
+      // test spared a marked run, a CI run killed that process too and counted 3 stalls.
+      expect(killedRuns.length).toBe(2);
       expect(job?.failedReason).toBe('job stalled more than allowable limit');
       expect(job?.stalledCounter).toBe(2);
       await expect(handles[BEFORE]?.result({ timeoutMs: 10_000 })).rejects.toThrow(
