@@ -120,18 +120,31 @@ function duplicateCluster(cluster: Cluster, role: ConnectionRole, name?: string)
 
 /**
  * A connection of hfq's own for one role, from any `connection` hfq accepts. The caller closes
- * it (`quit()`); a client passed in stays the caller's.
+ * it (`quit()`); a client passed in stays the caller's. `pipelined`: ioredis's auto-pipelining,
+ * the commands of one tick in one socket write (for a connection that never blocks; bench:load's
+ * profile put the worker's many small writes, one per permit, first among hfq's costs). A
+ * standalone Redis only: on a cluster, ioredis 5.9 fails an auto-pipeline whose commands' keys
+ * fall in slots of more than one node ("All keys in the pipeline should belong to the same slots
+ * allocation group", cluster-e2e.test.ts), so a cluster connection is never pipelined.
  */
-export function connectionFor(input: Connection, role: ConnectionRole, name?: string): RedisClient {
+export function connectionFor(
+  input: Connection,
+  role: ConnectionRole,
+  name?: string,
+  pipelined = false,
+): RedisClient {
   if (isClusterConnection(input)) return newCluster(input, role, name);
   if (isCluster(input)) return duplicateCluster(input, role, name);
   if (isRedisClient(input)) {
     return input.duplicate({
       ...nodeOptions(role, name),
       ...(role === 'worker' ? { retryStrategy } : { enableOfflineQueue: false, retryStrategy }),
+      enableAutoPipelining: pipelined,
     });
   }
-  return role === 'worker' ? createWorkerConnection(input, name) : createProducerConnection(input, name);
+  return role === 'worker'
+    ? createWorkerConnection(input, name, pipelined)
+    : createProducerConnection(input, name);
 }
 
 /**

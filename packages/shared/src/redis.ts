@@ -35,13 +35,17 @@ function retryStrategy(times: number): number {
   return Math.min(50 * 2 ** Math.min(times, 6), 2_000);
 }
 
-/** A connection for BullMQ workers, queue events and hfq's own worker-side state. */
-export function createWorkerConnection(input: ConnectionInput, name?: string): Redis {
+/**
+ * A connection for BullMQ workers, queue events and hfq's own worker-side state; `pipelined`:
+ * ioredis's auto-pipelining (see `connectionFor`).
+ */
+export function createWorkerConnection(input: ConnectionInput, name?: string, pipelined = false): Redis {
   return new Redis({
     ...toOptions(input),
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     retryStrategy,
+    enableAutoPipelining: pipelined,
     ...(name ? { connectionName: name } : {}),
   });
 }

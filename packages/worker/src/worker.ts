@@ -126,7 +126,10 @@ export async function createWorker(options: WorkerOptions): Promise<HfqWorker> {
   });
   const now = options.now ?? Date.now;
   const upstream = options.upstream ?? loadUpstreamUrls(process.env);
-  const redis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-state`);
+  // Auto-pipelined on a standalone Redis (see connectionFor): every job's permit (and late-send
+  // stamp) is a small command of its own, and the jobs of one tick share a socket write (this
+  // connection never blocks).
+  const redis = connectionFor(options.connection, 'worker', `${prefix}:hfq-worker-state`, true);
   // Every connection's errors once per condition, not once per reconnect attempt (redis-error-log.ts).
   const runtimes = new Map<string, AccountRuntime>();
   const redisErrors = new RedisErrorLog(logger, {
