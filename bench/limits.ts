@@ -19,7 +19,8 @@
  * ideal run and rises back to 50/s at two thirds (the ideal follows it); (7–10) upstreams that
  * change in timed phases (limits/phased-scenarios.ts): noise then a real drop then a rise, a short
  * and a long drop, a slow drift, two regime changes; (11a, 11b) a Free account configured at 5/s
- * against a hidden 3/s or 1/s with Retry-After. Efficiency is the ideal time ÷ the time from the
+ * against a hidden 3/s or 1/s with Retry-After, (11c) against a hidden 3/s with no headers (the
+ * router documents none). Efficiency is the ideal time ÷ the time from the
  * first upstream request to the last.
  *
  * Every system × scenario gets a fresh BullMQ prefix and a fresh simulator token, so nothing

@@ -459,6 +459,54 @@ describe('a learner that follows change', () => {
     expect(await raisedAfter(101_000)).toBe(true);
   });
 
+  it('a probe past every rate that held, refused twice with no headers, is cut back to where its climb started and counts a miss; a probe back toward a rate that held counts none', async () => {
+    // A Free account's 5/s estimate over a hidden 3/s with no headers (the router documents none),
+    // as bench:limits 11c meets it: the rate held at 3/s, then a climb to `rate`, and in the last
+    // second five sends, the last two refused (the second and third of the climb's window).
+    const probe = async (id: string, rate: number, top?: number) => {
+      const { limiter, redis, domain, keys, now } = await writtenDomain(id, 5);
+      await redis.hset(keys.state, {
+        rate: String(rate),
+        probeFrom: '3',
+        lastCutAt: now - 20_000,
+        lastRaiseAt: now - 900,
+        rateSince: now - 900,
+        ovr: '',
+        ovrUntil: 0,
+        ...(top === undefined ? {} : { top: String(top) }),
+      });
+      // Two of the sends in one detector bucket, so the busiest quarter window says 8/s and the
+      // cut starts from the rate itself.
+      const last = now - 100;
+      const lastBucketStart = Math.floor(last / DETECTOR_BUCKET_MS) * DETECTOR_BUCKET_MS;
+      const sends = [now - 900, now - 700, now - 500, lastBucketStart, last];
+      for (const [i, at] of sends.entries()) {
+        await redis.zadd(keys.window(0), at, `send-${i}`);
+        const k = Math.floor(at / DETECTOR_BUCKET_MS);
+        await redis.hset(keys.state, `b${k % 40}`, k);
+        await redis.hincrby(keys.state, `s${k % 40}`, 1);
+      }
+      await limiter.record429(domain, lastBucketStart, undefined);
+      const second = await limiter.record429(domain, last, undefined);
+      return { second, state: await redis.hgetall(keys.state) };
+    };
+    const past = await probe('unstated-probe', 5);
+    // Two 429s in five sends: a climb's, so congestion (the old rule waited for a third, as it
+    // does when no climb is on: a rate that held drew none).
+    expect(past.second.verdict).toBe('congestion');
+    // Back to 3/s, where the climb started: beta of the probe (3.5/s) is still over the limit, and
+    // drew a second episode and a tested cut per probe (11c: 34 of 274 requests answered 429).
+    expect(past.second.rate).toBe(3);
+    // A miss: the next probe waits at least 50 sends at the rate in force (then doubled per miss).
+    expect(past.state.probeMiss).toBe('1');
+    // A probe back toward a rate that held (5/s held before a drop): no miss, probes back to it
+    // stay on their schedule.
+    const back = await probe('unstated-return', 4, 5);
+    expect(back.second.verdict).toBe('congestion');
+    expect(back.second.rate).toBe(3);
+    expect(back.state.probeMiss).toBeUndefined();
+  });
+
   it('stated waits cut to what got through, below 40% of the rate, and the first probe past that waits 50 sends; a span that let nothing through cuts to 40%', async () => {
     // A Free account's 5/s estimate over a hidden 1/s that states its waits, as a cold start
     // meets it: a send refused (its wait paused the domain), the pause over, one send let

@@ -32,7 +32,8 @@ export type ScenarioId =
   | '9'
   | '10'
   | '11a'
-  | '11b';
+  | '11b'
+  | '11c';
 export type SystemId = 'hfq' | 'bullmq' | 'retry';
 
 export interface Scenario {
@@ -200,13 +201,18 @@ function phasedScenarios(): Scenario[] {
       target,
     };
   };
-  const free = (id: ScenarioId, hidden: number, jobs: { full: number; quick: number }): Scenario => ({
+  const free = (
+    id: ScenarioId,
+    hidden: number,
+    jobs: { full: number; quick: number },
+    stated = true,
+  ): Scenario => ({
     id,
-    title: `Free account: configured ${FREE.max}/s (the tier's estimate), hidden ${hidden}/s, Retry-After`,
+    title: `Free account: configured ${FREE.max}/s (the tier's estimate), hidden ${hidden}/s, ${stated ? 'Retry-After' : 'no headers'}`,
     configured: FREE,
     trueLimit: hidden,
     upstream: { algorithm: 'sliding-window', limit: hidden, windowMs: WINDOW_MS },
-    throttleStyle: RETRY_AFTER,
+    throttleStyle: stated ? RETRY_AFTER : NO_HEADERS,
     jobs,
     target: { efficiency: 0.85, throttledShare: 0.03 },
   });
@@ -237,6 +243,8 @@ function phasedScenarios(): Scenario[] {
     ),
     free('11a', 3, { full: 240, quick: 60 }),
     free('11b', 1, { full: 100, quick: 40 }),
+    // (The router documents no header on its 429s: reference/huggingface.md.)
+    free('11c', 3, { full: 240, quick: 60 }, false),
   ];
 }
 

@@ -20,7 +20,8 @@
     ckLast           the figures of the last test's end (for an operator reading the hash)
     top topMiss      the highest rate that held (none: the ceiling is the target of probes back),
                      and how many probes back failed
-    probeMiss        probes in a row answered with a stated wait (each doubles the quiet time)
+    probeMiss        missed probes in a row (answered with a stated wait, or, at a few requests a
+                     second, past every rate that held): each doubles the quiet time
     statedCut        1 when the last cut was a stated wait's to what got through (its first
                      probe waits PROBE_SENDS sends)
     probeFrom probeAt   the rate a climb started from and when: a probe that finds the edge goes

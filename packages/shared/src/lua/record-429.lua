@@ -140,9 +140,10 @@ if sentAt >= calmUntil and not ckUntil then
   -- A probe answered with a stated wait found the edge: one such 429 is enough (a rate left above
   -- the limit would draw a pause every window).
   -- (Two 429s that state a wait are enough evidence: at a few requests a second the lookback never
-  -- holds MIN_SENDS sends, and a third would cost a third pause.)
+  -- holds MIN_SENDS sends, and a third would cost a third pause. So are two in a climb's first
+  -- windows: a rate that held drew none, and a probe's cut only goes back to it.)
   if retest or (stated and probing) or probeEdge
-      or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3 or (stated and T >= 2))) then
+      or (det_significant(A, T, b) and (A >= DET.MIN_SENDS or T >= 3 or ((stated or probing) and T >= 2))) then
     verdict, newEpisode = 1, 1
     local sends = redis.call('ZCOUNT', PRIMARY, '(' .. (sentAt - span), '(' .. sentAt)
     local refused = redis.call('ZCOUNT', LOG429, '(' .. (sentAt - span), '(' .. sentAt)
@@ -171,12 +172,13 @@ if sentAt >= calmUntil and not ckUntil then
     -- A raise drew congestion: back toward the rate the climb started from, which held.
     local probeFrom = probing and tonumber(st[14] or '') or nil
     if probeFrom and probeFrom >= rate then probeFrom = nil end
-    -- A stated wait says the probe went past the limit, which lies between the rate that held and
-    -- the probe: the cut goes to what got through, at least where the climb started, not to beta
-    -- of the probe (at a few requests a second one step is a large share: 1 → 2/s cut to 1.4/s
-    -- drew a second 429 and a second pause per probe).
+    -- A probe past the limit found it between the rate that held and the probe: the cut goes to
+    -- what got through, at least where the climb started, not to beta of the probe (at a few
+    -- requests a second one step is a large share: 1 → 2/s cut to 1.4/s drew a second 429 and a
+    -- second pause per probe with a stated wait; a Free account's hidden 3/s with no headers, 3 →
+    -- 5/s cut to 3.5/s, drew a second episode and a tested cut per probe: 12% of its requests).
     local lowered, tested = det_cut(from, step, beta, accepted, young, T / math.max(A, 1), wall, probing, deep,
-      stated and probeFrom or nil)
+      probeFrom)
     if probing then
       if probeFrom then lowered = math.max(lowered, probeFrom) end
     elseif stated then
@@ -218,7 +220,16 @@ if sentAt >= calmUntil and not ckUntil then
       -- (The rate that held is kept: probes back to it go on, further apart; see acquire-permit.lua.)
       redis.call('HSET', D, 'topMiss', math.min(topMiss + 1, 16))
     end
-    if probing and stated then redis.call('HINCRBY', D, 'probeMiss', 1) end
+    -- A missed probe spaces the next (acquire-permit.lua): one answered with a stated wait, and, at
+    -- a few requests a second (fewer than MIN_SENDS in the lookback), one past every rate that
+    -- held, toward a ceiling that never held (a hidden limit below the tier's estimate: at 3/s with
+    -- no headers, a probe every ten seconds cost 3 of every 33 requests). (Not a probe back toward a
+    -- rate that held: a limit that fell is found again on schedule. Not at higher rates, where ten
+    -- seconds hold hundreds of sends: counted there, a noisy spell's probe cuts held 16/s for 20 s
+    -- after the spell, bench:limits 7 at 0.52.)
+    if probing and (stated or (top < rate and A < DET.MIN_SENDS)) then
+      redis.call('HINCRBY', D, 'probeMiss', 1)
+    end
     if tested then
       local untilMs = now + span + DET.EVAL_WINDOWS * duration + B
       -- A test that ended early (the cut was not deep enough) hands on the rate it started from,
