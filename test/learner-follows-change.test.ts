@@ -91,6 +91,19 @@ function bucketFields(k: number, sends: number, refused: number): Record<string,
   return { [`b${slot}`]: k, [`s${slot}`]: sends, [`t${slot}`]: refused };
 }
 
+/** A send at `at` as a permit records it: in the primary window's log and its detector bucket. */
+async function recordSend(
+  redis: Redis,
+  keys: ReturnType<DomainLimiter['keys']>,
+  at: number,
+  uid: string,
+): Promise<void> {
+  const k = Math.floor(at / DETECTOR_BUCKET_MS);
+  await redis.zadd(keys.window(0), at, uid);
+  await redis.hincrby(keys.state, `s${k % 40}`, 1);
+  await redis.hset(keys.state, `b${k % 40}`, k);
+}
+
 /**
  * A fresh domain whose state the test writes (a 1-s primary window of `max`), and the Redis time
  * now, the clock the state's fields are in.
@@ -480,12 +493,7 @@ describe('a learner that follows change', () => {
       const last = now - 100;
       const lastBucketStart = Math.floor(last / DETECTOR_BUCKET_MS) * DETECTOR_BUCKET_MS;
       const sends = [now - 900, now - 700, now - 500, lastBucketStart, last];
-      for (const [i, at] of sends.entries()) {
-        await redis.zadd(keys.window(0), at, `send-${i}`);
-        const k = Math.floor(at / DETECTOR_BUCKET_MS);
-        await redis.hset(keys.state, `b${k % 40}`, k);
-        await redis.hincrby(keys.state, `s${k % 40}`, 1);
-      }
+      for (const [i, at] of sends.entries()) await recordSend(redis, keys, at, `send-${i}`);
       await limiter.record429(domain, lastBucketStart, undefined);
       const second = await limiter.record429(domain, last, undefined);
       return { second, state: await redis.hgetall(keys.state) };
@@ -520,10 +528,7 @@ describe('a learner that follows change', () => {
         [letThroughAt, 'b'],
         [lastAt, 'c'],
       ] as const) {
-        const k = Math.floor(at / DETECTOR_BUCKET_MS);
-        await redis.zadd(keys.window(0), at, uid);
-        await redis.hincrby(keys.state, `s${k % 40}`, 1);
-        await redis.hset(keys.state, `b${k % 40}`, k);
+        await recordSend(redis, keys, at, uid);
       }
       const first = await limiter.record429(domain, refusedAt, 1_000);
       expect(first.pauseMs).toBeGreaterThan(0);
