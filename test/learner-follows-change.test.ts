@@ -515,6 +515,58 @@ describe('a learner that follows change', () => {
     expect(back.state.probeMiss).toBeUndefined();
   });
 
+  it('at a few requests a second a missed probe counts on until a raise held ten sends, and a test that confirms congestion below a ceiling that never held makes the first probe wait 50 sends', async () => {
+    // A Free account's 5/s estimate over a hidden 3/s with no headers, one probe missed: a climb
+    // from 3 to 4/s `raisedAgoMs` ago, four sends in the last second (the rate was sent at).
+    const climbOn = async (id: string, raisedAgoMs: number) => {
+      const { limiter, prefix, redis, domain, keys, now } = await writtenDomain(id, 5);
+      await redis.hset(keys.state, {
+        rate: '4',
+        probeFrom: '3',
+        probeMiss: 1,
+        raiseStep: 1,
+        lastCutAt: now - 40_000,
+        lastRaiseAt: now - raisedAgoMs,
+        rateSince: now - raisedAgoMs,
+        ovr: '',
+        ovrUntil: 0,
+      });
+      for (const [i, at] of [now - 900, now - 650, now - 400, now - 150].entries())
+        await recordSend(redis, keys, at, `send-${i}`);
+      const permit = await permitNow(limiter, domain, prefix);
+      expect(permit.kind).not.toBe('refused');
+      return redis.hmget(keys.state, 'rate', 'probeMiss');
+    };
+    // 4/s for 1.5 s (six sends) may pass a window under 3/s: the next step comes, the miss stays
+    // counted (the old rule started it over, and the step to 5/s then missed as a first miss: 11c
+    // probed every 33 s instead of doubling).
+    expect(await climbOn('held-six', 1_500)).toEqual(['5', '1']);
+    // For 3 s (twelve sends) it held: the count starts over.
+    expect(await climbOn('held-twelve', 3_000)).toEqual(['5', '0']);
+
+    // A cold start at the 5/s estimate: 3 of its 9 sends refused, cut to 3/s under test, 3.5 s
+    // ago; at 3/s, 12 sends and none refused since: the share fell with the rate, congestion.
+    const confirm = async (id: string, top?: number) => {
+      const { limiter, prefix, redis, domain, keys, now } = await writtenDomain(id, 5);
+      const cut = cutUnderTest(now, 14, { from: 5, to: 3, ckA: 9, ckT: 3 });
+      await redis.hset(keys.state, { ...cut.fields, ...(top === undefined ? {} : { top: String(top) }) });
+      for (let i = 0; i < 8; i++)
+        await redis.hset(keys.state, bucketFields(cut.ckK - 7 + i, i === 7 ? 2 : 1, i >= 5 ? 1 : 0));
+      const fromK = Math.floor((cut.ckAt + 1_015) / DETECTOR_BUCKET_MS) + 1;
+      for (let k = fromK; k < fromK + 9; k++)
+        await redis.hset(keys.state, bucketFields(k, k - fromK < 3 ? 2 : 1, 0));
+      const permit = await permitNow(limiter, domain, prefix);
+      expect(permit.kind).not.toBe('refused');
+      return redis.hmget(keys.state, 'rate', 'ckUntil', 'measuredCut');
+    };
+    // The test ends with the cut kept, and it measured the limit: the first probe waits 50 sends
+    // (17 s at 3/s), as after a stated wait's cut (below), not ten seconds (11c: a probe 10 s after
+    // the cold start's cut cost two 429s).
+    expect(await confirm('confirmed-low')).toEqual(['3', null, '1']);
+    // Below a rate that held (5/s held before the limit fell), probes back keep their schedule.
+    expect(await confirm('confirmed-below-top', 5)).toEqual(['3', null, null]);
+  });
+
   it('stated waits cut to what got through, below 40% of the rate, and the first probe past that waits 50 sends; a span that let nothing through cuts to 40%', async () => {
     // A Free account's 5/s estimate over a hidden 1/s that states its waits, as a cold start
     // meets it: a send refused (its wait paused the domain), the pause over, one send let
@@ -540,21 +592,21 @@ describe('a learner that follows change', () => {
     expect(measured.second.verdict).toBe('congestion');
     // To the one send let through (the old floor, 40% of 5/s, left 2/s: a third 429 and pause).
     expect(measured.rate).toBe(1);
-    expect(await measured.redis.hget(measured.keys.state, 'statedCut')).toBe('1');
+    expect(await measured.redis.hget(measured.keys.state, 'measuredCut')).toBe('1');
     // Nothing let through measures no limit: 40% of the rate, and no longer wait for a probe.
     const wall = await startCut('stated-wall', false);
     expect(wall.rate).toBe(2);
-    expect(await wall.redis.hget(wall.keys.state, 'statedCut')).toBe('0');
+    expect(await wall.redis.hget(wall.keys.state, 'measuredCut')).toBe('0');
     // A cut that stops above what got through measured nothing either: at a 50/s estimate the
     // same sends are cut to 90% of the busiest quarter window's rate (4 or 8/s, as the three sends
     // fall in the buckets), not to the one that got through.
     const above = await startCut('stated-above', true, 50);
     expect(above.rate).toBeGreaterThan(1);
-    expect(await above.redis.hget(above.keys.state, 'statedCut')).toBe('0');
+    expect(await above.redis.hget(above.keys.state, 'measuredCut')).toBe('0');
 
     // The first probe after such a cut.
-    const raisedAfter = (cutAgoMs: number, statedCut: number) =>
-      raisedAtOnePerSecond('stated-probe', cutAgoMs, { statedCut });
+    const raisedAfter = (cutAgoMs: number, measuredCut: number) =>
+      raisedAtOnePerSecond('stated-probe', cutAgoMs, { measuredCut });
     // 30 s after a measured cut, no probe (the ten-second quiet time probed ten sends after it:
     // bench:limits 11b paid a 429 and a pause for it, and another 100 s later, four in 100 jobs).
     expect(await raisedAfter(30_000, 1)).toBe(false);

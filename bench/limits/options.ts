@@ -17,7 +17,7 @@ export const { values } = parseArgs({
     runs: { type: 'string', default: '1' },
   },
 });
-/** `--trace`: hfq's domain state (rate and detector fields), every 250 ms, to `.bench-out/trace-<scenario>.jsonl`. */
+/** `--trace`: hfq's domain state (rate and detector fields), every 250 ms, to `.bench-out/trace-<scenario>.jsonl` (`trace-<scenario>-run<n>.jsonl` with `--runs`). */
 export const TRACE = values.trace === true;
 export const QUICK = values.quick === true;
 /** `--runs N`: hfq runs each scenario N times (the baselines once); the report gives the median and the minimum. */

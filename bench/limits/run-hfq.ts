@@ -16,7 +16,7 @@ const EPISODE_LINE = 'upstream 429: congestion';
 export async function runHfq(
   scenario: Scenario,
   ctx: RunContext,
-  run: { token: string; prefix: string; capMs: number },
+  run: { token: string; prefix: string; capMs: number; traceName: string },
 ): Promise<Outcome> {
   const { sim } = ctx;
   const accounts: AccountConfigInput[] = [
@@ -84,7 +84,7 @@ export async function runHfq(
         });
     }, 1_000);
 
-    const stopTrace = TRACE ? traceDomain(ctx.redisUrl, run.prefix, scenario.id, t0) : () => {};
+    const stopTrace = TRACE ? traceDomain(ctx.redisUrl, run.prefix, run.traceName, t0) : () => {};
     const tally = await awaitHandles(handles, t0, t0 + run.capMs);
     clearInterval(sampler);
     stopTrace();

@@ -2,7 +2,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { deletePrefix } from '../support/redis-prefix.js';
 import { measureUpstream, type RunResult } from './measure.js';
-import { BASELINE_CAP, HFQ_CAP, log, PROCESSES } from './options.js';
+import { BASELINE_CAP, HFQ_CAP, log, PROCESSES, RUNS } from './options.js';
 import { watchedShare } from './phased-scenarios.js';
 import { runBaseline } from './run-baselines.js';
 import type { RunContext } from './run-context.js';
@@ -35,7 +35,12 @@ export async function runOne(system: SystemId, scenario: Scenario, all: RunConte
   loopDelay.enable();
   const outcome =
     system === 'hfq'
-      ? await runHfq(scenario, ctx, { token, prefix, capMs })
+      ? await runHfq(scenario, ctx, {
+          token,
+          prefix,
+          capMs,
+          traceName: RUNS > 1 ? `${scenario.id}-run${n}` : scenario.id,
+        })
       : await runBaseline(system, scenario, ctx, { token, prefix, capMs });
   loopDelay.disable();
   await deletePrefix(ctx.redisUrl, prefix).catch(() => 0);

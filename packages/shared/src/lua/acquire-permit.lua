@@ -108,7 +108,7 @@ local sendK, sendB, sendS = det_send_fields(now, B)
 
 local state = redis.call('HMGET', D, 'rate', 'tat', 'pausedUntil', 'lastCutAt', 'lastRaiseAt', 'ckUntil', 'recTo',
   'recAt', 'top', 'topMiss', 'raiseStep', 'calmUntil', sendB, sendS, 'rateSince', 'ovrFrom', 'ovrRate', 'probeMiss',
-  'ovr', 'ovrUntil', 'slotK', 'spc', 'statedCut')
+  'ovr', 'ovrUntil', 'slotK', 'spc', 'measuredCut')
 -- The first call of a detector bucket (B ms, a quarter of the primary window) does the upkeep
 -- that need not run per request: trimming the logs and refreshing the TTLs (see `upkeep` below).
 local upkeep = tonumber(state[13] or '-1') ~= sendK
@@ -197,9 +197,10 @@ if primary then
   -- The time doubled is at least PROBE_SENDS sends at the rate in force: a probe that misses costs
   -- at least one 429 however low the rate, and at 1/s the ten-second quiet time, doubled, was a
   -- 429 and a pause every 20 sends. (At most PROBE_SENDS windows: below one send a window, a rate
-  -- cut too far would take longer to find than a probe costs.) A cut that a stated wait made to
-  -- what got through (record-429.lua) measured the limit as a missed probe does: its first probe
-  -- waits as long, undoubled (at 1/s, a probe ten sends after the cut cost a 429 and a pause).
+  -- cut too far would take longer to find than a probe costs.) A cut that measured the limit (a
+  -- stated wait's to what got through, record-429.lua; a congestion confirmed at a few requests a
+  -- second, congestion-detector.lua) does as a missed probe does: its first probe waits as long,
+  -- undoubled (at 1/s, a probe ten sends after the cut cost a 429 and a pause).
   local probeMiss = tonumber(state[18] or '0')
   if probeMiss > 0 or state[23] == '1' then
     quiet = math.max(quiet, DET.PROBE_SENDS / math.max(rate, 1) * w.duration)
@@ -220,8 +221,11 @@ if primary then
     local last = tonumber(state[11] or '0')
     if last > 0 then raise = math.max(step, 2 * last)
     elseif returning and proven then raise = math.max(step, DET.RETURN_FIRST_SHARE * (top - rate)) end
-    -- A raise after a raise: the last one held, so the stated-wait backoff starts over.
-    if lastRaise > lastCut and probeMiss > 0 then
+    -- A raise after a raise: the last one held, so the missed-probe backoff starts over, once it
+    -- held for MIN_SENDS sends. (At a few requests a second a window is a handful: a probe from 3
+    -- to 4/s may pass one window under a hidden 3/s, and its next step to 5/s missed with the
+    -- count started over, so every probe came after the first miss's quiet time.)
+    if lastRaise > lastCut and probeMiss > 0 and (now - lastRaise) * rate >= DET.MIN_SENDS * w.duration then
       stateWrites[#stateWrites + 1] = 'probeMiss'
       stateWrites[#stateWrites + 1] = 0
     end

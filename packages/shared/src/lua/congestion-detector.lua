@@ -22,8 +22,9 @@
                      and how many probes back failed
     probeMiss        missed probes in a row (answered with a stated wait, or, at a few requests a
                      second, past every rate that held): each doubles the quiet time
-    statedCut        1 when the last cut was a stated wait's to what got through (its first
-                     probe waits PROBE_SENDS sends)
+    measuredCut      1 when the last cut measured the limit (its first probe waits PROBE_SENDS
+                     sends): a stated wait's to what got through, or a test that confirmed
+                     congestion at a few requests a second toward a ceiling that never held
     probeFrom probeAt   the rate a climb started from and when: a probe that finds the edge goes
                      back to it, and its 429s are compared with the share before the climb
     rateSince        when the rate last changed; raiseStep: the last raise (doubles toward top)
@@ -383,6 +384,14 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
     -- before the limit fell) is out of force until a test measures it again, and the 429s left
     -- after the cut are judged against the prior.
     det_doubt_noise(D, now, durationMs, 0.45)
+    -- At a few requests a second (fewer than MIN_SENDS a window), below a ceiling that never held,
+    -- the confirmed cut measured the limit as a stated wait's does: the first probe past it waits
+    -- PROBE_SENDS sends (acquire-permit.lua). (A Free account's hidden 3/s under the tier's 5/s,
+    -- no headers: a probe ten seconds after the cold start's cut cost two 429s of about thirty
+    -- sends.) (Not below a rate that held: a limit that fell is probed back on schedule.)
+    if rate < DET.MIN_SENDS and tonumber(redis.call('HGET', D, 'top') or '0') <= rate then
+      redis.call('HSET', D, 'measuredCut', 1)
+    end
   end
   return rate, true
 end

@@ -221,13 +221,14 @@ if sentAt >= calmUntil and not ckUntil then
       redis.call('HSET', D, 'topMiss', math.min(topMiss + 1, 16))
     end
     -- A missed probe spaces the next (acquire-permit.lua): one answered with a stated wait, and, at
-    -- a few requests a second (fewer than MIN_SENDS in the lookback), one past every rate that
-    -- held, toward a ceiling that never held (a hidden limit below the tier's estimate: at 3/s with
-    -- no headers, a probe every ten seconds cost 3 of every 33 requests). (Not a probe back toward a
-    -- rate that held: a limit that fell is found again on schedule. Not at higher rates, where ten
-    -- seconds hold hundreds of sends: counted there, a noisy spell's probe cuts held 16/s for 20 s
-    -- after the spell, bench:limits 7 at 0.52.)
-    if probing and (stated or (top < rate and A < DET.MIN_SENDS)) then
+    -- a few requests a second (a probe of fewer than MIN_SENDS sends a window), one past every rate
+    -- that held, toward a ceiling that never held (a hidden limit below the tier's estimate: at 3/s
+    -- with no headers, a probe every ten seconds cost 3 of every 33 requests). (Not a probe back
+    -- toward a rate that held: a limit that fell is found again on schedule. Not at higher rates,
+    -- where ten seconds hold hundreds of sends: counted there, a noisy spell's probe cuts held 16/s
+    -- for 20 s after the spell, bench:limits 7 at 0.52.) (The probe's rate, not the sends in the
+    -- lookback: at 3 to 4/s the lookback holds 8 to 11, so one miss in two went uncounted.)
+    if probing and (stated or (top < rate and rate < DET.MIN_SENDS)) then
       redis.call('HINCRBY', D, 'probeMiss', 1)
     end
     if tested then
@@ -251,7 +252,7 @@ if sentAt >= calmUntil and not ckUntil then
     -- a fifth of the rate, or 40% when nothing got through.)
     local measured = stated and not probing and lowered <= accepted and lowered < before
     redis.call('HSET', D, 'rate', tostring(rate), 'episodes', episodes, 'lastCutAt', now, 'lastRaiseAt', now,
-      'rateSince', now, 'raiseStep', 0, 'statedCut', measured and 1 or 0)
+      'rateSince', now, 'raiseStep', 0, 'measuredCut', measured and 1 or 0)
     if dip then
       redis.call('HSET', D, 'blipAt', now, 'blipRate', tostring(before), 'recTo', tostring(before),
         'recAt', now + span + DET.RECOVER_WINDOWS * duration)
