@@ -515,7 +515,7 @@ describe('a learner that follows change', () => {
     expect(back.state.probeMiss).toBeUndefined();
   });
 
-  it('at a few requests a second a missed probe counts on until a raise held ten sends, and a test that confirms congestion below a ceiling that never held makes the first probe wait 50 sends', async () => {
+  it('at a few requests a second a missed probe counts on until a raise held ten sends, and a test that confirms congestion below a ceiling that never held makes the first probe wait 50 sends (and does not read empty buckets as a pause)', async () => {
     // A Free account's 5/s estimate over a hidden 3/s with no headers, one probe missed: a climb
     // from 3 to 4/s `raisedAgoMs` ago, four sends in the last second (the rate was sent at).
     const climbOn = async (id: string, raisedAgoMs: number) => {
@@ -565,6 +565,27 @@ describe('a learner that follows change', () => {
     expect(await confirm('confirmed-low')).toEqual(['3', null, '1']);
     // Below a rate that held (5/s held before the limit fell), probes back keep their schedule.
     expect(await confirm('confirmed-below-top', 5)).toEqual(['3', null, null]);
+
+    // The same cut 5.5 s old, one of each bucket's sends before it (two in the last, three of them
+    // refused: the window let 2 through), and since then 13 sends at 3/s, one refused (a send at
+    // the limit's edge). One bucket in four had no send: those are no pause, so congestion
+    // predicts a third refused, as noise does, and the test goes on. (The old rule took the
+    // empty buckets for a pause, counted 4 sends a window, predicted half refused, read the one
+    // 429 as noise, and went back to 5/s: every 7 s a cut and a test, 30 429s in one 11c run.)
+    const { limiter, prefix, redis, domain, keys, now } = await writtenDomain('low-one-refused', 5);
+    const cut = cutUnderTest(now, 22, { from: 5, to: 3, ckA: 9, ckT: 3 });
+    await redis.hset(keys.state, cut.fields);
+    for (let i = 0; i < 8; i++)
+      await redis.hset(keys.state, bucketFields(cut.ckK - 7 + i, i === 7 ? 2 : 1, i >= 5 ? 1 : 0));
+    const fromK = Math.floor((cut.ckAt + 1_015) / DETECTOR_BUCKET_MS) + 1;
+    for (let k = fromK; k < fromK + 17; k++)
+      await redis.hset(keys.state, bucketFields(k, k % 4 === 0 ? 0 : 1, k === fromK + 5 ? 1 : 0));
+    const permit = await permitNow(limiter, domain, prefix);
+    expect(permit.kind).not.toBe('refused');
+    const [rate, ckUntil, noiseA] = await redis.hmget(keys.state, 'rate', 'ckUntil', 'noiseA');
+    expect(rate).toBe('3');
+    expect(ckUntil).not.toBeNull();
+    expect(noiseA).toBeNull();
   });
 
   it('stated waits cut to what got through, below 40% of the rate, and the first probe past that waits 50 sends; a span that let nothing through cuts to 40%', async () => {

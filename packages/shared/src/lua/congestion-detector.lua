@@ -330,7 +330,15 @@ local function det_settle(D, now, B, durationMs, span, ceiling, rate, early)
     -- cold start let a burst through, which is not a rate)? Poisson log-likelihood ratio.
     local perWindow = math.max(1, math.floor(durationMs / B + 0.5))
     local wA, wT = det_sum(D, ckK - perWindow + 1, ckK)
-    local congestion = math.min(1, math.max(b, 1 - (wA - wT) / (A / used * perWindow)))
+    -- (The sends a window at the new rate, from the buckets that had sends; at a few requests a
+    -- second (under MIN_SENDS a window) never above the rate in force: there one bucket in four
+    -- has none by chance, and counted as a pause it made 3/s look like 4/s; congestion then
+    -- predicted half the sends refused where a third were, one 429 of thirteen read as noise,
+    -- and the cut was undone back into the limit. Higher, sends above the rate are real: slots
+    -- reserved at the old spacing.)
+    local sendsPerWindow = A / used * perWindow
+    if rate < DET.MIN_SENDS then sendsPerWindow = math.min(sendsPerWindow, math.max(rate, 1)) end
+    local congestion = math.min(1, math.max(b, 1 - (wA - wT) / sendsPerWindow))
     local muN = math.max(0.05, A * math.max(b, sb))
     local muC = math.max(0.05, A * congestion)
     local llr = T * math.log(muN / muC) - (muN - muC)
