@@ -228,7 +228,7 @@ if sentAt >= calmUntil and not ckUntil then
     -- where ten seconds hold hundreds of sends: counted there, a noisy spell's probe cuts held 16/s
     -- for 20 s after the spell, bench:limits 7 at 0.52.) (The probe's rate, not the sends in the
     -- lookback: at 3 to 4/s the lookback holds 8 to 11, so one miss in two went uncounted.)
-    if probing and (stated or (top < rate and rate < DET.MIN_SENDS)) then
+    if probing and (stated or (top < rate and det_low_rate(rate))) then
       redis.call('HINCRBY', D, 'probeMiss', 1)
     end
     if tested then
