@@ -1,19 +1,11 @@
-import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { RedisClient } from './redis-cluster.js';
+import { luaScript } from './redis-script.js';
 import { creditGateKey, creditProbeKey, spendLedgerKey } from './state-keys.js';
 
-const CLOSE_GATE = readFileSync(new URL('./lua/close-credit-gate.lua', import.meta.url), 'utf8');
-const TAKE_PROBE = readFileSync(new URL('./lua/take-credit-probe.lua', import.meta.url), 'utf8');
-const RELEASE_PROBE = readFileSync(new URL('./lua/release-credit-probe.lua', import.meta.url), 'utf8');
-const ADD_SPEND = readFileSync(new URL('./lua/add-spend.lua', import.meta.url), 'utf8');
-
-type GateRedis = Redis & {
-  hfqCloseCreditGate(key: string, ...args: (string | number)[]): Promise<number>;
-  hfqTakeCreditProbe(key: string, ...args: (string | number)[]): Promise<number>;
-  hfqReleaseCreditProbe(key: string): Promise<number>;
-  hfqAddSpend(key: string, ...args: (string | number)[]): Promise<string[]>;
-};
+const CLOSE_GATE = luaScript('close-credit-gate');
+const TAKE_PROBE = luaScript('take-credit-probe');
+const RELEASE_PROBE = luaScript('release-credit-probe');
+const ADD_SPEND = luaScript('add-spend');
 
 /** How often a closed credit gate (the router's, or a provider key's) is probed with one real request, all workers together. @defaultValue 10 minutes */
 export const DEFAULT_CREDIT_PROBE_MS = 10 * 60_000;
@@ -105,26 +97,15 @@ export interface CreditStateOptions {
 }
 
 export class CreditState {
-  private readonly redis: GateRedis;
   readonly probeIntervalMs: number;
   /** When this process last refreshed each ledger's TTL (performance.now()). */
   private readonly ledgerTtlRefreshedAt = new Map<string, number>();
 
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     options: CreditStateOptions = {},
   ) {
-    const r = redis as unknown as GateRedis;
-    if (typeof r.hfqCloseCreditGate !== 'function')
-      redis.defineCommand('hfqCloseCreditGate', { lua: CLOSE_GATE, numberOfKeys: 1 });
-    if (typeof r.hfqTakeCreditProbe !== 'function')
-      redis.defineCommand('hfqTakeCreditProbe', { lua: TAKE_PROBE, numberOfKeys: 1 });
-    if (typeof r.hfqReleaseCreditProbe !== 'function')
-      redis.defineCommand('hfqReleaseCreditProbe', { lua: RELEASE_PROBE, numberOfKeys: 1 });
-    if (typeof r.hfqAddSpend !== 'function')
-      redis.defineCommand('hfqAddSpend', { lua: ADD_SPEND, numberOfKeys: 1 });
-    this.redis = r;
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_CREDIT_PROBE_MS;
   }
 
@@ -147,13 +128,10 @@ export class CreditState {
    */
   async markExhausted(scope: CreditScope, reason: string, nowMs: number): Promise<boolean> {
     const until = nextMonthlyReset(nowMs);
-    const closed = await this.redis.hfqCloseCreditGate(
-      this.gateKey(scope),
-      nowMs,
-      until,
-      reason.slice(0, 300),
-      this.probeIntervalMs,
-      until - nowMs + GATE_GRACE_MS,
+    const closed = await CLOSE_GATE.run<number>(
+      this.redis,
+      [this.gateKey(scope)],
+      [nowMs, until, reason.slice(0, 300), this.probeIntervalMs, until - nowMs + GATE_GRACE_MS],
     );
     return closed === 1;
   }
@@ -163,7 +141,9 @@ export class CreditState {
    * `probeIntervalMs`, all workers together. True when the caller is to send it.
    */
   async takeProbe(scope: CreditScope, nowMs: number): Promise<boolean> {
-    return (await this.redis.hfqTakeCreditProbe(this.gateKey(scope), nowMs, this.probeIntervalMs)) === 1;
+    return (
+      (await TAKE_PROBE.run<number>(this.redis, [this.gateKey(scope)], [nowMs, this.probeIntervalMs])) === 1
+    );
   }
 
   /**
@@ -171,7 +151,7 @@ export class CreditState {
    * once. A gate reset meanwhile (`hfq credits reset`) stays gone: never a gate key without TTL.
    */
   async releaseProbe(scope: CreditScope): Promise<void> {
-    await this.redis.hfqReleaseCreditProbe(this.gateKey(scope));
+    await RELEASE_PROBE.run(this.redis, [this.gateKey(scope)]);
   }
 
   /** A probe got through: the credits are back. Opens the exhausted gate; a hold stays. */
@@ -235,7 +215,11 @@ export class CreditState {
     const refresh = last === undefined || now - last >= LEDGER_TTL_REFRESH_MS;
     // A refused write (Redis full) rejects, so the caller keeps the amounts; a script's first
     // write refused writes nothing.
-    const values = await this.redis.hfqAddSpend(key, refresh ? '1' : '0', LEDGER_TTL_MS, ...fields.flat());
+    const values = await ADD_SPEND.run<string[]>(
+      this.redis,
+      [key],
+      [refresh ? '1' : '0', LEDGER_TTL_MS, ...fields.flat()],
+    );
     if (refresh) {
       // Keyed by ledger, one per scope and month: old months' entries are dropped with the map's growth.
       if (this.ledgerTtlRefreshedAt.size > 1_000) this.ledgerTtlRefreshedAt.clear();

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { learnedNoise, withDetector } from './congestion-detector.js';
 import type {
   AcquireInput,
@@ -16,6 +15,7 @@ import type {
 import { primaryOf } from './domain-limiter-types.js';
 import { rateChangesOf } from './rate-change.js';
 import { isCluster, type RedisClient } from './redis-cluster.js';
+import { RedisScript, type ScriptArg } from './redis-script.js';
 import { redisTimeMs } from './redis-time.js';
 import { sleep } from './sleep.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
@@ -29,15 +29,14 @@ import { domainStateKey, hashTagOf } from './state-keys.js';
 
 const luaFile = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
 const CREDIT_REFUSAL = luaFile('credit-refusal.lua');
-const ACQUIRE = withDetector('acquire-permit.lua');
+const ACQUIRE = new RedisScript('acquire-permit', withDetector('acquire-permit.lua'));
 /** The credit check in front of the permit, one script (see acquire-permit-with-credit.lua's header). */
-const ACQUIRE_WITH_CREDIT = withDetector(
-  'acquire-permit.lua',
-  `${CREDIT_REFUSAL}\n`,
-  luaFile('acquire-permit-with-credit.lua'),
+const ACQUIRE_WITH_CREDIT = new RedisScript(
+  'acquire-permit-with-credit',
+  withDetector('acquire-permit.lua', `${CREDIT_REFUSAL}\n`, luaFile('acquire-permit-with-credit.lua')),
 );
-const RECORD_429 = withDetector('record-429.lua');
-const CHECK_CREDIT = `${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`;
+const RECORD_429 = new RedisScript('record-429', withDetector('record-429.lua'));
+const CHECK_CREDIT = new RedisScript('check-credit', `${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`);
 
 /** Every key of a domain but the override expires this long after its last write. */
 const STATE_TTL_MS = 30 * 86_400_000;
@@ -54,24 +53,16 @@ const COMMIT_RETRY_MS = 20;
 const RECHECK_MIN_MS = 250;
 const RECHECK_MAX_MS = 5_000;
 
-type ScriptRedis = Redis & {
-  hfqAcquirePermit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
-  hfqAcquirePermitWithCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
-  hfqCheckCredit(numKeys: number, ...args: (string | number)[]): Promise<(string | number)[]>;
-  hfqRecord429(...args: (string | number)[]): Promise<number[]>;
-};
-
 /** Sends this close to their permit never need their stamp moved, whatever the window. */
 const MIN_LATE_SEND_MS = 3;
 
 export class DomainLimiter {
-  private readonly redis: ScriptRedis;
   /** Any keys may share a script (a standalone Redis): the credit check always runs inside the permit. */
   private readonly oneNode: boolean;
   private readonly options: Required<LimiterOptions> & Pick<DomainLimiterOptions, 'onRateChange'>;
 
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     options: DomainLimiterOptions = {},
   ) {
@@ -87,8 +78,6 @@ export class DomainLimiter {
       auditTtlMs: 86_400_000,
       ...options,
     };
-    defineScripts(redis);
-    this.redis = redis as unknown as ScriptRedis;
     this.oneNode = !isCluster(redis);
   }
 
@@ -162,15 +151,13 @@ export class DomainLimiter {
         domain.windows.length,
         ...windowArgs,
       ];
-      const reply: (string | number)[] = folded
-        ? await this.redis.hfqAcquirePermitWithCredit(
-            permitKeys.length + creditKeys.length,
-            ...permitKeys,
-            ...creditKeys,
-            ...permitArgs,
-            ...creditArgs,
+      const reply = folded
+        ? await ACQUIRE_WITH_CREDIT.run<(string | number)[]>(
+            this.redis,
+            [...permitKeys, ...creditKeys],
+            [...permitArgs, ...creditArgs],
           )
-        : await this.redis.hfqAcquirePermit(permitKeys.length, ...permitKeys, ...permitArgs);
+        : await ACQUIRE.run<(string | number)[]>(this.redis, permitKeys, permitArgs);
       const refused = creditRefusal(reply);
       if (refused) return refused;
       this.reportChanges(domain.id, reply, 6);
@@ -224,16 +211,20 @@ export class DomainLimiter {
     const args = [input.appNowMs, input.ledgerField ?? '', input.budgetUsd ?? ''];
     const calls =
       budgeted && hashTagOf(input.gateKey) === hashTagOf(input.ledgerKey)
-        ? [this.redis.hfqCheckCredit(2, input.gateKey, input.ledgerKey, 'gl', ...args)]
+        ? [this.checkCreditScript([input.gateKey, input.ledgerKey], ['gl', ...args])]
         : [
-            this.redis.hfqCheckCredit(1, input.gateKey, 'g', ...args),
-            ...(budgeted ? [this.redis.hfqCheckCredit(1, input.ledgerKey, 'l', ...args)] : []),
+            this.checkCreditScript([input.gateKey], ['g', ...args]),
+            ...(budgeted ? [this.checkCreditScript([input.ledgerKey], ['l', ...args])] : []),
           ];
     for (const reply of await Promise.all(calls)) {
       const refused = creditRefusal(reply);
       if (refused) return refused;
     }
     return undefined;
+  }
+
+  private checkCreditScript(keys: string[], args: ScriptArg[]): Promise<(string | number)[]> {
+    return CHECK_CREDIT.run(this.redis, keys, args);
   }
 
   /**
@@ -248,19 +239,19 @@ export class DomainLimiter {
     const keys = this.keys(domain.id);
     const primary = primaryOf(domain.windows);
     const primaryIndex = domain.windows.findIndex((w) => 'max' in w);
-    const reply = await this.redis.hfqRecord429(
-      keys.state,
-      keys.log429,
-      keys.window(Math.max(0, primaryIndex)),
-      keys.override,
-      sentAt,
-      statedDelayMs ?? -1,
-      primary.max,
-      primary.durationMs,
-      this.options.marginRatio,
-      randomUUID(),
-      this.increaseStep(primary.max),
-      this.options.beta,
+    const reply = await RECORD_429.run<number[]>(
+      this.redis,
+      [keys.state, keys.log429, keys.window(Math.max(0, primaryIndex)), keys.override],
+      [
+        sentAt,
+        statedDelayMs ?? -1,
+        primary.max,
+        primary.durationMs,
+        this.options.marginRatio,
+        randomUUID(),
+        this.increaseStep(primary.max),
+        this.options.beta,
+      ],
     );
     this.reportChanges(domain.id, reply, 7);
     return {
@@ -419,16 +410,4 @@ function creditRefusal(reply: (string | number)[]): AcquireResult | undefined {
   if (code === 2) return { kind: 'gate', reason: String(reply[1]), untilMs: Number(reply[2]) };
   if (code === 3) return { kind: 'budget', spentUsd: Number(reply[1]) };
   return undefined;
-}
-
-function defineScripts(redis: RedisClient): void {
-  const r = redis as unknown as Partial<ScriptRedis>;
-  if (typeof r.hfqAcquirePermit !== 'function') redis.defineCommand('hfqAcquirePermit', { lua: ACQUIRE });
-  if (typeof r.hfqAcquirePermitWithCredit !== 'function') {
-    redis.defineCommand('hfqAcquirePermitWithCredit', { lua: ACQUIRE_WITH_CREDIT });
-  }
-  if (typeof r.hfqCheckCredit !== 'function') redis.defineCommand('hfqCheckCredit', { lua: CHECK_CREDIT });
-  if (typeof r.hfqRecord429 !== 'function') {
-    redis.defineCommand('hfqRecord429', { lua: RECORD_429, numberOfKeys: 4 });
-  }
 }

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import { endpointKeys } from './endpoint-semaphore.js';
 import { hashTag, stateKey } from './queue-names.js';
 import type { RedisClient } from './redis-cluster.js';
+import { luaScript } from './redis-script.js';
 
 /**
  * The backlog of an Inference Endpoint: the jobs of its account that it serves, not the whole
@@ -22,11 +22,7 @@ import type { RedisClient } from './redis-cluster.js';
  *   mark (`…:demand`, expiring), which counts as backlog too.
  */
 
-const PRUNE = readFileSync(new URL('./lua/prune-endpoint-backlog.lua', import.meta.url), 'utf8');
-
-type ScriptRedis = Redis & {
-  hfqPruneEndpointBacklog(key: string, max: number): Promise<number[]>;
-};
+const PRUNE = luaScript('prune-endpoint-backlog');
 
 /** What a worker publishes of an endpoint: what it serves, and what status shows. */
 export interface PublishedEndpoint {
@@ -134,13 +130,16 @@ export async function readEndpointBacklog(
   maxCalls = 20,
 ): Promise<EndpointBacklog> {
   const keys = endpointKeys(prefix, accountId, name);
-  const r = defineScript(redis);
   let waitingSeen = 0;
   let jobs = 0;
   // Entries not looked at yet in this check (jobs added meanwhile are left for the next).
   let remaining: number | undefined;
   for (let call = 0; call < maxCalls && (remaining === undefined || remaining > 0); call++) {
-    const [waiting = 0, seen = 0, after = 0] = await r.hfqPruneEndpointBacklog(keys.backlog, PRUNE_BATCH);
+    const [waiting = 0, seen = 0, after = 0] = await PRUNE.run<number[]>(
+      redis,
+      [keys.backlog],
+      [PRUNE_BATCH],
+    );
     waitingSeen += waiting;
     jobs = after;
     remaining = (remaining ?? after + seen - waiting) - seen;
@@ -161,11 +160,4 @@ export async function markEndpointDemand(
   ttlMs: number,
 ): Promise<void> {
   await redis.set(endpointKeys(prefix, accountId, name).demand, '1', 'PX', Math.max(1, Math.round(ttlMs)));
-}
-
-function defineScript(redis: RedisClient): ScriptRedis {
-  const r = redis as unknown as Partial<ScriptRedis>;
-  if (typeof r.hfqPruneEndpointBacklog !== 'function')
-    redis.defineCommand('hfqPruneEndpointBacklog', { lua: PRUNE, numberOfKeys: 1 });
-  return redis as unknown as ScriptRedis;
 }

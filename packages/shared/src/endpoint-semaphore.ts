@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { hashTag, stateKey } from './queue-names.js';
 import type { RedisClient } from './redis-cluster.js';
+import { luaScript } from './redis-script.js';
 
 /**
  * The concurrency limit of an Inference Endpoint, shared by every worker process: at most N
@@ -12,17 +11,10 @@ import type { RedisClient } from './redis-cluster.js';
  * file; see their headers for the contract.
  */
 
-const ACQUIRE = readFileSync(new URL('./lua/acquire-endpoint-slot.lua', import.meta.url), 'utf8');
-const RELEASE = readFileSync(new URL('./lua/release-endpoint-slot.lua', import.meta.url), 'utf8');
-const RENEW = readFileSync(new URL('./lua/renew-endpoint-lease.lua', import.meta.url), 'utf8');
-const THROTTLE = readFileSync(new URL('./lua/record-endpoint-throttle.lua', import.meta.url), 'utf8');
-
-type ScriptRedis = Redis & {
-  hfqAcquireEndpointSlot(...args: (string | number)[]): Promise<(string | number)[]>;
-  hfqReleaseEndpointSlot(...args: (string | number)[]): Promise<number>;
-  hfqRenewEndpointLease(...args: (string | number)[]): Promise<number>;
-  hfqRecordEndpointThrottle(...args: (string | number)[]): Promise<number[]>;
-};
+const ACQUIRE = luaScript('acquire-endpoint-slot');
+const RELEASE = luaScript('release-endpoint-slot');
+const RENEW = luaScript('renew-endpoint-lease');
+const THROTTLE = luaScript('record-endpoint-throttle');
 
 /** An endpoint as the semaphore knows it: its account, its name and its configured concurrency. */
 export interface EndpointRef {
@@ -71,11 +63,10 @@ export function endpointKeys(prefix: string, accountId: string, name: string) {
 }
 
 export class EndpointSemaphore {
-  private readonly redis: ScriptRedis;
   readonly options: Required<SemaphoreOptions>;
 
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     options: SemaphoreOptions = {},
   ) {
@@ -85,8 +76,6 @@ export class EndpointSemaphore {
       limitTtlMs: 7 * 24 * 3_600_000,
       ...options,
     };
-    defineScripts(redis);
-    this.redis = redis as unknown as ScriptRedis;
   }
 
   keys(ref: Pick<EndpointRef, 'accountId' | 'name'>) {
@@ -97,18 +86,17 @@ export class EndpointSemaphore {
   async tryAcquire(ref: EndpointRef): Promise<SlotResult> {
     const keys = this.keys(ref);
     const lease = randomUUID();
-    const reply = await this.redis.hfqAcquireEndpointSlot(
-      4,
-      keys.slots,
-      keys.limit,
-      keys.status,
-      keys.waker,
-      lease,
-      this.options.leaseMs,
-      ref.concurrency,
-      this.options.recoverMs,
-      this.options.limitTtlMs,
-      this.options.leaseMs,
+    const reply = await ACQUIRE.run<(string | number)[]>(
+      this.redis,
+      [keys.slots, keys.limit, keys.status, keys.waker],
+      [
+        lease,
+        this.options.leaseMs,
+        ref.concurrency,
+        this.options.recoverMs,
+        this.options.limitTtlMs,
+        this.options.leaseMs,
+      ],
     );
     const code = Number(reply[0]);
     if (code === 1) {
@@ -133,18 +121,16 @@ export class EndpointSemaphore {
 
   /** Give a slot back. Returns false if its lease had already lapsed. */
   async release(ref: EndpointRef, lease: string): Promise<boolean> {
-    return (await this.redis.hfqReleaseEndpointSlot(1, this.keys(ref).slots, lease)) === 1;
+    return (await RELEASE.run<number>(this.redis, [this.keys(ref).slots], [lease])) === 1;
   }
 
   /** Extend a running request's lease. Returns false if it had lapsed. */
   async renew(ref: EndpointRef, lease: string): Promise<boolean> {
     const keys = this.keys(ref);
-    const renewed = await this.redis.hfqRenewEndpointLease(
-      2,
-      keys.slots,
-      keys.waker,
-      lease,
-      this.options.leaseMs,
+    const renewed = await RENEW.run<number>(
+      this.redis,
+      [keys.slots, keys.waker],
+      [lease, this.options.leaseMs],
     );
     return renewed === 1;
   }
@@ -155,13 +141,10 @@ export class EndpointSemaphore {
     admittedAt: number,
   ): Promise<{ newEpisode: boolean; limit: number; episodes: number }> {
     const keys = this.keys(ref);
-    const reply = await this.redis.hfqRecordEndpointThrottle(
-      2,
-      keys.slots,
-      keys.limit,
-      admittedAt,
-      ref.concurrency,
-      this.options.limitTtlMs,
+    const reply = await THROTTLE.run<number[]>(
+      this.redis,
+      [keys.slots, keys.limit],
+      [admittedAt, ref.concurrency, this.options.limitTtlMs],
     );
     return { newEpisode: Number(reply[0]) === 1, limit: Number(reply[1]), episodes: Number(reply[2]) };
   }
@@ -177,18 +160,5 @@ export class EndpointSemaphore {
       .exec()) as [[unknown, number], [unknown, (string | null)[]]];
     const learned = fields[0] == null ? ref.concurrency : Math.min(ref.concurrency, Number(fields[0]));
     return { inFlight, limit: learned, episodes: Number(fields[1] ?? 0) };
-  }
-}
-
-function defineScripts(redis: RedisClient): void {
-  const r = redis as unknown as Partial<ScriptRedis>;
-  if (typeof r.hfqAcquireEndpointSlot !== 'function')
-    redis.defineCommand('hfqAcquireEndpointSlot', { lua: ACQUIRE });
-  if (typeof r.hfqReleaseEndpointSlot !== 'function')
-    redis.defineCommand('hfqReleaseEndpointSlot', { lua: RELEASE });
-  if (typeof r.hfqRenewEndpointLease !== 'function')
-    redis.defineCommand('hfqRenewEndpointLease', { lua: RENEW });
-  if (typeof r.hfqRecordEndpointThrottle !== 'function') {
-    redis.defineCommand('hfqRecordEndpointThrottle', { lua: THROTTLE });
   }
 }

@@ -1,15 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { endpointKeys } from './endpoint-semaphore.js';
 import type { RedisClient } from './redis-cluster.js';
+import { luaScript } from './redis-script.js';
 
-const MARK_UNAVAILABLE = readFileSync(
-  new URL('./lua/mark-endpoint-unavailable.lua', import.meta.url),
-  'utf8',
-);
-
-type StatusRedis = RedisClient & {
-  hfqMarkEndpointUnavailable(...args: (string | number)[]): Promise<number>;
-};
+const MARK_UNAVAILABLE = luaScript('mark-endpoint-unavailable');
 
 /**
  * What hfq knows of an Inference Endpoint's availability, shared by every worker: `ok` (it
@@ -36,16 +29,10 @@ export interface EndpointStatus {
 const STATUS_TTL_MS = 24 * 3_600_000;
 
 export class EndpointStatusStore {
-  private readonly redis: StatusRedis;
-
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
-  ) {
-    if (typeof (redis as unknown as Partial<StatusRedis>).hfqMarkEndpointUnavailable !== 'function')
-      redis.defineCommand('hfqMarkEndpointUnavailable', { lua: MARK_UNAVAILABLE, numberOfKeys: 2 });
-    this.redis = redis as StatusRedis;
-  }
+  ) {}
 
   private keys(accountId: string, name: string) {
     return endpointKeys(this.prefix, accountId, name);
@@ -77,13 +64,10 @@ export class EndpointStatusStore {
     forMs: number,
   ): Promise<number> {
     const { status, waker } = this.keys(accountId, name);
-    const untilMs = await this.redis.hfqMarkEndpointUnavailable(
-      status,
-      waker,
-      state,
-      reason,
-      Math.max(0, Math.round(forMs)),
-      STATUS_TTL_MS,
+    const untilMs = await MARK_UNAVAILABLE.run<number>(
+      this.redis,
+      [status, waker],
+      [state, reason, Math.max(0, Math.round(forMs)), STATUS_TTL_MS],
     );
     return Number(untilMs);
   }

@@ -6,7 +6,7 @@
  */
 export { readAccountRegistry, recordAccountQueue } from './account-registry.js';
 export { providerKeyOf } from './account-schema.js';
-export { COUNT_BATCH_CHILD_LUA } from './batch-count.js';
+export { COUNT_BATCH_CHILD } from './batch-count.js';
 export { BATCH_ENDPOINT_BY_TASK, PARKING_WINDOW_MS, parkingDelayMs } from './batch-parking.js';
 export { type BatchParentProgress, itemsDone, parentProgress } from './batch-progress.js';
 export { type BatchSplitHalf, type BatchSplitOutput, splitHalvesOf } from './batch-split.js';
@@ -136,6 +136,7 @@ export {
   type RedisErrorLogOptions,
 } from './redis-error-log.js';
 export { describeMemory, isRedisOutOfMemory, type RedisMemory, readRedisMemory } from './redis-memory.js';
+export { RedisScript, type ScriptArg } from './redis-script.js';
 export { redisTimeMs } from './redis-time.js';
 export {
   ResultLedger,

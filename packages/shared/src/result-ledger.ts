@@ -1,15 +1,9 @@
-import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { RedisClient } from './redis-cluster.js';
+import { luaScript } from './redis-script.js';
 import { resultLedgerKey } from './state-keys.js';
 
-const STORE = readFileSync(new URL('./lua/store-reusable-result.lua', import.meta.url), 'utf8');
-const READ = readFileSync(new URL('./lua/read-reusable-result.lua', import.meta.url), 'utf8');
-
-type LedgerRedis = Redis & {
-  hfqStoreReusableResult(h: string, o: string, s: string, ...args: (string | number)[]): Promise<number>;
-  hfqReadReusableResult(h: string, o: string, ...args: (string | number)[]): Promise<string | null>;
-};
+const STORE = luaScript('store-reusable-result');
+const READ = luaScript('read-reusable-result');
 
 /** How long and how much an account's result ledger keeps (its `resultReuse` setting). */
 export interface ResultReuseSettings {
@@ -34,19 +28,10 @@ export interface ReusableResult {
  * hfq enforces itself (oldest first, in the store script), never through maxmemory eviction.
  */
 export class ResultLedger {
-  private readonly redis: LedgerRedis;
-
   constructor(
-    redis: RedisClient,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
-  ) {
-    const r = redis as unknown as LedgerRedis;
-    if (typeof r.hfqStoreReusableResult !== 'function')
-      redis.defineCommand('hfqStoreReusableResult', { lua: STORE, numberOfKeys: 3 });
-    if (typeof r.hfqReadReusableResult !== 'function')
-      redis.defineCommand('hfqReadReusableResult', { lua: READ, numberOfKeys: 2 });
-    this.redis = r;
-  }
+  ) {}
 
   /** The ledger's keys for an account: results hash, order set, size counter (one slot). */
   keys(account: string): [string, string, string] {
@@ -61,7 +46,7 @@ export class ResultLedger {
     settings: ResultReuseSettings,
   ): Promise<ReusableResult | undefined> {
     const [h, o] = this.keys(account);
-    const raw = await this.redis.hfqReadReusableResult(h, o, contentId, settings.ttlMs);
+    const raw = await READ.run<string | null>(this.redis, [h, o], [contentId, settings.ttlMs]);
     if (raw === null) return undefined;
     try {
       return JSON.parse(raw) as ReusableResult;
@@ -82,7 +67,7 @@ export class ResultLedger {
   ): Promise<number> {
     const [h, o, s] = this.keys(account);
     const value = JSON.stringify(result);
-    return this.redis.hfqStoreReusableResult(h, o, s, contentId, value, settings.ttlMs, settings.maxBytes);
+    return STORE.run<number>(this.redis, [h, o, s], [contentId, value, settings.ttlMs, settings.maxBytes]);
   }
 
   /** Results held and their bytes (for status and tests). */

@@ -7,7 +7,7 @@ import {
   type BatchParentProgress,
   batchQueueName,
   batchStateKey,
-  COUNT_BATCH_CHILD_LUA,
+  COUNT_BATCH_CHILD,
   parentProgress,
   parseOrThrow,
   type RedisClient,
@@ -23,7 +23,7 @@ import {
   WaitingChildrenError,
   Worker,
 } from 'bullmq';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { IDLE_BLOCK_SECONDS } from './lane-runtime.js';
 
 /**
@@ -37,16 +37,6 @@ import { IDLE_BLOCK_SECONDS } from './lane-runtime.js';
  *   sees final counts; progress is written to the parent job (Bull Board shows it) at most every
  *   `progressEveryMs`.
  */
-
-type CountingRedis = Redis & {
-  hfqBatchCountChild(
-    state: string,
-    counted: string,
-    id: string,
-    field: string,
-    items: number,
-  ): Promise<(string | null)[] | null>;
-};
 
 /** What a batch parent returns when it completes. */
 export interface BatchSummary {
@@ -83,16 +73,13 @@ export interface BatchRuntimeOptions {
 export class BatchRuntime {
   readonly queue: Queue;
   readonly worker: Worker;
-  private readonly redis: CountingRedis;
   private readonly pending = new Map<string, { value: BatchParentProgress; timer: NodeJS.Timeout }>();
 
   constructor(private readonly options: BatchRuntimeOptions) {
     const name = batchQueueName(options.account);
-    this.redis = options.redis as unknown as CountingRedis;
-    if (typeof (options.redis as unknown as Partial<CountingRedis>).hfqBatchCountChild !== 'function') {
-      this.redis.defineCommand('hfqBatchCountChild', { numberOfKeys: 2, lua: COUNT_BATCH_CHILD_LUA });
-    }
-    this.queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
+    // BullMQ's client, never the state connection: a Queue defines BullMQ's ~70 scripts on its
+    // client, and the auto-pipelined state connection would copy them onto every pipeline.
+    this.queue = new Queue(name, { connection: options.queueRedis ?? options.redis, prefix: options.prefix });
     this.queue.on('error', options.redisErrors.listener(`batch queue ${options.account}`));
     this.worker = new Worker(name, (job) => this.process(job), {
       // The shared client for regular commands (BullMQ duplicates it for the blocking one): one
@@ -144,12 +131,10 @@ export class BatchRuntime {
   private async count(batch: BatchChild, jobId: string, field: 'ok' | 'failed'): Promise<void> {
     const { prefix, logger, account } = this.options;
     try {
-      const counters = await this.redis.hfqBatchCountChild(
-        batchStateKey(prefix, account, batch.id),
-        batchStateKey(prefix, account, batch.id, 'counted'),
-        jobId,
-        field === 'ok' ? BATCH_FIELDS.ok : BATCH_FIELDS.failed,
-        batch.count,
+      const counters = await COUNT_BATCH_CHILD.run<(string | null)[] | null>(
+        this.options.redis,
+        [batchStateKey(prefix, account, batch.id), batchStateKey(prefix, account, batch.id, 'counted')],
+        [jobId, field === 'ok' ? BATCH_FIELDS.ok : BATCH_FIELDS.failed, batch.count],
       );
       if (!counters) return;
       const [total, ok, failed, sealed] = counters;
@@ -206,7 +191,7 @@ export class BatchRuntime {
 
   /** The seal ran: promoted by the producer once sealed, or its delay ran out (the producer stopped). */
   private async seal(batchId: string): Promise<{ sealed: 'sealed' | 'abandoned' }> {
-    const abandoned = await this.redis.hsetnx(
+    const abandoned = await this.options.redis.hsetnx(
       batchStateKey(this.options.prefix, this.options.account, batchId),
       BATCH_FIELDS.sealed,
       'abandoned',

@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { RedisClient } from './redis-cluster.js';
+
+/** What a script's arguments may be. */
+export type ScriptArg = string | number;
+
+/**
+ * One of hfq's Lua scripts, run by its SHA1 (`EVALSHA`) and sent whole (`EVAL`, which also caches
+ * it) on its first call on a client and whenever the server answers `NOSCRIPT` (a restart, a
+ * `SCRIPT FLUSH`, a cluster node that has not seen it yet).
+ *
+ * Why not ioredis's `defineCommand`: a defined command is a method on the connection, and every
+ * pipeline ioredis builds copies each defined command onto itself. hfq's worker state connection
+ * is auto-pipelined (one pipeline per event-loop turn) and used to carry 17 scripts, so every
+ * turn paid for 51 property writes before its first command (`bench:load`'s profile: about 5% of
+ * a worker's CPU). `EVALSHA` is a built-in command: a pipeline carries nothing for it.
+ */
+export class RedisScript {
+  readonly sha: string;
+  /** Clients that have sent this script whole once (its first call on each is an `EVAL`, as ioredis does). */
+  private readonly sent = new WeakSet<RedisClient>();
+
+  constructor(
+    /** The name errors and logs use. */
+    readonly name: string,
+    readonly lua: string,
+  ) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  /** Runs the script with `keys` and `args`; on a Redis Cluster every key must share one slot. */
+  async run<T = unknown>(
+    redis: RedisClient,
+    keys: readonly string[],
+    args: readonly ScriptArg[] = [],
+  ): Promise<T> {
+    if (!this.sent.has(redis)) {
+      this.sent.add(redis);
+      return (await redis.eval(this.lua, keys.length, ...keys, ...args)) as T;
+    }
+    try {
+      return (await redis.evalsha(this.sha, keys.length, ...keys, ...args)) as T;
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return (await redis.eval(this.lua, keys.length, ...keys, ...args)) as T;
+    }
+  }
+}
+
+/** The script `lua/<name>.lua` beside this file, as it stands alone. */
+export function luaScript(name: string): RedisScript {
+  return new RedisScript(name, readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8'));
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
