@@ -29,14 +29,13 @@ import { domainStateKey, hashTagOf } from './state-keys.js';
 
 const luaFile = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
 const CREDIT_REFUSAL = luaFile('credit-refusal.lua');
-const ACQUIRE = new RedisScript('acquire-permit', withDetector('acquire-permit.lua'));
+const ACQUIRE = new RedisScript(withDetector('acquire-permit.lua'));
 /** The credit check in front of the permit, one script (see acquire-permit-with-credit.lua's header). */
 const ACQUIRE_WITH_CREDIT = new RedisScript(
-  'acquire-permit-with-credit',
   withDetector('acquire-permit.lua', `${CREDIT_REFUSAL}\n`, luaFile('acquire-permit-with-credit.lua')),
 );
-const RECORD_429 = new RedisScript('record-429', withDetector('record-429.lua'));
-const CHECK_CREDIT = new RedisScript('check-credit', `${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`);
+const RECORD_429 = new RedisScript(withDetector('record-429.lua'));
+const CHECK_CREDIT = new RedisScript(`${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`);
 
 /** Every key of a domain but the override expires this long after its last write. */
 const STATE_TTL_MS = 30 * 86_400_000;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownRedis } from '../../../test/support/faults.js';
 import type { SpawnedRedis } from '../../cli/src/local-redis.js';
 
-const INCR_BY = new RedisScript('incr-by', "return redis.call('INCRBY', KEYS[1], ARGV[1])");
+const INCR_BY = new RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])");
 
 let server: SpawnedRedis;
 let redis: Redis;
@@ -51,10 +51,7 @@ describe('a script run by SHA', () => {
   });
 
   it('passes on a script error other than NOSCRIPT, and does not run the script twice', async () => {
-    const failing = new RedisScript(
-      'fails',
-      "redis.call('INCR', KEYS[1]); return redis.error_reply('ERR boom')",
-    );
+    const failing = new RedisScript("redis.call('INCR', KEYS[1]); return redis.error_reply('ERR boom')");
     await expect(failing.run(redis, ['f'])).rejects.toThrow('boom');
     await expect(failing.run(redis, ['f'])).rejects.toThrow('boom');
     expect(await redis.get('f')).toBe('2');
