@@ -14,6 +14,8 @@ let server: SpawnedRedis;
 let redis: Redis;
 let monitor: Redis;
 const seen: string[] = [];
+/** Resolves the PING marker's wait when MONITOR shows it. */
+const markers = new Map<string, () => void>();
 
 beforeAll(async () => {
   server = await ownRedis();
@@ -21,6 +23,7 @@ beforeAll(async () => {
   monitor = await new Redis(server.url).monitor();
   monitor.on('monitor', (_time: string, args: string[]) => {
     if (args[0] === 'eval' || args[0] === 'evalsha') seen.push(`${args[0]} ${args[3] ?? ''}`);
+    if (args[0] === 'ping' && args[1]) markers.get(args[1])?.();
   });
 });
 
@@ -30,10 +33,14 @@ afterAll(async () => {
   await server.stop();
 });
 
+let marks = 0;
+/** The script calls MONITOR saw since the last call: a PING sent after them is seen after them. */
 async function monitored(): Promise<string[]> {
-  // MONITOR lines arrive on their own connection: a PING after the calls is seen after them.
-  await redis.ping();
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  const marker = `mark-${++marks}`;
+  const shown = new Promise<void>((resolve) => markers.set(marker, resolve));
+  await redis.ping(marker);
+  await shown;
+  markers.delete(marker);
   return seen.splice(0);
 }
 
