@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { RedisClient } from './redis-cluster.js';
+import { luaScript } from './redis-script.js';
 
-const RELEASE = readFileSync(new URL('./lua/release-lease.lua', import.meta.url), 'utf8');
-const REFRESH = readFileSync(new URL('./lua/refresh-lease.lua', import.meta.url), 'utf8');
+const RELEASE = luaScript('release-lease');
+const REFRESH = luaScript('refresh-lease');
 
 /** How often a waiting caller asks for a lease another process holds. */
 const LEASE_RETRY_MS = 10;
@@ -35,7 +35,7 @@ export async function withLease<T>(
 
 /** Delete a lease only while `token` still holds it; false when it no longer did. */
 export async function releaseLease(redis: RedisClient, key: string, token: string): Promise<boolean> {
-  return (await redis.eval(RELEASE, 1, key, token)) === 1;
+  return (await RELEASE.run<number>(redis, [key], [token])) === 1;
 }
 
 /** Extend a lease to `ttlMs` only while `token` still holds it; false when it no longer did. */
@@ -45,5 +45,5 @@ export async function refreshLease(
   token: string,
   ttlMs: number,
 ): Promise<boolean> {
-  return (await redis.eval(REFRESH, 1, key, token, ttlMs)) === 1;
+  return (await REFRESH.run<number>(redis, [key], [token, ttlMs])) === 1;
 }
