@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { luaSource } from './redis-script.js';
 
 /**
  * What a 429 means: congestion (the domain's own rate caused it, so the rate must come down) or
@@ -53,7 +53,7 @@ import { readFileSync } from 'node:fs';
 /** The detector's verdict on one 429 (see the module comment). */
 export type Verdict = 'noise' | 'congestion';
 
-const DETECTOR = readFileSync(new URL('./lua/congestion-detector.lua', import.meta.url), 'utf8');
+const DETECTOR = luaSource('congestion-detector.lua');
 
 /** A constant of the detector's `DET` table, read from the script itself (one source of truth). */
 function detectorConstant(name: string): number {
@@ -119,8 +119,7 @@ export function learnedNoise(
  * goes in front of the detector and `prelude` between it and the script (parts that return early).
  */
 export function withDetector(scriptFile: string, before = '', prelude = ''): string {
-  const script = readFileSync(new URL(`./lua/${scriptFile}`, import.meta.url), 'utf8');
-  return `${before}${DETECTOR}\n${prelude}${prelude ? '\n' : ''}${script}`;
+  return `${before}${DETECTOR}\n${prelude}${prelude ? '\n' : ''}${luaSource(scriptFile)}`;
 }
 
 /** Longest jittered delay before a job retries a 429 that named no wait (noise or congestion). */

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { learnedNoise, withDetector } from './congestion-detector.js';
 import type {
   AcquireInput,
@@ -15,7 +14,7 @@ import type {
 import { primaryOf } from './domain-limiter-types.js';
 import { rateChangesOf } from './rate-change.js';
 import { isCluster, type RedisClient } from './redis-cluster.js';
-import { RedisScript, type ScriptArg } from './redis-script.js';
+import { luaSource, RedisScript, type ScriptArg } from './redis-script.js';
 import { redisTimeMs } from './redis-time.js';
 import { sleep } from './sleep.js';
 import { domainStateKey, hashTagOf } from './state-keys.js';
@@ -27,15 +26,14 @@ import { domainStateKey, hashTagOf } from './state-keys.js';
  * are Lua scripts beside this file; see their headers for the contract.
  */
 
-const luaFile = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), 'utf8');
-const CREDIT_REFUSAL = luaFile('credit-refusal.lua');
+const CREDIT_REFUSAL = luaSource('credit-refusal.lua');
 const ACQUIRE = new RedisScript(withDetector('acquire-permit.lua'));
 /** The credit check in front of the permit, one script (see acquire-permit-with-credit.lua's header). */
 const ACQUIRE_WITH_CREDIT = new RedisScript(
-  withDetector('acquire-permit.lua', `${CREDIT_REFUSAL}\n`, luaFile('acquire-permit-with-credit.lua')),
+  withDetector('acquire-permit.lua', `${CREDIT_REFUSAL}\n`, luaSource('acquire-permit-with-credit.lua')),
 );
 const RECORD_429 = new RedisScript(withDetector('record-429.lua'));
-const CHECK_CREDIT = new RedisScript(`${CREDIT_REFUSAL}\n${luaFile('check-credit.lua')}`);
+const CHECK_CREDIT = new RedisScript(`${CREDIT_REFUSAL}\n${luaSource('check-credit.lua')}`);
 
 /** Every key of a domain but the override expires this long after its last write. */
 const STATE_TTL_MS = 30 * 86_400_000;

@@ -28,21 +28,30 @@ export class RedisScript {
   /** Runs the script with `keys` and `args`; on a Redis Cluster every key must share one slot. */
   run<T = unknown>(redis: RedisClient, keys: readonly string[], args: readonly ScriptArg[] = []): Promise<T> {
     // (No async wrapper: the permit runs once a job, and each await layer costs a promise and a turn.)
-    const whole = () => redis.eval(this.lua, keys.length, ...keys, ...args) as Promise<T>;
     if (!this.sent.has(redis)) {
       this.sent.add(redis);
-      return whole();
+      return this.whole(redis, keys, args);
     }
     return (redis.evalsha(this.sha, keys.length, ...keys, ...args) as Promise<T>).catch((err: unknown) => {
       if (!isNoScript(err)) throw err;
-      return whole();
+      return this.whole<T>(redis, keys, args);
     });
+  }
+
+  /** The script sent whole (`EVAL`): the server caches it for the calls by SHA after. */
+  private whole<T>(redis: RedisClient, keys: readonly string[], args: readonly ScriptArg[]): Promise<T> {
+    return redis.eval(this.lua, keys.length, ...keys, ...args) as Promise<T>;
   }
 }
 
-/** The script `lua/<name>.lua` beside this file, as it stands alone. */
+/** The text of `lua/<file>` beside this file (a script, or a part that scripts are composed of). */
+export function luaSource(file: string): string {
+  return readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+}
+
+/** The script `lua/<name>.lua`, as it stands alone. */
 export function luaScript(name: string): RedisScript {
-  return new RedisScript(readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8'));
+  return new RedisScript(luaSource(`${name}.lua`));
 }
 
 function isNoScript(err: unknown): boolean {

@@ -77,7 +77,7 @@ export class BatchRuntime {
 
   constructor(private readonly options: BatchRuntimeOptions) {
     const name = batchQueueName(options.account);
-    // BullMQ's client, never the state connection: a Queue defines BullMQ's ~70 scripts on its
+    // BullMQ's client, never the state connection: a Queue defines BullMQ's 63 scripts on its
     // client, and the auto-pipelined state connection would copy them onto every pipeline.
     this.queue = new Queue(name, { connection: options.queueRedis ?? options.redis, prefix: options.prefix });
     this.queue.on('error', options.redisErrors.listener(`batch queue ${options.account}`));
